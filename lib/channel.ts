@@ -1,0 +1,545 @@
+/**
+ * `Channel<T>`: a Kotlin/Go-style channel — rendezvous, bounded, unlimited or conflated —
+ * with exactly-once delivery: every value given to it is either received by exactly one
+ * receiver or handed to `onUndelivered` exactly once.
+ *
+ * ## Algorithm
+ * The state is a buffer (a ring deque, allocated on first use) and two FIFO lists of
+ * waiters (suspended receivers, suspended senders). Invariant: receivers wait only when
+ * the buffer is empty and no sender waits; senders wait only when the buffer is full
+ * (for a rendezvous channel, always full). Every operation runs synchronously to
+ * completion — JavaScript has no preemption — so handing a value to a waiter and
+ * resolving its promise is one atomic step: once a promise is resolved, no abort,
+ * close or cancel can take the value back, and an aborted waiter is unlinked (O(1)) in
+ * the same step that rejects it, so it can never also receive a value. The abort
+ * listener is removed whenever a waiter completes, so a long-lived `AbortSignal` never
+ * accumulates listeners.
+ *
+ * @module
+ */
+import type {
+  ChannelOptions,
+  OverflowPolicy,
+  ReceiveChannel,
+  ReceiveResult,
+  SendChannel,
+  SendResult,
+  WaitOptions,
+} from './channel-types.js';
+import { ClosedReceiveError, ClosedSendError } from './errors.js';
+import { Deque } from './internal/deque.js';
+import { CATCHING, ITERATE, RECEIVE, SEND, Waiter, WaiterList } from './internal/waiter.js';
+import type { WaiterKind } from './internal/waiter.js';
+
+const OPEN = 0;
+const CLOSED = 1;
+const CANCELLED = 2;
+type State = typeof OPEN | typeof CLOSED | typeof CANCELLED;
+
+const SUSPEND = 0;
+const DROP_OLDEST = 1;
+const DROP_LATEST = 2;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const SEND_OK: SendResult = Object.freeze({ ok: true as const });
+const SEND_FULL: SendResult = Object.freeze({ ok: false as const, closed: false });
+const CLOSED_NORMALLY = Object.freeze({ ok: false as const, closed: true });
+const EMPTY = Object.freeze({ ok: false as const, closed: false });
+const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({
+  done: true as const,
+  value: undefined,
+});
+
+/** Rethrows `error` from a microtask: user callbacks must not corrupt channel state. */
+function reportLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
+/**
+ * Where the runtime lacks `Symbol.asyncDispose`, a method declared under that key lands
+ * under the string key `'undefined'`; remove it rather than expose a bogus method.
+ */
+function dropUndefinedSymbolKey(prototype: object): void {
+  if (typeof Symbol.asyncDispose !== 'symbol') {
+    Reflect.deleteProperty(prototype, 'undefined');
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}' (string)`;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return `${String(value)} (${typeof value})`;
+  return value === null ? 'null' : typeof value;
+}
+
+function validateCapacity(capacity: unknown): number {
+  if (typeof capacity !== 'number') {
+    throw new TypeError(
+      `Expected capacity to be a non-negative integer or Infinity, got ${describe(capacity)}`,
+    );
+  }
+  if (capacity !== Infinity && !(Number.isSafeInteger(capacity) && capacity >= 0)) {
+    throw new RangeError(
+      `Expected capacity to be a non-negative integer or Infinity, got ${String(capacity)}`,
+    );
+  }
+  return capacity;
+}
+
+function validateOverflow(overflow: unknown, capacity: number): number {
+  if (overflow === undefined || overflow === 'suspend') return SUSPEND;
+  if (overflow !== 'drop-oldest' && overflow !== 'drop-latest') {
+    const message = `Expected overflow to be 'suspend', 'drop-oldest' or 'drop-latest', got ${describe(overflow)}`;
+    throw typeof overflow === 'string' ? new RangeError(message) : new TypeError(message);
+  }
+  if (capacity === 0) {
+    throw new RangeError(
+      `Expected a capacity of at least 1 with overflow '${overflow}' (a rendezvous channel has no buffer to drop from), got 0`,
+    );
+  }
+  return overflow === 'drop-oldest' ? DROP_OLDEST : DROP_LATEST;
+}
+
+/**
+ * Hooks for `select` (not part of the public API; not re-exported by the package). A
+ * select parks a waiter per clause with `enqueue` — only after checking with
+ * `tryReceive`/`trySend` that the clause cannot complete now — and withdraws the others
+ * with `dequeue` as soon as one completes. The channel completes a parked waiter exactly
+ * as it does a plain `send`/`receive`, by calling its `resolve`/`reject`.
+ */
+export interface ChannelInternals {
+  enqueue<T>(channel: Channel<T>, waiter: Waiter<T>): void;
+  dequeue<T>(channel: Channel<T>, waiter: Waiter<T>): void;
+}
+
+// Assigned in Channel's static block, which alone can reach its private state.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- set before first use
+export let channelInternals: ChannelInternals = undefined as unknown as ChannelInternals;
+
+/**
+ * A channel: a queue with suspending `send` and `receive`, close and cancel, and
+ * exactly-once delivery.
+ *
+ * - `new Channel<T>()` — rendezvous (capacity 0): `send` resolves when a receiver took
+ *   the value.
+ * - `new Channel<T>(n)` — a buffer of `n` values; `send` waits while it is full.
+ * - `new Channel<T>(Infinity)` — unlimited: `send` never waits.
+ * - `new Channel<T>(1, { overflow: 'drop-oldest' })` — conflated: keeps the latest.
+ * - `new Channel<T>(n, { onUndelivered })` — release values that are never received.
+ *
+ * A `Channel` is deliberately not thenable: `await channel` gives back the channel and
+ * takes no value.
+ *
+ * @throws TypeError if `capacity` is not a number, `overflow` is not a string, or
+ *   `onUndelivered` is not a function.
+ * @throws RangeError if `capacity` is negative, NaN or a non-integer other than
+ *   `Infinity`, if `overflow` is an unknown policy, or if a drop policy is combined with
+ *   capacity 0 (Kotlin silently turns that into a conflated channel; we refuse, because
+ *   a rendezvous channel has no buffer to drop from and the intent is ambiguous).
+ * @example
+ * ```ts
+ * const jobs = new Channel<string>(16);
+ * void (async () => {
+ *   for (const job of ['a', 'b']) await jobs.send(job);
+ *   jobs.close();
+ * })();
+ * for await (const job of jobs) console.log(job); // a, b
+ * ```
+ */
+export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
+  readonly #capacity: number;
+  readonly #overflow: number;
+  readonly #onUndelivered: ((value: T) => void) | undefined;
+  #buffer: Deque<T> | null = null;
+  readonly #receivers = new WaiterList<T>();
+  readonly #senders = new WaiterList<T>();
+  #state: State = OPEN;
+  #cause: unknown = undefined;
+  #hasCause = false;
+  #closeHandlers: ((cause: unknown) => void)[] | null = null;
+
+  static {
+    channelInternals = {
+      enqueue: (channel, waiter) => {
+        (waiter.kind === SEND ? channel.#senders : channel.#receivers).push(waiter);
+      },
+      dequeue: (channel, waiter) => {
+        (waiter.kind === SEND ? channel.#senders : channel.#receivers).remove(waiter);
+      },
+    };
+  }
+
+  constructor(capacity = 0, options?: ChannelOptions<T>) {
+    this.#capacity = validateCapacity(capacity);
+    this.#overflow = validateOverflow(options?.overflow, this.#capacity);
+    const onUndelivered: unknown = options?.onUndelivered;
+    if (onUndelivered !== undefined && typeof onUndelivered !== 'function') {
+      throw new TypeError(
+        `Expected onUndelivered to be a function or undefined, got ${describe(onUndelivered)}`,
+      );
+    }
+    this.#onUndelivered = onUndelivered as ((value: T) => void) | undefined;
+  }
+
+  /** The buffer size given to the constructor (0 for rendezvous, may be `Infinity`). */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** The overflow policy given to the constructor. */
+  get overflow(): OverflowPolicy {
+    return this.#overflow === SUSPEND
+      ? 'suspend'
+      : this.#overflow === DROP_OLDEST
+        ? 'drop-oldest'
+        : 'drop-latest';
+  }
+
+  get isClosedForSend(): boolean {
+    return this.#state !== OPEN;
+  }
+
+  get isClosedForReceive(): boolean {
+    return (
+      this.#state === CANCELLED ||
+      (this.#state === CLOSED && this.#bufferedCount() === 0 && this.#senders.head === null)
+    );
+  }
+
+  get isEmpty(): boolean {
+    return this.#state === OPEN && this.#bufferedCount() === 0 && this.#senders.head === null;
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  send(value: T, options?: WaitOptions): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted === true) {
+      this.#undelivered(value);
+      return Promise.reject(signal.reason as Error);
+    }
+    if (this.#state !== OPEN) {
+      this.#undelivered(value);
+      return Promise.reject(this.#sendError() as Error);
+    }
+    if (this.#offer(value)) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      const waiter = new Waiter<T>(SEND, value, resolve as (r: unknown) => void, reject);
+      this.#senders.push(waiter);
+      if (signal !== undefined) this.#watch(waiter, signal);
+    });
+  }
+
+  trySend(value: T): SendResult {
+    if (this.#state !== OPEN) return this.#closedResult();
+    return this.#offer(value) ? SEND_OK : SEND_FULL;
+  }
+
+  close(cause?: unknown): boolean {
+    if (this.#state !== OPEN) return false;
+    this.#state = CLOSED;
+    if (cause !== undefined) {
+      this.#cause = cause;
+      this.#hasCause = true;
+    }
+    // Receivers wait only when nothing is buffered and no sender waits: they will
+    // never get a value now.
+    this.#failReceivers();
+    this.#runCloseHandlers();
+    return true;
+  }
+
+  onClose(handler: (cause: unknown) => void): () => void {
+    if (typeof handler !== 'function') {
+      throw new TypeError(`Expected handler to be a function, got ${describe(handler)}`);
+    }
+    if (this.#state !== OPEN) {
+      handler(this.#cause);
+      return () => undefined;
+    }
+    const handlers = (this.#closeHandlers ??= []);
+    handlers.push(handler);
+    return () => {
+      const index = handlers.indexOf(handler);
+      if (index >= 0) handlers.splice(index, 1);
+    };
+  }
+
+  // -------------------------------------------------------------- receiving
+
+  receive(options?: WaitOptions): Promise<T> {
+    return this.#receive(RECEIVE, options?.signal) as Promise<T>;
+  }
+
+  receiveCatching(options?: WaitOptions): Promise<ReceiveResult<T>> {
+    return this.#receive(CATCHING, options?.signal) as Promise<ReceiveResult<T>>;
+  }
+
+  tryReceive(): ReceiveResult<T> {
+    const buffer = this.#buffer;
+    if (buffer !== null && buffer.length > 0) {
+      const value = buffer.shift();
+      this.#refill(buffer);
+      return { ok: true, value };
+    }
+    const sender = this.#senders.shift();
+    if (sender !== null) return { ok: true, value: this.#takeFrom(sender) };
+    return this.#state === OPEN ? EMPTY : this.#closedResult();
+  }
+
+  cancel(reason?: unknown): void {
+    if (this.#state === CANCELLED) return;
+    const cause =
+      reason === undefined ? new DOMException('The channel was cancelled', 'AbortError') : reason;
+    const wasOpen = this.#state === OPEN;
+    this.#state = CANCELLED;
+    if (wasOpen) {
+      this.#cause = cause;
+      this.#hasCause = true;
+    }
+    const buffer = this.#buffer;
+    if (buffer !== null) buffer.drain((value) => this.#undelivered(value));
+    for (let sender = this.#senders.shift(); sender !== null; sender = this.#senders.shift()) {
+      const value = sender.value as T;
+      sender.value = undefined;
+      this.#settle(sender);
+      sender.reject(cause);
+      this.#undelivered(value);
+    }
+    for (let waiter = this.#receivers.shift(); waiter !== null; waiter = this.#receivers.shift()) {
+      this.#settle(waiter);
+      waiter.reject(cause);
+    }
+    if (wasOpen) this.#runCloseHandlers();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T, undefined, undefined> {
+    return new ChannelIterator((kind) => this.#receive(kind, undefined));
+  }
+
+  async consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R> {
+    let result: R;
+    try {
+      result = await block(this);
+    } catch (error) {
+      this.cancel(error);
+      throw error;
+    }
+    this.cancel();
+    return result;
+  }
+
+  consumeEach(action: (value: T) => unknown): Promise<void> {
+    return this.consume(async (channel) => {
+      for await (const value of channel) await action(value);
+    });
+  }
+
+  /**
+   * Closes the channel (`close()`), for `await using`. Present only where the runtime
+   * defines `Symbol.asyncDispose`.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return RESOLVED;
+  }
+
+  // --------------------------------------------------------------- internals
+
+  #bufferedCount(): number {
+    return this.#buffer === null ? 0 : this.#buffer.length;
+  }
+
+  /** Accepts `value` without waiting if it can (the channel is open). */
+  #offer(value: T): boolean {
+    const receiver = this.#receivers.shift();
+    if (receiver !== null) {
+      this.#deliver(receiver, value);
+      return true;
+    }
+    if (this.#capacity === 0) return false;
+    const buffer = (this.#buffer ??= new Deque<T>());
+    if (buffer.length < this.#capacity) {
+      buffer.push(value);
+      return true;
+    }
+    switch (this.#overflow) {
+      case DROP_OLDEST: {
+        const dropped = buffer.shift();
+        buffer.push(value);
+        this.#undelivered(dropped);
+        return true;
+      }
+      case DROP_LATEST:
+        this.#undelivered(value);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  #receive(kind: WaiterKind, signal: AbortSignal | undefined): Promise<unknown> {
+    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+    const buffer = this.#buffer;
+    if (buffer !== null && buffer.length > 0) {
+      const value = buffer.shift();
+      this.#refill(buffer);
+      return Promise.resolve(wrap(kind, value));
+    }
+    const sender = this.#senders.shift();
+    if (sender !== null) return Promise.resolve(wrap(kind, this.#takeFrom(sender)));
+    if (this.#state !== OPEN) {
+      if (kind === RECEIVE || (kind === ITERATE && this.#hasCause)) {
+        return Promise.reject(this.#receiveError() as Error);
+      }
+      return Promise.resolve(kind === ITERATE ? ITERATION_DONE : this.#closedResult());
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = new Waiter<T>(kind, undefined, resolve, reject);
+      this.#receivers.push(waiter);
+      if (signal !== undefined) this.#watch(waiter, signal);
+    });
+  }
+
+  /** After a buffered value was taken: moves the oldest waiting sender's value in. */
+  #refill(buffer: Deque<T>): void {
+    const sender = this.#senders.shift();
+    if (sender !== null) buffer.push(this.#takeFrom(sender));
+  }
+
+  /** Takes the value of a sender that was shifted off the list and resolves its send. */
+  #takeFrom(sender: Waiter<T>): T {
+    const value = sender.value as T;
+    sender.value = undefined;
+    this.#settle(sender);
+    sender.resolve(undefined);
+    return value;
+  }
+
+  /** Hands `value` to a receiver that was shifted off the list. */
+  #deliver(receiver: Waiter<T>, value: T): void {
+    this.#settle(receiver);
+    receiver.resolve(wrap(receiver.kind, value));
+  }
+
+  /** Rejects (or resolves as closed) every waiting receiver; the channel is closed. */
+  #failReceivers(): void {
+    for (let waiter = this.#receivers.shift(); waiter !== null; waiter = this.#receivers.shift()) {
+      this.#settle(waiter);
+      if (waiter.kind === RECEIVE || (waiter.kind === ITERATE && this.#hasCause)) {
+        waiter.reject(this.#receiveError());
+      } else {
+        waiter.resolve(waiter.kind === ITERATE ? ITERATION_DONE : this.#closedResult());
+      }
+    }
+  }
+
+  #watch(waiter: Waiter<T>, signal: AbortSignal): void {
+    const onAbort = (): void => {
+      this.#abort(waiter, signal);
+    };
+    waiter.signal = signal;
+    waiter.onAbort = onAbort;
+    signal.addEventListener('abort', onAbort);
+  }
+
+  /** The waiter's abort listener fired while it was still waiting. */
+  #abort(waiter: Waiter<T>, signal: AbortSignal): void {
+    if (waiter.onAbort === null) return; // completed in the same turn, before dispatch
+    this.#settle(waiter);
+    if (waiter.kind === SEND) {
+      this.#senders.remove(waiter);
+      const value = waiter.value as T;
+      waiter.value = undefined;
+      waiter.reject(signal.reason);
+      this.#undelivered(value);
+    } else {
+      this.#receivers.remove(waiter);
+      waiter.reject(signal.reason);
+    }
+  }
+
+  /** Detaches a completing waiter from its abort signal. */
+  #settle(waiter: Waiter<T>): void {
+    const onAbort = waiter.onAbort;
+    if (onAbort !== null) {
+      (waiter.signal as AbortSignal).removeEventListener('abort', onAbort);
+      waiter.onAbort = null;
+      waiter.signal = null;
+    }
+  }
+
+  #undelivered(value: T): void {
+    const onUndelivered = this.#onUndelivered;
+    if (onUndelivered === undefined) return;
+    try {
+      onUndelivered(value);
+    } catch (error) {
+      reportLater(error);
+    }
+  }
+
+  #runCloseHandlers(): void {
+    const handlers = this.#closeHandlers;
+    if (handlers === null) return;
+    this.#closeHandlers = null;
+    for (const handler of handlers.splice(0)) {
+      try {
+        handler(this.#cause);
+      } catch (error) {
+        reportLater(error);
+      }
+    }
+  }
+
+  #sendError(): unknown {
+    return this.#hasCause ? this.#cause : new ClosedSendError();
+  }
+
+  #receiveError(): unknown {
+    return this.#hasCause ? this.#cause : new ClosedReceiveError();
+  }
+
+  #closedResult(): { readonly ok: false; readonly closed: true; readonly cause?: unknown } {
+    return this.#hasCause ? { ok: false, closed: true, cause: this.#cause } : CLOSED_NORMALLY;
+  }
+}
+
+dropUndefinedSymbolKey(Channel.prototype);
+
+function wrap(kind: WaiterKind, value: unknown): unknown {
+  return kind === RECEIVE
+    ? value
+    : kind === CATCHING
+      ? { ok: true, value }
+      : { done: false, value };
+}
+
+/**
+ * The iterator behind `for await`: each `next()` is a receive; `return()` ends this
+ * iterator only (the channel is not cancelled, no value is taken).
+ */
+class ChannelIterator<T> implements AsyncIterator<T, undefined, undefined> {
+  readonly #receive: (kind: WaiterKind) => Promise<unknown>;
+  #done = false;
+
+  constructor(receive: (kind: WaiterKind) => Promise<unknown>) {
+    this.#receive = receive;
+  }
+
+  next(): Promise<IteratorResult<T, undefined>> {
+    if (this.#done) return Promise.resolve(ITERATION_DONE);
+    return this.#receive(ITERATE) as Promise<IteratorResult<T, undefined>>;
+  }
+
+  return(): Promise<IteratorResult<T, undefined>> {
+    this.#done = true;
+    return Promise.resolve(ITERATION_DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

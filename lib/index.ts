@@ -1,0 +1,18 @@
+/**
+ * sluice: Kotlin/Go-style channels for TypeScript. This entry point runs in browsers and
+ * Node alike and re-exports the public API only.
+ *
+ * @module
+ */
+export { Channel } from './channel.js';
+export type {
+  ChannelOptions,
+  OverflowPolicy,
+  ReceiveChannel,
+  ReceiveResult,
+  SendChannel,
+  SendResult,
+  WaitOptions,
+} from './channel-types.js';
+export { ClosedReceiveError, ClosedSendError, TimeoutError } from './errors.js';
+export type { SluiceErrorCode } from './errors.js';

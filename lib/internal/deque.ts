@@ -1,0 +1,51 @@
+/**
+ * A growable ring buffer: O(1) `push`, `shift` and `peek`, storage allocated on the
+ * first push and doubled when full (never `Array.prototype.shift`). Slots are cleared on
+ * removal so the deque never keeps a taken value alive.
+ *
+ * @module
+ */
+export class Deque<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+  #size = 0;
+  /** Capacity of the backing array; a power of two once allocated. */
+  #mask = -1;
+
+  get length(): number {
+    return this.#size;
+  }
+
+  push(value: T): void {
+    if (this.#size === this.#mask + 1) this.#grow();
+    this.#items[(this.#head + this.#size) & this.#mask] = value;
+    this.#size++;
+  }
+
+  /** Removes and returns the oldest value; the caller checks `length` first. */
+  shift(): T {
+    const items = this.#items;
+    const head = this.#head;
+    const value = items[head] as T;
+    items[head] = undefined;
+    this.#head = (head + 1) & this.#mask;
+    this.#size--;
+    return value;
+  }
+
+  /** Removes every value, oldest first, handing each to `each`. */
+  drain(each: (value: T) => void): void {
+    while (this.#size > 0) each(this.shift());
+  }
+
+  #grow(): void {
+    const old = this.#items;
+    const oldCapacity = this.#mask + 1;
+    const capacity = oldCapacity === 0 ? 8 : oldCapacity * 2;
+    const items = new Array<T | undefined>(capacity);
+    for (let i = 0; i < this.#size; i++) items[i] = old[(this.#head + i) & this.#mask];
+    this.#items = items;
+    this.#head = 0;
+    this.#mask = capacity - 1;
+  }
+}

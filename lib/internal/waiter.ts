@@ -1,0 +1,82 @@
+/**
+ * Waiters: a suspended `send` or `receive` (or, later, a `select` clause) parked on a
+ * channel. They form intrusive doubly-linked FIFO lists, so enqueueing, taking the
+ * oldest, and removing an aborted waiter from the middle are all O(1) with no node
+ * objects besides the waiter itself.
+ *
+ * @module
+ */
+
+/** What a waiter wants: how a delivered value or a close is reported to it. */
+export type WaiterKind = typeof RECEIVE | typeof CATCHING | typeof ITERATE | typeof SEND;
+/** `receive()`: resolves with the value, rejects when closed. */
+export const RECEIVE = 0;
+/** `receiveCatching()`: resolves with a `ReceiveResult`, never rejects on close. */
+export const CATCHING = 1;
+/** An async iterator's `next()`: resolves with an `IteratorResult`. */
+export const ITERATE = 2;
+/** `send()`: carries `value`; resolves with `undefined` once the value is taken. */
+export const SEND = 3;
+
+export class Waiter<T> {
+  next: Waiter<T> | null = null;
+  prev: Waiter<T> | null = null;
+  /** For senders: the value being sent; cleared when taken. */
+  value: T | undefined;
+  readonly kind: WaiterKind;
+  resolve: (result: unknown) => void;
+  reject: (error: unknown) => void;
+  /** The abort listener registered for this waiter, if any; removed on completion. */
+  signal: AbortSignal | null = null;
+  onAbort: (() => void) | null = null;
+
+  constructor(
+    kind: WaiterKind,
+    value: T | undefined,
+    resolve: (result: unknown) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.kind = kind;
+    this.value = value;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+}
+
+/** A FIFO of waiters with O(1) removal of any member. */
+export class WaiterList<T> {
+  head: Waiter<T> | null = null;
+  tail: Waiter<T> | null = null;
+
+  push(waiter: Waiter<T>): void {
+    const tail = this.tail;
+    waiter.prev = tail;
+    if (tail === null) this.head = waiter;
+    else tail.next = waiter;
+    this.tail = waiter;
+  }
+
+  /** Removes and returns the oldest waiter, or `null` when empty. */
+  shift(): Waiter<T> | null {
+    const head = this.head;
+    if (head !== null) {
+      const next = head.next;
+      this.head = next;
+      if (next === null) this.tail = null;
+      else next.prev = null;
+      head.next = null;
+    }
+    return head;
+  }
+
+  /** Removes `waiter`, which must be a member of this list. */
+  remove(waiter: Waiter<T>): void {
+    const { prev, next } = waiter;
+    if (prev === null) this.head = next;
+    else prev.next = next;
+    if (next === null) this.tail = prev;
+    else next.prev = prev;
+    waiter.prev = null;
+    waiter.next = null;
+  }
+}
