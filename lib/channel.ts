@@ -115,7 +115,6 @@ export interface ChannelInternals {
 }
 
 // Assigned in Channel's static block, which alone can reach its private state.
-// eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- set before first use
 export let channelInternals: ChannelInternals = undefined as unknown as ChannelInternals;
 
 /**
@@ -222,7 +221,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     }
     if (this.#state !== OPEN) {
       this.#undelivered(value);
-      return Promise.reject(this.#sendError() as Error);
+      return Promise.reject(this.#sendError());
     }
     if (this.#offer(value)) return RESOLVED;
     return new Promise<void>((resolve, reject) => {
@@ -300,7 +299,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       this.#hasCause = true;
     }
     const buffer = this.#buffer;
-    if (buffer !== null) buffer.drain((value) => this.#undelivered(value));
+    while (buffer !== null && buffer.length > 0) this.#undelivered(buffer.shift());
     for (let sender = this.#senders.shift(); sender !== null; sender = this.#senders.shift()) {
       const value = sender.value as T;
       sender.value = undefined;
@@ -392,7 +391,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     if (sender !== null) return Promise.resolve(wrap(kind, this.#takeFrom(sender)));
     if (this.#state !== OPEN) {
       if (kind === RECEIVE || (kind === ITERATE && this.#hasCause)) {
-        return Promise.reject(this.#receiveError() as Error);
+        return Promise.reject(this.#receiveError());
       }
       return Promise.resolve(kind === ITERATE ? ITERATION_DONE : this.#closedResult());
     }

@@ -11,7 +11,8 @@
  */
 
 /** Stable codes of sluice's own errors. */
-export type SluiceErrorCode = 'ERR_CHANNEL_CLOSED_FOR_SEND' | 'ERR_CHANNEL_CLOSED_FOR_RECEIVE' | 'ERR_TIMEOUT';
+export type SluiceErrorCode =
+  'ERR_CHANNEL_CLOSED_FOR_SEND' | 'ERR_CHANNEL_CLOSED_FOR_RECEIVE' | 'ERR_TIMEOUT';
 
 /**
  * Thrown by `send` (and carried by a failed `trySend`'s result when no cause was given)
@@ -23,9 +24,9 @@ export type SluiceErrorCode = 'ERR_CHANNEL_CLOSED_FOR_SEND' | 'ERR_CHANNEL_CLOSE
  */
 export class ClosedSendError extends Error {
   /** Always `'ClosedSendError'`. */
-  override readonly name: 'ClosedSendError' = 'ClosedSendError';
+  override readonly name = 'ClosedSendError' as const;
   /** Always `'ERR_CHANNEL_CLOSED_FOR_SEND'`. */
-  readonly code: 'ERR_CHANNEL_CLOSED_FOR_SEND' = 'ERR_CHANNEL_CLOSED_FOR_SEND';
+  readonly code = 'ERR_CHANNEL_CLOSED_FOR_SEND' as const;
   constructor(message = 'Channel was closed: no more values can be sent') {
     super(message);
   }
@@ -41,9 +42,9 @@ export class ClosedSendError extends Error {
  */
 export class ClosedReceiveError extends Error {
   /** Always `'ClosedReceiveError'`. */
-  override readonly name: 'ClosedReceiveError' = 'ClosedReceiveError';
+  override readonly name = 'ClosedReceiveError' as const;
   /** Always `'ERR_CHANNEL_CLOSED_FOR_RECEIVE'`. */
-  readonly code: 'ERR_CHANNEL_CLOSED_FOR_RECEIVE' = 'ERR_CHANNEL_CLOSED_FOR_RECEIVE';
+  readonly code = 'ERR_CHANNEL_CLOSED_FOR_RECEIVE' as const;
   constructor(message = 'Channel was closed and every value in it has been received') {
     super(message);
   }
@@ -56,9 +57,9 @@ export class ClosedReceiveError extends Error {
  */
 export class TimeoutError extends Error {
   /** Always `'TimeoutError'`. */
-  override readonly name: 'TimeoutError' = 'TimeoutError';
+  override readonly name = 'TimeoutError' as const;
   /** Always `'ERR_TIMEOUT'`. */
-  readonly code: 'ERR_TIMEOUT' = 'ERR_TIMEOUT';
+  readonly code = 'ERR_TIMEOUT' as const;
   constructor(message = 'Timed out') {
     super(message);
   }

@@ -6,6 +6,30 @@ function record(error: unknown): void {
   seen.push(error);
 }
 
+/**
+ * For tests that expect errors to be reported asynchronously as uncaught exceptions
+ * (e.g. a throwing user callback rethrown from a microtask): while `body` runs and one
+ * macrotask turn after it, uncaught exceptions are collected instead of failing the run
+ * (mocha's own listener is detached meanwhile). Returns what was collected.
+ */
+export async function captureUncaught(body: () => unknown): Promise<unknown[]> {
+  const captured: unknown[] = [];
+  const others = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  const capture = (error: unknown): void => {
+    captured.push(error);
+  };
+  process.on('uncaughtException', capture);
+  try {
+    await body();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.removeListener('uncaughtException', capture);
+    for (const listener of others) process.on('uncaughtException', listener);
+  }
+  return captured;
+}
+
 process.on('unhandledRejection', record);
 process.on('uncaughtException', record);
 
