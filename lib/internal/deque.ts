@@ -5,8 +5,11 @@
  *
  * @module
  */
+/** Shared by every deque that has never held a value (an idle channel allocates none). */
+const EMPTY: never[] = [];
+
 export class Deque<T> {
-  #items: (T | undefined)[] = [];
+  #items: (T | undefined)[] = EMPTY;
   #head = 0;
   #size = 0;
   /** Capacity of the backing array; a power of two once allocated. */
@@ -31,11 +34,6 @@ export class Deque<T> {
     this.#head = (head + 1) & this.#mask;
     this.#size--;
     return value;
-  }
-
-  /** Removes every value, oldest first, handing each to `each`. */
-  drain(each: (value: T) => void): void {
-    while (this.#size > 0) each(this.shift());
   }
 
   #grow(): void {
