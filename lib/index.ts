@@ -16,3 +16,13 @@ export type {
 } from './channel-types.js';
 export { ClosedReceiveError, ClosedSendError, TimeoutError } from './errors.js';
 export type { SluiceErrorCode } from './errors.js';
+export { createScope, produce, scope, suppressedErrors, supervisorScope } from './scope.js';
+export type {
+  CreateScopeOptions,
+  Deferred,
+  Job,
+  ProduceOptions,
+  Scope,
+  ScopeOptions,
+  SupervisorScopeOptions,
+} from './scope.js';

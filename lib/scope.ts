@@ -1,0 +1,718 @@
+/**
+ * Structured concurrency: `scope`, `supervisorScope`, `createScope`, and the `Job` /
+ * `Deferred` handles of the children they run, plus `produce`. Kotlin's
+ * `coroutineScope`/`launch`/`async`/`produce` for promises, with cancellation carried by
+ * `AbortSignal`: JavaScript cannot interrupt a promise, so every child receives a signal
+ * and is expected to pass it on to whatever it awaits.
+ *
+ * ## How a scope settles
+ * A scope counts what is still running: its body (if it has one) and every child. Each
+ * child is started at once and settles in a microtask, where it is classified:
+ * - **completed** — its block returned (or resolved) and nobody cancelled it;
+ * - **cancelled** — its signal was aborted before it settled and it then returned, or
+ *   rejected with the signal's `reason` (or any error named `'AbortError'`);
+ * - **failed** — it threw anything else.
+ *
+ * The first failure aborts the scope's signal with that error as the reason, which
+ * aborts every child's signal; later failures are recorded as suppressed by the first
+ * (see {@link suppressedErrors}). When the count reaches zero the scope settles: with the
+ * first failure, else with the cancellation reason if it was cancelled, else with the
+ * body's value. Nothing is left behind: the only listener a scope registers (on the
+ * parent signal given in its options) is removed when it settles, and a child's
+ * rejection is always consumed by the scope, so none can become an unhandled rejection.
+ *
+ * @module
+ */
+import type { ChannelOptions, ReceiveChannel, SendChannel } from './channel-types.js';
+import { Channel } from './channel.js';
+import { addSuppressed, isCancellation } from './internal/cancellation.js';
+import { assertFunction, assertSignal } from './internal/describe-value.js';
+
+export { suppressedErrors } from './internal/cancellation.js';
+
+/**
+ * A running child of a scope, started by {@link Scope.launch} (or, as a
+ * {@link Deferred}, by {@link Scope.async}). Kotlin's `Job`, with cancellation carried by
+ * the `AbortSignal` its block receives.
+ *
+ * States move only forward: active → (cancelling) → completed.
+ */
+export interface Job {
+  /**
+   * Asks the child to stop: aborts its signal with `reason`. The child is then
+   * *cancelled*, which does **not** fail its scope (unless, while stopping, it throws an
+   * error other than `reason`). A no-op once the job has completed or was already
+   * cancelled (the first reason stays).
+   *
+   * The block keeps running until it honours its signal; `join()` waits for that.
+   *
+   * @param reason - defaults to a `DOMException` named `AbortError`, as
+   *   `AbortController.abort()` makes.
+   */
+  cancel(reason?: unknown): void;
+  /**
+   * Resolves once the child has settled, however it ended (completed, cancelled or
+   * failed); never rejects, like Kotlin's `join`. Await a {@link Deferred} itself to get
+   * its value or error.
+   */
+  join(): Promise<void>;
+  /** `true` while the child runs and nobody has asked it to stop. */
+  readonly isActive: boolean;
+  /** `true` once the child has settled, however it ended. */
+  readonly isCompleted: boolean;
+  /**
+   * `true` once the child was asked to stop (by `cancel`, or because its scope was
+   * cancelled or failed) before it settled, or once it failed — as in Kotlin, where a
+   * failed job counts as cancelled.
+   */
+  readonly isCancelled: boolean;
+}
+
+/**
+ * A child that computes a value: a {@link Job} you can `await`. Started by
+ * {@link Scope.async}.
+ *
+ * - **Completed:** resolves with the block's value.
+ * - **Failed:** rejects with the block's error (the same object). In a `scope` that
+ *   error also fails the scope whether or not you await it (as in Kotlin); in a
+ *   `supervisorScope` awaiting it *is* handling it.
+ * - **Cancelled:** rejects with the cancellation reason — also when the block ignored
+ *   its signal and returned a value anyway (its result was no longer wanted), as in
+ *   Kotlin.
+ *
+ * Awaiting never causes an unhandled rejection by itself: the error is held until
+ * someone calls `then`.
+ */
+export interface Deferred<T> extends Job, PromiseLike<T> {
+  /** Subscribes to the outcome, as `Promise.prototype.then`; marks the result as observed. */
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2>;
+}
+
+/**
+ * Where children run. Handed to the body of {@link scope} / {@link supervisorScope}, or
+ * made by {@link createScope} for `await using`.
+ */
+export interface Scope extends AsyncDisposable {
+  /**
+   * Aborted when the scope is cancelled (its parent signal aborted, or `cancel()`) or,
+   * except in a supervisor scope, when a child or the body fails; the reason is the
+   * cancellation reason or the first error. Pass it to whatever the body awaits.
+   */
+  readonly signal: AbortSignal;
+  /** `true` until the scope is cancelled, fails, or has settled. */
+  readonly isActive: boolean;
+  /**
+   * Starts `block` as a child and returns its {@link Job}. The block runs **at once**,
+   * synchronously up to its first `await` (like calling an async function; Kotlin's
+   * `launch` dispatches instead, but in JavaScript starting work is what a call does).
+   *
+   * - **Fails** (throws or rejects with anything but its cancellation reason): in a
+   *   `scope` the scope fails; in a supervisor scope the error goes to `onError`, or,
+   *   without one, rejects the scope once everything has settled.
+   * - **Scope already cancelled or failing:** the job is created cancelled and `block`
+   *   never runs (as in Kotlin).
+   *
+   * @throws TypeError if `block` is not a function.
+   * @throws DOMException named `InvalidStateError` if the scope has already settled or
+   *   been disposed: nobody would wait for the child.
+   */
+  launch(block: (signal: AbortSignal) => unknown): Job;
+  /**
+   * Starts `block` as a child whose value you can await: a {@link Deferred}. Starts at
+   * once, like {@link Scope.launch}, with the same rules for failure and cancellation.
+   *
+   * @throws TypeError if `block` is not a function.
+   * @throws DOMException named `InvalidStateError` if the scope has already settled.
+   */
+  async<T>(block: (signal: AbortSignal) => T | PromiseLike<T>): Deferred<T>;
+  /**
+   * Cancels the scope: aborts its signal (and so every child's) with `reason`. The
+   * scope still settles only after every child has; a `scope`/`supervisorScope` call
+   * then rejects with `reason`. A no-op if the scope already failed, was cancelled, or
+   * has settled.
+   *
+   * @param reason - defaults to a `DOMException` named `AbortError`.
+   */
+  cancel(reason?: unknown): void;
+  /**
+   * For `await using`: cancels the scope (if still active), waits for every child to
+   * settle, and rejects with the first failure of a child, if any (cancellations are
+   * not failures). A scope made by {@link createScope} accepts no more children
+   * afterwards. Calling it again returns the same promise.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options of {@link scope}. */
+export interface ScopeOptions {
+  /**
+   * Cancels the scope when aborted: every child sees the abort and the scope rejects
+   * with `signal.reason` once all have settled. Already aborted: the body never runs and
+   * the call rejects at once with `signal.reason`.
+   * @default undefined
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Options of {@link supervisorScope}. */
+export interface SupervisorScopeOptions extends ScopeOptions {
+  /**
+   * Receives each child failure that nobody else handles — with the failed child's
+   * job — so that the supervisor scope itself does not reject because of it. Called at
+   * once for a `launch`ed child; for an `async` child only if its {@link Deferred} was
+   * never awaited by the time the scope settles (awaiting it is handling it). If
+   * `onError` throws, that error fails the scope like a body error.
+   * @default undefined — unhandled child failures reject the scope once everything has
+   *   settled (the first one; later ones are suppressed by it).
+   */
+  readonly onError?: ((error: unknown, job: Job) => void) | undefined;
+}
+
+/** Options of {@link createScope}. */
+export interface CreateScopeOptions extends SupervisorScopeOptions {
+  /**
+   * `true` makes a supervisor scope: a failing child does not cancel its siblings.
+   * `onError` is only used when this is `true`.
+   * @default false
+   */
+  readonly supervisor?: boolean | undefined;
+}
+
+/** Options of {@link produce}: the channel's options plus its capacity. */
+export interface ProduceOptions<T> extends ChannelOptions<T> {
+  /**
+   * The channel's buffer size, as for `new Channel(capacity)`.
+   * @default 0 (rendezvous, as in Kotlin's `produce`)
+   */
+  readonly capacity?: number | undefined;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const noop = (): void => undefined;
+
+function abortError(what: string): DOMException {
+  return new DOMException(`The ${what} was cancelled`, 'AbortError');
+}
+
+function settledError(): DOMException {
+  return new DOMException(
+    'Expected an active scope, got one that has already settled or been disposed',
+    'InvalidStateError',
+  );
+}
+
+/** Runs `block` now and turns its result or synchronous throw into a promise. */
+function start<T>(
+  block: (signal: AbortSignal) => T | PromiseLike<T>,
+  signal: AbortSignal,
+): Promise<T> {
+  try {
+    return Promise.resolve(block(signal));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+const RUNNING = 0;
+const CANCELLING = 1;
+const DONE = 2;
+
+/** A child of a scope; is both the `Job` and, for `async`, the `Deferred`. */
+class Child<T> implements Deferred<T> {
+  readonly #scope: ScopeCore;
+  readonly #controller = new AbortController();
+  readonly #isDeferred: boolean;
+  #state: typeof RUNNING | typeof CANCELLING | typeof DONE = RUNNING;
+  #failed = false;
+  #ok = false;
+  #value: unknown = undefined;
+  #observed = false;
+  #promise: Promise<T> | null = null;
+  #resolve: (value: unknown) => void = noop;
+  #reject: (error: unknown) => void = noop;
+  #joined: Promise<void> | null = null;
+  #resolveJoined: () => void = noop;
+
+  constructor(scope: ScopeCore, isDeferred: boolean) {
+    this.#scope = scope;
+    this.#isDeferred = isDeferred;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get isDeferred(): boolean {
+    return this.#isDeferred;
+  }
+
+  get isObserved(): boolean {
+    return this.#observed;
+  }
+
+  get isActive(): boolean {
+    return this.#state === RUNNING;
+  }
+
+  get isCompleted(): boolean {
+    return this.#state === DONE;
+  }
+
+  get isCancelled(): boolean {
+    return this.#controller.signal.aborted || this.#failed;
+  }
+
+  cancel(reason?: unknown): void {
+    this.abort(reason === undefined ? abortError('job') : reason);
+  }
+
+  /** Aborts the child's signal unless it has settled or was aborted already. */
+  abort(reason: unknown): void {
+    if (this.#state !== RUNNING) return;
+    this.#state = CANCELLING;
+    this.#controller.abort(reason);
+  }
+
+  join(): Promise<void> {
+    if (this.#state === DONE) return RESOLVED;
+    return (this.#joined ??= new Promise<void>((resolve) => {
+      this.#resolveJoined = resolve;
+    }));
+  }
+
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    this.#observed = true;
+    this.#promise ??=
+      this.#state !== DONE
+        ? new Promise<T>((resolve, reject) => {
+            this.#resolve = resolve as (value: unknown) => void;
+            this.#reject = reject;
+          })
+        : this.#ok
+          ? Promise.resolve(this.#value as T)
+          : Promise.reject(this.#value);
+    return this.#promise.then(onFulfilled, onRejected);
+  }
+
+  /** Runs the block (the caller made sure the scope is still active). */
+  run(block: (signal: AbortSignal) => T | PromiseLike<T>): void {
+    const signal = this.#controller.signal;
+    start(block, signal).then(
+      (value) => {
+        this.#settle(!signal.aborted, signal.aborted ? signal.reason : value);
+      },
+      (error: unknown) => {
+        if (isCancellation(error, signal)) {
+          this.#settle(false, signal.reason);
+        } else {
+          this.#failed = true;
+          this.#settle(false, error);
+        }
+      },
+    );
+  }
+
+  /** The failure (meaningful once it has settled as failed). */
+  get error(): unknown {
+    return this.#value;
+  }
+
+  /** Settles without running: the scope was already cancelled when the child was made. */
+  settleCancelled(reason: unknown): void {
+    this.abort(reason);
+    this.#settle(false, reason);
+  }
+
+  #settle(ok: boolean, value: unknown): void {
+    this.#state = DONE;
+    this.#ok = ok;
+    this.#value = value;
+    // Report a failure first, so that siblings are aborted before anyone awaiting this
+    // child resumes.
+    if (this.#failed) this.#scope.childFailed(this, value);
+    if (ok) this.#resolve(value);
+    else this.#reject(value);
+    this.#resolveJoined();
+    this.#resolve = noop;
+    this.#reject = noop;
+    this.#resolveJoined = noop;
+    this.#scope.childSettled(this);
+  }
+}
+
+/** The state machine behind every kind of scope. */
+class ScopeCore implements Scope {
+  readonly #controller = new AbortController();
+  readonly #supervisor: boolean;
+  readonly #onError: ((error: unknown, job: Job) => void) | undefined;
+  readonly #parent: AbortSignal | undefined;
+  readonly #hasBody: boolean;
+  readonly #children = new Set<Child<unknown>>();
+  /** The body (when there is one) plus the children still running. */
+  #running = 0;
+  /** Set once the scope settles when `#running` reaches zero. */
+  #closing = false;
+  #settled = false;
+  /** Failures in the order they happened (in a supervisor: only unhandled ones). */
+  readonly #errors: unknown[] = [];
+  /** `true` when the scope was cancelled before any failure aborted it. */
+  #cancelled = false;
+  /** Supervisor only: failed `async` children nobody had awaited yet. */
+  #unobserved: Child<unknown>[] | null = null;
+  #onSettled: (() => void) | null = null;
+  #disposed: Promise<void> | null = null;
+  #onChildrenGone: (() => void) | null = null;
+
+  constructor(
+    supervisor: boolean,
+    hasBody: boolean,
+    parent: AbortSignal | undefined,
+    onError: ((error: unknown, job: Job) => void) | undefined,
+  ) {
+    this.#supervisor = supervisor;
+    this.#hasBody = hasBody;
+    this.#onError = onError;
+    this.#parent = parent;
+    if (parent !== undefined) {
+      if (parent.aborted) this.cancel(parent.reason);
+      else parent.addEventListener('abort', this.#onParentAbort);
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get isActive(): boolean {
+    return !this.#controller.signal.aborted && !this.#settled;
+  }
+
+  launch(block: (signal: AbortSignal) => unknown): Job {
+    return this.#spawn(block, false);
+  }
+
+  async<T>(block: (signal: AbortSignal) => T | PromiseLike<T>): Deferred<T> {
+    return this.#spawn(block, true);
+  }
+
+  cancel(reason?: unknown): void {
+    if (this.#settled || this.#controller.signal.aborted) return;
+    this.#cancelled = true;
+    this.#abort(reason === undefined ? abortError('scope') : reason);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return (this.#disposed ??= this.#dispose());
+  }
+
+  /** Runs `body` as this scope's body; settles once everything has settled. */
+  run<R>(body: (scope: Scope) => R | PromiseLike<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      let bodyValue: unknown;
+      this.#closing = true;
+      this.#running++;
+      this.#onSettled = () => {
+        const primary = this.#primary(this.#cancelled);
+        if (primary.failed) reject(primary.error);
+        else resolve(bodyValue as R);
+      };
+      const signal = this.#controller.signal;
+      start(() => body(this), signal).then(
+        (value) => {
+          bodyValue = value;
+          this.#decrement();
+        },
+        (error: unknown) => {
+          if (!isCancellation(error, signal)) this.#fail(error);
+          this.#decrement();
+        },
+      );
+    });
+  }
+
+  /** Called by a child that failed (not cancelled), before it settles. */
+  childFailed(child: Child<unknown>, error: unknown): void {
+    if (!this.#supervisor) {
+      this.#fail(error);
+    } else if (child.isDeferred) {
+      // Whoever awaits it handles it; decided when the scope settles.
+      if (!child.isObserved) (this.#unobserved ??= []).push(child);
+    } else {
+      this.#report(error, child);
+    }
+  }
+
+  childSettled(child: Child<unknown>): void {
+    this.#children.delete(child);
+    if (this.#children.size === 0 && this.#onChildrenGone !== null) {
+      this.#onChildrenGone();
+      this.#onChildrenGone = null;
+    }
+    this.#decrement();
+  }
+
+  async #dispose(): Promise<void> {
+    this.cancel();
+    if (!this.#hasBody && !this.#closing) {
+      this.#closing = true;
+      if (this.#running === 0) this.#settle();
+    }
+    if (this.#children.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.#onChildrenGone = resolve;
+      });
+    }
+    const primary = this.#primary(false);
+    if (primary.failed) throw primary.error;
+  }
+
+  #spawn<T>(block: (signal: AbortSignal) => T | PromiseLike<T>, isDeferred: boolean): Child<T> {
+    assertFunction('block', block);
+    if (this.#settled) throw settledError();
+    const child = new Child<T>(this, isDeferred);
+    this.#running++;
+    this.#children.add(child);
+    const signal = this.#controller.signal;
+    if (signal.aborted) child.settleCancelled(signal.reason);
+    else child.run(block);
+    return child;
+  }
+
+  #decrement(): void {
+    if (--this.#running === 0 && this.#closing) this.#settle();
+  }
+
+  /**
+   * The error that decides the outcome — the cancellation reason when `cancelled`,
+   * else the first failure — with every other failure recorded as suppressed by it.
+   */
+  #primary(cancelled: boolean): { failed: boolean; error: unknown } {
+    const errors = this.#errors;
+    if (!cancelled && errors.length === 0) return { failed: false, error: undefined };
+    const primary: unknown = cancelled ? this.#controller.signal.reason : errors[0];
+    for (const error of errors) addSuppressed(primary, error);
+    return { failed: true, error: primary };
+  }
+
+  /** Records a real failure; in a scope (not a supervisor) the first one aborts it. */
+  #fail(error: unknown): void {
+    this.#errors.push(error);
+    if (!this.#controller.signal.aborted) this.#abort(error);
+  }
+
+  /** A supervisor's child failure: to `onError`, else kept for the outcome. */
+  #report(error: unknown, job: Job): void {
+    const onError = this.#onError;
+    if (onError === undefined) {
+      this.#errors.push(error);
+      return;
+    }
+    try {
+      onError(error, job);
+    } catch (thrown) {
+      this.#fail(thrown);
+    }
+  }
+
+  #abort(reason: unknown): void {
+    this.#controller.abort(reason);
+    for (const child of this.#children) child.abort(reason);
+  }
+
+  readonly #onParentAbort = (): void => {
+    this.cancel((this.#parent as AbortSignal).reason);
+  };
+
+  #settle(): void {
+    const unobserved = this.#unobserved;
+    this.#unobserved = null;
+    if (unobserved !== null) {
+      for (const child of unobserved) if (!child.isObserved) this.#report(child.error, child);
+    }
+    this.#settled = true;
+    this.#parent?.removeEventListener('abort', this.#onParentAbort);
+    const onSettled = this.#onSettled;
+    this.#onSettled = null;
+    onSettled?.();
+  }
+}
+
+/**
+ * Runs `body` in a new scope and resolves with its value once the body **and every
+ * child** have settled. Kotlin's `coroutineScope`.
+ *
+ * - **A child or the body fails:** the first error aborts `scope.signal` with that
+ *   error as the reason (every child sees it); once all have settled the call rejects
+ *   with that same error object. Errors thrown afterwards by other children are
+ *   suppressed by it ({@link suppressedErrors}) and never reported as unhandled. A
+ *   child that merely ends because it was cancelled is not a failure.
+ * - **Cancelled** (`options.signal` aborts, or `scope.cancel(reason)`): every child sees
+ *   the abort; the call rejects with the reason once all have settled, even if the body
+ *   returned normally. Real errors thrown while stopping are suppressed by the reason.
+ * - **Already aborted signal:** rejects at once with its reason; `body` never runs.
+ * - A child cancelled with `job.cancel()` does not fail the scope.
+ *
+ * Nested scopes nest through signals: pass the outer child's `signal` to the inner
+ * `scope`, and cancelling the outer scope cancels the inner one; an inner failure
+ * rejects the inner call, which fails the outer child that awaited it.
+ *
+ * @throws TypeError (synchronously) if `body` is not a function or `options.signal` is
+ *   not an `AbortSignal`.
+ * @example
+ * ```ts
+ * const total = await scope(async (s) => {
+ *   const a = s.async((signal) => fetchPart(1, signal));
+ *   const b = s.async((signal) => fetchPart(2, signal));
+ *   return (await a) + (await b);
+ * });
+ * ```
+ */
+export function scope<R>(
+  body: (scope: Scope) => R | PromiseLike<R>,
+  options?: ScopeOptions,
+): Promise<R> {
+  assertFunction('body', body);
+  const signal = options?.signal;
+  assertSignal(signal);
+  if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+  return new ScopeCore(false, true, signal, undefined).run(body);
+}
+
+/**
+ * Like {@link scope}, but a failing child does **not** cancel its siblings or the
+ * scope. Kotlin's `supervisorScope`.
+ *
+ * How child errors surface (nothing is ever unhandled):
+ * - a `launch`ed child's error goes to `options.onError` at once;
+ * - an `async` child's error goes to whoever awaits its {@link Deferred}; if nobody has
+ *   by the time the scope settles, it goes to `onError` then;
+ * - without `onError`, those unhandled errors reject the call once everything has
+ *   settled — with the first one, later ones suppressed by it — instead of being lost
+ *   (Kotlin sends them to the global exception handler, which crashes by default).
+ *
+ * The body is not a child: if it throws, the scope fails and every child is cancelled,
+ * as in Kotlin. Cancellation (signal, `cancel`) works as for {@link scope}.
+ *
+ * @throws TypeError (synchronously) if `body` or `options.onError` is not a function,
+ *   or `options.signal` is not an `AbortSignal`.
+ * @example
+ * ```ts
+ * await supervisorScope(async (s) => {
+ *   for (const url of urls) s.launch((signal) => crawl(url, signal));
+ * }, { onError: (error) => console.warn('crawl failed', error) });
+ * ```
+ */
+export function supervisorScope<R>(
+  body: (scope: Scope) => R | PromiseLike<R>,
+  options?: SupervisorScopeOptions,
+): Promise<R> {
+  assertFunction('body', body);
+  const signal = options?.signal;
+  assertSignal(signal);
+  const onError = options?.onError;
+  if (onError !== undefined) assertFunction('onError', onError);
+  if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+  return new ScopeCore(true, true, signal, onError).run(body);
+}
+
+/**
+ * Makes a scope without a body, to be ended with `await using` (or by calling
+ * `[Symbol.asyncDispose]()` yourself): at block exit it is cancelled, every child is
+ * awaited, and the first child failure (if any) is thrown. The scope is the same as the
+ * one {@link scope} hands to its body, except that nothing waits for it until it is
+ * disposed: a failing child still aborts `scope.signal` (unless `supervisor`), and its
+ * error is held for disposal.
+ *
+ * - **Already aborted signal:** the scope starts cancelled; its children never run.
+ * - Once disposed it accepts no more children (`launch` throws `InvalidStateError`).
+ *
+ * @throws TypeError if `options.signal` is not an `AbortSignal` or `options.onError` not
+ *   a function.
+ * @example
+ * ```ts
+ * {
+ *   await using s = createScope();
+ *   s.launch((signal) => heartbeat(socket, signal));
+ *   await handle(socket);
+ * } // heartbeat cancelled and awaited here
+ * ```
+ */
+export function createScope(options?: CreateScopeOptions): Scope {
+  const signal = options?.signal;
+  assertSignal(signal);
+  const onError = options?.onError;
+  if (onError !== undefined) assertFunction('onError', onError);
+  return new ScopeCore(options?.supervisor === true, false, signal, onError);
+}
+
+/** Where the runtime lacks `Symbol.asyncDispose` the method landed under `'undefined'`. */
+if (typeof Symbol.asyncDispose !== 'symbol') {
+  Reflect.deleteProperty(ScopeCore.prototype, 'undefined');
+}
+
+/** The channel `produce` returns: cancelling it cancels the producer. */
+class ProducerChannel<T> extends Channel<T> {
+  job: Job | null = null;
+
+  override cancel(reason?: unknown): void {
+    const cause = reason === undefined ? abortError('channel') : reason;
+    super.cancel(cause);
+    this.job?.cancel(cause);
+  }
+}
+
+/**
+ * Starts `producer` as a child of `scope` and returns the channel it sends to, as a
+ * `ReceiveChannel`. Kotlin's `produce`.
+ *
+ * - **Producer returns:** the channel is closed normally (values already sent are
+ *   still received).
+ * - **Producer throws:** the channel is closed with that error (receivers get that very
+ *   object after draining) and the scope fails with it, as for any child.
+ * - **Consumer cancels the channel** (`cancel`, `consume`, `consumeEach`): the
+ *   producer's `signal` aborts with the cancel reason; its pending `send` rejects with
+ *   the same reason, and rethrowing it ends the producer as *cancelled*, which does not
+ *   fail the scope.
+ * - **Scope cancelled or failing:** the producer's signal aborts; the channel is then
+ *   closed with whatever the producer throws (typically that reason).
+ *
+ * The producer starts at once, like `scope.launch`; with the default capacity 0 its
+ * first `send` waits for the first receiver.
+ *
+ * @throws TypeError / RangeError for an invalid capacity or channel option, as
+ *   `new Channel` does; TypeError if `producer` is not a function.
+ * @throws DOMException named `InvalidStateError` if the scope has already settled.
+ * @example
+ * ```ts
+ * await scope(async (s) => {
+ *   const numbers = produce(s, async (out, signal) => {
+ *     for (let i = 0; i < 3; i++) await out.send(i, { signal });
+ *   });
+ *   for await (const n of numbers) console.log(n); // 0, 1, 2
+ * });
+ * ```
+ */
+export function produce<T>(
+  scope: Scope,
+  producer: (out: SendChannel<T>, signal: AbortSignal) => unknown,
+  options?: ProduceOptions<T>,
+): ReceiveChannel<T> {
+  assertFunction('producer', producer);
+  const channel = new ProducerChannel<T>(options?.capacity ?? 0, options);
+  channel.job = scope.launch(async (signal) => {
+    try {
+      await producer(channel, signal);
+    } catch (error) {
+      channel.close(error);
+      throw error;
+    }
+    channel.close();
+  });
+  return channel;
+}
