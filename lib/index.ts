@@ -26,3 +26,5 @@ export type {
   ScopeOptions,
   SupervisorScopeOptions,
 } from './scope.js';
+export { delay, ticker, withTimeout, withTimeoutOrUndefined } from './time.js';
+export type { TickerOptions } from './time.js';
