@@ -28,3 +28,5 @@ export type {
 } from './scope.js';
 export { delay, ticker, withTimeout, withTimeoutOrUndefined } from './time.js';
 export type { TickerOptions } from './time.js';
+export { fromReadableStream, toReadableStream, toWritableStream } from './streams.js';
+export type { FromReadableStreamOptions } from './streams.js';
