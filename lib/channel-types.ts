@@ -196,9 +196,11 @@ export interface ReceiveChannel<out T> extends AsyncIterable<T, undefined, undef
   /**
    * Cancels the channel from the receiving side: closes it with `reason` as the cause
    * (if it was not closed already), discards every buffered value (each goes to
-   * `onUndelivered`), rejects every waiting sender (its value goes to `onUndelivered`)
-   * and every waiting receiver with `reason`. Afterwards the channel is closed for both
-   * send and receive. A second call does nothing.
+   * `onUndelivered`), rejects every waiting sender with `reason` (its value goes to
+   * `onUndelivered`), and ends every waiting receiver as a close with `reason` as the
+   * cause would: `receive` and `for await` reject with `reason`, `receiveCatching`
+   * resolves `{ ok: false, closed: true, cause: reason }`. Afterwards the channel is
+   * closed for both send and receive. A second call does nothing.
    *
    * If the channel was already closed, its close cause stays what it was (later
    * operations report that), but buffered values are still discarded and waiting

@@ -28,7 +28,15 @@ import type {
 } from './channel-types.js';
 import { ClosedReceiveError, ClosedSendError } from './errors.js';
 import { Deque } from './internal/deque.js';
-import { CATCHING, ITERATE, RECEIVE, SEND, Waiter, WaiterList } from './internal/waiter.js';
+import {
+  CATCHING,
+  ITERATE,
+  RECEIVE,
+  SEND,
+  Waiter,
+  WaiterList,
+  promiseFor,
+} from './internal/waiter.js';
 import type { WaiterKind } from './internal/waiter.js';
 
 const OPEN = 0;
@@ -224,11 +232,11 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       return Promise.reject(this.#sendError());
     }
     if (this.#offer(value)) return RESOLVED;
-    return new Promise<void>((resolve, reject) => {
-      const waiter = new Waiter<T>(SEND, value, resolve as (r: unknown) => void, reject);
-      this.#senders.push(waiter);
-      if (signal !== undefined) this.#watch(waiter, signal);
-    });
+    const waiter = new Waiter<T>(SEND, value);
+    const promise = promiseFor<undefined>(waiter);
+    this.#senders.push(waiter);
+    if (signal !== undefined) this.#watch(waiter, signal);
+    return promise;
   }
 
   trySend(value: T): SendResult {
@@ -307,15 +315,17 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       sender.reject(cause);
       this.#undelivered(value);
     }
-    for (let waiter = this.#receivers.shift(); waiter !== null; waiter = this.#receivers.shift()) {
-      this.#settle(waiter);
-      waiter.reject(cause);
-    }
+    // Receivers can be waiting only if the channel was open (so `cause` is the close
+    // cause now): they fail as on close, and `receiveCatching` resolves as closed.
+    this.#failReceivers();
     if (wasOpen) this.#runCloseHandlers();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T, undefined, undefined> {
-    return new ChannelIterator((kind) => this.#receive(kind, undefined));
+    // One waiter per iterator, reused while it is not parked: `for await` has at most
+    // one `next()` pending, so the common case allocates no waiter at all.
+    const reusable = new Waiter<T>(ITERATE, undefined);
+    return new ChannelIterator(() => this.#receive(ITERATE, undefined, reusable));
   }
 
   async consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R> {
@@ -379,7 +389,11 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     }
   }
 
-  #receive(kind: WaiterKind, signal: AbortSignal | undefined): Promise<unknown> {
+  #receive(
+    kind: WaiterKind,
+    signal: AbortSignal | undefined,
+    reusable: Waiter<T> | null = null,
+  ): Promise<unknown> {
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     const buffer = this.#buffer;
     if (buffer !== null && buffer.length > 0) {
@@ -395,11 +409,14 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       }
       return Promise.resolve(kind === ITERATE ? ITERATION_DONE : this.#closedResult());
     }
-    return new Promise((resolve, reject) => {
-      const waiter = new Waiter<T>(kind, undefined, resolve, reject);
-      this.#receivers.push(waiter);
-      if (signal !== undefined) this.#watch(waiter, signal);
-    });
+    const waiter =
+      reusable !== null && reusable.prev === null && this.#receivers.head !== reusable
+        ? reusable
+        : new Waiter<T>(kind, undefined);
+    const promise = promiseFor(waiter);
+    this.#receivers.push(waiter);
+    if (signal !== undefined) this.#watch(waiter, signal);
+    return promise;
   }
 
   /** After a buffered value was taken: moves the oldest waiting sender's value in. */
@@ -521,16 +538,16 @@ function wrap(kind: WaiterKind, value: unknown): unknown {
  * iterator only (the channel is not cancelled, no value is taken).
  */
 class ChannelIterator<T> implements AsyncIterator<T, undefined, undefined> {
-  readonly #receive: (kind: WaiterKind) => Promise<unknown>;
+  readonly #receive: () => Promise<unknown>;
   #done = false;
 
-  constructor(receive: (kind: WaiterKind) => Promise<unknown>) {
+  constructor(receive: () => Promise<unknown>) {
     this.#receive = receive;
   }
 
   next(): Promise<IteratorResult<T, undefined>> {
     if (this.#done) return Promise.resolve(ITERATION_DONE);
-    return this.#receive(ITERATE) as Promise<IteratorResult<T, undefined>>;
+    return this.#receive() as Promise<IteratorResult<T, undefined>>;
   }
 
   return(): Promise<IteratorResult<T, undefined>> {

@@ -375,6 +375,14 @@ describe('Channel', () => {
         expect(log.values).to.have.length(3, 'a second cancel does nothing');
       });
 
+      it('cancel ends a waiting receiveCatching with a closed result carrying the reason', async () => {
+        const channel = kind.create<number>();
+        const catching = channel.receiveCatching();
+        const reason = new Error('cancelled');
+        channel.cancel(reason);
+        expect(await catching).to.deep.equal({ ok: false, closed: true, cause: reason });
+      });
+
       it('cancel with no reason uses a DOMException named AbortError', async () => {
         const channel = kind.create<number>();
         const waiting = channel.receive();
