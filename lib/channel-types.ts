@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { SelectClause } from './internal/clauses.js';
 
 /**
  * What a full buffer does with one more value.
@@ -151,6 +152,37 @@ export interface SendChannel<in T> {
    * @returns a function that unregisters `handler` (a no-op once it has run).
    */
   onClose(handler: (cause: unknown) => void): () => void;
+
+  /**
+   * A `select` clause that sends `value` to this channel: chosen when the channel can
+   * take it now (a receiver waits or the buffer has room) or is closed.
+   *
+   * - **Result:** `handler()` (awaited), or `undefined` without a handler.
+   * - **Chosen:** the value was sent exactly as by `send` (buffered or, rendezvous,
+   *   taken by a receiver).
+   * - **Losing** (another clause won, the select timed out or was aborted): nothing was
+   *   sent, and the value does **not** go to `onUndelivered` — it was never given to the
+   *   channel; the caller still holds it.
+   * - **Closed:** chosen, and the select rejects as `send` would (`ClosedSendError` or
+   *   the close cause) and the value goes to `onUndelivered`, as for `send`. A `close()`
+   *   while the select waits does not disturb it (as for a waiting `send`).
+   * - **Cancelled** while the select waits: the select rejects with the reason and the
+   *   value goes to `onUndelivered`.
+   * - A handler that throws rejects the select; the value has still been sent.
+   *
+   * The clause does nothing by itself: it acts only inside `select`/`selectUnbiased`
+   * and may be reused (each use sends `value` again). A select may not hold both this
+   * and a receive clause of the same channel (`TypeError`).
+   *
+   * @throws TypeError if `handler` is neither a function nor `undefined`.
+   * @example
+   * ```ts
+   * const sent = await select([out.onSend(job, () => true), onTimeout(100, () => false)]);
+   * ```
+   */
+  onSend(value: T): SelectClause<undefined>;
+  /** {@inheritDoc SendChannel.(onSend:1)} */
+  onSend<R>(value: T, handler: () => R | PromiseLike<R>): SelectClause<R>;
 }
 
 /**
@@ -246,4 +278,51 @@ export interface ReceiveChannel<out T> extends AsyncIterable<T, undefined, undef
    * or with `action`'s error (after cancelling the channel with it).
    */
   consumeEach(action: (value: T) => unknown): Promise<void>;
+
+  /**
+   * A `select` clause that receives from this channel: chosen when a value can be taken
+   * now (buffered, or from a waiting sender) or the channel is closed for receive.
+   *
+   * - **Result:** `handler(value)` (awaited), or the value itself without a handler.
+   * - **Losing** (another clause won, the select timed out or was aborted): takes no
+   *   value.
+   * - **Closed** and drained: chosen, and the select rejects as `receive` would
+   *   (`ClosedReceiveError`, or the close cause itself); use `onReceiveCatching` to get
+   *   the close as a result. **Cancelled** while the select waits: rejects with the
+   *   reason.
+   * - A handler that throws rejects the select; the value has still been taken.
+   *
+   * The clause does nothing by itself: it acts only inside `select`/`selectUnbiased`
+   * and may be reused.
+   *
+   * @throws TypeError if `handler` is neither a function nor `undefined`.
+   * @example
+   * ```ts
+   * const next = await select([jobs.onReceive((job) => job.id), onTimeout(100, () => null)]);
+   * ```
+   */
+  onReceive(): SelectClause<T>;
+  /** {@inheritDoc ReceiveChannel.(onReceive:1)} */
+  onReceive<R>(handler: (value: T) => R | PromiseLike<R>): SelectClause<R>;
+
+  /**
+   * A `select` clause like `onReceive`, but a closed channel completes it with
+   * `{ ok: false, closed: true, cause? }` instead of rejecting the select (as
+   * `receiveCatching` does). A value completes it with `{ ok: true, value }`.
+   *
+   * - **Result:** `handler(result)` (awaited), or the `ReceiveResult` itself.
+   * - **Losing:** takes no value. **Cancelled:** completes with `{ ok: false, closed:
+   *   true, cause: reason }`, as `receiveCatching` does.
+   * - A handler that throws rejects the select; the value has still been taken.
+   *
+   * @throws TypeError if `handler` is neither a function nor `undefined`.
+   * @example
+   * ```ts
+   * const r = await select([events.onReceiveCatching()]);
+   * if (!r.ok && r.closed) console.log('no more events');
+   * ```
+   */
+  onReceiveCatching(): SelectClause<ReceiveResult<T>>;
+  /** {@inheritDoc ReceiveChannel.(onReceiveCatching:1)} */
+  onReceiveCatching<R>(handler: (result: ReceiveResult<T>) => R | PromiseLike<R>): SelectClause<R>;
 }

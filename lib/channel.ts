@@ -28,6 +28,8 @@ import type {
 } from './channel-types.js';
 import { ClosedReceiveError, ClosedSendError } from './errors.js';
 import { Deque } from './internal/deque.js';
+import { newClause } from './internal/clauses.js';
+import type { SelectClause } from './internal/clauses.js';
 import {
   CATCHING,
   ITERATE,
@@ -353,6 +355,34 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
     return RESOLVED;
+  }
+
+  // ----------------------------------------------------------- select clauses
+
+  /** A `select` clause that receives from this channel; see {@link ReceiveChannel.onReceive}. */
+  onReceive(): SelectClause<T>;
+  onReceive<R>(handler: (value: T) => R | PromiseLike<R>): SelectClause<R>;
+  onReceive<R>(handler?: (value: T) => R | PromiseLike<R>): SelectClause<T | R> {
+    return newClause(RECEIVE, this as Channel<unknown>, undefined, handler);
+  }
+
+  /**
+   * A `select` clause that receives a `ReceiveResult` from this channel; see
+   * {@link ReceiveChannel.onReceiveCatching}.
+   */
+  onReceiveCatching(): SelectClause<ReceiveResult<T>>;
+  onReceiveCatching<R>(handler: (result: ReceiveResult<T>) => R | PromiseLike<R>): SelectClause<R>;
+  onReceiveCatching<R>(
+    handler?: (result: ReceiveResult<T>) => R | PromiseLike<R>,
+  ): SelectClause<ReceiveResult<T> | R> {
+    return newClause(CATCHING, this as Channel<unknown>, undefined, handler);
+  }
+
+  /** A `select` clause that sends `value` to this channel; see {@link SendChannel.onSend}. */
+  onSend(value: T): SelectClause<undefined>;
+  onSend<R>(value: T, handler: () => R | PromiseLike<R>): SelectClause<R>;
+  onSend<R>(value: T, handler?: () => R | PromiseLike<R>): SelectClause<R | undefined> {
+    return newClause(SEND, this as Channel<unknown>, value, handler);
   }
 
   // --------------------------------------------------------------- internals
