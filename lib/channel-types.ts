@@ -181,7 +181,7 @@ export interface SendChannel<in T> {
    * ```
    */
   onSend(value: T): SelectClause<undefined>;
-  /** {@inheritDoc SendChannel.(onSend:1)} */
+  /** As `onSend(value)`, and the select resolves with `handler()` (awaited). */
   onSend<R>(value: T, handler: () => R | PromiseLike<R>): SelectClause<R>;
 }
 
@@ -302,7 +302,7 @@ export interface ReceiveChannel<out T> extends AsyncIterable<T, undefined, undef
    * ```
    */
   onReceive(): SelectClause<T>;
-  /** {@inheritDoc ReceiveChannel.(onReceive:1)} */
+  /** As `onReceive()`, and the select resolves with `handler(value)` (awaited). */
   onReceive<R>(handler: (value: T) => R | PromiseLike<R>): SelectClause<R>;
 
   /**
@@ -323,6 +323,6 @@ export interface ReceiveChannel<out T> extends AsyncIterable<T, undefined, undef
    * ```
    */
   onReceiveCatching(): SelectClause<ReceiveResult<T>>;
-  /** {@inheritDoc ReceiveChannel.(onReceiveCatching:1)} */
+  /** As `onReceiveCatching()`, and the select resolves with `handler(result)` (awaited). */
   onReceiveCatching<R>(handler: (result: ReceiveResult<T>) => R | PromiseLike<R>): SelectClause<R>;
 }

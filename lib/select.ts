@@ -208,10 +208,10 @@ function run(
   } catch (error) {
     return Promise.reject(error);
   }
-  const datas = clauses as unknown as readonly Clause[];
+  const list = clauses as unknown as readonly Clause[];
   const signal = options?.signal;
   if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
-  const count = datas.length;
+  const count = list.length;
 
   // 1. Poll, in order or in a random order. `order` is only built when needed.
   let order: number[] | null = null;
@@ -227,7 +227,7 @@ function run(
       order[pick] = order[k] as number;
       order[k] = index;
     }
-    const clause = datas[index] as Clause;
+    const clause = list[index] as Clause;
     const channel = clause.channel;
     if (channel === null) continue;
     if (clause.kind === SEND) {
@@ -250,7 +250,7 @@ function run(
   // 2. Nothing is ready. The shortest timeout counts, the earliest among equals; 0 is
   // Go's `default`.
   let timeout: Clause | null = null;
-  for (const clause of datas) {
+  for (const clause of list) {
     if (
       clause.kind === TIMEOUT &&
       (timeout === null || (clause.value as number) < (timeout.value as number))
@@ -263,7 +263,7 @@ function run(
   // 3. Park, still in the same synchronous step as the poll. A copy of the list: the
   // caller may reuse its array while this select waits.
   return new Promise((resolve, reject) => {
-    new PendingSelect(datas.slice(), timeout, signal, resolve, reject);
+    new PendingSelect(list.slice(), timeout, signal, resolve, reject);
   });
 }
 
@@ -288,12 +288,12 @@ function validate(clauses: unknown, options: SelectOptions | undefined): void {
   }
   if (options !== undefined) assertSignal(options.signal);
   if (!sends) return;
-  const datas = clauses as readonly Clause[];
+  const list = clauses as readonly Clause[];
   for (let i = 0; i < count; i++) {
-    const send = datas[i] as Clause;
+    const send = list[i] as Clause;
     if (send.kind !== SEND) continue;
     for (let j = 0; j < count; j++) {
-      const other = datas[j] as Clause;
+      const other = list[j] as Clause;
       if (other.channel === send.channel && (other.kind === RECEIVE || other.kind === CATCHING)) {
         throw new TypeError(
           `Expected onSend and onReceive/onReceiveCatching of one select to use different channels, got the same channel in clauses[${i}] (onSend) and clauses[${j}] (${other.kind === RECEIVE ? 'onReceive' : 'onReceiveCatching'})`,

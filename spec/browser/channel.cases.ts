@@ -1,0 +1,503 @@
+/**
+ * Channel semantics that must come out the same in every runtime: ordering, close,
+ * cancel, abort, exactly-once accounting (over every kind in spec/helpers/kinds.ts, with
+ * a seeded fast-check property), `for await` and `await using`. Browser-safe: no Node
+ * built-ins, no `process`; time only where the platform's own timer signal is the point.
+ * Node runs it from channel.cases.spec.ts, Chromium from suites.ts.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { Channel, ClosedReceiveError, ClosedSendError } from '../../lib/index.js';
+import { observe, ticks } from '../helpers/async.js';
+import type { Settled } from '../helpers/async.js';
+import { kinds } from '../helpers/kinds.js';
+import type { ChannelKind } from '../helpers/kinds.js';
+import type { Platform } from './env.js';
+
+/** Title of the top-level suite, the same on every platform. */
+export const CHANNEL_CASES_TITLE = 'Channel, identically in every runtime';
+
+/** Seed of the exactly-once property: every runtime replays the same programs. */
+const SEED = 20_240_601;
+
+function undeliveredLog<T>(): { values: T[]; onUndelivered: (value: T) => void } {
+  const values: T[] = [];
+  return { values, onUndelivered: (value) => values.push(value) };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    (value) => {
+      throw new Error(`expected a rejection, got ${String(value)}`);
+    },
+    (error: unknown) => error,
+  );
+}
+
+/** Whether the runtime itself parses `await using` (rather than a compiler lowering it). */
+function parsesAwaitUsing(): boolean {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- parsing is the point
+    new Function('return async () => { await using resource = null; return resource; };');
+    return true;
+  } catch (error) {
+    if (error instanceof SyntaxError) return false;
+    throw error;
+  }
+}
+
+// ------------------------------------------------------------------ the property
+
+type Op =
+  | { readonly op: 'send'; readonly sender: number; readonly abortable: boolean }
+  | { readonly op: 'trySend'; readonly sender: number }
+  | { readonly op: 'receive'; readonly abortable: boolean }
+  | { readonly op: 'receiveCatching' }
+  | { readonly op: 'tryReceive' }
+  | { readonly op: 'abort'; readonly pick: number }
+  | { readonly op: 'tick'; readonly n: number }
+  | { readonly op: 'close'; readonly withCause: boolean }
+  | { readonly op: 'cancel' };
+
+const openOp: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant('send' as const),
+      sender: fc.integer({ min: 0, max: 2 }),
+      abortable: fc.boolean(),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('trySend' as const),
+      sender: fc.integer({ min: 0, max: 2 }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({ op: fc.constant('receive' as const), abortable: fc.boolean() }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('receiveCatching' as const) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('tryReceive' as const) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('abort' as const), pick: fc.nat() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ op: fc.constant('tick' as const), n: fc.integer({ min: 1, max: 3 }) }),
+  },
+);
+
+const endOp: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ op: fc.constant('close' as const), withCause: fc.boolean() }),
+  fc.record({ op: fc.constant('cancel' as const) }),
+);
+
+/** Mostly operations on an open channel, then a tail where close and cancel may come in. */
+const programArbitrary: fc.Arbitrary<Op[]> = fc
+  .tuple(
+    fc.array(openOp, { minLength: 10, maxLength: 50, size: 'max' }),
+    fc.array(fc.oneof(openOp, endOp), { maxLength: 12, size: 'max' }),
+  )
+  .map(([open, tail]) => [...open, ...tail]);
+
+/**
+ * Runs one random program against a fresh channel, then closes it, drains it and checks
+ * that every offered value was received exactly once or handed to `onUndelivered`
+ * exactly once, never both; that a rejected send delivered nothing; that a failed
+ * `trySend` kept its value; and that every operation settled.
+ */
+async function runProgram(kind: ChannelKind, program: readonly Op[]): Promise<void> {
+  const log = undeliveredLog<number>();
+  const channel = kind.create<number>(log);
+  const closeCause = new Error('closed with a cause');
+  const cancelReason = new Error('cancelled');
+  const controllers: AbortController[] = [];
+  const abortReasons = new Set<unknown>();
+  const offered = new Set<number>();
+  const keptByCaller: number[] = [];
+  const received: number[] = [];
+  const sends: { value: number; outcome: { state: () => Settled<void> } }[] = [];
+  const operations: { state: () => Settled<unknown> }[] = [];
+  const counters = [0, 0, 0];
+  const nextValue = (sender: number): number => sender * 1_000 + (counters[sender]! += 1);
+  const signal = (abortable: boolean): AbortSignal | undefined => {
+    if (!abortable) return undefined;
+    const controller = new AbortController();
+    controllers.push(controller);
+    return controller.signal;
+  };
+
+  for (const step of program) {
+    switch (step.op) {
+      case 'send': {
+        const value = nextValue(step.sender);
+        offered.add(value);
+        const outcome = observe(channel.send(value, { signal: signal(step.abortable) }));
+        sends.push({ value, outcome });
+        operations.push(outcome);
+        break;
+      }
+      case 'trySend': {
+        const value = nextValue(step.sender);
+        if (channel.trySend(value).ok) offered.add(value);
+        else keptByCaller.push(value);
+        break;
+      }
+      case 'receive': {
+        const pending = channel.receive({ signal: signal(step.abortable) });
+        operations.push(observe(pending.then((value) => void received.push(value))));
+        break;
+      }
+      case 'receiveCatching': {
+        const pending = channel.receiveCatching();
+        const recorded = pending.then((result) => {
+          if (result.ok) received.push(result.value);
+        });
+        operations.push(observe(recorded));
+        break;
+      }
+      case 'tryReceive': {
+        const result = channel.tryReceive();
+        if (result.ok) received.push(result.value);
+        break;
+      }
+      case 'abort': {
+        const live = controllers.filter((controller) => !controller.signal.aborted);
+        const controller = live[step.pick % Math.max(live.length, 1)];
+        const reason = new Error('aborted');
+        abortReasons.add(reason);
+        controller?.abort(reason);
+        break;
+      }
+      case 'tick':
+        await ticks(step.n);
+        break;
+      case 'close':
+        channel.close(step.withCause ? closeCause : undefined);
+        break;
+      case 'cancel':
+        channel.cancel(cancelReason);
+        break;
+    }
+  }
+
+  channel.close();
+  try {
+    for await (const value of channel) received.push(value);
+  } catch (error) {
+    expect([closeCause, cancelReason]).to.include(error);
+  }
+  await ticks(20);
+
+  const unsettled = operations.filter((operation) => operation.state().status === 'pending');
+  expect(unsettled, 'operations still pending after close and drain').to.have.length(0);
+  for (const { value, outcome } of sends) {
+    const state = outcome.state();
+    if (state.status !== 'rejected') continue;
+    expect(log.values, `rejected send of ${value} goes to onUndelivered`).to.include(value);
+    expect(received, `rejected send of ${value} delivered nothing`).not.to.include(value);
+    const expected = state.reason instanceof ClosedSendError || abortReasons.has(state.reason);
+    expect(expected || [closeCause, cancelReason].includes(state.reason as Error)).to.equal(true);
+  }
+  const accounted = [...received, ...log.values];
+  expect(new Set(accounted).size).to.equal(accounted.length, 'no value counted twice');
+  expect([...accounted].sort((a, b) => a - b)).to.deep.equal(
+    [...offered].sort((a, b) => a - b),
+    'every offered value received or undelivered',
+  );
+  for (const value of keptByCaller) expect(accounted).not.to.include(value);
+}
+
+// --------------------------------------------------------------------- the cases
+
+/** Declares the shared channel suite; `platform` is where it runs. */
+export function defineChannelCases(platform: Platform): void {
+  describe(CHANNEL_CASES_TITLE, () => {
+    describe('the runtime', () => {
+      it('has what the channel relies on: queueMicrotask, AbortSignal reasons, DOMException', () => {
+        expect(typeof queueMicrotask).to.equal('function');
+        const reason = new Error('why');
+        expect(AbortSignal.abort(reason).reason).to.equal(reason);
+        const standard: unknown = AbortSignal.abort().reason;
+        expect(standard).to.be.instanceOf(DOMException);
+        expect(standard).to.include({ name: 'AbortError' });
+        expect(typeof Symbol.asyncIterator).to.equal('symbol');
+      });
+
+      it('defines Symbol.asyncDispose, so a channel is async-disposable', () => {
+        expect(typeof Symbol.asyncDispose).to.equal('symbol');
+        expect(typeof new Channel<number>()[Symbol.asyncDispose]).to.equal('function');
+      });
+
+      it('parses `await using` itself in Chromium (Node 20 gets it lowered by the compiler)', () => {
+        const native = parsesAwaitUsing();
+        if (platform === 'chromium') expect(native).to.equal(true);
+        else expect(native).to.be.a('boolean');
+      });
+    });
+
+    for (const kind of kinds) {
+      describe(kind.name, () => {
+        it('hands values over in the order the sends were accepted, across microtask interleavings', async () => {
+          const channel = kind.create<number>();
+          const steps: string[] = [];
+          const received: number[] = [];
+          const consumer = (async () => {
+            for await (const value of channel) {
+              received.push(value);
+              if (value % 5 === 0) await ticks(2);
+            }
+            steps.push('consumer done');
+          })();
+          for (let i = 0; i < 60; i++) {
+            await channel.send(i);
+            if (i % 7 === 0) await ticks(i % 3);
+          }
+          steps.push('producer done');
+          channel.close();
+          await consumer;
+          expect(steps).to.deep.equal(['producer done', 'consumer done']);
+          expect(received).to.deep.equal([...received].sort((a, b) => a - b));
+          if (!kind.drops) expect(received).to.deep.equal([...Array(60).keys()]);
+          else if (kind.overflow === 'drop-oldest') expect(received.at(-1)).to.equal(59);
+        });
+
+        it('accounts for 10,000 values exactly once: received or handed to onUndelivered', async () => {
+          const log = undeliveredLog<number>();
+          const channel = kind.create<number>(log);
+          let receivedSum = 0;
+          let receivedCount = 0;
+          const consumer = (async () => {
+            for await (const value of channel) {
+              receivedSum += value;
+              receivedCount += 1;
+            }
+          })();
+          for (let i = 1; i <= 10_000; i++) await channel.send(i);
+          channel.close();
+          await consumer;
+          const undeliveredSum = log.values.reduce((sum, value) => sum + value, 0);
+          expect(receivedCount + log.values.length).to.equal(10_000);
+          expect(receivedSum + undeliveredSum).to.equal((10_000 * 10_001) / 2);
+          if (!kind.drops) expect(log.values).to.deep.equal([]);
+        });
+
+        it('keeps values sent before close receivable, then rejects receive with ClosedReceiveError', async () => {
+          const channel = kind.create<string>();
+          const sent = channel.send('last');
+          expect(channel.close()).to.equal(true);
+          expect(channel.close()).to.equal(false);
+          expect(channel.isClosedForSend).to.equal(true);
+          expect(channel.isClosedForReceive).to.equal(false);
+          expect(await channel.receive()).to.equal('last');
+          await sent;
+          expect(channel.isClosedForReceive).to.equal(true);
+          const error = await rejection(channel.receive());
+          expect(error).to.be.instanceOf(ClosedReceiveError);
+          expect(error).to.include({
+            name: 'ClosedReceiveError',
+            code: 'ERR_CHANNEL_CLOSED_FOR_RECEIVE',
+          });
+          expect(await channel.receiveCatching()).to.deep.equal({ ok: false, closed: true });
+        });
+
+        it('rejects send after close with ClosedSendError and hands its value to onUndelivered once', async () => {
+          const log = undeliveredLog<number>();
+          const channel = kind.create<number>(log);
+          channel.close();
+          const error = await rejection(channel.send(7));
+          expect(error).to.be.instanceOf(ClosedSendError);
+          expect(error).to.include({
+            name: 'ClosedSendError',
+            code: 'ERR_CHANNEL_CLOSED_FOR_SEND',
+          });
+          expect(channel.trySend(8)).to.deep.equal({ ok: false, closed: true });
+          expect(log.values).to.deep.equal([7]);
+        });
+
+        it('rethrows a close cause as the same object from send, receive and for await', async () => {
+          const channel = kind.create<number>();
+          const cause = new Error('upstream failed');
+          channel.close(cause);
+          expect(await rejection(channel.send(1))).to.equal(cause);
+          expect(await rejection(channel.receive())).to.equal(cause);
+          expect(channel.tryReceive()).to.deep.equal({ ok: false, closed: true, cause });
+          const thrown = await rejection(
+            (async () => {
+              for await (const value of channel) throw new Error(`unexpected ${value}`);
+            })(),
+          );
+          expect(thrown).to.equal(cause);
+        });
+
+        it('cancel discards buffered values into onUndelivered and rejects waiters with the reason', async () => {
+          const log = undeliveredLog<number>();
+          const channel = kind.create<number>(log);
+          const capacity = kind.capacity === Infinity ? 2 : kind.capacity;
+          for (let i = 1; i <= capacity; i++) expect(channel.trySend(i).ok).to.equal(true);
+          const waitingSend = kind.suspends ? channel.send(99) : undefined;
+          const closedWith: unknown[] = [];
+          channel.onClose((cause) => closedWith.push(cause));
+          const reason = new Error('consumer gone');
+          channel.cancel(reason);
+          if (waitingSend !== undefined) expect(await rejection(waitingSend)).to.equal(reason);
+          const expected = [...Array(capacity).keys()].map((i) => i + 1);
+          if (kind.suspends) expected.push(99);
+          expect([...log.values].sort((a, b) => a - b)).to.deep.equal(expected);
+          expect(closedWith).to.deep.equal([reason]);
+          expect(await rejection(channel.receive())).to.equal(reason);
+          expect(channel.isClosedForReceive).to.equal(true);
+        });
+
+        it('cancel without a reason rejects waiting receivers with a DOMException named AbortError', async () => {
+          const channel = kind.create<number>();
+          const waiting = channel.receive();
+          channel.cancel();
+          const error = await rejection(waiting);
+          expect(error).to.be.instanceOf(DOMException);
+          expect(error).to.include({ name: 'AbortError' });
+          expect(await rejection(channel.receive())).to.equal(error);
+        });
+
+        it('an abort withdraws a waiting receive with signal.reason and takes no value', async () => {
+          const channel = kind.create<number>();
+          const controller = new AbortController();
+          const aborted = channel.receive({ signal: controller.signal });
+          const next = channel.receive();
+          controller.abort();
+          const error = await rejection(aborted);
+          expect(error).to.equal(controller.signal.reason);
+          expect(error).to.be.instanceOf(DOMException);
+          channel.trySend(5);
+          expect(await next).to.equal(5);
+        });
+
+        if (kind.suspends) {
+          it('an abort withdraws a waiting send and hands its value to onUndelivered once', async () => {
+            const log = undeliveredLog<string>();
+            const channel = kind.create<string>(log);
+            for (let i = 0; i < kind.capacity; i++) channel.trySend(`kept ${i}`);
+            const controller = new AbortController();
+            const withdrawn = channel.send('withdrawn', { signal: controller.signal });
+            const behind = channel.send('behind');
+            const reason = new Error('changed my mind');
+            controller.abort(reason);
+            expect(await rejection(withdrawn)).to.equal(reason);
+            controller.abort(new Error('twice'));
+            const got: string[] = [];
+            for (let i = 0; i <= kind.capacity; i++) got.push(await channel.receive());
+            await behind;
+            expect(got.at(-1)).to.equal('behind');
+            expect(log.values).to.deep.equal(['withdrawn']);
+          });
+        }
+
+        it('leaving for await early neither takes a value nor cancels the channel', async () => {
+          const channel = kind.create<number>();
+          const producer = (async () => {
+            for (let i = 0; i < 6; i++) await channel.send(i);
+            channel.close();
+          })();
+          const seen: number[] = [];
+          for await (const value of channel) {
+            seen.push(value);
+            if (seen.length === 2) break;
+          }
+          expect(channel.isClosedForReceive).to.equal(false);
+          for await (const value of channel) seen.push(value);
+          await producer;
+          expect(seen).to.deep.equal([...seen].sort((a, b) => a - b));
+          if (!kind.drops) expect(seen).to.deep.equal([0, 1, 2, 3, 4, 5]);
+        });
+
+        it('accounts for every value exactly once under random send, receive, abort, close and cancel (seeded)', async () => {
+          await fc.assert(
+            fc.asyncProperty(programArbitrary, (program) => runProgram(kind, program)),
+            { seed: SEED, numRuns: 60 },
+          );
+        });
+      });
+    }
+
+    describe('across kinds', () => {
+      it('serves waiting receivers first come, first served', async () => {
+        const channel = new Channel<string>();
+        const order: string[] = [];
+        const waiting = ['a', 'b', 'c'].map((name) =>
+          channel.receive().then((value) => order.push(`${name}=${value}`)),
+        );
+        for (const value of ['x', 'y', 'z']) await channel.send(value);
+        await Promise.all(waiting);
+        expect(order).to.deep.equal(['a=x', 'b=y', 'c=z']);
+      });
+
+      it('a rendezvous send completes only when a receiver takes the value', async () => {
+        const channel = new Channel<number>();
+        const sent = observe(channel.send(1));
+        await ticks();
+        expect(sent.state().status).to.equal('pending');
+        expect(channel.tryReceive()).to.deep.equal({ ok: true, value: 1 });
+        await ticks(1);
+        expect(sent.state().status).to.equal('fulfilled');
+      });
+
+      it('AbortSignal.timeout ends a waiting receive with a DOMException named TimeoutError', async () => {
+        const channel = new Channel<number>();
+        const error = await rejection(channel.receive({ signal: AbortSignal.timeout(5) }));
+        expect(error).to.be.instanceOf(DOMException);
+        expect(error).to.include({ name: 'TimeoutError' });
+      });
+
+      it('is not thenable: awaiting a channel takes no value', async () => {
+        const channel = new Channel<number>(1);
+        channel.trySend(1);
+        expect('then' in channel).to.equal(false);
+        // eslint-disable-next-line @typescript-eslint/await-thenable -- awaiting it is the point
+        expect(await channel).to.equal(channel);
+        expect(channel.tryReceive()).to.deep.equal({ ok: true, value: 1 });
+      });
+
+      it('runs close handlers once each, in registration order, with the cause', () => {
+        const channel = new Channel<number>();
+        const calls: unknown[] = [];
+        const cause = new Error('done');
+        channel.onClose((c) => calls.push(['first', c]));
+        channel.onClose((c) => calls.push(['second', c]));
+        channel.close(cause);
+        channel.cancel();
+        expect(calls).to.deep.equal([
+          ['first', cause],
+          ['second', cause],
+        ]);
+      });
+
+      it('await using closes the channel at the end of the block, keeping buffered values', async () => {
+        let escaped: Channel<number> | undefined;
+        {
+          await using channel = new Channel<number>(2);
+          escaped = channel;
+          await channel.send(1);
+          expect(channel.isClosedForSend).to.equal(false);
+        }
+        expect(escaped.isClosedForSend).to.equal(true);
+        expect(await escaped.receive()).to.equal(1);
+        expect(escaped.isClosedForReceive).to.equal(true);
+      });
+
+      it('await using closes the channel when the block throws, and the error propagates', async () => {
+        let escaped: Channel<number> | undefined;
+        const boom = new Error('block failed');
+        const thrown = await rejection(
+          (async () => {
+            await using channel = new Channel<number>();
+            escaped = channel;
+            throw boom;
+          })(),
+        );
+        expect(thrown).to.equal(boom);
+        expect(escaped?.isClosedForSend).to.equal(true);
+      });
+    });
+  });
+}
