@@ -25,7 +25,8 @@
  */
 import type { ChannelOptions, ReceiveChannel, SendChannel } from './channel-types.js';
 import { Channel } from './channel.js';
-import { addSuppressed, isCancellation } from './internal/cancellation.js';
+import { abortError } from './internal/child.js';
+import { ScopeCore } from './internal/scope-core.js';
 import { assertFunction, assertSignal } from './internal/describe-value.js';
 
 export { suppressedErrors } from './internal/cancellation.js';
@@ -190,359 +191,6 @@ export interface ProduceOptions<T> extends ChannelOptions<T> {
   readonly capacity?: number | undefined;
 }
 
-const RESOLVED: Promise<void> = Promise.resolve();
-const noop = (): void => undefined;
-
-function abortError(what: string): DOMException {
-  return new DOMException(`The ${what} was cancelled`, 'AbortError');
-}
-
-function settledError(): DOMException {
-  return new DOMException(
-    'Expected an active scope, got one that has already settled or been disposed',
-    'InvalidStateError',
-  );
-}
-
-/** Runs `block` now and turns its result or synchronous throw into a promise. */
-function start<T>(
-  block: (signal: AbortSignal) => T | PromiseLike<T>,
-  signal: AbortSignal,
-): Promise<T> {
-  try {
-    return Promise.resolve(block(signal));
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-const RUNNING = 0;
-const CANCELLING = 1;
-const DONE = 2;
-
-/** A child of a scope; is both the `Job` and, for `async`, the `Deferred`. */
-class Child<T> implements Deferred<T> {
-  readonly #scope: ScopeCore;
-  readonly #controller = new AbortController();
-  readonly #isDeferred: boolean;
-  #state: typeof RUNNING | typeof CANCELLING | typeof DONE = RUNNING;
-  #failed = false;
-  #ok = false;
-  #value: unknown = undefined;
-  #observed = false;
-  #promise: Promise<T> | null = null;
-  #resolve: (value: unknown) => void = noop;
-  #reject: (error: unknown) => void = noop;
-  #joined: Promise<void> | null = null;
-  #resolveJoined: () => void = noop;
-
-  constructor(scope: ScopeCore, isDeferred: boolean) {
-    this.#scope = scope;
-    this.#isDeferred = isDeferred;
-  }
-
-  get signal(): AbortSignal {
-    return this.#controller.signal;
-  }
-
-  get isDeferred(): boolean {
-    return this.#isDeferred;
-  }
-
-  get isObserved(): boolean {
-    return this.#observed;
-  }
-
-  get isActive(): boolean {
-    return this.#state === RUNNING;
-  }
-
-  get isCompleted(): boolean {
-    return this.#state === DONE;
-  }
-
-  get isCancelled(): boolean {
-    return this.#controller.signal.aborted || this.#failed;
-  }
-
-  cancel(reason?: unknown): void {
-    this.abort(reason === undefined ? abortError('job') : reason);
-  }
-
-  /** Aborts the child's signal unless it has settled or was aborted already. */
-  abort(reason: unknown): void {
-    if (this.#state !== RUNNING) return;
-    this.#state = CANCELLING;
-    this.#controller.abort(reason);
-  }
-
-  join(): Promise<void> {
-    if (this.#state === DONE) return RESOLVED;
-    return (this.#joined ??= new Promise<void>((resolve) => {
-      this.#resolveJoined = resolve;
-    }));
-  }
-
-  then<R1 = T, R2 = never>(
-    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    this.#observed = true;
-    this.#promise ??=
-      this.#state !== DONE
-        ? new Promise<T>((resolve, reject) => {
-            this.#resolve = resolve as (value: unknown) => void;
-            this.#reject = reject;
-          })
-        : this.#ok
-          ? Promise.resolve(this.#value as T)
-          : Promise.reject(this.#value);
-    return this.#promise.then(onFulfilled, onRejected);
-  }
-
-  /** Runs the block (the caller made sure the scope is still active). */
-  run(block: (signal: AbortSignal) => T | PromiseLike<T>): void {
-    const signal = this.#controller.signal;
-    start(block, signal).then(
-      (value) => {
-        this.#settle(!signal.aborted, signal.aborted ? signal.reason : value);
-      },
-      (error: unknown) => {
-        if (isCancellation(error, signal)) {
-          this.#settle(false, signal.reason);
-        } else {
-          this.#failed = true;
-          this.#settle(false, error);
-        }
-      },
-    );
-  }
-
-  /** The failure (meaningful once it has settled as failed). */
-  get error(): unknown {
-    return this.#value;
-  }
-
-  /** Settles without running: the scope was already cancelled when the child was made. */
-  settleCancelled(reason: unknown): void {
-    this.abort(reason);
-    this.#settle(false, reason);
-  }
-
-  #settle(ok: boolean, value: unknown): void {
-    this.#state = DONE;
-    this.#ok = ok;
-    this.#value = value;
-    // Report a failure first, so that siblings are aborted before anyone awaiting this
-    // child resumes.
-    if (this.#failed) this.#scope.childFailed(this, value);
-    if (ok) this.#resolve(value);
-    else this.#reject(value);
-    this.#resolveJoined();
-    this.#resolve = noop;
-    this.#reject = noop;
-    this.#resolveJoined = noop;
-    this.#scope.childSettled(this);
-  }
-}
-
-/** The state machine behind every kind of scope. */
-class ScopeCore implements Scope {
-  readonly #controller = new AbortController();
-  readonly #supervisor: boolean;
-  readonly #onError: ((error: unknown, job: Job) => void) | undefined;
-  readonly #parent: AbortSignal | undefined;
-  readonly #hasBody: boolean;
-  readonly #children = new Set<Child<unknown>>();
-  /** The body (when there is one) plus the children still running. */
-  #running = 0;
-  /** Set once the scope settles when `#running` reaches zero. */
-  #closing = false;
-  #settled = false;
-  /** Failures in the order they happened (in a supervisor: only unhandled ones). */
-  readonly #errors: unknown[] = [];
-  /** `true` when the scope was cancelled before any failure aborted it. */
-  #cancelled = false;
-  /** Supervisor only: failed `async` children nobody had awaited yet. */
-  #unobserved: Child<unknown>[] | null = null;
-  #onSettled: (() => void) | null = null;
-  #disposed: Promise<void> | null = null;
-  #onChildrenGone: (() => void) | null = null;
-
-  constructor(
-    supervisor: boolean,
-    hasBody: boolean,
-    parent: AbortSignal | undefined,
-    onError: ((error: unknown, job: Job) => void) | undefined,
-  ) {
-    this.#supervisor = supervisor;
-    this.#hasBody = hasBody;
-    this.#onError = onError;
-    this.#parent = parent;
-    if (parent !== undefined) {
-      if (parent.aborted) this.cancel(parent.reason);
-      else parent.addEventListener('abort', this.#onParentAbort);
-    }
-  }
-
-  get signal(): AbortSignal {
-    return this.#controller.signal;
-  }
-
-  get isActive(): boolean {
-    return !this.#controller.signal.aborted && !this.#settled;
-  }
-
-  launch(block: (signal: AbortSignal) => unknown): Job {
-    return this.#spawn(block, false);
-  }
-
-  async<T>(block: (signal: AbortSignal) => T | PromiseLike<T>): Deferred<T> {
-    return this.#spawn(block, true);
-  }
-
-  cancel(reason?: unknown): void {
-    if (this.#settled || this.#controller.signal.aborted) return;
-    this.#cancelled = true;
-    this.#abort(reason === undefined ? abortError('scope') : reason);
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return (this.#disposed ??= this.#dispose());
-  }
-
-  /** Runs `body` as this scope's body; settles once everything has settled. */
-  run<R>(body: (scope: Scope) => R | PromiseLike<R>): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      let bodyValue: unknown;
-      this.#closing = true;
-      this.#running++;
-      this.#onSettled = () => {
-        const primary = this.#primary(this.#cancelled);
-        if (primary.failed) reject(primary.error);
-        else resolve(bodyValue as R);
-      };
-      const signal = this.#controller.signal;
-      start(() => body(this), signal).then(
-        (value) => {
-          bodyValue = value;
-          this.#decrement();
-        },
-        (error: unknown) => {
-          if (!isCancellation(error, signal)) this.#fail(error);
-          this.#decrement();
-        },
-      );
-    });
-  }
-
-  /** Called by a child that failed (not cancelled), before it settles. */
-  childFailed(child: Child<unknown>, error: unknown): void {
-    if (!this.#supervisor) {
-      this.#fail(error);
-    } else if (child.isDeferred) {
-      // Whoever awaits it handles it; decided when the scope settles.
-      if (!child.isObserved) (this.#unobserved ??= []).push(child);
-    } else {
-      this.#report(error, child);
-    }
-  }
-
-  childSettled(child: Child<unknown>): void {
-    this.#children.delete(child);
-    if (this.#children.size === 0 && this.#onChildrenGone !== null) {
-      this.#onChildrenGone();
-      this.#onChildrenGone = null;
-    }
-    this.#decrement();
-  }
-
-  async #dispose(): Promise<void> {
-    this.cancel();
-    if (!this.#hasBody && !this.#closing) {
-      this.#closing = true;
-      if (this.#running === 0) this.#settle();
-    }
-    if (this.#children.size > 0) {
-      await new Promise<void>((resolve) => {
-        this.#onChildrenGone = resolve;
-      });
-    }
-    const primary = this.#primary(false);
-    if (primary.failed) throw primary.error;
-  }
-
-  #spawn<T>(block: (signal: AbortSignal) => T | PromiseLike<T>, isDeferred: boolean): Child<T> {
-    assertFunction('block', block);
-    if (this.#settled) throw settledError();
-    const child = new Child<T>(this, isDeferred);
-    this.#running++;
-    this.#children.add(child);
-    const signal = this.#controller.signal;
-    if (signal.aborted) child.settleCancelled(signal.reason);
-    else child.run(block);
-    return child;
-  }
-
-  #decrement(): void {
-    if (--this.#running === 0 && this.#closing) this.#settle();
-  }
-
-  /**
-   * The error that decides the outcome — the cancellation reason when `cancelled`,
-   * else the first failure — with every other failure recorded as suppressed by it.
-   */
-  #primary(cancelled: boolean): { failed: boolean; error: unknown } {
-    const errors = this.#errors;
-    if (!cancelled && errors.length === 0) return { failed: false, error: undefined };
-    const primary: unknown = cancelled ? this.#controller.signal.reason : errors[0];
-    for (const error of errors) addSuppressed(primary, error);
-    return { failed: true, error: primary };
-  }
-
-  /** Records a real failure; in a scope (not a supervisor) the first one aborts it. */
-  #fail(error: unknown): void {
-    this.#errors.push(error);
-    if (!this.#controller.signal.aborted) this.#abort(error);
-  }
-
-  /** A supervisor's child failure: to `onError`, else kept for the outcome. */
-  #report(error: unknown, job: Job): void {
-    const onError = this.#onError;
-    if (onError === undefined) {
-      this.#errors.push(error);
-      return;
-    }
-    try {
-      onError(error, job);
-    } catch (thrown) {
-      this.#fail(thrown);
-    }
-  }
-
-  #abort(reason: unknown): void {
-    this.#controller.abort(reason);
-    for (const child of this.#children) child.abort(reason);
-  }
-
-  readonly #onParentAbort = (): void => {
-    this.cancel((this.#parent as AbortSignal).reason);
-  };
-
-  #settle(): void {
-    const unobserved = this.#unobserved;
-    this.#unobserved = null;
-    if (unobserved !== null) {
-      for (const child of unobserved) if (!child.isObserved) this.#report(child.error, child);
-    }
-    this.#settled = true;
-    this.#parent?.removeEventListener('abort', this.#onParentAbort);
-    const onSettled = this.#onSettled;
-    this.#onSettled = null;
-    onSettled?.();
-  }
-}
-
 /**
  * Runs `body` in a new scope and resolves with its value once the body **and every
  * child** have settled. Kotlin's `coroutineScope`.
@@ -651,19 +299,21 @@ export function createScope(options?: CreateScopeOptions): Scope {
   return new ScopeCore(options?.supervisor === true, false, signal, onError);
 }
 
-/** Where the runtime lacks `Symbol.asyncDispose` the method landed under `'undefined'`. */
-if (typeof Symbol.asyncDispose !== 'symbol') {
-  Reflect.deleteProperty(ScopeCore.prototype, 'undefined');
-}
-
-/** The channel `produce` returns: cancelling it cancels the producer. */
+/** The channel `produce` returns: cancelling it also cancels the producer. */
 class ProducerChannel<T> extends Channel<T> {
-  job: Job | null = null;
+  readonly #onCancel: (cause: unknown) => void;
+
+  constructor(options: ProduceOptions<T> | undefined, onCancel: (cause: unknown) => void) {
+    super(options?.capacity ?? 0, options);
+    this.#onCancel = onCancel;
+  }
 
   override cancel(reason?: unknown): void {
+    // One reason object for both, so that the producer's rejected `send` carries its
+    // own cancellation reason and ends it as cancelled rather than failed.
     const cause = reason === undefined ? abortError('channel') : reason;
     super.cancel(cause);
-    this.job?.cancel(cause);
+    this.#onCancel(cause);
   }
 }
 
@@ -704,8 +354,10 @@ export function produce<T>(
   options?: ProduceOptions<T>,
 ): ReceiveChannel<T> {
   assertFunction('producer', producer);
-  const channel = new ProducerChannel<T>(options?.capacity ?? 0, options);
-  channel.job = scope.launch(async (signal) => {
+  // The producer starts inside `launch`, before its job is known here.
+  const producing: { job?: Job } = {};
+  const channel = new ProducerChannel<T>(options, (cause) => producing.job?.cancel(cause));
+  producing.job = scope.launch(async (signal) => {
     try {
       await producer(channel, signal);
     } catch (error) {
