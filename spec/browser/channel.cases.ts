@@ -197,8 +197,13 @@ async function runProgram(kind: ChannelKind, program: readonly Op[]): Promise<vo
     if (state.status !== 'rejected') continue;
     expect(log.values, `rejected send of ${value} goes to onUndelivered`).to.include(value);
     expect(received, `rejected send of ${value} delivered nothing`).not.to.include(value);
-    const expected = state.reason instanceof ClosedSendError || abortReasons.has(state.reason);
-    expect(expected || [closeCause, cancelReason].includes(state.reason as Error)).to.equal(true);
+    const { reason } = state;
+    const known =
+      reason instanceof ClosedSendError ||
+      abortReasons.has(reason) ||
+      reason === closeCause ||
+      reason === cancelReason;
+    expect(known, `send of ${value} rejected with ${String(reason)}`).to.equal(true);
   }
   const accounted = [...received, ...log.values];
   expect(new Set(accounted).size).to.equal(accounted.length, 'no value counted twice');
