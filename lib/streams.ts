@@ -41,7 +41,9 @@ function assertChannel(name: string, value: unknown, method: string): void {
  *   `onUndelivered` and its producers' sends reject, as for `channel.cancel(reason)`.
  *
  * Several streams (or streams and other consumers) may share one channel: each value
- * goes to one of them.
+ * goes to one of them. A value the channel handed over in the very turn the stream was
+ * cancelled can no longer be enqueued and is dropped (the channel's `onUndelivered`
+ * is not reachable from here).
  *
  * @throws TypeError if `channel` is not a `ReceiveChannel`.
  * @example
@@ -88,8 +90,9 @@ export interface FromReadableStreamOptions {
  * - **Stream ends:** the channel is closed normally; buffered chunks are still
  *   received. **Stream errors:** the channel is closed with that error as its cause
  *   (receivers get the same object after draining).
- * - **Channel cancelled** (`cancel`, `consume`, `consumeEach`, a `for await` does not):
- *   the stream is cancelled with the same reason at once, even while a read is waiting.
+ * - **Channel cancelled** (`cancel`, `consume`, `consumeEach`; leaving a `for await` early
+ *   does not cancel): the stream is cancelled with the same reason at once, even while a
+ *   read is waiting.
  *
  * @throws TypeError if `stream` is not a `ReadableStream` or is locked.
  * @throws TypeError / RangeError for an invalid capacity, as `new Channel` does.

@@ -1,5 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
+import fc from 'fast-check';
 import type { ReceiveChannel } from '../lib/channel-types.js';
 import { ClosedReceiveError } from '../lib/errors.js';
 import {
@@ -30,7 +31,8 @@ function gate<T = void>(): {
 /** Resolves with the signal's reason when it aborts (and unregisters itself). */
 function aborted(signal: AbortSignal): Promise<unknown> {
   return new Promise((resolve) => {
-    signal.addEventListener('abort', () => resolve(signal.reason), { once: true });
+    if (signal.aborted) resolve(signal.reason);
+    else signal.addEventListener('abort', () => resolve(signal.reason), { once: true });
   });
 }
 
@@ -833,5 +835,62 @@ describe('produce()', () => {
         "Expected producer to be a function, got 'x' (string)",
       );
     });
+  });
+});
+
+describe('scope() under random interleavings (property)', () => {
+  type Kind = 'ok' | 'fail' | 'wait';
+  const childArb = fc.record({
+    kind: fc.constantFrom<Kind>('ok', 'fail', 'wait'),
+    delay: fc.integer({ min: 0, max: 6 }),
+  });
+
+  it('settles after every child, with the first failure and the later ones suppressed', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(childArb, { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 0, max: 6 }),
+        async (specs, bodyDelay) => {
+          // A child that waits for the abort needs someone to fail.
+          const failing = specs.some((c) => c.kind === 'fail');
+          const children = specs.map((c) =>
+            c.kind === 'wait' && !failing ? { ...c, kind: 'ok' as const } : c,
+          );
+          const thrown: Error[] = [];
+          let settledChildren = 0;
+          let settledAtEnd = -1;
+          const outcome = scope(async (s) => {
+            children.forEach((c, i) => {
+              s.launch(async (signal) => {
+                try {
+                  await ticks(c.delay);
+                  if (c.kind === 'fail') {
+                    const error = new Error(`child ${i}`);
+                    thrown.push(error);
+                    throw error;
+                  }
+                  if (c.kind === 'wait') await untilAborted(signal);
+                } finally {
+                  settledChildren++;
+                }
+              });
+            });
+            await ticks(bodyDelay);
+            return 'body';
+          }).finally(() => {
+            settledAtEnd = settledChildren;
+          });
+          if (!failing) {
+            expect(await outcome).to.equal('body');
+          } else {
+            const error = await rejection(outcome);
+            expect(error).to.equal(thrown[0]);
+            expect(suppressedErrors(error)).to.deep.equal(thrown.slice(1));
+          }
+          expect(settledAtEnd).to.equal(children.length);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
