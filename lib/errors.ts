@@ -64,3 +64,198 @@ export class TimeoutError extends Error {
     super(message);
   }
 }
+
+// ------------------------------------------------------------------ WebSocket adapter
+
+/** Stable codes of the WebSocket adapter's errors (`sluice/websocket`). */
+export type WebSocketErrorCode =
+  | 'ERR_WEBSOCKET_CLOSED'
+  | 'ERR_WEBSOCKET_DECODE'
+  | 'ERR_WEBSOCKET_ENCODE'
+  | 'ERR_WEBSOCKET_CONNECT'
+  | 'ERR_WEBSOCKET_HANDSHAKE'
+  | 'ERR_WEBSOCKET_INCOMING_OVERFLOW';
+
+/**
+ * What a WebSocket connection ended with: the close frame's code and reason as the
+ * runtime reports them, and whether the closing handshake completed (`wasClean`).
+ */
+export interface CloseReason {
+  /** 1000–4999 from a Close frame, 1005 if it had no code, 1006 if there was no Close frame. */
+  readonly code: number;
+  /** The Close frame's reason (UTF-8, at most 123 bytes), or `''`. */
+  readonly reason: string;
+  /** `true` when the closing handshake completed; `false` for a lost connection (1006). */
+  readonly wasClean: boolean;
+}
+
+/**
+ * The error a session's `incoming` channel ends with when the connection closed
+ * abnormally: the peer closed with a code other than 1000 (normal), 1001 (going away) or
+ * 1005 (no code), the connection was lost (1006, `wasClean: false`), or it was failed
+ * locally (idle timeout: 1006 with the cause attached).
+ *
+ * Why a class of its own: a normal close ends `for await` quietly, while any other close
+ * is a failure the consumer must see — with the code, reason and `wasClean` to decide
+ * what to do (retry, report, give up).
+ */
+export class WebSocketCloseError extends Error {
+  /** Always `'WebSocketCloseError'`. */
+  override readonly name = 'WebSocketCloseError' as const;
+  /** Always `'ERR_WEBSOCKET_CLOSED'`. */
+  readonly code = 'ERR_WEBSOCKET_CLOSED' as const;
+  /** The close code (see {@link CloseReason.code}); `code` is this error's own code. */
+  readonly closeCode: number;
+  /** The close reason. */
+  readonly reason: string;
+  /** Whether the closing handshake completed. */
+  readonly wasClean: boolean;
+  constructor(close: CloseReason, options?: { cause?: unknown }) {
+    super(
+      `WebSocket closed with ${close.code}${close.reason === '' ? '' : ` (${close.reason})`}${close.wasClean ? '' : ', not cleanly'}`,
+      options,
+    );
+    this.closeCode = close.code;
+    this.reason = close.reason;
+    this.wasClean = close.wasClean;
+  }
+}
+
+/**
+ * One problem a schema found in a decoded message: the shape of a Standard Schema issue
+ * (`message`, and the `path` to the offending value when known).
+ */
+export interface SchemaIssue {
+  readonly message: string;
+  readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined;
+}
+
+/**
+ * A received frame that the session's codec could not turn into a message: not JSON,
+ * rejected by the schema, or the wrong frame type (binary for a text codec, text for a
+ * binary one). By default the session's `incoming` ends with it and the connection is
+ * closed with {@link DecodeError.closeCode}.
+ *
+ * Why a class of its own: the peer broke the protocol, which is neither a close nor a
+ * bug of ours; the raw payload and the schema's issues are attached for diagnosis.
+ */
+export class DecodeError extends Error {
+  /** Always `'DecodeError'`. */
+  override readonly name = 'DecodeError' as const;
+  /** Always `'ERR_WEBSOCKET_DECODE'`. */
+  readonly code = 'ERR_WEBSOCKET_DECODE' as const;
+  /** The frame's payload as received: a `string` (text frame) or `Uint8Array` (binary). */
+  readonly data: string | Uint8Array;
+  /** The schema's issues when validation failed, else `undefined`. */
+  readonly issues: readonly SchemaIssue[] | undefined;
+  /**
+   * The close code this calls for: 1003 (unsupported data) for a frame of the wrong
+   * type, 1007 (invalid payload) for a payload that does not decode or validate.
+   */
+  readonly closeCode: 1003 | 1007;
+  constructor(
+    message: string,
+    details: {
+      data: string | Uint8Array;
+      closeCode: 1003 | 1007;
+      issues?: readonly SchemaIssue[] | undefined;
+      cause?: unknown;
+    },
+  ) {
+    super(message, 'cause' in details ? { cause: details.cause } : undefined);
+    this.data = details.data;
+    this.closeCode = details.closeCode;
+    this.issues = details.issues;
+  }
+}
+
+/**
+ * A value given to a session's `outgoing.send` that its codec cannot encode (for
+ * `json()`: a `BigInt`, a cycle, `undefined`, a function; for `text()`: not a string;
+ * for `binary()`: not a `Uint8Array`). That `send` rejects with it, the value goes to
+ * `onUndelivered`, and the connection stays usable.
+ *
+ * Why a class of its own: it is a bug in the sender's data, local to one message, and
+ * must not be confused with the connection closing.
+ */
+export class EncodeError extends Error {
+  /** Always `'EncodeError'`. */
+  override readonly name = 'EncodeError' as const;
+  /** Always `'ERR_WEBSOCKET_ENCODE'`. */
+  readonly code = 'ERR_WEBSOCKET_ENCODE' as const;
+  /** The value that could not be encoded. */
+  readonly value: unknown;
+  constructor(message: string, value: unknown, options?: { cause?: unknown }) {
+    super(message, options);
+    this.value = value;
+  }
+}
+
+/**
+ * `connect` could not open the connection: refused, unreachable, TLS failure, the
+ * `openTimeout` ran out (`cause` is then a `TimeoutError`), or the server answered the
+ * handshake with something other than 101 (a {@link HandshakeError} where the runtime
+ * shows the response; browsers do not, so there it is a plain `ConnectError`).
+ *
+ * Why a class of its own: "never connected" calls for a retry policy, unlike a
+ * connection that was open and then closed.
+ */
+export class ConnectError extends Error {
+  /** `'ConnectError'`, or `'HandshakeError'` for the subclass. */
+  override readonly name: 'ConnectError' | 'HandshakeError' = 'ConnectError';
+  /** `'ERR_WEBSOCKET_CONNECT'`, or `'ERR_WEBSOCKET_HANDSHAKE'` for the subclass. */
+  readonly code: 'ERR_WEBSOCKET_CONNECT' | 'ERR_WEBSOCKET_HANDSHAKE' = 'ERR_WEBSOCKET_CONNECT';
+  /** The URL that was being opened. */
+  readonly url: string;
+  constructor(message: string, url: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.url = url;
+  }
+}
+
+/**
+ * The server answered the opening handshake with an HTTP status other than 101 (for
+ * example 401 or 404). Only runtimes that expose the response produce it (Node with
+ * `ws`); browsers and Node's own `WebSocket` hide it and report a plain `ConnectError`.
+ */
+export class HandshakeError extends ConnectError {
+  /** Always `'HandshakeError'`. */
+  override readonly name = 'HandshakeError' as const;
+  /** Always `'ERR_WEBSOCKET_HANDSHAKE'`. */
+  override readonly code = 'ERR_WEBSOCKET_HANDSHAKE' as const;
+  /** The HTTP status code of the response. */
+  readonly status: number;
+  /** The response headers, lower-cased names. */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  constructor(
+    url: string,
+    status: number,
+    headers: Readonly<Record<string, string | readonly string[] | undefined>>,
+  ) {
+    super(`WebSocket handshake with ${url} was rejected with HTTP status ${status}`, url);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/**
+ * The session's `incoming` buffer was full, the socket cannot be paused (browsers, Node's
+ * own `WebSocket`) and the overflow policy is `'pause'` or `'close'`: the connection is
+ * closed with 1008 (policy violation) and `incoming` ends with this error after the
+ * buffered messages.
+ *
+ * Why a class of its own: it means the consumer is too slow for the peer, which calls
+ * for a bigger buffer, a drop policy, or flow control in the protocol — not a retry.
+ */
+export class IncomingOverflowError extends Error {
+  /** Always `'IncomingOverflowError'`. */
+  override readonly name = 'IncomingOverflowError' as const;
+  /** Always `'ERR_WEBSOCKET_INCOMING_OVERFLOW'`. */
+  readonly code = 'ERR_WEBSOCKET_INCOMING_OVERFLOW' as const;
+  /** The capacity of `incoming` that was exceeded. */
+  readonly capacity: number;
+  constructor(capacity: number) {
+    super(`More messages arrived than incoming can buffer (capacity ${capacity})`);
+    this.capacity = capacity;
+  }
+}
