@@ -177,7 +177,8 @@ export interface SendChannel<in T> {
    * @throws TypeError if `handler` is neither a function nor `undefined`.
    * @example
    * ```ts
-   * const sent = await select([out.onSend(job, () => true), onTimeout(100, () => false)]);
+   * const out = new Channel<string>();
+   * const sent = await select([out.onSend('job', () => true), onTimeout(100, () => false)]);
    * ```
    */
   onSend(value: T): SelectClause<undefined>;
@@ -298,6 +299,7 @@ export interface ReceiveChannel<out T> extends AsyncIterable<T, undefined, undef
    * @throws TypeError if `handler` is neither a function nor `undefined`.
    * @example
    * ```ts
+   * const jobs = new Channel<{ id: number }>(16);
    * const next = await select([jobs.onReceive((job) => job.id), onTimeout(100, () => null)]);
    * ```
    */
@@ -318,6 +320,8 @@ export interface ReceiveChannel<out T> extends AsyncIterable<T, undefined, undef
    * @throws TypeError if `handler` is neither a function nor `undefined`.
    * @example
    * ```ts
+   * const events = new Channel<string>();
+   * events.close();
    * const r = await select([events.onReceiveCatching()]);
    * if (!r.ok && r.closed) console.log('no more events');
    * ```

@@ -113,8 +113,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
  *   bugs. It is refused with a `TypeError`.
  * - A negative or NaN timeout is refused (Kotlin treats it as 0) and an empty clause
  *   list too (Go's `select {}` blocks forever): both are almost always bugs.
- * - The handler runs after the select completes rather than inside it, so a handler
- *   cannot make the select wait longer: it is plain code in the caller's task.
+ * - A closed channel's `onSend` hands its value to `onUndelivered` as `send` does (as
+ *   Kotlin's `onUndeliveredElement`); Go has no such callback.
  *
  * @param clauses - the alternatives, made by `channel.onReceive()`,
  *   `channel.onReceiveCatching()`, `channel.onSend()` and `onTimeout()`. The same
@@ -184,7 +184,8 @@ export function selectUnbiased<const C extends readonly SelectClause<unknown>[]>
  * @throws RangeError if `ms` is negative or NaN.
  * @example
  * ```ts
- * const reply = await select([replies.onReceive(), onTimeout(500, () => null)]);
+ * const replies = new Channel<string>();
+ * const reply = await select([replies.onReceive(), onTimeout(500, () => null)]); // null
  * ```
  */
 export function onTimeout(ms: number): SelectClause<undefined>;
