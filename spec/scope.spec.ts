@@ -716,6 +716,23 @@ describe('createScope()', () => {
     expect(sibling.isCompleted).to.equal(true);
   });
 
+  it('disposing the scope of a scope() body cancels and awaits the children, then the scope rejects', async () => {
+    const steps: string[] = [];
+    const error = await rejection(
+      scope(async (s) => {
+        s.launch(async (signal) => {
+          await aborted(signal);
+          await ticks(2);
+          steps.push('child stopped');
+        });
+        await s[Symbol.asyncDispose]();
+        steps.push('disposed');
+      }),
+    );
+    expect(steps).to.deep.equal(['child stopped', 'disposed']);
+    expect((error as DOMException).name).to.equal('AbortError');
+  });
+
   it('starts cancelled with an already aborted signal', async () => {
     const controller = new AbortController();
     controller.abort();

@@ -54,10 +54,6 @@ export class Child<T> implements Deferred<T> {
     this.#isDeferred = isDeferred;
   }
 
-  get signal(): AbortSignal {
-    return this.#controller.signal;
-  }
-
   get isDeferred(): boolean {
     return this.#isDeferred;
   }
