@@ -12,47 +12,8 @@ import {
   type Job,
   type Scope,
 } from '../lib/scope.js';
-
-/** A promise with its resolving functions, to let a test decide when a child finishes. */
-function gate<T = void>(): {
-  promise: Promise<T>;
-  open: (value: T) => void;
-  fail: (error: unknown) => void;
-} {
-  let open!: (value: T) => void;
-  let fail!: (error: unknown) => void;
-  const promise = new Promise<T>((resolve, reject) => {
-    open = resolve;
-    fail = reject;
-  });
-  return { promise, open, fail };
-}
-
-/** Resolves with the signal's reason when it aborts (and unregisters itself). */
-function aborted(signal: AbortSignal): Promise<unknown> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve(signal.reason);
-    else signal.addEventListener('abort', () => resolve(signal.reason), { once: true });
-  });
-}
-
-/** Rejects with the signal's reason when it aborts: what a well-behaved block does. */
-async function untilAborted(signal: AbortSignal): Promise<never> {
-  throw await aborted(signal);
-}
-
-async function ticks(n: number): Promise<void> {
-  for (let i = 0; i < n; i++) await Promise.resolve();
-}
-
-async function rejection(promise: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected a rejection, got a fulfilment');
-}
+import { ticks } from './helpers/async.js';
+import { aborted, gate, rejection, untilAborted } from './helpers/outcomes.js';
 
 describe('scope()', () => {
   it('resolves with the body value only after every child has settled', async () => {

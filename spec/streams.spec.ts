@@ -2,19 +2,11 @@ import { expect } from 'chai';
 import { Channel } from '../lib/channel.js';
 import { ClosedSendError } from '../lib/errors.js';
 import { fromReadableStream, toReadableStream, toWritableStream } from '../lib/streams.js';
+import { rejection } from './helpers/outcomes.js';
 
 /** Lets every queued microtask (stream internals use them) run to the end. */
 function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-async function rejection(promise: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected a rejection, got a fulfilment');
 }
 
 async function readAll<T>(stream: ReadableStream<T>): Promise<T[]> {

@@ -4,31 +4,14 @@ import { expect } from 'chai';
 import { TimeoutError } from '../lib/errors.js';
 import { scope, suppressedErrors } from '../lib/scope.js';
 import { delay, ticker, withTimeout, withTimeoutOrUndefined } from '../lib/time.js';
+import { observe } from './helpers/async.js';
+import { aborted, rejection } from './helpers/outcomes.js';
 
 type Clock = ReturnType<typeof FakeTimers.install>;
 
-async function rejection(promise: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected a rejection, got a fulfilment');
-}
-
-/** Records when a promise settles, so a test can check it has not yet. */
-function track(promise: Promise<unknown>): { settled: boolean; promise: Promise<unknown> } {
-  const state = { settled: false, promise };
-  promise.then(
-    () => {
-      state.settled = true;
-    },
-    () => {
-      state.settled = true;
-    },
-  );
-  return state;
-}
+/** Whether a promise observed with `observe` has settled yet. */
+const settled = (observed: ReturnType<typeof observe>): boolean =>
+  observed.state().status !== 'pending';
 
 function useFakeClock(): { clock: Clock } {
   const holder = {} as { clock: Clock };
@@ -45,11 +28,11 @@ describe('delay()', () => {
   const fake = useFakeClock();
 
   it('resolves after the given time and leaves no timer', async () => {
-    const done = track(delay(100));
+    const done = observe(delay(100));
     await fake.clock.tickAsync(99);
-    expect(done.settled).to.equal(false);
+    expect(settled(done)).to.equal(false);
     await fake.clock.tickAsync(1);
-    expect(done.settled).to.equal(true);
+    expect(settled(done)).to.equal(true);
     expect(fake.clock.countTimers()).to.equal(0);
   });
 
@@ -89,13 +72,13 @@ describe('delay()', () => {
 
   it('waits the full time beyond the 2^31 - 1 ms host timer limit', async () => {
     const long = 2 ** 31 + 1_000;
-    const done = track(delay(long));
+    const done = observe(delay(long));
     await fake.clock.tickAsync(2 ** 31 - 1);
-    expect(done.settled).to.equal(false);
+    expect(settled(done)).to.equal(false);
     await fake.clock.tickAsync(1_000);
-    expect(done.settled).to.equal(false);
+    expect(settled(done)).to.equal(false);
     await fake.clock.tickAsync(1);
-    expect(done.settled).to.equal(true);
+    expect(settled(done)).to.equal(true);
   });
 
   it('throws typed errors for invalid arguments', () => {
@@ -129,11 +112,9 @@ describe('withTimeout()', () => {
   it('aborts the block with a TimeoutError at the deadline and rejects with it once the block settled', async () => {
     const steps: string[] = [];
     let reason: unknown;
-    const result = track(
+    const result = observe(
       withTimeout(100, async (signal) => {
-        reason = await new Promise((resolve) => {
-          signal.addEventListener('abort', () => resolve(signal.reason), { once: true });
-        });
+        reason = await aborted(signal);
         steps.push('block saw abort');
         await delay(50);
         steps.push('block cleaned up');
@@ -142,9 +123,12 @@ describe('withTimeout()', () => {
     );
     await fake.clock.tickAsync(100);
     expect(steps).to.deep.equal(['block saw abort']);
-    expect(result.settled).to.equal(false);
+    expect(settled(result)).to.equal(false);
     await fake.clock.tickAsync(50);
-    const error = await rejection(result.promise);
+    await fake.clock.tickAsync(0);
+    const state = result.state();
+    expect(state.status).to.equal('rejected');
+    const error = state.status === 'rejected' ? state.reason : undefined;
     expect(steps).to.deep.equal(['block saw abort', 'block cleaned up']);
     expect(error).to.equal(reason);
     expect(error).to.be.instanceOf(TimeoutError);
@@ -288,11 +272,11 @@ describe('ticker()', () => {
 
   it('waits initialDelay before the first tick', async () => {
     const ticks = ticker(100, { initialDelay: 10 });
-    const first = track(ticks.receive());
+    const first = observe(ticks.receive());
     await fake.clock.tickAsync(9);
-    expect(first.settled).to.equal(false);
+    expect(settled(first)).to.equal(false);
     await fake.clock.tickAsync(1);
-    expect(await first.promise).to.equal(1);
+    expect(first.state()).to.deep.equal({ status: 'fulfilled', value: 1 });
     ticks.cancel();
     expect(fake.clock.countTimers()).to.equal(0);
   });
@@ -304,16 +288,16 @@ describe('ticker()', () => {
     // The consumer is busy for 350 ms: tick 2 (due at 200) waits in the rendezvous.
     await fake.clock.tickAsync(350); // now 450
     expect(await ticks.receive()).to.equal(2); // the one late tick, at 450
-    const next = track(ticks.receive());
+    const next = observe(ticks.receive());
     await fake.clock.tickAsync(49); // 499: ticks 3 and 4 were skipped, 5 is due at 500
-    expect(next.settled).to.equal(false);
+    expect(settled(next)).to.equal(false);
     await fake.clock.tickAsync(1);
-    expect(await next.promise).to.equal(5);
-    const after = track(ticks.receive());
+    expect(next.state()).to.deep.equal({ status: 'fulfilled', value: 5 });
+    const after = observe(ticks.receive());
     await fake.clock.tickAsync(99);
-    expect(after.settled).to.equal(false);
+    expect(settled(after)).to.equal(false);
     await fake.clock.tickAsync(1);
-    expect(await after.promise).to.equal(6);
+    expect(after.state()).to.deep.equal({ status: 'fulfilled', value: 6 });
     ticks.cancel();
     expect(fake.clock.countTimers()).to.equal(0);
   });
