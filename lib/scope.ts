@@ -202,7 +202,10 @@ export interface ProduceOptions<T> extends ChannelOptions<T> {
  *   child that merely ends because it was cancelled is not a failure.
  * - **Cancelled** (`options.signal` aborts, or `scope.cancel(reason)`): every child sees
  *   the abort; the call rejects with the reason once all have settled, even if the body
- *   returned normally. Real errors thrown while stopping are suppressed by the reason.
+ *   returned normally. Real errors thrown while stopping are suppressed by the reason
+ *   (Kotlin would prefer such an error over its `CancellationException`; here the caller
+ *   who cancelled gets back the reason it gave, so it can tell its own cancellation by
+ *   identity).
  * - **Already aborted signal:** rejects at once with its reason; `body` never runs.
  * - A child cancelled with `job.cancel()` does not fail the scope.
  *
