@@ -1,0 +1,119 @@
+/**
+ * The child side of a benchmark: time one scenario once (after a verified warm-up), or
+ * measure heap bytes per instance. Every throughput run is verified by a `Check`; a
+ * run that delivers the wrong values reports an error instead of a time.
+ *
+ * @module
+ */
+import { Check } from './check.js';
+import { SCENARIOS } from './protocol.js';
+import type { ChildResult, Implementation, MemoryId, ScenarioId } from './protocol.js';
+
+function collectGarbage(): void {
+  const gc = globalThis.gc;
+  if (gc === undefined) throw new Error('run the child with --expose-gc');
+  // Twice: the first pass can leave work (weak references, finalizers) for the second.
+  gc();
+  gc();
+}
+
+/** Lets pending microtasks and immediates run, so every task reaches its wait. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    await new Promise<void>((resolve) => {
+      setImmediate(resolve);
+    });
+  }
+}
+
+async function runOnce(
+  impl: Implementation,
+  scenario: ScenarioId,
+  n: number,
+): Promise<{ check: Check; ms: number }> {
+  const { capacity, producers, consumers } = SCENARIOS[scenario];
+  const check = new Check(n, producers, consumers);
+  const start = performance.now();
+  if (scenario === 'batch') {
+    await impl.batch?.(n, capacity, check);
+  } else {
+    await impl.pipe?.(n, capacity, producers, consumers, check);
+  }
+  return { check, ms: performance.now() - start };
+}
+
+/** Times `n` messages through `scenario`, after a warm-up with a twentieth of that. */
+export async function measureThroughput(
+  impl: Implementation,
+  scenario: ScenarioId,
+  n: number,
+): Promise<ChildResult> {
+  const warm = await runOnce(impl, scenario, Math.max(1000, Math.floor(n / 20)));
+  const warmError = warm.check.verify();
+  if (warmError !== null) return { ok: false, error: `warm-up: ${warmError}` };
+  collectGarbage();
+  const { check, ms } = await runOnce(impl, scenario, n);
+  const error = check.verify();
+  if (error !== null) return { ok: false, error };
+  return { ok: true, nsPerMessage: (ms * 1e6) / n, shares: check.shares() };
+}
+
+/** The number a receive resolved with, bare or in an `IteratorResult`; NaN otherwise. */
+function numberIn(result: unknown): number {
+  if (typeof result === 'number') return result;
+  if (typeof result === 'object' && result !== null && 'value' in result) {
+    const value = result.value;
+    if (typeof value === 'number') return value;
+  }
+  return NaN;
+}
+
+function heapUsed(): number {
+  collectGarbage();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Heap bytes per idle channel, or per waiting task, over `count` instances. */
+export async function measureMemory(
+  impl: Implementation,
+  job: MemoryId,
+  count: number,
+): Promise<ChildResult> {
+  if (job === 'idle') {
+    const make = impl.idle;
+    if (make === undefined) return { ok: false, error: 'no idle channel' };
+    const held = new Array<unknown>(count).fill(undefined);
+    const before = heapUsed();
+    for (let i = 0; i < count; i++) held[i] = make();
+    const after = heapUsed();
+    if (held.some((channel) => channel === undefined)) {
+      return { ok: false, error: 'a channel is missing' };
+    }
+    return { ok: true, bytes: (after - before) / count };
+  }
+  if (impl.park === undefined) return { ok: false, error: 'no waiting receivers' };
+  const placeholder = Promise.resolve(-1);
+  const waiting = new Array<Promise<unknown>>(count).fill(placeholder);
+  const parked = impl.park(count, job);
+  await settle();
+  const before = heapUsed();
+  parked.start(waiting);
+  await settle();
+  const after = heapUsed();
+  // The receivers must be real: none finishes before a value is sent, each gets one after.
+  let early = 0;
+  const finished = (): void => {
+    early++;
+  };
+  for (const promise of waiting) void promise.then(finished, finished);
+  await settle();
+  if (early > 0)
+    return { ok: false, error: `${early} receives finished before any value was sent` };
+  parked.release();
+  const values = (await Promise.all(waiting)).map(numberIn);
+  const check = new Check(count);
+  for (const value of values.sort((a, b) => a - b)) check.take(0, value);
+  const error = check.verify();
+  if (error !== null) return { ok: false, error: `after release: ${error}` };
+  return { ok: true, bytes: (after - before) / count };
+}
