@@ -212,6 +212,47 @@ describe('select', () => {
     });
   }
 
+  describe('with shared clauses and arrays', () => {
+    it('lets one clause object wait in two selects at once, each taking its own value', async () => {
+      const ch = new Channel<number>();
+      const clause = ch.onReceive((v) => v * 10);
+      const first = observe(select([clause]));
+      const second = observe(select([clause]));
+      ch.trySend(1);
+      ch.trySend(2);
+      await ticks();
+      expect([first.state(), second.state()]).to.deep.equal([
+        { status: 'fulfilled', value: 10 },
+        { status: 'fulfilled', value: 20 },
+      ]);
+      expectNothingRegistered(ch);
+    });
+
+    it('withdraws the other clause on the same channel when one of them completes', async () => {
+      const ch = new Channel<number>();
+      const result = select([ch.onReceive((v) => `value ${v}`), ch.onReceiveCatching(() => 'r')]);
+      expect(ch.trySend(1)).to.deep.equal({ ok: true });
+      expectNothingRegistered(ch);
+      expect(await result).to.equal('value 1');
+      const closing = select([ch.onReceiveCatching(() => 'closed'), ch.onReceive(() => 'value')]);
+      ch.close();
+      expect(await closing).to.equal('closed');
+    });
+
+    it('is not disturbed when the caller changes its array while the select waits', async () => {
+      const a = new Channel<number>();
+      const b = new Channel<number>();
+      const clauses = [a.onReceive((v) => `a${v}`), b.onReceive((v) => `b${v}`)];
+      const result = select(clauses);
+      clauses.length = 0;
+      clauses.push(b.onReceive(() => 'replaced'));
+      b.trySend(1);
+      expectNothingRegistered(a);
+      expectNothingRegistered(b);
+      expect(await result).to.equal('b1');
+    });
+  });
+
   describe('on a rendezvous channel', () => {
     // Each select also waits on a channel of its own that nobody uses, so that both are
     // real multi-clause selects with a registration to withdraw.
