@@ -1,0 +1,304 @@
+/**
+ * `connect(url)` opens a WebSocket and resolves with its {@link Session} once open;
+ * `withWebSocket(url, options, handler)` runs a handler for exactly the life of one
+ * connection. Both use the global `WebSocket` in browsers and `ws` in Node (through
+ * `isomorphic-ws`), or the constructor given as `options.WebSocket`.
+ *
+ * @module
+ */
+import WebSocketDefault from 'isomorphic-ws';
+import type { ReceiveChannel, SendChannel } from '../channel-types.js';
+import { ConnectError, HandshakeError, TimeoutError } from '../errors.js';
+import { APPLICATION_ERROR, SocketSession, checkOptions } from './session.js';
+import type { Session, SessionOptions } from './session.js';
+import type { ErrorEventLike, WebSocketConstructor, WebSocketLike } from './socket.js';
+import { checkFunction, checkNumber, describeValue } from './validate.js';
+
+/** Options of {@link connect} and {@link withWebSocket}: the session's, and these. */
+export interface ConnectOptions<In, Out> extends SessionOptions<In, Out> {
+  /**
+   * The WebSocket constructor to use.
+   * @default the global `WebSocket` in browsers, `ws` in Node (`isomorphic-ws`)
+   */
+  readonly WebSocket?: WebSocketConstructor | undefined;
+  /** Subprotocols to offer; the chosen one is `session.protocol`. @default none */
+  readonly protocols?: string | readonly string[] | undefined;
+  /**
+   * Milliseconds to wait for the connection to open before giving up with a
+   * `ConnectError` whose `cause` is a `TimeoutError`.
+   * @default 30000
+   */
+  readonly openTimeout?: number | undefined;
+  /**
+   * Aborting it while connecting drops the attempt and rejects with `signal.reason`. For
+   * `withWebSocket` it also ends the connection later: see there.
+   */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Passed as the constructor's third argument: with `ws`, its client options
+   * (`headers`, `maxPayload`, `perMessageDeflate`, …). Browsers ignore it.
+   * @default undefined
+   */
+  readonly socketOptions?: object | undefined;
+}
+
+const DEFAULT_OPEN_TIMEOUT = 30_000;
+
+/** The parts of `ws`'s EventEmitter interface used to see a rejected handshake. */
+interface HandshakeEmitter {
+  on(event: 'unexpected-response', listener: (request: unknown, response: unknown) => void): void;
+  off(event: 'unexpected-response', listener: (request: unknown, response: unknown) => void): void;
+}
+
+/** `ws` sockets are EventEmitters; browser sockets are not. */
+function asEmitter(socket: WebSocketLike): HandshakeEmitter | undefined {
+  return typeof Reflect.get(socket, 'on') === 'function' &&
+    typeof Reflect.get(socket, 'off') === 'function'
+    ? (socket as unknown as HandshakeEmitter)
+    : undefined;
+}
+
+/** Status and headers of a `ws` handshake response (an `http.IncomingMessage`). */
+function describeResponse(response: unknown): {
+  status: number;
+  headers: HandshakeError['headers'];
+} {
+  const get = (key: string): unknown =>
+    typeof response === 'object' && response !== null ? Reflect.get(response, key) : undefined;
+  const status = get('statusCode');
+  const headers = get('headers');
+  return {
+    status: typeof status === 'number' ? status : 0,
+    headers:
+      typeof headers === 'object' && headers !== null ? (headers as HandshakeError['headers']) : {},
+  };
+}
+
+function checkConnectOptions(
+  options: unknown,
+): asserts options is ConnectOptions<unknown, unknown> {
+  checkOptions(options);
+  const get = (key: string): unknown => Reflect.get(options, key);
+  checkFunction('WebSocket', get('WebSocket'));
+  checkNumber(
+    'openTimeout',
+    get('openTimeout'),
+    'a positive number of milliseconds or Infinity',
+    (n) => n > 0,
+  );
+  const protocols = get('protocols');
+  if (
+    protocols !== undefined &&
+    typeof protocols !== 'string' &&
+    !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string'))
+  ) {
+    throw new TypeError(
+      `Expected protocols to be a string or an array of strings, got ${describeValue(protocols)}`,
+    );
+  }
+  const signal = get('signal');
+  if (
+    signal !== undefined &&
+    (typeof signal !== 'object' ||
+      signal === null ||
+      typeof Reflect.get(signal, 'addEventListener') !== 'function')
+  ) {
+    throw new TypeError(`Expected signal to be an AbortSignal, got ${describeValue(signal)}`);
+  }
+  const socketOptions = get('socketOptions');
+  if (
+    socketOptions !== undefined &&
+    (typeof socketOptions !== 'object' || socketOptions === null)
+  ) {
+    throw new TypeError(
+      `Expected socketOptions to be an object, got ${describeValue(socketOptions)}`,
+    );
+  }
+}
+
+/**
+ * Opens a WebSocket to `url` and resolves with its session once the connection is open.
+ *
+ * - **Refused / unreachable / TLS failure:** rejects with a `ConnectError` (the platform's
+ *   error, where it gives one, as `cause`).
+ * - **Handshake rejected** (an HTTP status other than 101): a `HandshakeError` with
+ *   `status` and `headers` where the runtime exposes the response (Node with `ws`);
+ *   browsers and Node's own `WebSocket` hide it, so there it is a plain `ConnectError`.
+ * - **`openTimeout`** ran out: a `ConnectError` whose `cause` is a `TimeoutError`.
+ * - **Aborted** through `options.signal`: rejects with `signal.reason`; an already aborted
+ *   signal rejects at once without opening anything.
+ *
+ * In every failure the socket is dropped and nothing is left running. Messages the server
+ * sends right after the handshake are never missed: the session listens from the start.
+ *
+ * @throws (as a rejection) TypeError/RangeError for invalid arguments; the constructor's
+ *   own error (`SyntaxError`) for a malformed URL.
+ * @example
+ * ```ts
+ * const session = await connect<Reply, Request>('wss://example.org/rpc', { openTimeout: 5000 });
+ * await session.outgoing.send({ id: 1, method: 'ping' });
+ * const reply = await session.incoming.receive();
+ * await session.close();
+ * ```
+ */
+export function connect<In = unknown, Out = In>(
+  url: string | URL,
+  options: ConnectOptions<In, Out> = {},
+): Promise<Session<In, Out>> {
+  return open(url, options);
+}
+
+/** `connect`, resolving with the session's class (for `withWebSocket`). */
+function open<In, Out>(
+  url: string | URL,
+  options: ConnectOptions<In, Out>,
+): Promise<SocketSession<In, Out>> {
+  return new Promise<SocketSession<In, Out>>((resolve, reject) => {
+    if (typeof url !== 'string' && !(url instanceof URL)) {
+      throw new TypeError(`Expected url to be a string or a URL, got ${describeValue(url)}`);
+    }
+    checkConnectOptions(options);
+    const signal = options.signal;
+    if (signal?.aborted === true) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const href = String(url);
+    const Constructor: WebSocketConstructor = options.WebSocket ?? WebSocketDefault;
+    const protocols = options.protocols === undefined ? undefined : [options.protocols].flat();
+    const socket =
+      options.socketOptions === undefined
+        ? new Constructor(href, protocols)
+        : new Constructor(href, protocols, options.socketOptions);
+    const session = new SocketSession<In, Out>(socket, options);
+
+    let lastError: unknown;
+    let response: { status: number; headers: HandshakeError['headers'] } | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let settled = false;
+    const emitter = asEmitter(socket);
+
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      socket.removeEventListener('open', onOpen);
+      socket.removeEventListener('error', onError);
+      emitter?.off('unexpected-response', onResponse);
+      signal?.removeEventListener('abort', onAbort);
+      if (timer !== undefined) clearTimeout(timer);
+      return true;
+    };
+    const onOpen = (): void => {
+      if (settle()) resolve(session);
+    };
+    const onError = (event: ErrorEventLike): void => {
+      lastError = event.error ?? event.message;
+    };
+    const onResponse = (_request: unknown, res: unknown): void => {
+      response = describeResponse(res);
+      // With a listener attached, `ws` leaves the request to us: drop it.
+      session.terminate();
+    };
+    const onAbort = (): void => {
+      if (!settle()) return;
+      session.terminate();
+      reject((signal as AbortSignal).reason as Error);
+    };
+    // The session sees the end however the runtime reports it (some report only an error).
+    void session.closed.then((closed) => {
+      if (!settle()) return;
+      if (response !== undefined) {
+        reject(new HandshakeError(href, response.status, response.headers));
+        return;
+      }
+      const cause = lastError ?? new Error(`WebSocket closed with ${closed.code} while connecting`);
+      reject(new ConnectError(`Could not connect to ${href}`, href, { cause }));
+    });
+
+    socket.addEventListener('open', onOpen);
+    socket.addEventListener('error', onError);
+    emitter?.on('unexpected-response', onResponse);
+    signal?.addEventListener('abort', onAbort);
+    const openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
+    if (openTimeout !== Infinity) {
+      timer = setTimeout(() => {
+        if (!settle()) return;
+        session.terminate();
+        const message = `Timed out after ${openTimeout} ms opening a WebSocket to ${href}`;
+        reject(new ConnectError(message, href, { cause: new TimeoutError(message) }));
+      }, openTimeout);
+    }
+  });
+}
+
+/**
+ * The handler of {@link withWebSocket}: the connection's channels and its session.
+ */
+export type WebSocketHandler<In, Out, R> = (
+  outgoing: SendChannel<Out>,
+  incoming: ReceiveChannel<In>,
+  session: Session<In, Out>,
+) => R | PromiseLike<R>;
+
+/**
+ * Connects to `url`, runs `handler` with the connection's channels, and keeps the
+ * connection exactly as long as the handler runs (KVision's `webSocket { }` shape).
+ *
+ * - **Returns:** `incoming` is cancelled (unread messages are dropped), everything the
+ *   handler sent is flushed, the connection is closed with 1000, and once `closed` has
+ *   resolved `withWebSocket` resolves with the handler's result.
+ * - **Throws:** the connection is closed with 4000 (`'Application error'`, an
+ *   application code that every platform may send) after flushing, and `withWebSocket`
+ *   rejects with the handler's error (the same object) once `closed` has resolved.
+ * - **Aborted** (`options.signal`): while connecting, as {@link connect}; while the
+ *   handler runs, both channels are cancelled with `signal.reason` (its pending
+ *   `receive`/`send` reject with it, unsent values go to `onUndelivered`), the connection
+ *   is closed with 1000, and `withWebSocket` rejects with `signal.reason` once the handler
+ *   has settled and the connection has closed.
+ * - **Connection lost** while the handler runs: the handler sees it through its channels
+ *   (`incoming` throws a `WebSocketCloseError`, `send` rejects); its outcome decides.
+ *
+ * @example
+ * ```ts
+ * const total = await withWebSocket<number, 'next'>(url, {}, async (outgoing, incoming) => {
+ *   let sum = 0;
+ *   for (let i = 0; i < 3; i++) {
+ *     await outgoing.send('next');
+ *     sum += await incoming.receive();
+ *   }
+ *   return sum;
+ * });
+ * ```
+ */
+export async function withWebSocket<In = unknown, Out = In, R = void>(
+  url: string | URL,
+  options: ConnectOptions<In, Out>,
+  handler: WebSocketHandler<In, Out, R>,
+): Promise<R> {
+  if (typeof handler !== 'function') {
+    throw new TypeError(`Expected handler to be a function, got ${describeValue(handler)}`);
+  }
+  const session = await open(url, options);
+  const signal = options.signal;
+  const onAbort = (): void => {
+    void session.cancel((signal as AbortSignal).reason);
+  };
+  signal?.addEventListener('abort', onAbort);
+  try {
+    const result = await handler(session.outgoing, session.incoming, session);
+    if (signal?.aborted === true) throw signal.reason;
+    session.incoming.cancel();
+    await session.close(1000);
+    return result;
+  } catch (error) {
+    if (signal?.aborted === true) {
+      await session.closed;
+      throw signal.reason;
+    }
+    session.incoming.cancel(error);
+    await session.close(APPLICATION_ERROR, 'Application error');
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}

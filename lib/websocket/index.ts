@@ -1,0 +1,29 @@
+/**
+ * `sluice/websocket`: any WebSocket as a pair of typed channels, identically in browsers
+ * and Node. Re-exports only.
+ *
+ * @module
+ */
+export { binary, json, raw, text } from './codec.js';
+export type { Codec, Frame } from './codec.js';
+export { connect, withWebSocket } from './connect.js';
+export type { ConnectOptions, WebSocketHandler } from './connect.js';
+export { wrap } from './session.js';
+export type { IncomingOverflow, Session, SessionOptions } from './session.js';
+export { CLOSED, CLOSING, CONNECTING, OPEN } from './socket.js';
+export type {
+  CloseEventLike,
+  ErrorEventLike,
+  MessageEventLike,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './socket.js';
+export {
+  ConnectError,
+  DecodeError,
+  EncodeError,
+  HandshakeError,
+  IncomingOverflowError,
+  WebSocketCloseError,
+} from '../errors.js';
+export type { CloseReason, SchemaIssue, WebSocketErrorCode } from '../errors.js';

@@ -1,0 +1,928 @@
+/**
+ * `wrap(socket)`: any WHATWG-style WebSocket becomes a {@link Session} — `incoming` and
+ * `outgoing` channels plus the connection's life (`closed`, `close`, `flush`,
+ * `terminate`) — with the same observable behaviour on every platform.
+ *
+ * ## How it works
+ * - **Outgoing.** `outgoing` is a thin {@link SendChannel} in front of a rendezvous
+ *   channel of encoded frames. One writer loop takes frames from it and hands them to
+ *   `socket.send`: while it is parked in `receive`, a `send` hands its frame over at once
+ *   and the writer runs before the sender's continuation, so a resolved `send` means the
+ *   socket has taken the frame. After each write the writer checks `bufferedAmount`; at
+ *   the high-water mark it stops receiving and polls until the socket drains, so further
+ *   sends wait (abortably) in the channel: memory stays bounded by one high-water mark.
+ *   Closing closes the channel; the writer drains what `send` accepted, then sends Close.
+ * - **Incoming.** Each message is decoded and offered to the bounded `incoming` channel
+ *   with `trySend`. When it is full (or a decode is asynchronous) messages queue in a short
+ *   backlog, fed in order by `send`, and — where the socket can — the socket is paused
+ *   until the backlog is gone. The end of the connection travels through the same backlog,
+ *   so every message received before a Close is delivered before `incoming` ends.
+ * - **Closing once.** Every way the connection ends (close event, `terminate`, idle
+ *   timeout) goes through one `#finish`: listeners are removed, timers cleared, unsent
+ *   frames handed to `onUndelivered`, `closed` resolved. Nothing is left behind.
+ *
+ * @module
+ */
+import { Channel } from '../channel.js';
+import type { ReceiveChannel, SendChannel, SendResult, WaitOptions } from '../channel-types.js';
+import {
+  ClosedSendError,
+  DecodeError,
+  EncodeError,
+  IncomingOverflowError,
+  TimeoutError,
+  WebSocketCloseError,
+} from '../errors.js';
+import type { CloseReason } from '../errors.js';
+import type { SelectClause } from '../select.js';
+import { json } from './codec.js';
+import type { Codec, Frame } from './codec.js';
+import { CLOSING, CONNECTING, OPEN } from './socket.js';
+import type { CloseEventLike, ErrorEventLike, MessageEventLike, WebSocketLike } from './socket.js';
+import {
+  checkChoice,
+  checkCloseArguments,
+  checkFunction,
+  checkNumber,
+  checkProtocolCloseArguments,
+  describeValue,
+} from './validate.js';
+
+/**
+ * What happens when a message arrives and `incoming` is full.
+ * - `'pause'`: push back on the peer: stop reading from the socket until there is room
+ *   (Node `ws`: `socket.pause()`, so TCP flow control slows the peer and nothing is
+ *   lost). Where the socket cannot pause (browsers, Node's own `WebSocket`) this falls
+ *   back to `'close'`.
+ * - `'close'`: fail the connection: close it with 1008 (policy violation) and end
+ *   `incoming` with an `IncomingOverflowError` after the messages it holds.
+ * - `'drop-oldest'` / `'drop-latest'`: drop a message (the oldest buffered, or the one
+ *   arriving) and carry on, as the channel overflow policies of the same names.
+ */
+export type IncomingOverflow = 'pause' | 'close' | 'drop-oldest' | 'drop-latest';
+
+/** Options of {@link wrap} (and of `connect`). */
+export interface SessionOptions<In, Out> {
+  /**
+   * How messages map to frames; see `json`, `text`, `binary`, `raw`.
+   * @default json()
+   */
+  readonly codec?: Codec<In, Out> | undefined;
+  /**
+   * How many received messages `incoming` buffers before `incomingOverflow` applies.
+   * @default 1024
+   */
+  readonly incomingCapacity?: number | undefined;
+  /**
+   * What a full `incoming` does with one more message.
+   * @default 'pause'
+   */
+  readonly incomingOverflow?: IncomingOverflow | undefined;
+  /**
+   * `outgoing.send` waits while the socket's `bufferedAmount` is at least this many bytes,
+   * so a peer that stops reading cannot make memory grow without bound.
+   * @default 1048576 (1 MiB)
+   */
+  readonly highWaterMark?: number | undefined;
+  /**
+   * Milliseconds without any inbound frame (message; with `ws` also ping and pong) after
+   * which the connection is failed locally: `closed` resolves `{ code: 1006, wasClean:
+   * false }` with the reason recorded, and `incoming` ends with a `WebSocketCloseError`
+   * whose `cause` is a `TimeoutError`. Works in browsers, where pings are invisible, as
+   * long as the peer sends something (an application heartbeat). Time spent paused by a
+   * full `incoming` does not count.
+   * @default undefined (no idle timeout)
+   */
+  readonly idleTimeout?: number | undefined;
+  /**
+   * What a frame that fails to decode (or validate) does: `'close'` ends `incoming` with
+   * the `DecodeError` and closes with its `closeCode` (1007, or 1003 for the wrong frame
+   * type); `'skip'` drops the frame and carries on.
+   * @default 'close'
+   */
+  readonly onDecodeError?: 'close' | 'skip' | undefined;
+  /**
+   * Called exactly once, synchronously, for every value given to `outgoing.send` that was
+   * never handed to the socket: its `send` rejected (closed, aborted, `EncodeError`), or
+   * it was still waiting when the connection ended or was terminated.
+   * @default undefined
+   */
+  readonly onUndelivered?: ((value: Out) => void) | undefined;
+}
+
+/**
+ * A WebSocket connection as two channels and a life.
+ *
+ * The same type, with the same semantics, comes from `wrap` (any WebSocket), `connect`,
+ * and the server side.
+ *
+ * @typeParam In - the type of received messages.
+ * @typeParam Out - the type of sent messages.
+ */
+export interface Session<In, Out = In> {
+  /**
+   * Received messages, in order. Ends after every message that arrived before the
+   * connection closed: normally when the close code was 1000, 1001 or 1005 or the close
+   * was ours; otherwise it throws a `WebSocketCloseError` (code, reason, `wasClean`), a
+   * `DecodeError` for a bad frame, or an `IncomingOverflowError`. Leaving a `for await`
+   * loop early does not close the connection. Cancelling it drops later messages but
+   * keeps the connection open.
+   */
+  readonly incoming: ReceiveChannel<In>;
+  /**
+   * Messages to send. `send` resolves once the socket has taken the message and waits
+   * while `bufferedAmount` is at the high-water mark; it rejects with an `EncodeError`
+   * for a value the codec cannot encode (the connection stays usable) and with
+   * `ClosedSendError` once the connection is closing or closed. `close()` closes the
+   * connection with 1000 after sending everything already accepted (with a `cause`: 4000,
+   * `'Application error'`). `trySend` succeeds only when the socket can take the message
+   * now; `trySend` and `onSend` throw an `EncodeError` for a value that cannot be encoded.
+   */
+  readonly outgoing: SendChannel<Out>;
+  /**
+   * Resolves when the connection has closed, with the code, reason and `wasClean` as this
+   * side saw them (for a clean close both sides see the same). Never rejects, so it is
+   * safe to leave unawaited. A lost connection is `{ code: 1006, wasClean: false }`.
+   */
+  readonly closed: Promise<CloseReason>;
+  /** The subprotocol the server selected, or `''`. */
+  readonly protocol: string;
+  /**
+   * Closes the connection: later sends reject with `ClosedSendError`, every message `send`
+   * already accepted (and sends already waiting) is transmitted, in order, then a Close
+   * frame with `code` and `reason`. Messages that arrive meanwhile are still delivered
+   * (without flow control from now on, so that the peer's Close gets through even if
+   * nobody reads `incoming`). A
+   * second call (or a call after the connection ended) does nothing.
+   *
+   * @param code - 1000 or 3000–4999, as browsers allow, on every platform.
+   *   @defaultValue 1000
+   * @param reason - at most 123 bytes of UTF-8. @defaultValue `''`
+   * @returns `closed`.
+   * @throws TypeError if `code` is not a number or `reason` not a string.
+   * @throws RangeError if `code` or `reason` breaks those rules.
+   */
+  close(code?: number, reason?: string): Promise<CloseReason>;
+  /**
+   * Resolves when everything `send` has accepted so far has left the process
+   * (`bufferedAmount` is 0). Rejects with a `WebSocketCloseError` if the connection ends
+   * uncleanly first; resolves if it closed cleanly (a clean close sends all data first).
+   */
+  flush(): Promise<void>;
+  /**
+   * Drops the connection at once, without a closing handshake: `closed` resolves
+   * `{ code: 1006, reason: '', wasClean: false }`, `incoming` ends normally after the
+   * messages it holds, and sends still waiting reject with `ClosedSendError` (their values
+   * go to `onUndelivered`). With `ws` the TCP connection is destroyed, so the peer sees
+   * 1006; browsers and Node's own `WebSocket` cannot drop a connection, so there the
+   * socket is closed without a code in the background (the peer sees 1005) and ignored.
+   */
+  terminate(): void;
+  /** `close()`, then waits for `closed`: for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const DEFAULT_CAPACITY = 1024;
+const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** Close code for `outgoing.close(cause)` and a failing `withWebSocket` handler. */
+export const APPLICATION_ERROR = 4000;
+
+/** A decode still in progress (asynchronous schema), waiting in the backlog. */
+class PendingDecode {
+  constructor(
+    readonly promise: Promise<unknown>,
+    readonly data: Frame,
+  ) {}
+}
+
+/** The end of `incoming`, queued behind the messages still in the backlog. */
+class EndOfIncoming {
+  constructor(readonly cause: unknown) {}
+}
+
+/** An encoded frame and the value it came from (for `onUndelivered`). */
+interface Entry<Out> {
+  readonly value: Out;
+  readonly data: Frame;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const CLOSED_BEFORE_SENT = 'The WebSocket closed before this message was sent';
+const noop = (): void => undefined;
+
+function toFrame(data: unknown): Frame | undefined {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) {
+    // A Node Buffer may be a view into a shared pool: copy into a plain Uint8Array.
+    const bytes = new Uint8Array(data.byteLength);
+    bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return bytes;
+  }
+  return undefined;
+}
+
+function isNormalClose(code: number): boolean {
+  return code === 1000 || code === 1001 || code === 1005;
+}
+
+/**
+ * The `outgoing` half of a session: encodes in `send`, so an unencodable value rejects
+ * its own send, then passes the frame to the writer through a rendezvous channel.
+ */
+class Outgoing<Out> implements SendChannel<Out> {
+  readonly #frames: Channel<Entry<Out>>;
+  readonly #codec: Codec<unknown, Out>;
+  readonly #onUndelivered: ((value: Out) => void) | undefined;
+  readonly #onUserClose: (cause: unknown) => void;
+
+  constructor(
+    codec: Codec<unknown, Out>,
+    onUndelivered: ((value: Out) => void) | undefined,
+    onUserClose: (cause: unknown) => void,
+  ) {
+    this.#codec = codec;
+    this.#onUndelivered = onUndelivered;
+    this.#onUserClose = onUserClose;
+    this.#frames = new Channel<Entry<Out>>(0, {
+      onUndelivered:
+        onUndelivered &&
+        ((entry) => {
+          onUndelivered(entry.value);
+        }),
+    });
+  }
+
+  /** The channel the writer receives from. */
+  get frames(): Channel<Entry<Out>> {
+    return this.#frames;
+  }
+
+  send(value: Out, options?: WaitOptions): Promise<void> {
+    if (this.#frames.isClosedForSend || options?.signal?.aborted === true) {
+      // Rejects as a channel does, and hands the value to onUndelivered.
+      return this.#frames.send({ value, data: '' }, options);
+    }
+    let entry: Entry<Out>;
+    try {
+      entry = this.#encode(value);
+    } catch (error) {
+      this.undelivered(value);
+      return Promise.reject(error);
+    }
+    return this.#frames.send(entry, options);
+  }
+
+  trySend(value: Out): SendResult {
+    if (this.#frames.isClosedForSend) return this.#frames.trySend({ value, data: '' });
+    return this.#frames.trySend(this.#encode(value));
+  }
+
+  close(cause?: unknown): boolean {
+    if (!this.#frames.close(cause)) return false;
+    this.#onUserClose(cause);
+    return true;
+  }
+
+  get isClosedForSend(): boolean {
+    return this.#frames.isClosedForSend;
+  }
+
+  onClose(handler: (cause: unknown) => void): () => void {
+    return this.#frames.onClose(handler);
+  }
+
+  onSend(value: Out): SelectClause<undefined>;
+  onSend<R>(value: Out, handler: () => R | PromiseLike<R>): SelectClause<R>;
+  onSend<R>(value: Out, handler?: () => R | PromiseLike<R>): SelectClause<R | undefined> {
+    const entry = this.#frames.isClosedForSend ? { value, data: '' } : this.#encode(value);
+    return handler === undefined ? this.#frames.onSend(entry) : this.#frames.onSend(entry, handler);
+  }
+
+  #encode(value: Out): Entry<Out> {
+    try {
+      return { value, data: this.#codec.encode(value) };
+    } catch (error) {
+      if (error instanceof EncodeError) throw error;
+      throw new EncodeError('The codec could not encode the value', value, { cause: error });
+    }
+  }
+
+  /** Hands `value` to `onUndelivered` (a throwing callback is reported, not thrown). */
+  undelivered(value: Out): void {
+    const onUndelivered = this.#onUndelivered;
+    if (onUndelivered === undefined) return;
+    try {
+      onUndelivered(value);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+}
+
+/** Polls `check` with a backing-off timer until it returns true or `stop` is called. */
+function poll(check: () => boolean): { promise: Promise<void>; stop: () => void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let resolve: () => void = noop;
+  let delay = 1;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  const tick = (): void => {
+    timer = undefined;
+    if (check()) {
+      resolve();
+      return;
+    }
+    timer = setTimeout(tick, delay);
+    delay = Math.min(delay * 2, 50);
+  };
+  tick();
+  return {
+    promise,
+    stop: () => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      resolve();
+    },
+  };
+}
+
+/**
+ * The session behind {@link wrap}. Exported for `sluice/server`, which also needs
+ * {@link SocketSession.closeWith} (protocol close codes such as 1001 and 1011).
+ */
+export class SocketSession<In, Out> implements Session<In, Out> {
+  readonly #socket: WebSocketLike;
+  readonly #codec: Codec<In, Out>;
+  readonly #incoming: Channel<In>;
+  readonly #outgoing: Outgoing<Out>;
+  readonly #capacity: number;
+  readonly #overflow: IncomingOverflow;
+  readonly #highWaterMark: number;
+  readonly #idleTimeout: number | undefined;
+  readonly #skipDecodeErrors: boolean;
+  readonly #closed: Promise<CloseReason>;
+  #resolveClosed: (reason: CloseReason) => void = noop;
+  #resolveOpen: (open: boolean) => void = noop;
+  readonly #opened: Promise<boolean>;
+
+  #finished = false;
+  #closeReason: CloseReason | undefined;
+  /** Set once a close was asked for (by us): the writer closes after draining. */
+  #closeRequest: { code: number; reason: string } | null = null;
+  /** The close was started on this side: `incoming` ends normally whatever the code. */
+  #closedHere = false;
+  /** After a decode failure or overflow: later frames are ignored. */
+  #discarding = false;
+  #backlog: unknown[] | null = null;
+  #paused = false;
+  #lastError: unknown = undefined;
+  #lastFrame = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #pollers = new Set<() => void>();
+  /** The writer loop has ended: a close request goes straight to the socket. */
+  #writerDone = false;
+
+  readonly #onOpen = (): void => {
+    this.#touch();
+    this.#startIdleTimer();
+    this.#resolveOpen(true);
+  };
+  readonly #onMessage = (event: MessageEventLike): void => {
+    this.#receive(event.data);
+  };
+  readonly #onClose = (event: CloseEventLike): void => {
+    this.#socketClosed(event);
+  };
+  readonly #onError = (event: ErrorEventLike): void => {
+    this.#lastError = event.error ?? event.message;
+    // Browsers and `ws` are CLOSING or CLOSED by now, and a close event follows. Node 20's
+    // own WebSocket stays CONNECTING and never fires close when it cannot connect.
+    if (this.#socket.readyState === CONNECTING) {
+      const reason: CloseReason = { code: 1006, reason: '', wasClean: false };
+      this.#finish(reason, new WebSocketCloseError(reason, { cause: this.#lastError }));
+    }
+  };
+  readonly #onControlFrame = (): void => {
+    this.#touch();
+  };
+
+  constructor(socket: WebSocketLike, options: SessionOptions<In, Out> = {}) {
+    checkSocket(socket);
+    checkOptions(options);
+    this.#socket = socket;
+    this.#codec = options.codec ?? json<In, Out>();
+    this.#capacity = options.incomingCapacity ?? DEFAULT_CAPACITY;
+    this.#overflow = options.incomingOverflow ?? 'pause';
+    this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.#idleTimeout = options.idleTimeout;
+    this.#skipDecodeErrors = options.onDecodeError === 'skip';
+    const overflow = this.#overflow;
+    this.#incoming = new Channel<In>(
+      this.#capacity,
+      overflow === 'drop-oldest' || overflow === 'drop-latest' ? { overflow } : undefined,
+    );
+    this.#outgoing = new Outgoing<Out>(this.#codec, options.onUndelivered, (cause) => {
+      if (cause === undefined) this.#requestClose(1000, '');
+      else this.#requestClose(APPLICATION_ERROR, 'Application error');
+    });
+    this.#closed = new Promise<CloseReason>((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    this.#opened = new Promise<boolean>((resolve) => {
+      this.#resolveOpen = resolve;
+    });
+
+    socket.binaryType = 'arraybuffer';
+    socket.addEventListener('message', this.#onMessage);
+    socket.addEventListener('close', this.#onClose);
+    socket.addEventListener('error', this.#onError);
+    if (this.#idleTimeout !== undefined && typeof socket.on === 'function') {
+      socket.on('ping', this.#onControlFrame);
+      socket.on('pong', this.#onControlFrame);
+    }
+    const state = socket.readyState;
+    if (state === CONNECTING) {
+      socket.addEventListener('open', this.#onOpen);
+    } else if (state === OPEN) {
+      this.#onOpen();
+    } else if (state === CLOSING) {
+      // Closing already: nothing more can be sent; the close event will finish us.
+      this.#closeRequest = { code: 1000, reason: '' };
+      this.#outgoing.frames.close();
+    } else {
+      this.#finish({ code: 1006, reason: '', wasClean: false }, undefined);
+    }
+    this.#write().catch((error: unknown) => {
+      // Not expected (the writer guards every call); never leave it unhandled.
+      this.#lastError = error;
+      this.#finish({ code: 1006, reason: 'Writer failed', wasClean: false }, error);
+      this.#drop();
+    });
+  }
+
+  get incoming(): ReceiveChannel<In> {
+    return this.#incoming;
+  }
+
+  get outgoing(): SendChannel<Out> {
+    return this.#outgoing;
+  }
+
+  get closed(): Promise<CloseReason> {
+    return this.#closed;
+  }
+
+  get protocol(): string {
+    return this.#socket.protocol;
+  }
+
+  close(code = 1000, reason = ''): Promise<CloseReason> {
+    checkCloseArguments(code, reason);
+    this.#requestClose(code, reason);
+    return this.#closed;
+  }
+
+  /**
+   * Like {@link SocketSession.close}, but also accepts the protocol codes a server may
+   * send (1001 going away, 1011 internal error, …): 1000–1003, 1007–1014, 3000–4999.
+   * Where the runtime refuses a protocol code (browsers), 4000 + (code − 1000) is sent.
+   */
+  closeWith(code: number, reason = ''): Promise<CloseReason> {
+    checkProtocolCloseArguments(code, reason);
+    this.#requestClose(code, reason);
+    return this.#closed;
+  }
+
+  flush(): Promise<void> {
+    const settled = (): Promise<void> => {
+      const reason = this.#closeReason as CloseReason;
+      return reason.wasClean ? RESOLVED : Promise.reject(new WebSocketCloseError(reason));
+    };
+    if (this.#finished) return settled();
+    return this.#poll(() => this.#socket.bufferedAmount === 0).then(() =>
+      this.#finished ? settled() : undefined,
+    );
+  }
+
+  terminate(): void {
+    if (this.#finished) return;
+    this.#closedHere = true;
+    this.#finish({ code: 1006, reason: '', wasClean: false }, undefined);
+    this.#drop();
+  }
+
+  /**
+   * Cancels both channels with `reason` — pending and later `send`s and `receive`s reject
+   * with it, unsent values go to `onUndelivered`, received messages are dropped — and
+   * closes the connection with `code` (no flushing: there is nothing left to send). Used
+   * by `withWebSocket` when its signal aborts.
+   */
+  cancel(reason: unknown, code = 1000, closeReason = ''): Promise<CloseReason> {
+    checkProtocolCloseArguments(code, closeReason);
+    this.#outgoing.frames.cancel(reason);
+    this.#incoming.cancel(reason);
+    this.#requestClose(code, closeReason);
+    return this.#closed;
+  }
+
+  /** Closes the session (`close()`) and waits for `closed`, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#requestClose(1000, '');
+    await this.#closed;
+  }
+
+  // ------------------------------------------------------------------ outgoing
+
+  #requestClose(code: number, reason: string): void {
+    if (this.#finished || this.#closeRequest !== null) return;
+    this.#closeRequest = { code, reason };
+    this.#closedHere = true;
+    this.#outgoing.frames.close();
+    // The writer drains what was accepted, then sends Close (see #write).
+    if (this.#writerDone) this.#closeSocket();
+    // The peer's Close reply must get through even if nobody reads `incoming` any more:
+    // from now on `incoming` is not flow-controlled (the handshake bounds this in time).
+    if (this.#paused) {
+      this.#paused = false;
+      this.#touch();
+      this.#startIdleTimer();
+      this.#socket.resume?.();
+    }
+  }
+
+  /** The writer loop: frames from `outgoing` to the socket, in order, with backpressure. */
+  async #write(): Promise<void> {
+    const frames = this.#outgoing.frames;
+    const socket = this.#socket;
+    if (!(await this.#opened)) return;
+    for (;;) {
+      // Write everything already waiting, synchronously (each send resolves as it goes).
+      while (
+        !this.#finished &&
+        (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null)
+      ) {
+        const result = frames.tryReceive();
+        if (!result.ok) break;
+        this.#send(result.value);
+      }
+      if (this.#finished) return;
+      if (frames.isClosedForReceive) break;
+      if (socket.bufferedAmount >= this.#highWaterMark && this.#closeRequest === null) {
+        await this.#poll(
+          () => socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null,
+        );
+        continue;
+      }
+      const result = await frames.receiveCatching();
+      if (!result.ok) break;
+      this.#send(result.value);
+    }
+    this.#writerDone = true;
+    this.#closeSocket();
+  }
+
+  /** Sends Close with the requested code, once the writer is done. */
+  #closeSocket(): void {
+    const socket = this.#socket;
+    if (this.#finished || this.#closeRequest === null || socket.readyState !== OPEN) return;
+    const { code, reason } = this.#closeRequest;
+    try {
+      socket.close(code, reason);
+    } catch (error) {
+      // Browsers refuse protocol codes (1003, 1007, 1008, 1011): send 4000 + (code − 1000).
+      if (code >= 3000) throw error;
+      socket.close(code + 3000, reason);
+    }
+  }
+
+  #send(entry: Entry<Out>): void {
+    if (this.#socket.readyState !== OPEN) {
+      // The peer's Close arrived (the close event has not yet): the socket would discard
+      // the frame silently. Report it as undelivered, and stop taking more.
+      this.#outgoing.frames.cancel(new ClosedSendError(CLOSED_BEFORE_SENT));
+      this.#outgoing.undelivered(entry.value);
+      return;
+    }
+    this.#socket.send(entry.data);
+  }
+
+  #poll(check: () => boolean): Promise<void> {
+    const poller = poll(() => this.#finished || check());
+    this.#pollers.add(poller.stop);
+    return poller.promise.then(() => {
+      this.#pollers.delete(poller.stop);
+    });
+  }
+
+  // ------------------------------------------------------------------ incoming
+
+  #touch(): void {
+    if (this.#idleTimeout !== undefined) this.#lastFrame = Date.now();
+  }
+
+  #receive(raw: unknown): void {
+    if (this.#finished || this.#discarding) return;
+    this.#touch();
+    const data = toFrame(raw);
+    if (data === undefined) {
+      this.#decodeFailed(
+        new DecodeError(
+          `Expected binary data as an ArrayBuffer (binaryType 'arraybuffer'), got ${describeValue(raw)}`,
+          { data: new Uint8Array(0), closeCode: 1003 },
+        ),
+      );
+      return;
+    }
+    let value: unknown;
+    try {
+      value = this.#codec.decode(data);
+    } catch (error) {
+      this.#decodeFailed(toDecodeError(error, data));
+      return;
+    }
+    if (value instanceof Promise) {
+      value.catch(noop);
+      this.#enqueue(new PendingDecode(value, data));
+    } else if (this.#backlog !== null) {
+      this.#enqueue(value);
+    } else if (!this.#incoming.trySend(value as In).ok && !this.#incoming.isClosedForSend) {
+      if (this.#canPause() || this.#closeRequest !== null) this.#enqueue(value, true);
+      else this.#overflowed(); // the message is dropped; those before it stay receivable
+    }
+  }
+
+  /**
+   * Queues `item` behind the backlog (starting the feeder). `full`: `incoming` refused
+   * it. A full `incoming`, or a backlog longer than its capacity, pauses the socket where
+   * the policy and the socket allow, or else fails the connection with 1008.
+   */
+  #enqueue(item: unknown, full = false): void {
+    let backlog = this.#backlog;
+    if (backlog === null) {
+      backlog = this.#backlog = [item];
+      void this.#feed();
+    } else {
+      backlog.push(item);
+    }
+    if (this.#paused || this.#closeRequest !== null) return;
+    if (!full && backlog.length <= this.#capacity) return;
+    if (this.#canPause()) {
+      this.#paused = true;
+      this.#stopIdleTimer();
+      (this.#socket.pause as () => void)();
+    } else {
+      this.#overflowed();
+    }
+  }
+
+  #canPause(): boolean {
+    return this.#overflow !== 'close' && typeof this.#socket.pause === 'function';
+  }
+
+  /** Delivers the backlog in order with `send` (which waits for room), then resumes. */
+  async #feed(): Promise<void> {
+    const backlog = this.#backlog as unknown[];
+    // Runs after the caller's synchronous turn, so the first item is already queued.
+    await RESOLVED;
+    for (let index = 0; index < backlog.length; index++) {
+      const item = backlog[index];
+      backlog[index] = undefined;
+      if (item instanceof EndOfIncoming) {
+        this.#incoming.close(item.cause);
+        break;
+      }
+      let value = item;
+      if (item instanceof PendingDecode) {
+        try {
+          value = await item.promise;
+        } catch (error) {
+          const decodeError = this.#decodeFailed(toDecodeError(error, item.data), false);
+          if (decodeError === undefined) continue;
+          this.#incoming.close(decodeError);
+          break;
+        }
+      }
+      try {
+        await this.#incoming.send(value as In);
+      } catch {
+        break; // `incoming` was cancelled: drop the rest.
+      }
+    }
+    this.#backlog = null;
+    if (this.#paused) {
+      this.#paused = false;
+      if (!this.#finished) {
+        this.#touch();
+        this.#startIdleTimer();
+        this.#socket.resume?.();
+      }
+    }
+  }
+
+  /** Ends `incoming` with `cause` after everything before it. */
+  #endIncoming(cause: unknown): void {
+    if (this.#backlog !== null) this.#backlog.push(new EndOfIncoming(cause));
+    else this.#incoming.close(cause);
+  }
+
+  /**
+   * Handles a frame that failed to decode: skipped, or ends `incoming` (queued behind the
+   * backlog when `queue`) and closes the connection. Returns the error unless skipped.
+   */
+  #decodeFailed(error: DecodeError, queue = true): DecodeError | undefined {
+    if (this.#skipDecodeErrors) return undefined;
+    this.#discarding = true;
+    if (queue) this.#endIncoming(error);
+    this.#requestClose(
+      error.closeCode,
+      error.closeCode === 1003 ? 'Unsupported data' : 'Invalid payload',
+    );
+    return error;
+  }
+
+  #overflowed(): void {
+    this.#discarding = true;
+    this.#endIncoming(new IncomingOverflowError(this.#capacity));
+    this.#requestClose(1008, 'Incoming buffer overflow');
+  }
+
+  // ------------------------------------------------------------------ liveness
+
+  #startIdleTimer(): void {
+    const timeout = this.#idleTimeout;
+    if (timeout === undefined || this.#finished || this.#idleTimer !== undefined) return;
+    const check = (): void => {
+      this.#idleTimer = undefined;
+      const idle = Date.now() - this.#lastFrame;
+      if (idle < timeout) {
+        this.#idleTimer = setTimeout(check, timeout - idle);
+        return;
+      }
+      const reason: CloseReason = {
+        code: 1006,
+        reason: `Idle timeout: no frame received for ${timeout} ms`,
+        wasClean: false,
+      };
+      const error = new WebSocketCloseError(reason, { cause: new TimeoutError(reason.reason) });
+      this.#finish(reason, error);
+      this.#drop();
+    };
+    this.#idleTimer = setTimeout(check, timeout);
+  }
+
+  #stopIdleTimer(): void {
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  // ------------------------------------------------------------------ the end
+
+  #socketClosed(event: CloseEventLike): void {
+    if (this.#finished) return;
+    const reason: CloseReason = {
+      code: event.code,
+      reason: event.reason,
+      wasClean: event.wasClean,
+    };
+    const cause =
+      this.#closedHere || isNormalClose(reason.code)
+        ? undefined
+        : new WebSocketCloseError(
+            reason,
+            this.#lastError === undefined ? undefined : { cause: this.#lastError },
+          );
+    this.#finish(reason, cause);
+  }
+
+  /** Drops the connection without a handshake where the socket can; else closes it. */
+  #drop(): void {
+    const socket = this.#socket;
+    if (typeof socket.terminate === 'function') socket.terminate();
+    else if (socket.readyState === CONNECTING || socket.readyState === OPEN) socket.close();
+  }
+
+  #finish(reason: CloseReason, incomingCause: unknown): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#closeReason = Object.freeze(reason);
+    const socket = this.#socket;
+    socket.removeEventListener('open', this.#onOpen);
+    socket.removeEventListener('message', this.#onMessage);
+    socket.removeEventListener('close', this.#onClose);
+    // The error listener stays: `ws` (an EventEmitter) throws an 'error' nobody listens to,
+    // and a dropped socket may still emit one.
+    if (this.#idleTimeout !== undefined && typeof socket.off === 'function') {
+      socket.off('ping', this.#onControlFrame);
+      socket.off('pong', this.#onControlFrame);
+    }
+    this.#stopIdleTimer();
+    for (const stop of this.#pollers) stop();
+    this.#pollers.clear();
+    this.#resolveOpen(false);
+    const frames = this.#outgoing.frames;
+    frames.close();
+    frames.cancel(new ClosedSendError(CLOSED_BEFORE_SENT));
+    this.#endIncoming(incomingCause);
+    this.#resolveClosed(this.#closeReason);
+  }
+}
+
+function toDecodeError(error: unknown, data: Frame): DecodeError {
+  return error instanceof DecodeError
+    ? error
+    : new DecodeError('The codec could not decode the frame', {
+        data,
+        closeCode: 1007,
+        cause: error,
+      });
+}
+
+function checkSocket(socket: unknown): asserts socket is WebSocketLike {
+  const ok =
+    typeof socket === 'object' &&
+    socket !== null &&
+    typeof Reflect.get(socket, 'send') === 'function' &&
+    typeof Reflect.get(socket, 'close') === 'function' &&
+    typeof Reflect.get(socket, 'addEventListener') === 'function' &&
+    typeof Reflect.get(socket, 'removeEventListener') === 'function' &&
+    typeof Reflect.get(socket, 'readyState') === 'number';
+  if (!ok) {
+    throw new TypeError(
+      `Expected a WebSocket (with readyState, send, close, addEventListener and removeEventListener), got ${describeValue(socket)}`,
+    );
+  }
+}
+
+/** Checks `wrap`'s options (also used by `connect` before it opens a socket). */
+export function checkOptions(
+  options: unknown,
+): asserts options is SessionOptions<unknown, unknown> {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
+  }
+  const get = (key: string): unknown => Reflect.get(options, key);
+  const codec = get('codec');
+  if (
+    codec !== undefined &&
+    (typeof codec !== 'object' ||
+      codec === null ||
+      typeof Reflect.get(codec, 'encode') !== 'function' ||
+      typeof Reflect.get(codec, 'decode') !== 'function')
+  ) {
+    throw new TypeError(
+      `Expected codec to be an object with encode and decode functions, got ${describeValue(codec)}`,
+    );
+  }
+  const overflow = get('incomingOverflow');
+  checkChoice('incomingOverflow', overflow, ['pause', 'close', 'drop-oldest', 'drop-latest']);
+  const dropping = overflow === 'drop-oldest' || overflow === 'drop-latest';
+  checkNumber(
+    'incomingCapacity',
+    get('incomingCapacity'),
+    dropping ? 'a positive integer or Infinity' : 'a non-negative integer or Infinity',
+    (n) => n === Infinity || (Number.isSafeInteger(n) && n >= (dropping ? 1 : 0)),
+  );
+  checkNumber('highWaterMark', get('highWaterMark'), 'a non-negative number', (n) => n >= 0);
+  checkNumber(
+    'idleTimeout',
+    get('idleTimeout'),
+    'a positive finite number of milliseconds',
+    (n) => n > 0 && Number.isFinite(n),
+  );
+  checkChoice('onDecodeError', get('onDecodeError'), ['close', 'skip']);
+  checkFunction('onUndelivered', get('onUndelivered'));
+}
+
+/**
+ * Adapts an existing WebSocket into a {@link Session}.
+ *
+ * The socket may be connecting (sends wait for the open), open, or closing; the session
+ * takes it over: it sets `binaryType` to `'arraybuffer'` (leave it so) and listens to its
+ * events until the connection ends. Wrap a socket once.
+ *
+ * @throws TypeError if `socket` is not WebSocket-like, or an option has the wrong type.
+ * @throws RangeError if an option is out of range.
+ * @example
+ * ```ts
+ * const session = wrap<{ n: number }>(new WebSocket('wss://example.org'));
+ * await session.outgoing.send({ n: 1 });
+ * for await (const message of session.incoming) console.log(message.n);
+ * console.log(await session.closed); // { code: 1000, reason: '', wasClean: true }
+ * ```
+ */
+export function wrap<In = unknown, Out = In>(
+  socket: WebSocketLike,
+  options?: SessionOptions<In, Out>,
+): Session<In, Out> {
+  return new SocketSession<In, Out>(socket, options);
+}
+
+// Where the runtime lacks `Symbol.asyncDispose`, the method above landed under the key
+// 'undefined': remove it rather than expose a bogus method.
+if (typeof Symbol.asyncDispose !== 'symbol') {
+  Reflect.deleteProperty(SocketSession.prototype, 'undefined');
+}

@@ -1,0 +1,601 @@
+/**
+ * The WebSocket adapter's conformance cases: the same `describe`/`it` blocks run in Node
+ * with `ws`, in Node with its own WHATWG `WebSocket`, and in headless Chromium, against the
+ * scripted peer of `peer-server.ts`. Browser-safe: no Node built-ins, no `process`.
+ *
+ * Where platforms genuinely differ, the case asserts each platform's outcome explicitly
+ * (`env.platform`); the README lists those differences:
+ * - close codes sluice sends for protocol failures (1003, 1007, 1008): `ws` sends them,
+ *   browser-like sockets refuse them, so 4003, 4007, 4008 go on the wire;
+ * - `terminate()`: `ws` drops the TCP connection (peer sees 1006), browser-like sockets
+ *   close without a code in the background (peer sees 1005);
+ * - a rejected handshake: `HandshakeError` with status and headers with `ws`, a plain
+ *   `ConnectError` elsewhere;
+ * - a full `incoming` with the default `'pause'` policy: `ws` pauses the socket (nothing
+ *   lost), browser-like sockets cannot and fail with 1008 (4008 on the wire).
+ */
+import { expect } from 'chai';
+import { z } from 'zod';
+import { ClosedSendError, TimeoutError } from '../../lib/errors.js';
+import {
+  ConnectError,
+  DecodeError,
+  EncodeError,
+  HandshakeError,
+  IncomingOverflowError,
+  WebSocketCloseError,
+  binary,
+  connect,
+  json,
+  raw,
+  text,
+  withWebSocket,
+  wrap,
+} from '../../lib/websocket/index.js';
+import type {
+  CloseReason,
+  ConnectOptions,
+  Session,
+  WebSocketConstructor,
+} from '../../lib/websocket/index.js';
+
+export type ConformancePlatform = 'node-ws' | 'node-native' | 'chromium';
+
+export interface ConformanceEnv {
+  readonly platform: ConformancePlatform;
+  /** `ws://127.0.0.1:<port>` of a running peer server (see peer-server.ts). */
+  peerUrl(): string;
+  /** The WebSocket constructor under test. */
+  readonly WebSocket: WebSocketConstructor;
+}
+
+/** Title of the top-level suite, the same on every platform. */
+export const CONFORMANCE_TITLE = 'WebSocket adapter, identically on every platform';
+
+interface PeerRecord {
+  messages: ({ type: 'text'; data: string } | { type: 'binary'; data: number[] })[];
+  close: { code: number; reason: string } | null;
+}
+
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    (value) => {
+      throw new Error(`expected a rejection, got ${String(value)}`);
+    },
+    (error: unknown) => error,
+  );
+}
+
+export function defineConformance(env: ConformanceEnv): void {
+  const browserLike = env.platform !== 'node-ws';
+  /** The code that reaches the wire when sluice closes with protocol code `code`. */
+  const wire = (code: number): number => (browserLike ? code + 3000 : code);
+  let next = 0;
+  const newId = (): string => `${env.platform}-${Date.now()}-${next++}`;
+
+  function open<In = unknown, Out = In>(
+    path: string,
+    options: ConnectOptions<In, Out> = {},
+  ): Promise<Session<In, Out>> {
+    return connect<In, Out>(`${env.peerUrl()}${path}`, { WebSocket: env.WebSocket, ...options });
+  }
+
+  /** What the peer recorded for connection `id` (waits until that connection closed). */
+  async function report(id: string): Promise<PeerRecord> {
+    const session = await open<PeerRecord>(`/report?target=${id}`);
+    const record = await session.incoming.receive();
+    await session.closed;
+    return record;
+  }
+
+  describe(CONFORMANCE_TITLE, function () {
+    this.timeout(20_000);
+
+    describe('messages', () => {
+      it('round-trips JSON, and both sides see the same clean close', async () => {
+        const id = newId();
+        const session = await open<{ n: number }>(`/echo?id=${id}`);
+        await session.outgoing.send({ n: 1 });
+        expect(await session.incoming.receive()).to.deep.equal({ n: 1 });
+        expect(await session.close(4000, 'done')).to.deep.equal({
+          code: 4000,
+          reason: 'done',
+          wasClean: true,
+        });
+        expect(await session.closed).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
+        const record = await report(id);
+        expect(record.close).to.deep.equal({ code: 4000, reason: 'done' });
+        expect(record.messages).to.deep.equal([{ type: 'text', data: '{"n":1}' }]);
+      });
+
+      it('keeps text as text and binary as binary, empty messages included', async () => {
+        const id = newId();
+        const session = await open(`/echo?id=${id}`, { codec: raw() });
+        const sent = ['', 'a', new Uint8Array(0), new Uint8Array([1, 2, 255])];
+        for (const message of sent) await session.outgoing.send(message);
+        const received = [];
+        for (let i = 0; i < sent.length; i++) received.push(await session.incoming.receive());
+        expect(received[0]).to.equal('');
+        expect(received[1]).to.equal('a');
+        expect(received[2]).to.be.instanceOf(Uint8Array);
+        expect(received[2]).to.have.length(0);
+        expect(received[3]).to.be.instanceOf(Uint8Array);
+        expect([...(received[3] as Uint8Array)]).to.deep.equal([1, 2, 255]);
+        expect(Object.getPrototypeOf(received[3])).to.equal(Uint8Array.prototype);
+        await session.close();
+        expect((await report(id)).messages).to.deep.equal([
+          { type: 'text', data: '' },
+          { type: 'text', data: 'a' },
+          { type: 'binary', data: [] },
+          { type: 'binary', data: [1, 2, 255] },
+        ]);
+      });
+
+      it('receives binary() messages as Uint8Array, never Blob or ArrayBuffer', async () => {
+        const session = await open('/frame?bytes=7,8', { codec: text() });
+        const error = await rejection(session.incoming.receive());
+        expect(error).to.be.instanceOf(DecodeError);
+        const other = await open('/frame?bytes=7,8', { codec: binary() });
+        const bytes = await other.incoming.receive();
+        expect(Object.getPrototypeOf(bytes)).to.equal(Uint8Array.prototype);
+        expect([...bytes]).to.deep.equal([7, 8]);
+        await other.close();
+        await session.closed;
+      });
+    });
+
+    describe('the peer closes', () => {
+      it('delivers every message before Close(4001), then incoming fails with WebSocketCloseError', async () => {
+        const session = await open<{ i: number }>('/send?n=100&code=4001&reason=bye');
+        const received: number[] = [];
+        const error = await rejection(
+          (async () => {
+            for await (const message of session.incoming) received.push(message.i);
+          })(),
+        );
+        expect(received).to.deep.equal(Array.from({ length: 100 }, (_, i) => i));
+        expect(error).to.be.instanceOf(WebSocketCloseError);
+        expect(error).to.include({
+          name: 'WebSocketCloseError',
+          code: 'ERR_WEBSOCKET_CLOSED',
+          closeCode: 4001,
+          reason: 'bye',
+          wasClean: true,
+        });
+        expect(await session.closed).to.deep.equal({ code: 4001, reason: 'bye', wasClean: true });
+      });
+
+      for (const [query, code] of [
+        ['code=1000', 1000],
+        ['code=1001', 1001],
+        ['code=none', 1005],
+      ] as const) {
+        it(`ends incoming normally after every message for ${code}`, async () => {
+          const session = await open<{ i: number }>(`/send?n=3&${query}`);
+          const received: number[] = [];
+          for await (const message of session.incoming) received.push(message.i);
+          expect(received).to.deep.equal([0, 1, 2]);
+          expect(await session.closed).to.deep.equal({ code, reason: '', wasClean: true });
+        });
+      }
+
+      it('reports a lost connection as 1006, wasClean false, after the messages before it', async () => {
+        const session = await open<{ i: number }>('/drop?n=3');
+        const received: number[] = [];
+        const error = await rejection(
+          (async () => {
+            for await (const message of session.incoming) received.push(message.i);
+          })(),
+        );
+        expect(received).to.deep.equal([0, 1, 2]);
+        expect(error).to.be.instanceOf(WebSocketCloseError);
+        expect(error).to.include({ closeCode: 1006, wasClean: false });
+        expect(await session.closed).to.deep.equal({ code: 1006, reason: '', wasClean: false });
+      });
+
+      it('rejects later sends with ClosedSendError and hands their values to onUndelivered', async () => {
+        const undelivered: unknown[] = [];
+        const session = await open('/send?n=0&code=4002', {
+          onUndelivered: (value) => undelivered.push(value),
+        });
+        await session.closed;
+        const error = await rejection(session.outgoing.send('late'));
+        expect(error).to.be.instanceOf(ClosedSendError);
+        expect(undelivered).to.deep.equal(['late']);
+        expect(session.outgoing.isClosedForSend).to.equal(true);
+      });
+    });
+
+    describe('closing from this side', () => {
+      it('transmits all 10,000 accepted messages, in order, before the Close', async () => {
+        const id = newId();
+        const session = await open<number>(`/echo?id=${id}`);
+        const sends = Array.from({ length: 10_000 }, (_, i) => session.outgoing.send(i));
+        expect(await session.close(4002, 'all sent')).to.deep.equal({
+          code: 4002,
+          reason: 'all sent',
+          wasClean: true,
+        });
+        await Promise.all(sends);
+        const record = await report(id);
+        expect(record.messages).to.have.length(10_000);
+        expect(record.messages.map((m) => Number(m.data))).to.deep.equal(
+          Array.from({ length: 10_000 }, (_, i) => i),
+        );
+        expect(record.close).to.deep.equal({ code: 4002, reason: 'all sent' });
+      });
+
+      it('outgoing.close() flushes, then closes with 1000; a second close is a no-op', async () => {
+        const id = newId();
+        const session = await open<number>(`/echo?id=${id}`);
+        void session.outgoing.send(1);
+        void session.outgoing.send(2);
+        expect(session.outgoing.close()).to.equal(true);
+        expect(session.outgoing.close()).to.equal(false);
+        const first = session.close(4009);
+        expect(session.close(4010, 'ignored')).to.equal(first);
+        expect(await session.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+        const record = await report(id);
+        expect(record.messages.map((m) => m.data)).to.deep.equal(['1', '2']);
+        expect(record.close).to.deep.equal({ code: 1000, reason: '' });
+        expect(await rejection(session.outgoing.send(3))).to.be.instanceOf(ClosedSendError);
+      });
+
+      it('refuses close codes and reasons that browsers refuse, with the same errors everywhere', async () => {
+        const session = await open('/echo');
+        for (const code of [999, 1001, 1005, 1006, 1011, 2999, 5000, 3000.5]) {
+          expect(() => session.close(code)).to.throw(
+            RangeError,
+            `Expected code to be 1000 or an integer from 3000 to 4999, got ${code}`,
+          );
+        }
+        expect(() => session.close('1000' as never)).to.throw(TypeError, /^Expected code/);
+        expect(() => session.close(1000, 'é'.repeat(62))).to.throw(
+          RangeError,
+          'Expected reason to be at most 123 bytes of UTF-8, got 124 bytes',
+        );
+        expect(() => session.close(1000, 5 as never)).to.throw(TypeError, /^Expected reason/);
+        // Still open and usable.
+        await session.outgoing.send('still open');
+        expect(await session.incoming.receive()).to.equal('still open');
+        expect(await session.close(1000, 'é'.repeat(61))).to.deep.equal({
+          code: 1000,
+          reason: 'é'.repeat(61),
+          wasClean: true,
+        });
+      });
+
+      it('flush() resolves once everything accepted has been written', async () => {
+        const id = newId();
+        const session = await open<number>(`/echo?id=${id}`);
+        for (let i = 0; i < 100; i++) await session.outgoing.send(i);
+        await session.flush();
+        for (let i = 0; i < 100; i++) expect(await session.incoming.receive()).to.equal(i);
+        await session.close();
+        await session.flush();
+      });
+
+      it('terminate() drops the connection: waiting values go to onUndelivered, closed is 1006', async () => {
+        const undelivered: unknown[] = [];
+        const socket = new env.WebSocket(`${env.peerUrl()}/echo`);
+        const session = wrap<number>(socket, {
+          onUndelivered: (value) => undelivered.push(value),
+        });
+        // Sends made while the socket connects wait in the channel.
+        const sends = [session.outgoing.send(1), session.outgoing.send(2)];
+        session.terminate();
+        for (const send of sends) expect(await rejection(send)).to.be.instanceOf(ClosedSendError);
+        expect(undelivered).to.deep.equal([1, 2]);
+        expect(await session.closed).to.deep.equal({ code: 1006, reason: '', wasClean: false });
+        expect(await session.incoming.receiveCatching()).to.deep.equal({ ok: false, closed: true });
+        session.terminate();
+      });
+
+      it('terminate() on an open connection: ws drops TCP (1006), browsers close without code (1005)', async () => {
+        const id = newId();
+        const session = await open<string>(`/echo?id=${id}`);
+        await session.outgoing.send('x');
+        expect(await session.incoming.receive()).to.equal('x');
+        session.terminate();
+        expect(await session.closed).to.deep.equal({ code: 1006, reason: '', wasClean: false });
+        const record = await report(id);
+        expect(record.close?.code).to.equal(browserLike ? 1005 : 1006);
+      });
+
+      it('sends made before the socket opens are delivered after it opens, in order', async () => {
+        const session = wrap<number>(new env.WebSocket(`${env.peerUrl()}/echo`));
+        const sends = [1, 2, 3].map((n) => session.outgoing.send(n));
+        await Promise.all(sends);
+        for (const n of [1, 2, 3]) expect(await session.incoming.receive()).to.equal(n);
+        await session.close();
+      });
+    });
+
+    describe('bad frames and values', () => {
+      it('fails invalid JSON with DecodeError and closes with 1007 (4007 where refused)', async () => {
+        const session = await open('/frame?text=not-json&id=' + newId());
+        const error = (await rejection(session.incoming.receive())) as DecodeError;
+        expect(error).to.be.instanceOf(DecodeError);
+        expect(error).to.include({ closeCode: 1007, data: 'not-json' });
+        const closed = await session.closed;
+        expect(closed).to.deep.equal({
+          code: wire(1007),
+          reason: 'Invalid payload',
+          wasClean: true,
+        });
+      });
+
+      it('closes with 1003 (4003 where refused) on a binary frame for a text codec', async () => {
+        const id = newId();
+        const session = await open(`/frame?bytes=1,2&id=${id}`, { codec: text() });
+        const error = (await rejection(session.incoming.receive())) as DecodeError;
+        expect(error).to.be.instanceOf(DecodeError);
+        expect(error.closeCode).to.equal(1003);
+        expect([...(error.data as Uint8Array)]).to.deep.equal([1, 2]);
+        await session.closed;
+        expect((await report(id)).close).to.deep.equal({
+          code: wire(1003),
+          reason: 'Unsupported data',
+        });
+      });
+
+      it('attaches the schema issues when validation fails', async () => {
+        const session = await open(`/frame?text=${encodeURIComponent('{"n":"x"}')}`, {
+          codec: json(z.object({ n: z.number() })),
+        });
+        const error = (await rejection(session.incoming.receive())) as DecodeError;
+        expect(error).to.be.instanceOf(DecodeError);
+        expect(error.issues?.[0]?.path).to.deep.equal(['n']);
+        expect(error.data).to.equal('{"n":"x"}');
+        await session.closed;
+      });
+
+      it("skips undecodable frames with onDecodeError: 'skip'", async () => {
+        const session = await open<unknown, string>('/echo', {
+          codec: { encode: (value: string) => value, decode: (data) => json().decode(data) },
+          onDecodeError: 'skip',
+        });
+        await session.outgoing.send('oops');
+        await session.outgoing.send('{"a":1}');
+        expect(await session.incoming.receive()).to.deep.equal({ a: 1 });
+        await session.close();
+      });
+
+      it('rejects a value that cannot be encoded with EncodeError and stays usable', async () => {
+        const undelivered: unknown[] = [];
+        const session = await open('/echo', {
+          onUndelivered: (value) => undelivered.push(value),
+        });
+        const error = await rejection(session.outgoing.send(10n));
+        expect(error).to.be.instanceOf(EncodeError);
+        expect(error).to.include({ name: 'EncodeError', code: 'ERR_WEBSOCKET_ENCODE', value: 10n });
+        expect(undelivered).to.deep.equal([10n]);
+        expect(() => session.outgoing.trySend(10n)).to.throw(EncodeError);
+        await session.outgoing.send({ ok: true });
+        expect(await session.incoming.receive()).to.deep.equal({ ok: true });
+        await session.close();
+      });
+    });
+
+    describe('flow control', () => {
+      it('a full incoming: ws pauses (nothing lost), browser-like sockets fail with 1008', async () => {
+        const id = newId();
+        const session = await open<string>(`/flood?n=2000&size=16&close=0&id=${id}`, {
+          incomingCapacity: 10,
+          codec: text(),
+        });
+        await sleep(300); // let the flood arrive while nobody reads
+        if (browserLike) {
+          const received: string[] = [];
+          const error = await rejection(
+            (async () => {
+              for await (const message of session.incoming) received.push(message);
+            })(),
+          );
+          expect(received).to.have.length(10);
+          expect(error).to.be.instanceOf(IncomingOverflowError);
+          expect(error).to.include({ code: 'ERR_WEBSOCKET_INCOMING_OVERFLOW', capacity: 10 });
+          await session.closed;
+          expect((await report(id)).close?.code).to.equal(wire(1008));
+        } else {
+          let count = 0;
+          for (let i = 0; i < 2000; i++) {
+            expect(await session.incoming.receive()).to.equal('x'.repeat(16));
+            count++;
+          }
+          expect(count).to.equal(2000);
+          await session.close();
+        }
+      });
+
+      it('send waits while bufferedAmount is at the high-water mark (peer not reading)', async () => {
+        const undelivered: number[] = [];
+        const session = await open<number, number>('/stall', {
+          highWaterMark: 64 * 1024,
+          codec: {
+            encode: (n: number) => `${n}:${'y'.repeat(64 * 1024)}`,
+            decode: () => 0,
+          },
+          onUndelivered: (n) => undelivered.push(n),
+        });
+        let resolved = 0;
+        let pending: Promise<void> | undefined;
+        for (let n = 0; n < 1000; n++) {
+          const send = session.outgoing.send(n);
+          const settledInTime = await Promise.race([
+            send.then(() => true),
+            sleep(500).then(() => false),
+          ]);
+          if (!settledInTime) {
+            pending = send;
+            break;
+          }
+          resolved++;
+        }
+        expect(pending, 'a send eventually waits').to.not.equal(undefined);
+        expect(resolved).to.be.lessThan(1000);
+        session.terminate();
+        expect(await rejection(pending as Promise<void>)).to.be.instanceOf(ClosedSendError);
+        expect(undelivered).to.deep.equal([resolved]);
+      });
+
+      it('idleTimeout fails a silent connection locally with 1006 and a TimeoutError cause', async () => {
+        const session = await open('/echo', { idleTimeout: 150 });
+        const error = (await rejection(session.incoming.receive())) as WebSocketCloseError;
+        expect(error).to.be.instanceOf(WebSocketCloseError);
+        expect(error).to.include({ closeCode: 1006, wasClean: false });
+        expect(error.cause).to.be.instanceOf(TimeoutError);
+        expect(await session.closed).to.deep.equal({
+          code: 1006,
+          reason: 'Idle timeout: no frame received for 150 ms',
+          wasClean: false,
+        });
+      });
+
+      it('idleTimeout stays quiet while frames keep arriving', async () => {
+        const session = await open<number>('/echo', { idleTimeout: 300 });
+        for (let i = 0; i < 8; i++) {
+          await session.outgoing.send(i);
+          expect(await session.incoming.receive()).to.equal(i);
+          await sleep(100);
+        }
+        expect(await session.close()).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+      });
+    });
+
+    describe('connect()', () => {
+      it('resolves with the negotiated subprotocol', async () => {
+        const session = await open('/protocol', { protocols: ['p1', 'p2'] });
+        expect(session.protocol).to.equal('p1');
+        await session.close();
+      });
+
+      it('rejects with ConnectError when the connection is refused', async () => {
+        const error = await rejection(connect('ws://127.0.0.1:1/', { WebSocket: env.WebSocket }));
+        expect(error).to.be.instanceOf(ConnectError);
+        expect(error).to.include({ name: 'ConnectError', code: 'ERR_WEBSOCKET_CONNECT' });
+      });
+
+      it('reports a rejected handshake: HandshakeError with ws, ConnectError elsewhere', async () => {
+        const error = await rejection(open('/reject?status=403'));
+        expect(error).to.be.instanceOf(ConnectError);
+        if (browserLike) {
+          expect(error).not.to.be.instanceOf(HandshakeError);
+        } else {
+          expect(error).to.be.instanceOf(HandshakeError);
+          expect(error).to.include({
+            name: 'HandshakeError',
+            code: 'ERR_WEBSOCKET_HANDSHAKE',
+            status: 403,
+          });
+          expect((error as HandshakeError).headers['x-peer']).to.equal('rejected');
+        }
+      });
+
+      it('rejects with ConnectError caused by TimeoutError after openTimeout', async () => {
+        const error = (await rejection(open('/hang', { openTimeout: 100 }))) as ConnectError;
+        expect(error).to.be.instanceOf(ConnectError);
+        expect(error.cause).to.be.instanceOf(TimeoutError);
+      });
+
+      it('rejects with the abort reason when aborted while connecting, or already aborted', async () => {
+        const controller = new AbortController();
+        const reason = new Error('stop');
+        const connecting = open('/hang', { signal: controller.signal });
+        controller.abort(reason);
+        expect(await rejection(connecting)).to.equal(reason);
+        expect(await rejection(open('/echo', { signal: controller.signal }))).to.equal(reason);
+      });
+
+      it('rejects invalid options with TypeError/RangeError before opening anything', async () => {
+        expect(await rejection(open('/echo', { incomingCapacity: -1 }))).to.be.instanceOf(
+          RangeError,
+        );
+        expect(await rejection(open('/echo', { highWaterMark: '1' as never }))).to.be.instanceOf(
+          TypeError,
+        );
+        expect(
+          await rejection(open('/echo', { incomingOverflow: 'grow' as never })),
+        ).to.be.instanceOf(RangeError);
+        expect(await rejection(connect(42 as never))).to.be.instanceOf(TypeError);
+      });
+
+      it('leaves nothing unhandled when nobody awaits closed', async () => {
+        // The peer drops the connection; neither `closed` nor `incoming` is ever looked at.
+        await open('/drop?n=1');
+        await sleep(100);
+      });
+    });
+
+    describe('withWebSocket()', () => {
+      it('lives as long as the handler: returns its result and closes with 1000 after flushing', async () => {
+        const id = newId();
+        const result = await withWebSocket<number, number, number>(
+          `${env.peerUrl()}/echo?id=${id}`,
+          { WebSocket: env.WebSocket },
+          async (outgoing, incoming) => {
+            await outgoing.send(20);
+            await outgoing.send(22);
+            void outgoing.send(99); // accepted before return: must still be sent
+            return (await incoming.receive()) + (await incoming.receive());
+          },
+        );
+        expect(result).to.equal(42);
+        const record = await report(id);
+        expect(record.messages.map((m) => m.data)).to.deep.equal(['20', '22', '99']);
+        expect(record.close).to.deep.equal({ code: 1000, reason: '' });
+      });
+
+      it('rejects with the handler error and closes with 4000', async () => {
+        const id = newId();
+        const failure = new Error('handler failed');
+        let closed: Promise<CloseReason> | undefined;
+        const error = await rejection(
+          withWebSocket(
+            `${env.peerUrl()}/echo?id=${id}`,
+            { WebSocket: env.WebSocket },
+            (_o, _i, s) => {
+              closed = s.closed;
+              throw failure;
+            },
+          ),
+        );
+        expect(error).to.equal(failure);
+        expect(await closed).to.deep.equal({
+          code: 4000,
+          reason: 'Application error',
+          wasClean: true,
+        });
+        expect((await report(id)).close).to.deep.equal({ code: 4000, reason: 'Application error' });
+      });
+
+      it('on abort cancels the channels with the reason, closes, and rejects with the reason', async () => {
+        const id = newId();
+        const controller = new AbortController();
+        const reason = new Error('aborted');
+        let seen: unknown;
+        const running = withWebSocket(
+          `${env.peerUrl()}/echo?id=${id}`,
+          { WebSocket: env.WebSocket, signal: controller.signal },
+          async (_outgoing, incoming) => {
+            setTimeout(() => controller.abort(reason), 20);
+            try {
+              await incoming.receive();
+            } catch (error) {
+              seen = error;
+              throw error;
+            }
+          },
+        );
+        expect(await rejection(running)).to.equal(reason);
+        expect(seen).to.equal(reason);
+        expect((await report(id)).close).to.deep.equal({ code: 1000, reason: '' });
+      });
+    });
+  });
+}
