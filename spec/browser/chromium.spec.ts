@@ -9,6 +9,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { CONFORMANCE_TITLE } from '../websocket/conformance.cases.js';
+import { startPeerServer } from '../websocket/peer-server.js';
 import { CHANNEL_CASES_TITLE } from './channel.cases.js';
 import type { BrowserTestResult, JsonValue, ReportedError } from './env.js';
 import { chromiumPath, runInChromium } from './run-in-chromium.js';
@@ -34,27 +36,39 @@ interface BrowserSuite {
 /** Every suite that runs in Chromium, in this order, in one browser launch. */
 const browserSuites: readonly BrowserSuite[] = [
   { title: CHANNEL_CASES_TITLE, module: 'channel.suite.ts', sharedWithNode: true },
-  // WEBSOCKET CONFORMANCE goes here, once spec/websocket/conformance.cases.ts and
-  // spec/websocket/peer-server.ts exist:
-  // {
-  //   title: <defineConformance's top-level describe title>,
-  //   module: 'websocket.suite.ts', // browser entry, 3 lines:
-  //   //   import { defineConformance } from '../websocket/conformance.cases.js';
-  //   //   import { envString, injectedEnv } from './env.js';
-  //   //   defineConformance({ platform: 'chromium', peerUrl: envString(injectedEnv(), 'peerUrl'), WebSocket });
-  //   sharedWithNode: false,
-  //   setup: async () => {
-  //     const peer = await startPeerServer(); // from '../websocket/peer-server.js'
-  //     return { env: { peerUrl: peer.url }, close: () => peer.close() };
-  //   },
-  // },
+  {
+    title: CONFORMANCE_TITLE,
+    module: 'websocket.suite.ts',
+    sharedWithNode: false, // Node runs it with other platforms: spec/websocket/conformance.spec.ts
+    setup: async () => {
+      const peer = await startPeerServer();
+      return { env: { peerUrl: peer.url }, close: () => peer.close() };
+    },
+  },
 ];
 
 const inCi = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
 
 type Outcome = { readonly run: ChromiumRun } | { readonly failure: unknown };
 
+const networkHandles = (): number =>
+  process
+    .getActiveResourcesInfo()
+    .filter((kind) => kind === 'TCPServerWrap' || kind === 'TCPSocketWrap').length;
+
+/**
+ * Waits (up to 2 s) until no more TCP handles are open than `count`. A closed server's
+ * handle can stay listed for a few milliseconds after its `close` callback; later spec
+ * files take their baseline of open resources while loading, so ours must be gone.
+ */
+async function networkHandlesReleased(count: number): Promise<void> {
+  for (let waited = 0; networkHandles() > count && waited < 2_000; waited += 10) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 async function runBrowserSuites(): Promise<Outcome> {
+  const before = networkHandles();
   const env: Record<string, JsonValue> = {};
   const started: { close(): Promise<void> }[] = [];
   try {
@@ -78,6 +92,7 @@ async function runBrowserSuites(): Promise<Outcome> {
     return { failure };
   } finally {
     for (const resources of started.reverse()) await resources.close();
+    await networkHandlesReleased(before);
   }
 }
 

@@ -246,6 +246,9 @@ async function serve(files: ReadonlyMap<string, [type: string, body: string]>): 
 async function closeServer(server: Server): Promise<void> {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  // The listening handle is released in the next turn of the event loop; wait for it, so
+  // that a resource check right after this run sees nothing of ours.
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
