@@ -421,9 +421,10 @@ function tsChan(unsafe: boolean): Implementation {
   return {
     id: unsafe ? 'ts-chan-unsafe' : 'ts-chan',
     name: unsafe ? 'ts-chan (unsafe)' : 'ts-chan',
+    optional: unsafe,
     note: unsafe
       ? 'ts-chan (unsafe): setUnsafe(true) skips its yield to the macrotask queue in send/recv'
-      : 'ts-chan: default settings, whose send/recv yield to the macrotask queue (setImmediate) unless the other side already did',
+      : 'ts-chan: default settings, whose send/recv yield to the macrotask queue (setImmediate) unless the other side already did (`--impl ts-chan-unsafe` adds the setUnsafe(true) variant)',
     pipe: async (n, capacity, producers, consumers, check) => {
       const channel = make(capacity);
       const receiving = spawn(consumers, async (c) => {

@@ -107,6 +107,8 @@ export interface Implementation {
   readonly id: string;
   /** The name in the tables. */
   readonly name: string;
+  /** Runs only when named with `--impl` (a variant, not one of the default peers). */
+  readonly optional?: boolean;
   /** A line printed under the tables when the implementation needs explaining. */
   readonly note?: string;
   readonly pipe?: Pipe;
