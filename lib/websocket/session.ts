@@ -24,19 +24,19 @@
  * @module
  */
 import { Channel } from '../channel.js';
-import type { ReceiveChannel, SendChannel, SendResult, WaitOptions } from '../channel-types.js';
+import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import {
   ClosedSendError,
   DecodeError,
-  EncodeError,
   IncomingOverflowError,
   TimeoutError,
   WebSocketCloseError,
 } from '../errors.js';
 import type { CloseReason } from '../errors.js';
-import type { SelectClause } from '../select.js';
 import { json } from './codec.js';
 import type { Codec, Frame } from './codec.js';
+import { Outgoing, poll } from './outgoing.js';
+import type { Entry } from './outgoing.js';
 import { CLOSING, CONNECTING, OPEN } from './socket.js';
 import type { CloseEventLike, ErrorEventLike, MessageEventLike, WebSocketLike } from './socket.js';
 import {
@@ -200,12 +200,6 @@ class EndOfIncoming {
   constructor(readonly cause: unknown) {}
 }
 
-/** An encoded frame and the value it came from (for `onUndelivered`). */
-interface Entry<Out> {
-  readonly value: Out;
-  readonly data: Frame;
-}
-
 const RESOLVED: Promise<void> = Promise.resolve();
 const CLOSED_BEFORE_SENT = 'The WebSocket closed before this message was sent';
 const noop = (): void => undefined;
@@ -224,130 +218,6 @@ function toFrame(data: unknown): Frame | undefined {
 
 function isNormalClose(code: number): boolean {
   return code === 1000 || code === 1001 || code === 1005;
-}
-
-/**
- * The `outgoing` half of a session: encodes in `send`, so an unencodable value rejects
- * its own send, then passes the frame to the writer through a rendezvous channel.
- */
-class Outgoing<Out> implements SendChannel<Out> {
-  readonly #frames: Channel<Entry<Out>>;
-  readonly #codec: Codec<unknown, Out>;
-  readonly #onUndelivered: ((value: Out) => void) | undefined;
-  readonly #onUserClose: (cause: unknown) => void;
-
-  constructor(
-    codec: Codec<unknown, Out>,
-    onUndelivered: ((value: Out) => void) | undefined,
-    onUserClose: (cause: unknown) => void,
-  ) {
-    this.#codec = codec;
-    this.#onUndelivered = onUndelivered;
-    this.#onUserClose = onUserClose;
-    this.#frames = new Channel<Entry<Out>>(0, {
-      onUndelivered:
-        onUndelivered &&
-        ((entry) => {
-          onUndelivered(entry.value);
-        }),
-    });
-  }
-
-  /** The channel the writer receives from. */
-  get frames(): Channel<Entry<Out>> {
-    return this.#frames;
-  }
-
-  send(value: Out, options?: WaitOptions): Promise<void> {
-    if (this.#frames.isClosedForSend || options?.signal?.aborted === true) {
-      // Rejects as a channel does, and hands the value to onUndelivered.
-      return this.#frames.send({ value, data: '' }, options);
-    }
-    let entry: Entry<Out>;
-    try {
-      entry = this.#encode(value);
-    } catch (error) {
-      this.undelivered(value);
-      return Promise.reject(error);
-    }
-    return this.#frames.send(entry, options);
-  }
-
-  trySend(value: Out): SendResult {
-    if (this.#frames.isClosedForSend) return this.#frames.trySend({ value, data: '' });
-    return this.#frames.trySend(this.#encode(value));
-  }
-
-  close(cause?: unknown): boolean {
-    if (!this.#frames.close(cause)) return false;
-    this.#onUserClose(cause);
-    return true;
-  }
-
-  get isClosedForSend(): boolean {
-    return this.#frames.isClosedForSend;
-  }
-
-  onClose(handler: (cause: unknown) => void): () => void {
-    return this.#frames.onClose(handler);
-  }
-
-  onSend(value: Out): SelectClause<undefined>;
-  onSend<R>(value: Out, handler: () => R | PromiseLike<R>): SelectClause<R>;
-  onSend<R>(value: Out, handler?: () => R | PromiseLike<R>): SelectClause<R | undefined> {
-    const entry = this.#frames.isClosedForSend ? { value, data: '' } : this.#encode(value);
-    return handler === undefined ? this.#frames.onSend(entry) : this.#frames.onSend(entry, handler);
-  }
-
-  #encode(value: Out): Entry<Out> {
-    try {
-      return { value, data: this.#codec.encode(value) };
-    } catch (error) {
-      if (error instanceof EncodeError) throw error;
-      throw new EncodeError('The codec could not encode the value', value, { cause: error });
-    }
-  }
-
-  /** Hands `value` to `onUndelivered` (a throwing callback is reported, not thrown). */
-  undelivered(value: Out): void {
-    const onUndelivered = this.#onUndelivered;
-    if (onUndelivered === undefined) return;
-    try {
-      onUndelivered(value);
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
-    }
-  }
-}
-
-/** Polls `check` with a backing-off timer until it returns true or `stop` is called. */
-function poll(check: () => boolean): { promise: Promise<void>; stop: () => void } {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let resolve: () => void = noop;
-  let delay = 1;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  const tick = (): void => {
-    timer = undefined;
-    if (check()) {
-      resolve();
-      return;
-    }
-    timer = setTimeout(tick, delay);
-    delay = Math.min(delay * 2, 50);
-  };
-  tick();
-  return {
-    promise,
-    stop: () => {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-      resolve();
-    },
-  };
 }
 
 /**
@@ -385,6 +255,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   readonly #pollers = new Set<() => void>();
   /** The writer loop has ended: a close request goes straight to the socket. */
   #writerDone = false;
+  /**
+   * The writer is parked in `receive` with nothing in hand and the socket is under the
+   * high-water mark: `send` may write directly (see outgoing.ts).
+   */
+  #parked = false;
 
   readonly #onOpen = (): void => {
     this.#touch();
@@ -425,9 +300,15 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       this.#capacity,
       overflow === 'drop-oldest' || overflow === 'drop-latest' ? { overflow } : undefined,
     );
-    this.#outgoing = new Outgoing<Out>(this.#codec, options.onUndelivered, (cause) => {
-      if (cause === undefined) this.#requestClose(1000, '');
-      else this.#requestClose(APPLICATION_ERROR, 'Application error');
+    this.#outgoing = new Outgoing<Out>(this.#codec, options.onUndelivered, {
+      tryWrite: (data) => this.#tryWrite(data),
+      handoff: () => {
+        this.#parked = false;
+      },
+      closed: (cause) => {
+        if (cause === undefined) this.#requestClose(1000, '');
+        else this.#requestClose(APPLICATION_ERROR, 'Application error');
+      },
     });
     this.#closed = new Promise<CloseReason>((resolve) => {
       this.#resolveClosed = resolve;
@@ -541,6 +422,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (this.#finished || this.#closeRequest !== null) return;
     this.#closeRequest = { code, reason };
     this.#closedHere = true;
+    this.#parked = false;
     this.#outgoing.frames.close();
     // The writer drains what was accepted, then sends Close (see #write).
     if (this.#writerDone) this.#closeSocket();
@@ -577,7 +459,9 @@ export class SocketSession<In, Out> implements Session<In, Out> {
         );
         continue;
       }
+      this.#parked = true;
       const result = await frames.receiveCatching();
+      this.#parked = false;
       if (!result.ok) break;
       this.#send(result.value);
     }
@@ -597,6 +481,17 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       if (code >= 3000) throw error;
       socket.close(code + 3000, reason);
     }
+  }
+
+  /** The direct route of `outgoing.send`: writes now if the writer is idle. */
+  #tryWrite(data: Frame): boolean {
+    if (!this.#parked) return false;
+    const socket = this.#socket;
+    if (socket.readyState !== OPEN) return false;
+    socket.send(data);
+    // At the high-water mark: later sends queue until the writer has seen the drain.
+    if (socket.bufferedAmount >= this.#highWaterMark) this.#parked = false;
+    return true;
   }
 
   #send(entry: Entry<Out>): void {
@@ -808,6 +703,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #finish(reason: CloseReason, incomingCause: unknown): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#parked = false;
     this.#closeReason = Object.freeze(reason);
     const socket = this.#socket;
     socket.removeEventListener('open', this.#onOpen);

@@ -1,0 +1,180 @@
+/**
+ * The `outgoing` half of a session: a {@link SendChannel} that encodes each value in
+ * `send` (so an unencodable value rejects its own send) and hands the frame to the socket.
+ *
+ * ## Algorithm
+ * Two routes, one order. The **direct route**: when the session's writer loop is parked
+ * with nothing in hand (`Writer.tryWrite` says so), `send` calls `socket.send` itself and
+ * resolves — no channel hop, so the adapter costs next to nothing per message. The
+ * **queued route**: otherwise (connecting, at the high-water mark, closing, or a value may
+ * already be on its way to the writer) the frame goes through `frames`, a rendezvous
+ * channel the writer receives from, and `send` waits there like any channel send
+ * (abortable, first-come first-served, `onUndelivered` on failure).
+ *
+ * Order holds because every way a value can reach the parked writer — a queued `send`,
+ * `trySend`, an `onSend` clause — first calls `Writer.handoff()`, which closes the direct
+ * route until the writer has written what it got and parked again. So a direct write never
+ * overtakes a value accepted before it.
+ *
+ * @module
+ */
+import { Channel } from '../channel.js';
+import type { SendChannel, SendResult, WaitOptions } from '../channel-types.js';
+import { EncodeError } from '../errors.js';
+import type { SelectClause } from '../select.js';
+import type { Codec, Frame } from './codec.js';
+
+/** An encoded frame and the value it came from (for `onUndelivered`). */
+export interface Entry<Out> {
+  readonly value: Out;
+  readonly data: Frame;
+}
+
+/** What `Outgoing` needs from its session. */
+export interface Writer {
+  /** Writes `data` at once if the direct route is open; `false` otherwise. */
+  tryWrite(data: Frame): boolean;
+  /** A value may reach the parked writer: close the direct route until it parks again. */
+  handoff(): void;
+  /** The user closed `outgoing` (with `cause`, or normally). */
+  closed(cause: unknown): void;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const SEND_OK: SendResult = Object.freeze({ ok: true as const });
+
+/** Rethrows `error` from a microtask: a user callback must not break our state. */
+function reportLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
+export class Outgoing<Out> implements SendChannel<Out> {
+  readonly #frames: Channel<Entry<Out>>;
+  readonly #codec: Codec<unknown, Out>;
+  readonly #onUndelivered: ((value: Out) => void) | undefined;
+  readonly #writer: Writer;
+
+  constructor(
+    codec: Codec<unknown, Out>,
+    onUndelivered: ((value: Out) => void) | undefined,
+    writer: Writer,
+  ) {
+    this.#codec = codec;
+    this.#onUndelivered = onUndelivered;
+    this.#writer = writer;
+    this.#frames = new Channel<Entry<Out>>(0, {
+      onUndelivered:
+        onUndelivered &&
+        ((entry) => {
+          onUndelivered(entry.value);
+        }),
+    });
+  }
+
+  /** The channel the writer receives queued frames from. */
+  get frames(): Channel<Entry<Out>> {
+    return this.#frames;
+  }
+
+  send(value: Out, options?: WaitOptions): Promise<void> {
+    const frames = this.#frames;
+    if (frames.isClosedForSend || options?.signal?.aborted === true) {
+      // Rejects as a channel does, and hands the value to onUndelivered.
+      return frames.send({ value, data: '' }, options);
+    }
+    let data: Frame;
+    try {
+      data = this.#encode(value);
+    } catch (error) {
+      this.undelivered(value);
+      return Promise.reject(error);
+    }
+    if (this.#writer.tryWrite(data)) return RESOLVED;
+    this.#writer.handoff();
+    return frames.send({ value, data }, options);
+  }
+
+  trySend(value: Out): SendResult {
+    const frames = this.#frames;
+    if (frames.isClosedForSend) return frames.trySend({ value, data: '' });
+    const data = this.#encode(value);
+    if (this.#writer.tryWrite(data)) return SEND_OK;
+    this.#writer.handoff();
+    return frames.trySend({ value, data });
+  }
+
+  close(cause?: unknown): boolean {
+    if (!this.#frames.close(cause)) return false;
+    this.#writer.closed(cause);
+    return true;
+  }
+
+  get isClosedForSend(): boolean {
+    return this.#frames.isClosedForSend;
+  }
+
+  onClose(handler: (cause: unknown) => void): () => void {
+    return this.#frames.onClose(handler);
+  }
+
+  onSend(value: Out): SelectClause<undefined>;
+  onSend<R>(value: Out, handler: () => R | PromiseLike<R>): SelectClause<R>;
+  onSend<R>(value: Out, handler?: () => R | PromiseLike<R>): SelectClause<R | undefined> {
+    const entry = { value, data: this.#frames.isClosedForSend ? '' : this.#encode(value) };
+    this.#writer.handoff();
+    return handler === undefined ? this.#frames.onSend(entry) : this.#frames.onSend(entry, handler);
+  }
+
+  /** Hands `value` to `onUndelivered` (a throwing callback is reported, not thrown). */
+  undelivered(value: Out): void {
+    const onUndelivered = this.#onUndelivered;
+    if (onUndelivered === undefined) return;
+    try {
+      onUndelivered(value);
+    } catch (error) {
+      reportLater(error);
+    }
+  }
+
+  #encode(value: Out): Frame {
+    try {
+      return this.#codec.encode(value);
+    } catch (error) {
+      if (error instanceof EncodeError) throw error;
+      throw new EncodeError('The codec could not encode the value', value, { cause: error });
+    }
+  }
+}
+
+/**
+ * Polls `check` with a backing-off timer (1 ms doubling to 16 ms) until it returns true
+ * or `stop` is called (which resolves the promise too).
+ */
+export function poll(check: () => boolean): { promise: Promise<void>; stop: () => void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let resolve: () => void = () => undefined;
+  let delay = 1;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  const tick = (): void => {
+    timer = undefined;
+    if (check()) {
+      resolve();
+      return;
+    }
+    timer = setTimeout(tick, delay);
+    delay = Math.min(delay * 2, 16);
+  };
+  tick();
+  return {
+    promise,
+    stop: () => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      resolve();
+    },
+  };
+}
