@@ -108,49 +108,15 @@ const IMPLEMENTATIONS: Record<string, { readonly title: string; readonly run: Ru
   },
   'sluice select': {
     title: 'sluice `select([a.onReceive(), …])`, clauses made per iteration',
-    async run(n, verifier) {
-      const chs = Array.from({ length: PRODUCERS }, () => new Channel<number>(CAPACITY));
-      const producers = chs.map((ch, p) => produce(p, n, (v) => ch.send(v)));
-      const [a, b, c, d] = chs as [
-        Channel<number>,
-        Channel<number>,
-        Channel<number>,
-        Channel<number>,
-      ];
-      for (let i = 0; i < n; i++) {
-        verifier.take(await select([a.onReceive(), b.onReceive(), c.onReceive(), d.onReceive()]));
-      }
-      await Promise.all(producers);
-    },
+    run: (n, verifier) => sluice(n, verifier, select, false),
   },
   'sluice select, reused clauses': {
     title: 'sluice `select(clauses)` with one clause array for the whole loop',
-    async run(n, verifier) {
-      const chs = Array.from({ length: PRODUCERS }, () => new Channel<number>(CAPACITY));
-      const producers = chs.map((ch, p) => produce(p, n, (v) => ch.send(v)));
-      const clauses = chs.map((ch) => ch.onReceive());
-      for (let i = 0; i < n; i++) verifier.take(await select(clauses));
-      await Promise.all(producers);
-    },
+    run: (n, verifier) => sluice(n, verifier, select, true),
   },
   'sluice selectUnbiased': {
     title: 'sluice `selectUnbiased([a.onReceive(), …])`, clauses made per iteration',
-    async run(n, verifier) {
-      const chs = Array.from({ length: PRODUCERS }, () => new Channel<number>(CAPACITY));
-      const producers = chs.map((ch, p) => produce(p, n, (v) => ch.send(v)));
-      const [a, b, c, d] = chs as [
-        Channel<number>,
-        Channel<number>,
-        Channel<number>,
-        Channel<number>,
-      ];
-      for (let i = 0; i < n; i++) {
-        verifier.take(
-          await selectUnbiased([a.onReceive(), b.onReceive(), c.onReceive(), d.onReceive()]),
-        );
-      }
-      await Promise.all(producers);
-    },
+    run: (n, verifier) => sluice(n, verifier, selectUnbiased, false),
   },
   'ts-chan': {
     title: 'ts-chan `Select.wait()` + `recv()` (defaults: yields to the macrotask queue)',
@@ -161,6 +127,26 @@ const IMPLEMENTATIONS: Record<string, { readonly title: string; readonly run: Ru
     run: (n, verifier) => tsChan(n, verifier, true),
   },
 };
+
+async function sluice(
+  n: number,
+  verifier: Verifier,
+  run: typeof select,
+  reuse: boolean,
+): Promise<void> {
+  const chs = Array.from({ length: PRODUCERS }, () => new Channel<number>(CAPACITY));
+  const producers = chs.map((ch, p) => produce(p, n, (v) => ch.send(v)));
+  const [a, b, c, d] = chs as [Channel<number>, Channel<number>, Channel<number>, Channel<number>];
+  if (reuse) {
+    const clauses = [a.onReceive(), b.onReceive(), c.onReceive(), d.onReceive()];
+    for (let i = 0; i < n; i++) verifier.take(await run(clauses));
+  } else {
+    for (let i = 0; i < n; i++) {
+      verifier.take(await run([a.onReceive(), b.onReceive(), c.onReceive(), d.onReceive()]));
+    }
+  }
+  await Promise.all(producers);
+}
 
 async function tsChan(n: number, verifier: Verifier, unsafe: boolean): Promise<void> {
   const chs = Array.from({ length: PRODUCERS }, () => new Chan(CAPACITY).setUnsafe(unsafe));
