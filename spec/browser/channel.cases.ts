@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { Channel, ClosedReceiveError, ClosedSendError } from '../../lib/index.js';
 import { observe, ticks } from '../helpers/async.js';
 import type { Settled } from '../helpers/async.js';
+import { rejection } from '../helpers/outcomes.js';
 import { kinds } from '../helpers/kinds.js';
 import type { ChannelKind } from '../helpers/kinds.js';
 import type { Platform } from './env.js';
@@ -23,15 +24,6 @@ const SEED = 20_240_601;
 function undeliveredLog<T>(): { values: T[]; onUndelivered: (value: T) => void } {
   const values: T[] = [];
   return { values, onUndelivered: (value) => values.push(value) };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    (value) => {
-      throw new Error(`expected a rejection, got ${String(value)}`);
-    },
-    (error: unknown) => error,
-  );
 }
 
 /** Whether the runtime itself parses `await using` (rather than a compiler lowering it). */
