@@ -246,8 +246,8 @@ async function serve(files: ReadonlyMap<string, [type: string, body: string]>): 
 async function closeServer(server: Server): Promise<void> {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  // The listening handle is released in the next turn of the event loop; wait for it, so
-  // that a resource check right after this run sees nothing of ours.
+  // Let the closed handles go (next turn of the event loop) before the caller checks for
+  // open resources.
   await new Promise((resolve) => setImmediate(resolve));
 }
 
@@ -274,7 +274,6 @@ export async function runInChromium(options: RunInChromiumOptions): Promise<Chro
     ['/', ['text/html; charset=utf-8', page(env, options.testTimeout ?? 20_000, options.grep)]],
     ['/mocha.js', ['text/javascript', await readFile(mochaBrowserBuild, 'utf8')]],
     ['/bundle.js', ['text/javascript', built.code]],
-    ['/bundle.js.map', ['application/json', built.map]],
   ]);
   const server = await serve(files);
   const { port } = server.address() as AddressInfo;
