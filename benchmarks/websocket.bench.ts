@@ -18,6 +18,8 @@
  * @module
  */
 import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { connect as itWsConnect } from 'it-ws/client';
@@ -43,6 +45,13 @@ function message(i: number): Message {
 if (JSON.stringify(message(0)).length !== 32) throw new Error('message is not 32 bytes');
 
 const encoder = new TextEncoder();
+
+/** A `ws` message as text (`ws` hands out a Buffer by default). */
+function asText(data: WebSocket.RawData): string {
+  return Buffer.isBuffer(data)
+    ? data.toString('utf8')
+    : Buffer.from(data as ArrayBuffer).toString();
+}
 const decoder = new TextDecoder();
 
 // ---------------------------------------------------------------- server process
@@ -63,7 +72,7 @@ async function serve(): Promise<void> {
     let count = 0;
     let inOrder = true;
     ws.on('message', (data, isBinary) => {
-      const parsed = JSON.parse(String(data)) as Message;
+      const parsed = JSON.parse(asText(data)) as Message;
       if (Number(parsed.seq) !== count % 1_000_000) inOrder = false;
       if (++count === expected) {
         ws.send(JSON.stringify(inOrder ? 'done' : 'out of order'), { binary: isBinary });
@@ -92,7 +101,7 @@ async function sluiceOneWay(url: string): Promise<number> {
   for (let i = 0; i < MESSAGES; i++) await session.outgoing.send(message(i));
   const done = await session.incoming.receive();
   const elapsed = performance.now() - start;
-  verify(done === 'done', `server saw every message in order (${String(done)})`);
+  verify(done === 'done', `server saw every message in order (${JSON.stringify(done)})`);
   await session.close();
   return elapsed;
 }
@@ -128,7 +137,7 @@ function closeWs(ws: WebSocket): Promise<void> {
 async function wsOneWay(url: string): Promise<number> {
   const ws = await openWs(`${url}/count?n=${MESSAGES}`);
   const done = new Promise<string>((resolve) => {
-    ws.once('message', (data) => resolve(JSON.parse(String(data)) as string));
+    ws.once('message', (data) => resolve(JSON.parse(asText(data)) as string));
   });
   const start = performance.now();
   for (let i = 0; i < MESSAGES; i++) ws.send(JSON.stringify(message(i)));
@@ -144,7 +153,7 @@ async function wsRoundTrip(url: string): Promise<number> {
   const start = performance.now();
   for (let i = 0; i < ROUND_TRIPS; i++) {
     const reply = new Promise<Message>((resolve) => {
-      ws.once('message', (data) => resolve(JSON.parse(String(data)) as Message));
+      ws.once('message', (data) => resolve(JSON.parse(asText(data)) as Message));
     });
     ws.send(JSON.stringify(message(i)));
     verify(Number((await reply).seq) === i, 'reply matches request');
@@ -206,12 +215,15 @@ const JOBS: Record<Implementation, Record<Scenario, (url: string) => Promise<num
 
 const self = fileURLToPath(import.meta.url);
 
-function run(args: string[]): { stdout: Promise<string>; child: ReturnType<typeof spawn> } {
+function run(args: string[]): {
+  stdout: Promise<string>;
+  child: ChildProcessByStdio<Writable, Readable, null>;
+} {
   const child = spawn(process.execPath, ['--import', 'tsx', self, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   let out = '';
-  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const stdout = new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}`))));
   });
@@ -229,7 +241,7 @@ function median(values: readonly number[]): number {
 async function orchestrate(runs: number): Promise<void> {
   const server = run(['--serve']);
   const url = await new Promise<string>((resolve) => {
-    server.child.stdout?.on('data', (chunk: Buffer) => {
+    server.child.stdout.on('data', (chunk: Buffer) => {
       const port = /PORT (\d+)/.exec(chunk.toString());
       if (port !== null) resolve(`ws://127.0.0.1:${port[1]}`);
     });
@@ -248,7 +260,7 @@ async function orchestrate(runs: number): Promise<void> {
       }
     }
   } finally {
-    server.child.stdin?.end();
+    server.child.stdin.end();
     await server.stdout;
   }
   const at = (scenario: Scenario, implementation: Implementation): number =>
