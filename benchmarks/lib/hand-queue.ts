@@ -18,29 +18,27 @@ type Pull<T> = (result: IteratorResult<T, undefined>) => void;
 const RESOLVED: Promise<void> = Promise.resolve();
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
-/** A FIFO over an array with a moving head, compacted when it empties. */
+/**
+ * A FIFO over an array with moving head and tail indexes, rewound to the start whenever
+ * it empties; the array keeps its length (never truncated, which would free and
+ * reallocate its storage each time a lone waiter comes and goes).
+ */
 class Fifo<T> {
-  #items: (T | undefined)[] = [];
+  readonly #items: (T | undefined)[] = [];
   #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
+  #tail = 0;
 
   push(item: T): void {
-    this.#items.push(item);
+    this.#items[this.#tail++] = item;
   }
 
   /** The oldest item, or `undefined` when empty. */
   shift(): T | undefined {
+    if (this.#head === this.#tail) return undefined;
     const items = this.#items;
-    if (this.#head === items.length) return undefined;
     const item = items[this.#head];
     items[this.#head++] = undefined;
-    if (this.#head === items.length) {
-      items.length = 0;
-      this.#head = 0;
-    }
+    if (this.#head === this.#tail) this.#head = this.#tail = 0;
     return item;
   }
 }
