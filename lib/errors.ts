@@ -259,3 +259,39 @@ export class IncomingOverflowError extends Error {
     this.capacity = capacity;
   }
 }
+
+// ------------------------------------------------------------------ reconnecting client
+
+/**
+ * A reconnecting client (`reconnecting` in `sluice/websocket`) gave up: `maxAttempts`
+ * attempts in a row failed to connect, or connected but closed again before `minUptime`,
+ * while `shouldReconnect` still asked for another one. Its `done` rejects with this error.
+ *
+ * Why a class of its own: it is the one outcome of a reconnecting client that is neither
+ * a decision (the policy declined, the client was stopped) nor a bug (the handler threw):
+ * the server stayed unreachable or unstable for as long as it was allowed to.
+ */
+export class ReconnectAttemptsError extends Error {
+  /** Always `'ReconnectAttemptsError'`. */
+  override readonly name = 'ReconnectAttemptsError' as const;
+  /** Always `'ERR_WEBSOCKET_RECONNECT_ATTEMPTS'`. */
+  readonly code = 'ERR_WEBSOCKET_RECONNECT_ATTEMPTS' as const;
+  /** How many attempts in a row failed (the `maxAttempts` that was reached). */
+  readonly attempts: number;
+  /** How the last attempt ended (1006 for one that never connected). */
+  readonly lastClose: CloseReason;
+  /**
+   * @param attempts - the number of failed attempts in a row.
+   * @param lastClose - how the last one ended.
+   * @param options - `cause`: the last attempt's error (a `ConnectError`, the handler's
+   *   error) or, when it had none, a `WebSocketCloseError` for `lastClose`.
+   */
+  constructor(attempts: number, lastClose: CloseReason, options?: { cause?: unknown }) {
+    super(
+      `Gave up reconnecting after ${attempts} failed attempt${attempts === 1 ? '' : 's'} in a row (last close: ${lastClose.code})`,
+      options,
+    );
+    this.attempts = attempts;
+    this.lastClose = lastClose;
+  }
+}

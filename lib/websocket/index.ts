@@ -27,3 +27,16 @@ export {
   WebSocketCloseError,
 } from '../errors.js';
 export type { CloseReason, SchemaIssue, WebSocketErrorCode } from '../errors.js';
+export { defaultShouldReconnect, reconnecting } from './reconnecting.js';
+export type {
+  ClosedState,
+  ConnectingState,
+  ConnectionClose,
+  ConnectionContext,
+  ConnectionState,
+  OpenState,
+  ReconnectingClient,
+  ReconnectingHandler,
+  ReconnectingOptions,
+} from './reconnecting.js';
+export { ReconnectAttemptsError } from '../errors.js';
