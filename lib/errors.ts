@@ -260,6 +260,29 @@ export class IncomingOverflowError extends Error {
   }
 }
 
+// ------------------------------------------------------------------ WebSocket server
+
+/** Stable codes of the WebSocket server's errors (`sluice/server`). */
+export type ServerErrorCode = 'ERR_SERVER_CLOSED';
+
+/**
+ * The reason a server session's `signal` is aborted with when `server.close()` shuts the
+ * server down: every handler sees it, and each connection is closed with 1001 (going
+ * away). A handler that ends by rethrowing it is not reported to `onError`.
+ *
+ * Why a class of its own: a handler must be able to tell "the whole server is stopping"
+ * (finish quickly, nothing went wrong) from its own connection ending or failing.
+ */
+export class ServerClosedError extends Error {
+  /** Always `'ServerClosedError'`. */
+  override readonly name = 'ServerClosedError' as const;
+  /** Always `'ERR_SERVER_CLOSED'`. */
+  readonly code = 'ERR_SERVER_CLOSED' as const;
+  constructor(message = 'The server is shutting down') {
+    super(message);
+  }
+}
+
 // ------------------------------------------------------------------ reconnecting client
 
 /**

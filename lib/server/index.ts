@@ -1,0 +1,26 @@
+/**
+ * `sluice/server`: a WebSocket server whose connections are sluice sessions — routes,
+ * authorization, heartbeat, graceful shutdown, typed endpoints and an in-memory test
+ * harness. Node only. Re-exports only.
+ *
+ * @module
+ */
+export { serve } from './serve.js';
+export type { CloseOptions, Refusal, ServeOptions, Server } from './serve.js';
+export { Route, route } from './route.js';
+export type { RouteOptions, ServerHandler } from './route.js';
+export type { Routes } from './routing.js';
+export type { ServerRequest, ServerSession } from './server-session.js';
+export { testConversation } from './test-harness.js';
+export type { ConversationClient, ConversationOptions } from './test-harness.js';
+export { endpoint } from '../websocket/endpoint.js';
+export type {
+  Endpoint,
+  EndpointClient,
+  EndpointConnectOptions,
+  EndpointHandler,
+  EndpointOptions,
+  EndpointRouteOptions,
+} from '../websocket/endpoint.js';
+export { ServerClosedError } from '../errors.js';
+export type { ServerErrorCode } from '../errors.js';

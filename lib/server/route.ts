@@ -1,0 +1,146 @@
+/**
+ * A route: what `serve` runs for one path — a handler plus the session options (codec,
+ * capacities) and subprotocols of its connections. Plain data, no Node built-ins, so
+ * typed endpoints defined in shared (browser) code can make routes too.
+ *
+ * @module
+ */
+import type { Codec } from '../websocket/codec.js';
+import type { SessionOptions } from '../websocket/session.js';
+import { checkOptions } from '../websocket/session.js';
+import { checkFunction, describeValue } from '../websocket/validate.js';
+import type { ServerSession } from './server-session.js';
+
+/**
+ * What runs for each connection on a route. The connection lives as long as the handler:
+ * when it returns, everything it sent is flushed and the connection is closed with 1000;
+ * when it throws, the connection is closed with 1011 (`'Internal error'`: the error text
+ * is not sent to the client) and the error goes to `onError`.
+ */
+export type ServerHandler<In = unknown, Out = In> = (session: ServerSession<In, Out>) => unknown;
+
+/** Options of {@link route}: the handler, its connections' session options, and subprotocols. */
+export interface RouteOptions<In, Out> extends SessionOptions<In, Out> {
+  /** Runs once per connection; see {@link ServerHandler}. */
+  readonly handler: ServerHandler<In, Out>;
+  /**
+   * Subprotocols this route speaks, in order of preference: the first one the client
+   * offers is selected (`session.protocol`). When the client offers none of them the
+   * handshake still succeeds without a subprotocol, as RFC 6455 §4.2.2 says; the client
+   * decides whether to go on (`session.protocol` is then `''`).
+   * @default the `protocols` option of `serve`, else none
+   */
+  readonly protocols?: readonly string[] | undefined;
+}
+
+/** What a {@link Route} holds; internal to `sluice/server`. */
+export interface RouteSpec {
+  readonly path: string | undefined;
+  readonly handler: ServerHandler<unknown, unknown>;
+  readonly session: SessionOptions<unknown, unknown>;
+  readonly protocols: readonly string[] | undefined;
+  /** The codec a client of this route uses (typed endpoints know it). */
+  readonly clientCodec: Codec<unknown, unknown> | undefined;
+}
+
+const specs = new WeakMap<Route, RouteSpec>();
+
+/**
+ * A handler with its options, made by {@link route} or by a typed endpoint's `handle`.
+ * Opaque: give it to `serve` (in a map keyed by path, or in a list when it knows its
+ * `path`) or to `testConversation`.
+ */
+export class Route {
+  /** The path this route serves when it knows it (typed endpoints); else `undefined`. */
+  readonly path: string | undefined;
+  private constructor(spec: RouteSpec) {
+    this.path = spec.path;
+    specs.set(this, spec);
+  }
+
+  /** @internal Makes a route; use {@link route} or an endpoint's `handle`. */
+  static create(spec: RouteSpec): Route {
+    return new Route(spec);
+  }
+}
+
+/** The spec behind `value` if it is a {@link Route}; internal. */
+export function routeSpec(value: unknown): RouteSpec | undefined {
+  return value instanceof Route ? specs.get(value) : undefined;
+}
+
+function checkProtocols(protocols: unknown): readonly string[] | undefined {
+  if (protocols === undefined) return undefined;
+  if (!Array.isArray(protocols) || !protocols.every((p) => typeof p === 'string' && p !== '')) {
+    throw new TypeError(
+      `Expected protocols to be an array of non-empty strings, got ${describeValue(protocols)}`,
+    );
+  }
+  return Object.freeze([...(protocols as string[])]);
+}
+
+/**
+ * Makes a route from a handler and the options of its connections, keeping the message
+ * types: `In` and `Out` are inferred from `codec` (or given), and the handler's session
+ * is typed with them.
+ *
+ * @throws TypeError if `handler` is not a function or an option has the wrong type.
+ * @throws RangeError if an option is out of range.
+ * @example
+ * ```ts
+ * const server = await serve({ port: 0 }, {
+ *   '/upper': route({
+ *     codec: text(),
+ *     protocols: ['upper.v1'],
+ *     handler: async (session) => {
+ *       for await (const line of session.incoming) await session.outgoing.send(line.toUpperCase());
+ *     },
+ *   }),
+ * });
+ * ```
+ */
+export function route<In = unknown, Out = In>(options: RouteOptions<In, Out>): Route {
+  return makeRoute(undefined, options, undefined);
+}
+
+/** Checks `options` and makes a route; internal (endpoints pass a path and client codec). */
+export function makeRoute<In, Out>(
+  path: string | undefined,
+  options: RouteOptions<In, Out>,
+  clientCodec: Codec<unknown, unknown> | undefined,
+): Route {
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw new TypeError(`Expected route options to be an object, got ${describeValue(options)}`);
+  }
+  const { handler, protocols, ...session } = options;
+  if (typeof handler !== 'function') {
+    throw new TypeError(`Expected handler to be a function, got ${describeValue(handler)}`);
+  }
+  checkFunction('handler', handler);
+  checkOptions(session);
+  return Route.create({
+    path,
+    handler: handler as ServerHandler<unknown, unknown>,
+    session: session,
+    protocols: checkProtocols(protocols),
+    clientCodec,
+  });
+}
+
+/** A route for a bare handler (default session options); internal. */
+export function toRouteSpec(value: unknown, where: string): RouteSpec {
+  const spec = routeSpec(value);
+  if (spec !== undefined) return spec;
+  if (typeof value === 'function') {
+    return {
+      path: undefined,
+      handler: value as ServerHandler<unknown, unknown>,
+      session: {},
+      protocols: undefined,
+      clientCodec: undefined,
+    };
+  }
+  throw new TypeError(
+    `Expected ${where} to be a handler function or a route, got ${describeValue(value)}`,
+  );
+}

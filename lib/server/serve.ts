@@ -1,0 +1,538 @@
+/**
+ * `serve(options, routes)`: a WebSocket server on `ws` (`noServer` + `handleUpgrade`)
+ * whose connections are sluice sessions. Routing, the Origin allow-list and `authorize`
+ * run before the upgrade (a refused request costs no WebSocket); each accepted connection
+ * runs its route's handler (see `runHandler`) with a ping/pong heartbeat; `close()` shuts
+ * everything down and resolves when nothing is left.
+ *
+ * @module
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { PerMessageDeflateOptions, ServerOptions, WebSocket } from 'ws';
+import { ServerClosedError, TimeoutError } from '../errors.js';
+import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
+import { startHeartbeat } from './heartbeat.js';
+import type { RouteSpec } from './route.js';
+import { originAllowed, parseTarget, refuse, routeTable, toServerRequest } from './routing.js';
+import type { Routes } from './routing.js';
+import { ServerSessionImpl, runHandler } from './server-session.js';
+import type { ServerRequest, ServerSession } from './server-session.js';
+
+/** What `authorize` returns to refuse a request: the HTTP status and extra headers. */
+export interface Refusal {
+  /** An HTTP status from 400 to 599, typically 401 or 403. */
+  readonly status: number;
+  /** Extra response headers, e.g. `{ 'WWW-Authenticate': 'Bearer' }`. */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /**
+   * The TCP port to listen on; 0 picks a free one (see `server.port`). Not with `server`.
+   * @default 0
+   */
+  readonly port?: number | undefined;
+  /**
+   * The address to listen on. Loopback by default, for safety: a server is reachable
+   * from other machines only when you say so (`'0.0.0.0'`, `'::'`). Not with `server`.
+   * @default '127.0.0.1'
+   */
+  readonly host?: string | undefined;
+  /**
+   * An existing `http.Server` to attach to instead of listening: its plain HTTP routes
+   * keep working, upgrades go to sluice. `close()` detaches but does not close it.
+   * @default undefined (sluice creates and owns a server)
+   */
+  readonly server?: HttpServer | undefined;
+  /**
+   * Decides, before the upgrade, whether a request may connect: `true` accepts; `false`
+   * answers 403; a {@link Refusal} answers its status (401 with `WWW-Authenticate`, …).
+   * If it throws, the answer is 500 and the error goes to `onError`. A refused request
+   * never reaches a handler and allocates no WebSocket.
+   * @default undefined (everyone may connect)
+   */
+  readonly authorize?:
+    ((request: ServerRequest) => boolean | Refusal | PromiseLike<boolean | Refusal>) | undefined;
+  /**
+   * Allowed values of the `Origin` header (`'https://app.example.org'`), the protection
+   * against cross-site WebSocket hijacking: a browser request from any other origin gets
+   * 403 before the upgrade. Requests without an `Origin` (not from a browser) pass.
+   * @default undefined (any origin)
+   */
+  readonly origins?: readonly string[] | undefined;
+  /**
+   * Subprotocols every route speaks unless it sets its own; see `RouteOptions.protocols`.
+   * @default undefined (none)
+   */
+  readonly protocols?: readonly string[] | undefined;
+  /**
+   * The largest message accepted, in bytes (after decompression); a bigger one closes
+   * that connection with 1009 (message too big). `ws` defaults to 100 MiB; sluice does
+   * not.
+   * @default 1048576 (1 MiB)
+   */
+  readonly maxMessageSize?: number | undefined;
+  /**
+   * Milliseconds between heartbeat pings; `Infinity` turns the heartbeat off.
+   * @default 30000
+   */
+  readonly pingInterval?: number | undefined;
+  /**
+   * Milliseconds to wait for the pong that answers a ping (it must carry the ping's
+   * payload). A silent peer is dropped: `closed` resolves `{ code: 1006, reason:
+   * 'Heartbeat timeout: …', wasClean: false }` and the handler's signal aborts with a
+   * `WebSocketCloseError` caused by a `TimeoutError`.
+   * @default 10000
+   */
+  readonly pongTimeout?: number | undefined;
+  /**
+   * Milliseconds to wait, once the server has sent a Close frame, for the client's Close
+   * before dropping the TCP connection (`closed` is then 1006, `wasClean: false`).
+   * @default 10000
+   */
+  readonly closeTimeout?: number | undefined;
+  /**
+   * permessage-deflate compression: `true`, or `ws`'s options object. Off by default, as
+   * in `ws`: compression costs memory and CPU per connection.
+   * @default false
+   */
+  readonly perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
+  /**
+   * Receives each error that is nobody else's: a handler that threw (its connection is
+   * closed with 1011), a failing `authorize` (answered with 500). Called once per error,
+   * with the session when there is one. Errors of the connection itself (the client went
+   * away) are not reported.
+   * @default console.error
+   */
+  readonly onError?:
+    ((error: unknown, session: ServerSession<unknown, unknown> | undefined) => void) | undefined;
+}
+
+/** Options of {@link Server.close}. */
+export interface CloseOptions {
+  /**
+   * Milliseconds to wait for handlers to finish and clients to answer the 1001 Close
+   * before the remaining connections are dropped.
+   * @default 10000
+   */
+  readonly timeout?: number | undefined;
+}
+
+/** A running server, from {@link serve}. */
+export interface Server {
+  /** `ws://host:port` (no trailing slash), for clients and tests. */
+  readonly url: string;
+  /** The port the server listens on. */
+  readonly port: number;
+  /** How many connections are open or still running their handler. */
+  readonly sessions: number;
+  /**
+   * Shuts down: stops accepting (pending upgrades get 503), aborts every handler's
+   * `signal` with a `ServerClosedError`, closes every connection with 1001 (`'Going
+   * away'`) after flushing what was accepted, waits for handlers and Close replies, and
+   * drops whatever is left after `timeout`. Resolves once no socket, timer or listener of
+   * the server remains (an attached `http.Server` is left running). Calling it again
+   * returns the same promise.
+   */
+  close(options?: CloseOptions): Promise<void>;
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024;
+const DEFAULT_PING_INTERVAL = 30_000;
+const DEFAULT_PONG_TIMEOUT = 10_000;
+const DEFAULT_CLOSE_TIMEOUT = 10_000;
+const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
+
+const positive = (n: number): boolean => n > 0 && !Number.isNaN(n);
+const finitePositive = (n: number): boolean => n > 0 && Number.isFinite(n);
+
+function checkStrings(name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw new TypeError(`Expected ${name} to be an array of strings, got ${describeValue(value)}`);
+  }
+}
+
+function checkServeOptions(options: unknown): asserts options is ServeOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
+  }
+  const get = (key: string): unknown => Reflect.get(options, key);
+  const server = get('server');
+  if (server !== undefined) {
+    if (
+      typeof server !== 'object' ||
+      server === null ||
+      typeof Reflect.get(server, 'on') !== 'function' ||
+      typeof Reflect.get(server, 'address') !== 'function'
+    ) {
+      throw new TypeError(`Expected server to be an http.Server, got ${describeValue(server)}`);
+    }
+    if (get('port') !== undefined || get('host') !== undefined) {
+      throw new TypeError('Expected either server or port/host, got both');
+    }
+  }
+  checkNumber(
+    'port',
+    get('port'),
+    'an integer from 0 to 65535',
+    (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
+  );
+  const host = get('host');
+  if (host !== undefined && (typeof host !== 'string' || host === '')) {
+    throw new TypeError(`Expected host to be a non-empty string, got ${describeValue(host)}`);
+  }
+  checkFunction('authorize', get('authorize'));
+  checkFunction('onError', get('onError'));
+  checkStrings('origins', get('origins'));
+  checkStrings('protocols', get('protocols'));
+  checkNumber(
+    'maxMessageSize',
+    get('maxMessageSize'),
+    'a positive integer',
+    (n) => Number.isSafeInteger(n) && n > 0,
+  );
+  checkNumber('pingInterval', get('pingInterval'), 'a positive number or Infinity', positive);
+  checkNumber('pongTimeout', get('pongTimeout'), 'a positive finite number', finitePositive);
+  checkNumber('closeTimeout', get('closeTimeout'), 'a positive finite number', finitePositive);
+  const deflate = get('perMessageDeflate');
+  if (
+    deflate !== undefined &&
+    typeof deflate !== 'boolean' &&
+    (typeof deflate !== 'object' || deflate === null)
+  ) {
+    throw new TypeError(
+      `Expected perMessageDeflate to be a boolean or an options object, got ${describeValue(deflate)}`,
+    );
+  }
+}
+
+function checkRefusal(verdict: unknown): Refusal {
+  const status: unknown =
+    typeof verdict === 'object' && verdict !== null ? Reflect.get(verdict, 'status') : undefined;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) {
+    throw new TypeError(
+      `Expected authorize to return true, false or { status: 400–599 }, got ${describeValue(verdict)}`,
+    );
+  }
+  const headers: unknown = Reflect.get(verdict as object, 'headers');
+  if (headers !== undefined) {
+    const ok =
+      typeof headers === 'object' &&
+      headers !== null &&
+      Object.entries(headers).every(
+        ([name, value]) =>
+          /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) &&
+          typeof value === 'string' &&
+          !/[\r\n]/.test(value),
+      );
+    if (!ok) {
+      throw new TypeError(
+        `Expected authorize's headers to map header names to single-line strings, got ${describeValue(headers)}`,
+      );
+    }
+  }
+  return verdict as Refusal;
+}
+
+function defaultOnError(error: unknown): void {
+  console.error('sluice/server:', error);
+}
+
+class RunningServer implements Server {
+  readonly url: string;
+  readonly port: number;
+  readonly #http: HttpServer;
+  readonly #owned: boolean;
+  readonly #routes: ReadonlyMap<string, RouteSpec>;
+  readonly #options: ServeOptions;
+  readonly #wss: WebSocketServer;
+  readonly #sessions = new Map<ServerSessionImpl<unknown, unknown>, Promise<void>>();
+  readonly #sockets = new Map<ServerSessionImpl<unknown, unknown>, WebSocket>();
+  readonly #pending = new Set<Duplex>();
+  readonly #routeOf = new WeakMap<IncomingMessage, RouteSpec>();
+  readonly #report: (error: unknown, session: ServerSession<unknown, unknown> | undefined) => void;
+  #closing: Promise<void> | undefined;
+
+  readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    void this.#upgrade(request, socket, head);
+  };
+
+  readonly #onRequest = (request: IncomingMessage, response: ServerResponse): void => {
+    const url = parseTarget(request.url);
+    const known = url !== undefined && this.#routes.has(url.pathname);
+    const status = known ? 426 : 404;
+    response.writeHead(status, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      ...(known ? { Upgrade: 'websocket', Connection: 'Upgrade' } : {}),
+    });
+    response.end(known ? 'Upgrade Required' : 'Not Found');
+  };
+
+  constructor(
+    http: HttpServer,
+    owned: boolean,
+    routes: ReadonlyMap<string, RouteSpec>,
+    options: ServeOptions,
+  ) {
+    this.#http = http;
+    this.#owned = owned;
+    this.#routes = routes;
+    this.#options = options;
+    const address = http.address() as AddressInfo;
+    this.port = address.port;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.url = `ws://${host}:${address.port}`;
+    const onError = options.onError ?? defaultOnError;
+    this.#report = (error, session) => {
+      try {
+        onError(error, session);
+      } catch {
+        // A throwing onError must not break the server.
+      }
+    };
+    // `closeTimeout` is a `ws` (≥ 8.18) server option that @types/ws does not list yet.
+    const wsOptions: ServerOptions & { readonly closeTimeout: number } = {
+      noServer: true,
+      clientTracking: false,
+      maxPayload: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      perMessageDeflate: options.perMessageDeflate ?? false,
+      closeTimeout: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+      handleProtocols: (offered, request) => {
+        const wanted = this.#routeOf.get(request)?.protocols ?? options.protocols ?? [];
+        return wanted.find((protocol) => offered.has(protocol)) ?? false;
+      },
+    };
+    this.#wss = new WebSocketServer(wsOptions);
+    http.on('upgrade', this.#onUpgrade);
+    if (owned) http.on('request', this.#onRequest);
+  }
+
+  #isClosing(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
+  async #upgrade(message: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const ignore = (): void => undefined;
+    socket.on('error', ignore);
+    this.#pending.add(socket);
+    try {
+      if (this.#closing !== undefined) {
+        refuse(socket, 503);
+        return;
+      }
+      const url = parseTarget(message.url);
+      if (url === undefined) {
+        refuse(socket, 400);
+        return;
+      }
+      const spec = this.#routes.get(url.pathname);
+      if (spec === undefined) {
+        refuse(socket, 404);
+        return;
+      }
+      if (!originAllowed(this.#options.origins, message.headers.origin)) {
+        refuse(socket, 403);
+        return;
+      }
+      const request = toServerRequest(message, url);
+      const authorize = this.#options.authorize;
+      if (authorize !== undefined) {
+        let verdict: boolean | Refusal;
+        try {
+          verdict = await authorize(request);
+          if (verdict !== true && verdict !== false) verdict = checkRefusal(verdict);
+        } catch (error) {
+          this.#report(error, undefined);
+          refuse(socket, 500);
+          return;
+        }
+        if (this.#isClosing()) {
+          refuse(socket, 503);
+          return;
+        }
+        if (socket.destroyed) return;
+        if (verdict === false) {
+          refuse(socket, 403);
+          return;
+        }
+        if (verdict !== true) {
+          refuse(socket, verdict.status, verdict.headers);
+          return;
+        }
+      }
+      this.#routeOf.set(message, spec);
+      socket.off('error', ignore);
+      this.#wss.handleUpgrade(message, socket, head, (ws) => {
+        this.#accept(ws, spec, request);
+      });
+    } finally {
+      this.#pending.delete(socket);
+    }
+  }
+
+  #accept(ws: WebSocket, spec: RouteSpec, request: ServerRequest): void {
+    const session = new ServerSessionImpl<unknown, unknown>(ws, spec.session, request);
+    const interval = this.#options.pingInterval ?? DEFAULT_PING_INTERVAL;
+    const stopHeartbeat =
+      interval === Infinity
+        ? () => undefined
+        : startHeartbeat(
+            ws,
+            { interval, timeout: this.#options.pongTimeout ?? DEFAULT_PONG_TIMEOUT },
+            (text) => {
+              session.fail(
+                { code: 1006, reason: text, wasClean: false },
+                new TimeoutError(text),
+                () => {
+                  ws.terminate();
+                },
+              );
+            },
+          );
+    void session.closed.then(stopHeartbeat);
+    const done = Promise.all([
+      runHandler(session, spec.handler, (error) => {
+        this.#report(error, session);
+      }),
+      session.closed,
+    ]).then(() => {
+      this.#sessions.delete(session);
+      this.#sockets.delete(session);
+    });
+    this.#sessions.set(session, done);
+    this.#sockets.set(session, ws);
+    if (this.#closing !== undefined) session.shutdown(new ServerClosedError());
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    if (typeof options !== 'object' || (options as unknown) === null) {
+      return Promise.reject(
+        new TypeError(`Expected options to be an object, got ${describeValue(options)}`),
+      );
+    }
+    try {
+      checkNumber(
+        'timeout',
+        options.timeout,
+        'a non-negative finite number',
+        (n) => n >= 0 && Number.isFinite(n),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#closing = this.#shutdown(options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT);
+    return this.#closing;
+  }
+
+  async #shutdown(timeout: number): Promise<void> {
+    const http = this.#http;
+    http.off('upgrade', this.#onUpgrade);
+    const stopped = this.#owned
+      ? new Promise<void>((resolve) => {
+          http.close(() => {
+            resolve();
+          });
+          http.closeIdleConnections();
+        })
+      : Promise.resolve();
+    for (const socket of this.#pending) refuse(socket, 503);
+    const reason = new ServerClosedError();
+    for (const session of this.#sessions.keys()) session.shutdown(reason);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const all = (): Promise<unknown> => Promise.all(this.#sessions.values());
+    const timedOut = await Promise.race([
+      all().then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => {
+          resolve(true);
+        }, timeout);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) for (const ws of this.#sockets.values()) ws.terminate();
+    await all();
+    this.#wss.close();
+    if (this.#owned) {
+      http.off('request', this.#onRequest);
+      http.closeAllConnections();
+    }
+    await stopped;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function listen(http: HttpServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => {
+      reject(error);
+    };
+    http.once('error', onError);
+    http.listen(port, host, () => {
+      http.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Starts a WebSocket server whose connections are sluice sessions.
+ *
+ * - **Routing:** the request path picks the route; an unknown path gets HTTP 404 (no
+ *   upgrade), a plain HTTP request to a known path 426.
+ * - **Before the upgrade:** `origins`, then `authorize` (401/403/… without allocating a
+ *   WebSocket; the handler never runs).
+ * - **Per connection:** the route's handler runs with a {@link ServerSession}; returning
+ *   closes with 1000 after flushing, throwing closes with 1011 (`'Internal error'`, the
+ *   error text is not sent) and reports the error once to `onError`; other connections
+ *   are unaffected. Protocol errors of a client (invalid UTF-8 → 1007, unmasked frame →
+ *   1002, message over `maxMessageSize` → 1009) close only that connection.
+ * - **Liveness:** a ping every `pingInterval`; no matching pong within `pongTimeout`
+ *   drops the connection (1006, reason recorded, handler signal aborted).
+ *
+ * Listens on 127.0.0.1 unless `host` says otherwise.
+ *
+ * @param routes - `{ '/path': handler or route(…) }`, or `[Endpoint.handle(…), …]`.
+ * @returns the running server, once it listens.
+ * @throws TypeError / RangeError (as a rejection) for invalid options or routes; the
+ *   listen error (`EADDRINUSE`, …) if the port cannot be bound.
+ * @example
+ * ```ts
+ * const server = await serve({ port: 0 }, {
+ *   '/echo': async (session) => {
+ *     for await (const message of session.incoming) await session.outgoing.send(message);
+ *   },
+ * });
+ * console.log(server.url); // ws://127.0.0.1:54321
+ * await server.close();
+ * ```
+ */
+export async function serve(options: ServeOptions, routes: Routes): Promise<Server> {
+  checkServeOptions(options);
+  const table = routeTable(routes);
+  if (options.server !== undefined) {
+    const http = options.server;
+    if (!http.listening) {
+      await new Promise<void>((resolve) => http.once('listening', resolve));
+    }
+    return new RunningServer(http, false, table, options);
+  }
+  const http = createServer();
+  await listen(http, options.port ?? 0, options.host ?? '127.0.0.1');
+  return new RunningServer(http, true, table, options);
+}

@@ -1,0 +1,162 @@
+/**
+ * `testConversation(handler, client)`: runs a server handler against a client over an
+ * in-memory connection — no network, no port — with the semantics of a real one (Ktor's
+ * `handleWebSocketConversation`). Both ends are the adapter's own sessions on
+ * {@link MemorySocket}s, so close codes, ordering, codecs and backpressure behave as over
+ * TCP; the shared server conformance cases run against both to prove it.
+ *
+ * @module
+ */
+import type { ReceiveChannel, SendChannel } from '../channel-types.js';
+import { json } from '../websocket/codec.js';
+import { APPLICATION_ERROR, checkOptions, wrap } from '../websocket/session.js';
+import type { Session, SessionOptions } from '../websocket/session.js';
+import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
+import { MemorySocket } from './memory-socket.js';
+import { toRouteSpec } from './route.js';
+import type { Route, ServerHandler } from './route.js';
+import { ServerSessionImpl, runHandler } from './server-session.js';
+import type { ServerRequest } from './server-session.js';
+
+/** The client side of {@link testConversation}: `withWebSocket`'s handler shape. */
+export type ConversationClient<In, Out, R> = (
+  outgoing: SendChannel<Out>,
+  incoming: ReceiveChannel<In>,
+  session: Session<In, Out>,
+) => R | PromiseLike<R>;
+
+/** Options of {@link testConversation}. `In`/`Out` are the client's message types. */
+export interface ConversationOptions<In, Out> {
+  /**
+   * The request the handler sees as `session.request`.
+   * @default path '/', no query, no headers, remoteAddress '127.0.0.1'
+   */
+  readonly request?:
+    | {
+        readonly path?: string | undefined;
+        readonly query?: string | Readonly<Record<string, string>> | undefined;
+        readonly headers?: Readonly<Record<string, string>> | undefined;
+        readonly remoteAddress?: string | undefined;
+      }
+    | undefined;
+  /** The subprotocol both sides see (`session.protocol`). @default '' */
+  readonly protocol?: string | undefined;
+  /**
+   * The client session's options. The codec defaults to the route's client codec (typed
+   * endpoints) or `json()`.
+   * @default {}
+   */
+  readonly client?: SessionOptions<In, Out> | undefined;
+  /** As `serve`'s: a bigger client message closes with 1009. @default 1048576 */
+  readonly maxMessageSize?: number | undefined;
+  /**
+   * Receives the handler's error, as `serve`'s `onError`. Without it, a handler error
+   * makes `testConversation` reject with it (after the conversation has ended).
+   * @default undefined
+   */
+  readonly onError?: ((error: unknown) => void) | undefined;
+}
+
+const DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024;
+
+function toRequest(options: ConversationOptions<unknown, unknown>['request']): ServerRequest {
+  const path = options?.path ?? '/';
+  const query = new URLSearchParams(options?.query ?? '');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options?.headers ?? {})) {
+    headers[name.toLowerCase()] = value;
+  }
+  return Object.freeze({
+    path,
+    query,
+    headers,
+    remoteAddress: options?.remoteAddress ?? '127.0.0.1',
+  });
+}
+
+/**
+ * Runs `handler` (a handler function, a `route(…)`, or an endpoint's `handle(…)`) for one
+ * in-memory connection, and `client` as its peer, with `withWebSocket`'s lifecycle on the
+ * client side: when `client` returns, the client flushes and closes with 1000; when it
+ * throws, with 4000. Resolves with `client`'s result once the handler has settled and
+ * both sides have closed.
+ *
+ * - The handler's outcome shows as on a real server: returning closes with 1000 after
+ *   flushing, throwing with 1011 `'Internal error'` (the client sees that close).
+ * - No heartbeat runs (there is no network to go silent).
+ *
+ * @throws (as a rejection) the client's error; else the handler's error when there is no
+ *   `onError`; TypeError/RangeError for invalid arguments.
+ * @example
+ * ```ts
+ * const reply = await testConversation(
+ *   async (session) => {
+ *     for await (const n of session.incoming) await session.outgoing.send(n * 2);
+ *   },
+ *   async (outgoing, incoming) => {
+ *     await outgoing.send(21);
+ *     return incoming.receive();
+ *   },
+ * );
+ * // reply === 42
+ * ```
+ */
+export async function testConversation<In = unknown, Out = In, R = void>(
+  handler: ServerHandler<Out, In> | Route,
+  client: ConversationClient<In, Out, R>,
+  options: ConversationOptions<In, Out> = {},
+): Promise<R> {
+  const spec = toRouteSpec(handler, 'handler');
+  checkFunction('client', client);
+  if (typeof client !== 'function') {
+    throw new TypeError(`Expected client to be a function, got ${describeValue(client)}`);
+  }
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
+  }
+  checkNumber(
+    'maxMessageSize',
+    options.maxMessageSize,
+    'a positive integer',
+    (n) => Number.isSafeInteger(n) && n > 0,
+  );
+  checkFunction('onError', options.onError);
+  const clientOptions: SessionOptions<In, Out> = {
+    codec: (spec.clientCodec as SessionOptions<In, Out>['codec']) ?? json<In, Out>(),
+    ...options.client,
+  };
+  checkOptions(clientOptions);
+
+  const [clientSocket, serverSocket] = MemorySocket.pair(
+    options.protocol ?? '',
+    options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+  );
+  const server = new ServerSessionImpl<unknown, unknown>(
+    serverSocket,
+    spec.session,
+    toRequest(options.request),
+  );
+  const handlerErrors: unknown[] = [];
+  const onError = options.onError;
+  const handled = runHandler(server, spec.handler, (error) => {
+    if (onError !== undefined) onError(error);
+    else handlerErrors.push(error);
+  });
+  const session = wrap<In, Out>(clientSocket, clientOptions);
+
+  let outcome: { ok: true; value: R } | { ok: false; error: unknown };
+  try {
+    const value = await client(session.outgoing, session.incoming, session);
+    session.incoming.cancel();
+    await session.close(1000);
+    outcome = { ok: true, value };
+  } catch (error) {
+    session.incoming.cancel(error);
+    await session.close(APPLICATION_ERROR, 'Application error');
+    outcome = { ok: false, error };
+  }
+  await Promise.all([handled, server.closed]);
+  if (!outcome.ok) throw outcome.error;
+  if (handlerErrors.length > 0) throw handlerErrors[0];
+  return outcome.value;
+}
