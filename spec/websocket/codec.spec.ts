@@ -110,7 +110,7 @@ describe('websocket codecs', () => {
       expect(binary().decode(bytes)).to.equal(bytes);
       const shared = new Uint8Array(new SharedArrayBuffer(2));
       const encoded = binary().encode(shared);
-      expect(encoded.buffer).to.be.instanceOf(ArrayBuffer);
+      expect((encoded as Uint8Array).buffer).to.be.instanceOf(ArrayBuffer);
     });
 
     it('fails a text frame with 1003 and anything but a Uint8Array with EncodeError', () => {
