@@ -84,7 +84,10 @@ export function toCloseReason(text: string): string {
   return `${result}…`;
 }
 
-/** Throws unless `value` is `undefined` or a number ≥ `min` (finite unless `infinite`). */
+/**
+ * Throws unless `value` is `undefined` or a number for which `valid` holds: `TypeError`
+ * for a non-number, `RangeError` otherwise; `expected` says what is allowed.
+ */
 export function checkNumber(
   name: string,
   value: unknown,
