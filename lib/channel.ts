@@ -162,8 +162,11 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   readonly #overflow: number;
   readonly #onUndelivered: ((value: T) => void) | undefined;
   #buffer: Deque<T> | null = null;
-  readonly #receivers = new WaiterList<T>();
-  readonly #senders = new WaiterList<T>();
+  /**
+   * Waiting receivers or waiting senders — never both at once (see the algorithm note),
+   * so one list serves both and an idle channel carries one list, not two.
+   */
+  readonly #waiters = new WaiterList<T>();
   #state: State = OPEN;
   #cause: unknown = undefined;
   #hasCause = false;
@@ -172,10 +175,10 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   static {
     channelInternals = {
       enqueue: (channel, waiter) => {
-        (waiter.kind === SEND ? channel.#senders : channel.#receivers).push(waiter);
+        channel.#waiters.push(waiter);
       },
       dequeue: (channel, waiter) => {
-        (waiter.kind === SEND ? channel.#senders : channel.#receivers).remove(waiter);
+        channel.#waiters.remove(waiter);
       },
     };
   }
@@ -213,12 +216,12 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   get isClosedForReceive(): boolean {
     return (
       this.#state === CANCELLED ||
-      (this.#state === CLOSED && this.#bufferedCount() === 0 && this.#senders.head === null)
+      (this.#state === CLOSED && this.#bufferedCount() === 0 && !this.#hasSender())
     );
   }
 
   get isEmpty(): boolean {
-    return this.#state === OPEN && this.#bufferedCount() === 0 && this.#senders.head === null;
+    return this.#state === OPEN && this.#bufferedCount() === 0 && !this.#hasSender();
   }
 
   // ---------------------------------------------------------------- sending
@@ -236,7 +239,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     if (this.#offer(value)) return RESOLVED;
     const waiter = new Waiter<T>(SEND, value);
     const promise = promiseFor<undefined>(waiter);
-    this.#senders.push(waiter);
+    this.#waiters.push(waiter);
     if (signal !== undefined) this.#watch(waiter, signal);
     return promise;
   }
@@ -293,7 +296,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       this.#refill(buffer);
       return { ok: true, value };
     }
-    const sender = this.#senders.shift();
+    const sender = this.#takeSender();
     if (sender !== null) return { ok: true, value: this.#takeFrom(sender) };
     return this.#state === OPEN ? EMPTY : this.#closedResult();
   }
@@ -310,7 +313,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     }
     const buffer = this.#buffer;
     while (buffer !== null && buffer.length > 0) this.#undelivered(buffer.shift());
-    for (let sender = this.#senders.shift(); sender !== null; sender = this.#senders.shift()) {
+    for (let sender = this.#takeSender(); sender !== null; sender = this.#takeSender()) {
       const value = sender.value as T;
       sender.value = undefined;
       this.#settle(sender);
@@ -387,13 +390,30 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
 
   // --------------------------------------------------------------- internals
 
+  #hasSender(): boolean {
+    const head = this.#waiters.head;
+    return head !== null && head.kind === SEND;
+  }
+
+  /** Removes and returns the oldest waiting sender, or `null` if none waits. */
+  #takeSender(): Waiter<T> | null {
+    const head = this.#waiters.head;
+    return head !== null && head.kind === SEND ? this.#waiters.shift() : null;
+  }
+
+  /** Removes and returns the oldest waiting receiver, or `null` if none waits. */
+  #takeReceiver(): Waiter<T> | null {
+    const head = this.#waiters.head;
+    return head !== null && head.kind !== SEND ? this.#waiters.shift() : null;
+  }
+
   #bufferedCount(): number {
     return this.#buffer === null ? 0 : this.#buffer.length;
   }
 
   /** Accepts `value` without waiting if it can (the channel is open). */
   #offer(value: T): boolean {
-    const receiver = this.#receivers.shift();
+    const receiver = this.#takeReceiver();
     if (receiver !== null) {
       this.#deliver(receiver, value);
       return true;
@@ -431,7 +451,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       this.#refill(buffer);
       return Promise.resolve(wrap(kind, value));
     }
-    const sender = this.#senders.shift();
+    const sender = this.#takeSender();
     if (sender !== null) return Promise.resolve(wrap(kind, this.#takeFrom(sender)));
     if (this.#state !== OPEN) {
       if (kind === RECEIVE || (kind === ITERATE && this.#hasCause)) {
@@ -440,18 +460,18 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       return Promise.resolve(kind === ITERATE ? ITERATION_DONE : this.#closedResult());
     }
     const waiter =
-      reusable !== null && reusable.prev === null && this.#receivers.head !== reusable
+      reusable !== null && reusable.prev === null && this.#waiters.head !== reusable
         ? reusable
         : new Waiter<T>(kind, undefined);
     const promise = promiseFor(waiter);
-    this.#receivers.push(waiter);
+    this.#waiters.push(waiter);
     if (signal !== undefined) this.#watch(waiter, signal);
     return promise;
   }
 
   /** After a buffered value was taken: moves the oldest waiting sender's value in. */
   #refill(buffer: Deque<T>): void {
-    const sender = this.#senders.shift();
+    const sender = this.#takeSender();
     if (sender !== null) buffer.push(this.#takeFrom(sender));
   }
 
@@ -472,7 +492,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
 
   /** Rejects (or resolves as closed) every waiting receiver; the channel is closed. */
   #failReceivers(): void {
-    for (let waiter = this.#receivers.shift(); waiter !== null; waiter = this.#receivers.shift()) {
+    for (let waiter = this.#takeReceiver(); waiter !== null; waiter = this.#takeReceiver()) {
       this.#settle(waiter);
       if (waiter.kind === RECEIVE || (waiter.kind === ITERATE && this.#hasCause)) {
         waiter.reject(this.#receiveError());
@@ -495,14 +515,13 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   #abort(waiter: Waiter<T>, signal: AbortSignal): void {
     if (waiter.onAbort === null) return; // completed in the same turn, before dispatch
     this.#settle(waiter);
+    this.#waiters.remove(waiter);
     if (waiter.kind === SEND) {
-      this.#senders.remove(waiter);
       const value = waiter.value as T;
       waiter.value = undefined;
       waiter.reject(signal.reason);
       this.#undelivered(value);
     } else {
-      this.#receivers.remove(waiter);
       waiter.reject(signal.reason);
     }
   }
