@@ -4,10 +4,11 @@
  * receiver or handed to `onUndelivered` exactly once.
  *
  * ## Algorithm
- * The state is a buffer (a ring deque, allocated on first use) and two FIFO lists of
- * waiters (suspended receivers, suspended senders). Invariant: receivers wait only when
- * the buffer is empty and no sender waits; senders wait only when the buffer is full
- * (for a rendezvous channel, always full). Every operation runs synchronously to
+ * The state is a buffer (a ring deque, allocated on first use) and one FIFO list of
+ * waiters (suspended receivers or suspended senders). Invariant: receivers wait only
+ * when the buffer is empty and no sender waits; senders wait only when the buffer is
+ * full (for a rendezvous channel, always full) and no receiver waits — so the list never
+ * holds both kinds, and its head's kind tells which it holds. Every operation runs synchronously to
  * completion — JavaScript has no preemption — so handing a value to a waiter and
  * resolving its promise is one atomic step: once a promise is resolved, no abort,
  * close or cancel can take the value back, and an aborted waiter is unlinked (O(1)) in

@@ -18,6 +18,27 @@ export const sleep = (ms: number): Promise<void> =>
     setTimeout(resolve, ms);
   });
 
+/** `true` if `promise` settles within `ms`, else `false`; the timer never outlives it. */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(false);
+    }, ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls `check` every 10 ms, for at most `ms`. */
 export async function waitFor(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
