@@ -22,11 +22,11 @@ describe('serve() under malformed traffic', function () {
       },
     );
     const healthy: Session<number> = await connect<number>(`${server.url}/echo`);
-    let stop = false;
+    const state = { stop: false };
     const streamed = (async () => {
       let next = 0;
       const received: number[] = [];
-      while (!stop) {
+      while (!state.stop) {
         await healthy.outgoing.send(next++);
         received.push(await healthy.incoming.receive());
       }
@@ -63,7 +63,7 @@ describe('serve() under malformed traffic', function () {
     expect(garbage).to.match(/^HTTP\/1\.1 400 |^$/);
 
     await waitFor(() => server.sessions === 1, 10_000, 'only the healthy session left');
-    stop = true;
+    state.stop = true;
     const received = await streamed;
     expect(received.length).to.be.greaterThan(0);
     expect(received).to.deep.equal(Array.from({ length: received.length }, (_, i) => i));
