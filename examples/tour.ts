@@ -1,0 +1,63 @@
+/**
+ * The README's 30-second tour, as one runnable program:
+ * `node --import tsx examples/tour.ts`. The test suite runs it and checks its output.
+ */
+import {
+  Channel,
+  delay,
+  onTimeout,
+  produce,
+  scope,
+  select,
+  toReadableStream,
+  withTimeoutOrUndefined,
+} from 'sluice';
+
+// A channel: `send` waits while the buffer is full; `for await` ends after close + drain.
+const jobs = new Channel<string>(16);
+const producer = (async () => {
+  for (const job of ['a', 'b', 'c']) await jobs.send(job);
+  jobs.close();
+})();
+const seen: string[] = [];
+for await (const job of jobs) seen.push(job);
+await producer;
+console.log(`channel: ${seen.join(', ')}`);
+
+// select: exactly one clause completes; the others leave no trace.
+const fast = new Channel<string>(1);
+const slow = new Channel<string>(1);
+fast.trySend('fast wins');
+const picked = await select([
+  slow.onReceive((value) => `slow: ${value}`),
+  fast.onReceive((value) => `fast: ${value}`),
+  onTimeout(100, () => 'timeout'),
+]);
+console.log(`select: ${picked}; slow still empty: ${String(slow.isEmpty)}`);
+
+// scope + produce: the producer lives exactly as long as the scope.
+const total = await scope(async (s) => {
+  const numbers = produce<number>(
+    s,
+    async (out, signal) => {
+      for (let i = 1; i <= 4; i++) await out.send(i, { signal });
+    },
+    { capacity: 2 },
+  );
+  let sum = 0;
+  for await (const n of numbers) sum += n;
+  return sum;
+});
+console.log(`scope: sum ${total}`);
+
+// Timeouts are cancellation: the block's signal aborts at the deadline.
+const nothing = await withTimeoutOrUndefined(20, (signal) => delay(10_000, { signal }));
+console.log(`timeout: ${String(nothing)}`);
+
+// Web Streams: a channel is a ReadableStream away.
+const words = new Channel<string>(Infinity);
+for (const word of ['streams', 'too']) words.trySend(word);
+words.close();
+const read: string[] = [];
+for await (const word of toReadableStream(words)) read.push(word);
+console.log(`streams: ${read.join(' ')}`);
