@@ -597,7 +597,8 @@ export async function probeThenables(): Promise<ThenableReport[]> {
     pass: true,
   });
   for (const impl of IMPLEMENTATIONS) {
-    if (impl.idle === undefined || reports.some((r) => r.name === impl.name)) continue;
+    if (impl.idle === undefined || impl.optional === true) continue;
+    if (reports.some((r) => r.name === impl.name)) continue;
     const idle = impl.idle();
     const isThenable =
       typeof idle === 'object' && idle !== null && typeof Reflect.get(idle, 'then') === 'function';
@@ -659,7 +660,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const print = (result: ChildResult): void => {
     if (printed) return;
     printed = true;
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    const cpu = process.cpuUsage();
+    const processCpuSeconds = (cpu.user + cpu.system) / 1e6;
+    process.stdout.write(`${JSON.stringify({ ...result, processCpuSeconds })}\n`);
   };
   const failWith = (error: unknown): void => {
     print({

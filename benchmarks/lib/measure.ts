@@ -30,16 +30,19 @@ async function runOnce(
   impl: Implementation,
   scenario: ScenarioId,
   n: number,
-): Promise<{ check: Check; ms: number }> {
+): Promise<{ check: Check; ms: number; cpuMs: number }> {
   const { capacity, producers, consumers } = SCENARIOS[scenario];
   const check = new Check(n, producers, consumers);
+  const cpuStart = process.cpuUsage();
   const start = performance.now();
   if (scenario === 'batch') {
     await impl.batch?.(n, capacity, check);
   } else {
     await impl.pipe?.(n, capacity, producers, consumers, check);
   }
-  return { check, ms: performance.now() - start };
+  const ms = performance.now() - start;
+  const cpu = process.cpuUsage(cpuStart);
+  return { check, ms, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 /** Times `n` messages through `scenario`, after a warm-up with a twentieth of that. */
@@ -52,10 +55,15 @@ export async function measureThroughput(
   const warmError = warm.check.verify();
   if (warmError !== null) return { ok: false, error: `warm-up: ${warmError}` };
   collectGarbage();
-  const { check, ms } = await runOnce(impl, scenario, n);
+  const { check, ms, cpuMs } = await runOnce(impl, scenario, n);
   const error = check.verify();
   if (error !== null) return { ok: false, error };
-  return { ok: true, nsPerMessage: (ms * 1e6) / n, shares: check.shares() };
+  return {
+    ok: true,
+    nsPerMessage: (ms * 1e6) / n,
+    cpuNsPerMessage: (cpuMs * 1e6) / n,
+    shares: check.shares(),
+  };
 }
 
 /** The number a receive resolved with, bare or in an `IteratorResult`; NaN otherwise. */

@@ -138,7 +138,14 @@ export function support(impl: Implementation, job: JobId): true | string {
 
 /** What a child prints, as one JSON line on stdout. */
 export type ChildResult =
-  | { readonly ok: true; readonly nsPerMessage: number; readonly shares: readonly number[] }
+  | {
+      readonly ok: true;
+      /** Wall time of the run per message. */
+      readonly nsPerMessage: number;
+      /** CPU time (user + system, all threads) of the run per message. */
+      readonly cpuNsPerMessage: number;
+      readonly shares: readonly number[];
+    }
   | { readonly ok: true; readonly bytes: number }
   | { readonly ok: true; readonly memory: readonly MemoryFigure[] }
   | { readonly ok: true; readonly thenable: readonly ThenableReport[] }
@@ -181,6 +188,20 @@ function isThenableReport(value: unknown): value is ThenableReport {
   );
 }
 
+/** The CPU seconds a child reported using in all (startup included), or 0. */
+export function childCpuSeconds(line: string): number {
+  try {
+    const value: unknown = JSON.parse(line);
+    if (typeof value === 'object' && value !== null) {
+      const cpu = (value as Record<string, unknown>).processCpuSeconds;
+      if (typeof cpu === 'number') return cpu;
+    }
+  } catch {
+    // An unreadable line is reported by parseChildResult.
+  }
+  return 0;
+}
+
 /** Reads a child's output line; anything unexpected becomes an error result. */
 export function parseChildResult(line: string): ChildResult {
   let value: unknown;
@@ -192,8 +213,18 @@ export function parseChildResult(line: string): ChildResult {
   if (typeof value === 'object' && value !== null) {
     const r = value as Record<string, unknown>;
     if (r.ok === false && typeof r.error === 'string') return { ok: false, error: r.error };
-    if (r.ok === true && typeof r.nsPerMessage === 'number' && isNumberArray(r.shares)) {
-      return { ok: true, nsPerMessage: r.nsPerMessage, shares: r.shares };
+    if (
+      r.ok === true &&
+      typeof r.nsPerMessage === 'number' &&
+      typeof r.cpuNsPerMessage === 'number' &&
+      isNumberArray(r.shares)
+    ) {
+      return {
+        ok: true,
+        nsPerMessage: r.nsPerMessage,
+        cpuNsPerMessage: r.cpuNsPerMessage,
+        shares: r.shares,
+      };
     }
     if (r.ok === true && typeof r.bytes === 'number') return { ok: true, bytes: r.bytes };
     if (r.ok === true && Array.isArray(r.memory) && r.memory.every(isMemoryFigure)) {
