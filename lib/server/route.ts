@@ -50,17 +50,19 @@ const specs = new WeakMap<Route, RouteSpec>();
  * Opaque: give it to `serve` (in a map keyed by path, or in a list when it knows its
  * `path`) or to `testConversation`.
  */
-export class Route {
+export class Route<In = unknown, Out = In> {
   /** The path this route serves when it knows it (typed endpoints); else `undefined`. */
   readonly path: string | undefined;
+  /** Type-level only (never set): the messages the route receives (`in`) and sends (`out`). */
+  declare readonly messageTypes?: { readonly in: In; readonly out: Out };
   private constructor(spec: RouteSpec) {
     this.path = spec.path;
     specs.set(this, spec);
   }
 
   /** @internal Makes a route; use {@link route} or an endpoint's `handle`. */
-  static create(spec: RouteSpec): Route {
-    return new Route(spec);
+  static create<In, Out>(spec: RouteSpec): Route<In, Out> {
+    return new Route<In, Out>(spec);
   }
 }
 
@@ -99,7 +101,7 @@ function checkProtocols(protocols: unknown): readonly string[] | undefined {
  * });
  * ```
  */
-export function route<In = unknown, Out = In>(options: RouteOptions<In, Out>): Route {
+export function route<In = unknown, Out = In>(options: RouteOptions<In, Out>): Route<In, Out> {
   return makeRoute(undefined, options, undefined);
 }
 
@@ -108,7 +110,7 @@ export function makeRoute<In, Out>(
   path: string | undefined,
   options: RouteOptions<In, Out>,
   clientCodec: Codec<unknown, unknown> | undefined,
-): Route {
+): Route<In, Out> {
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw new TypeError(`Expected route options to be an object, got ${describeValue(options)}`);
   }
@@ -118,7 +120,7 @@ export function makeRoute<In, Out>(
   }
   checkFunction('handler', handler);
   checkOptions(session);
-  return Route.create({
+  return Route.create<In, Out>({
     path,
     handler: handler as ServerHandler<unknown, unknown>,
     session: session,

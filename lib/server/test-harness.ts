@@ -102,7 +102,7 @@ function toRequest(options: ConversationOptions<unknown, unknown>['request']): S
  * ```
  */
 export async function testConversation<In = unknown, Out = In, R = void>(
-  handler: ServerHandler<Out, In> | Route,
+  handler: ServerHandler<Out, In> | Route<Out, In>,
   client: ConversationClient<In, Out, R>,
   options: ConversationOptions<In, Out> = {},
 ): Promise<R> {

@@ -97,7 +97,7 @@ export interface Endpoint<ClientMsg, ServerMsg> {
   handle(
     handler: EndpointHandler<ClientMsg, ServerMsg>,
     options?: EndpointRouteOptions<ClientMsg, ServerMsg>,
-  ): Route;
+  ): Route<ClientMsg, ServerMsg>;
   /**
    * The client half: connects to `baseUrl` + the endpoint's path and runs `client` for
    * the life of the connection, exactly as `withWebSocket` (return → 1000 after flushing
@@ -169,7 +169,7 @@ export function endpoint<ClientMsg = unknown, ServerMsg = unknown>(
     handle(
       handler: EndpointHandler<ClientMsg, ServerMsg>,
       routeOptions: EndpointRouteOptions<ClientMsg, ServerMsg> = {},
-    ): Route {
+    ): Route<ClientMsg, ServerMsg> {
       if (typeof handler !== 'function') {
         throw new TypeError(`Expected handler to be a function, got ${describeValue(handler)}`);
       }

@@ -11,7 +11,7 @@ import { deferred, rejection, settlesWithin, sleep } from './helpers.js';
 
 /** Runs `handler` against `client` (client's types) and resolves with the client's result. */
 export type Runner = <In, Out, R>(
-  handler: ServerHandler<Out, In> | Route,
+  handler: ServerHandler<Out, In> | Route<Out, In>,
   client: ConversationClient<In, Out, R>,
   options?: {
     client?: SessionOptions<In, Out>;
@@ -154,7 +154,7 @@ export function defineConversationCases(run: Runner): void {
 
   it('backpressure out: send waits at the high-water mark while the client does not read', async () => {
     const blocked = deferred();
-    const result = await run<string, never, { last: string; count: number }>(
+    const result = await run<string, string, { last: string; count: number }>(
       route({
         codec: text(),
         highWaterMark: 16 * 1024,

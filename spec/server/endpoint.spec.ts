@@ -1,0 +1,122 @@
+import { expect } from 'chai';
+import { expectTypeOf } from 'expect-type';
+import { z } from 'zod';
+import type { ReceiveChannel, SendChannel } from '../../lib/channel-types.js';
+import { DecodeError } from '../../lib/errors.js';
+import { Route, endpoint, testConversation } from '../../lib/server/index.js';
+import type { ServerSession } from '../../lib/server/index.js';
+import { text } from '../../lib/websocket/index.js';
+import type { Session } from '../../lib/websocket/index.js';
+import { rejection, useServers } from './helpers.js';
+
+// Shared code: defined once, imported by server and client.
+const Chat = endpoint<{ text: string }, { from: string; text: string }>('/chat');
+const Validated = endpoint('/sum', {
+  schemas: { client: z.object({ add: z.number() }), server: z.object({ total: z.number() }) },
+});
+
+describe('endpoint()', function () {
+  this.timeout(20_000);
+  const { start } = useServers();
+
+  it('serves with handle() and talks with connect(), typed on both ends', async () => {
+    const server = await start({}, [
+      Chat.handle(async (input, output, session) => {
+        for await (const { text: said } of input) {
+          await output.send({ from: session.request.path, text: said.toUpperCase() });
+        }
+      }),
+    ]);
+    const reply = await Chat.connect(`${server.url}/`, async (output, input) => {
+      await output.send({ text: 'hi' });
+      return input.receive();
+    });
+    expect(reply).to.deep.equal({ from: '/chat', text: 'HI' });
+  });
+
+  it('validates each side with its schema: a bad client message is a DecodeError and 1007', async () => {
+    const seen: unknown[] = [];
+    const route = Validated.handle(async (input, output) => {
+      let total = 0;
+      try {
+        for await (const { add } of input) await output.send({ total: (total += add) });
+      } catch (error) {
+        seen.push(error);
+        throw error;
+      }
+    });
+    const totals = await testConversation(route, async (output, input) => {
+      await output.send({ add: 2 });
+      await output.send({ add: 3 });
+      return [(await input.receive()).total, (await input.receive()).total];
+    });
+    expect(totals).to.deep.equal([2, 5]);
+    const closed = await testConversation(route, async (output, _input, session) => {
+      await output.send({ add: 'x' } as never);
+      return session.closed;
+    });
+    expect(closed).to.deep.equal({ code: 1007, reason: 'Invalid payload', wasClean: true });
+    expect(seen[0]).to.be.instanceOf(DecodeError);
+  });
+
+  it('custom codecs; handle() makes a Route that knows its path', () => {
+    const Lines = endpoint<string, string>('/lines', {
+      codecs: { server: text(), client: text() },
+    });
+    const route = Lines.handle(() => undefined);
+    expect(route).to.be.instanceOf(Route);
+    expect(route.path).to.equal('/lines');
+    expect(Lines.serverCodec).to.equal(text());
+  });
+
+  it('rejects bad arguments with TypeError/RangeError', async () => {
+    expect(() => endpoint('chat')).to.throw(RangeError, /^Expected path to start with '\/'/);
+    expect(() => endpoint(1 as never)).to.throw(TypeError, /^Expected path to be a string/);
+    expect(() =>
+      endpoint('/x', { schemas: {}, codecs: { server: text(), client: text() } }),
+    ).to.throw(TypeError, /either schemas or codecs/);
+    expect(() => Chat.handle(5 as never)).to.throw(TypeError, /^Expected handler/);
+    expect(await rejection(Chat.connect(5 as never, () => undefined))).to.be.instanceOf(TypeError);
+  });
+
+  it('types: a mismatch between the two ends does not compile', () => {
+    // Server half: input carries ClientMsg, output takes ServerMsg.
+    expectTypeOf<Parameters<typeof Chat.handle>[0]>().parameters.toEqualTypeOf<
+      [
+        ReceiveChannel<{ text: string }>,
+        SendChannel<{ from: string; text: string }>,
+        ServerSession<{ text: string }, { from: string; text: string }>,
+      ]
+    >();
+    // Client half: output takes ClientMsg, input carries ServerMsg.
+    expectTypeOf<Parameters<typeof Chat.connect<void>>[1]>().parameters.toEqualTypeOf<
+      [
+        SendChannel<{ text: string }>,
+        ReceiveChannel<{ from: string; text: string }>,
+        Session<{ from: string; text: string }, { text: string }>,
+      ]
+    >();
+    // Schemas infer the types.
+    expectTypeOf<ReturnType<typeof Validated.serverCodec.decode>>().toEqualTypeOf<
+      { add: number } | Promise<{ add: number }>
+    >();
+    // The checks below are compile-time only; the functions never run.
+    const typeErrors = (): void => {
+      Chat.handle(async (_input, output) => {
+        // @ts-expect-error the server must send { from, text }, not { text }
+        await output.send({ text: 'x' });
+      });
+      Chat.handle(async (input) => {
+        const message = await input.receive();
+        // @ts-expect-error the client sends no `from`
+        expectTypeOf(message.from).toBeString();
+      });
+      void Chat.connect('ws://x', async (output, input) => {
+        // @ts-expect-error the client must send { text }
+        await output.send({ from: 'a', txt: 'b' });
+        expectTypeOf(await input.receive()).toEqualTypeOf<{ from: string; text: string }>();
+      });
+    };
+    expect(typeErrors).to.be.a('function');
+  });
+});
