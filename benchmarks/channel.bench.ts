@@ -45,11 +45,6 @@ function spawn(count: number, body: (index: number) => Promise<void>): Promise<v
   return Array.from({ length: count }, (_, index) => body(index));
 }
 
-/** Producer `p`'s values, in order. */
-function* valuesOf(p: number, n: number, producers: number): Generator<number, void, undefined> {
-  for (let k = 0, count = shareOf(p, n, producers); k < count; k++) yield valueOf(p, k, producers);
-}
-
 /** An async task that awaits `receive` (the form `waiter-*` memory jobs measure). */
 async function awaitIn(receive: Promise<unknown>): Promise<unknown> {
   const value = await receive;
@@ -106,7 +101,8 @@ async function floorPipe(
     }
   });
   const sending = spawn(producers, async (p) => {
-    for (const value of valuesOf(p, n, producers)) {
+    for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+      const value = valueOf(p, k, producers);
       slots[p] = value;
       await RESOLVED;
     }
@@ -168,7 +164,8 @@ const handQueue: Implementation = {
     });
     await Promise.all(
       spawn(producers, async (p) => {
-        for (const value of valuesOf(p, n, producers)) await queue.send(value);
+        for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
+          await queue.send(valueOf(p, k, producers));
       }),
     );
     queue.close();
@@ -215,7 +212,8 @@ const sluice: Implementation = {
     });
     await Promise.all(
       spawn(producers, async (p) => {
-        for (const value of valuesOf(p, n, producers)) await channel.send(value);
+        for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
+          await channel.send(valueOf(p, k, producers));
       }),
     );
     channel.close();
@@ -265,7 +263,8 @@ const repeater: Implementation = {
       async (push, stop) => {
         await Promise.all(
           spawn(producers, async (p) => {
-            for (const value of valuesOf(p, n, producers)) await push(value);
+            for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
+              await push(valueOf(p, k, producers));
           }),
         );
         stop();
@@ -316,7 +315,8 @@ const itPushable: Implementation = {
     })();
     await Promise.all(
       spawn(producers, async (p) => {
-        for (const value of valuesOf(p, n, producers)) {
+        for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+          const value = valueOf(p, k, producers);
           source.push(value);
           if (source.readableLength >= capacity) await source.onEmpty();
         }
@@ -360,7 +360,8 @@ const effect: Implementation = {
         );
         const senders = Array.from({ length: producers }, (_, p) =>
           Effect.gen(function* () {
-            for (const value of valuesOf(p, n, producers)) {
+            for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+              const value = valueOf(p, k, producers);
               if (!(yield* Queue.offer(queue, value))) check.fail('offer refused');
             }
           }),
@@ -432,7 +433,8 @@ function tsChan(unsafe: boolean): Implementation {
       });
       await Promise.all(
         spawn(producers, async (p) => {
-          for (const value of valuesOf(p, n, producers)) await channel.send(value);
+          for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
+            await channel.send(valueOf(p, k, producers));
         }),
       );
       channel.close();
@@ -479,7 +481,8 @@ const asyncChannel: Implementation = {
     });
     await Promise.all(
       spawn(producers, async (p) => {
-        for (const value of valuesOf(p, n, producers)) await channel.push(value);
+        for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
+          await channel.push(valueOf(p, k, producers));
       }),
     );
     channel.close();
@@ -514,7 +517,8 @@ const medium: Implementation = {
     });
     await Promise.all(
       spawn(producers, async (p) => {
-        for (const value of valuesOf(p, n, producers)) {
+        for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+          const value = valueOf(p, k, producers);
           if (!(await put(channel, value))) check.fail('put refused');
         }
       }),
