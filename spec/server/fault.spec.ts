@@ -34,7 +34,7 @@ describe('serve() under faults', function () {
           for await (const n of session.incoming) {
             got.push(n as number);
             // Progress reports must not end the handler when the client leaves: trySend.
-          if (got.length % 10 === 0) session.outgoing.trySend(got.length);
+            if (got.length % 10 === 0) session.outgoing.trySend(got.length);
           }
         },
       },
