@@ -40,3 +40,12 @@ export type {
   ReconnectingOptions,
 } from './reconnecting.js';
 export { ReconnectAttemptsError } from '../errors.js';
+export { endpoint } from './endpoint.js';
+export type {
+  Endpoint,
+  EndpointClient,
+  EndpointConnectOptions,
+  EndpointHandler,
+  EndpointOptions,
+  EndpointRouteOptions,
+} from './endpoint.js';
