@@ -25,6 +25,7 @@
  */
 import type { ChannelOptions, ReceiveChannel, SendChannel } from './channel-types.js';
 import { Channel } from './channel.js';
+import { failureCause } from './internal/cancellation.js';
 import { abortError } from './internal/child.js';
 import { ScopeCore } from './internal/scope-core.js';
 import { assertFunction, assertSignal } from './internal/describe-value.js';
@@ -117,8 +118,12 @@ export interface Scope extends AsyncDisposable {
    *   never runs (as in Kotlin).
    *
    * @throws TypeError if `block` is not a function.
-   * @throws DOMException named `InvalidStateError` if the scope has already settled or
-   *   been disposed: nobody would wait for the child.
+   * @throws DOMException named `InvalidStateError` if the scope has already settled:
+   *   nobody would wait for the child. A {@link createScope} scope settles when its
+   *   disposal has *finished* (every child settled); while disposal is still waiting for
+   *   children the scope is merely cancelled, so `launch` returns a cancelled job whose
+   *   block never runs, as above — a child that is winding down may call it without
+   *   failing.
    */
   launch(block: (signal: AbortSignal) => unknown): Job;
   /**
@@ -126,7 +131,8 @@ export interface Scope extends AsyncDisposable {
    * once, like {@link Scope.launch}, with the same rules for failure and cancellation.
    *
    * @throws TypeError if `block` is not a function.
-   * @throws DOMException named `InvalidStateError` if the scope has already settled.
+   * @throws DOMException named `InvalidStateError` if the scope has already settled (for
+   *   a {@link createScope} scope: once its disposal has finished), as for `launch`.
    */
   async<T>(block: (signal: AbortSignal) => T | PromiseLike<T>): Deferred<T>;
   /**
@@ -141,8 +147,10 @@ export interface Scope extends AsyncDisposable {
   /**
    * For `await using`: cancels the scope (if still active), waits for every child to
    * settle, and rejects with the first failure of a child, if any (cancellations are
-   * not failures). A scope made by {@link createScope} accepts no more children
-   * afterwards. Calling it again returns the same promise.
+   * not failures). Calling it again returns the same promise. A scope made by
+   * {@link createScope} settles when this promise settles: from then on `launch` and
+   * `async` throw `InvalidStateError`; before that (disposal started, children still
+   * stopping) they return a cancelled child that never runs, as in any cancelled scope.
    */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -281,7 +289,14 @@ export function supervisorScope<R>(
  * error is held for disposal.
  *
  * - **Already aborted signal:** the scope starts cancelled; its children never run.
- * - Once disposed it accepts no more children (`launch` throws `InvalidStateError`).
+ * - **Disposal** cancels the scope first, so from the moment it starts, `launch` and
+ *   `async` return a child that is already cancelled and never runs (as in any
+ *   cancelled scope: a child still winding down, or an event handler firing during
+ *   shutdown, may call them without failing). Once disposal has finished — every child
+ *   settled, the returned promise about to settle — the scope has settled and accepts
+ *   no more children: `launch` and `async` throw `InvalidStateError`. That is the same
+ *   rule as for the scope of a {@link scope} body: a cancelled scope hands back
+ *   cancelled children, a settled one throws.
  *
  * @throws TypeError if `options.signal` is not an `AbortSignal` or `options.onError` not
  *   a function.
@@ -327,13 +342,21 @@ class ProducerChannel<T> extends Channel<T> {
  * - **Producer returns:** the channel is closed normally (values already sent are
  *   still received).
  * - **Producer throws:** the channel is closed with that error (receivers get that very
- *   object after draining) and the scope fails with it, as for any child.
+ *   object after draining) and the scope fails with it, as for any child. A producer
+ *   that throws (or rejects with) `undefined` is still a failure, not a normal end: the
+ *   channel is closed with, and the scope fails with, one `Error` whose message says the
+ *   producer failed with undefined and whose own `cause` property is `undefined`.
  * - **Consumer cancels the channel** (`cancel`, `consume`, `consumeEach`): the
  *   producer's `signal` aborts with the cancel reason; its pending `send` rejects with
  *   the same reason, and rethrowing it ends the producer as *cancelled*, which does not
  *   fail the scope.
  * - **Scope cancelled or failing:** the producer's signal aborts; the channel is then
  *   closed with whatever the producer throws (typically that reason).
+ * - **Scope already cancelled or failing when `produce` is called:** the producer never
+ *   runs (as for `launch`), and the channel is returned already closed with the scope's
+ *   abort reason (`scope.signal.reason`: the cancellation reason or the first failure),
+ *   so a `receive` or `for await` on it throws that reason at once instead of waiting
+ *   forever, and the scope settles as usual.
  *
  * The producer starts at once, like `scope.launch`; with the default capacity 0 its
  * first `send` waits for the first receiver.
@@ -358,16 +381,35 @@ export function produce<T>(
 ): ReceiveChannel<T> {
   assertFunction('producer', producer);
   // The producer starts inside `launch`, before its job is known here.
-  const producing: { job?: Job } = {};
+  const producing: { job?: Job; started: boolean } = { started: false };
   const channel = new ProducerChannel<T>(options, (cause) => producing.job?.cancel(cause));
-  producing.job = scope.launch(async (signal) => {
+  const job = scope.launch(async (signal) => {
+    producing.started = true;
     try {
       await producer(channel, signal);
     } catch (error) {
-      channel.close(error);
-      throw error;
+      // `close(undefined)` would be a normal close: a silent, clean end.
+      const cause = failureCause('producer', error);
+      channel.close(cause);
+      throw cause;
     }
     channel.close();
   });
+  producing.job = job;
+  // A scope that is already cancelled or failing creates the job cancelled without
+  // running the block, so nothing above would ever close the channel.
+  if (!producing.started) {
+    if (job.isCompleted) closeUnstarted(channel, scope.signal);
+    else {
+      void job.join().then(() => {
+        if (!producing.started) closeUnstarted(channel, scope.signal);
+      });
+    }
+  }
   return channel;
+}
+
+/** Closes the channel of a producer that never ran with its scope's abort reason. */
+function closeUnstarted(channel: SendChannel<never>, signal: AbortSignal): void {
+  channel.close(signal.aborted ? failureCause('scope', signal.reason) : abortError('producer'));
 }

@@ -10,9 +10,10 @@
  *
  * @module
  */
-import type { ReceiveChannel, SendChannel } from './channel-types.js';
+import type { ReceiveChannel, ReceiveResult, SendChannel } from './channel-types.js';
 import { Channel } from './channel.js';
 import { ClosedSendError } from './errors.js';
+import { failureCause } from './internal/cancellation.js';
 import { describeValue } from './internal/describe-value.js';
 
 function assertChannel(name: string, value: unknown, method: string): void {
@@ -41,9 +42,22 @@ function assertChannel(name: string, value: unknown, method: string): void {
  *   `onUndelivered` and its producers' sends reject, as for `channel.cancel(reason)`.
  *
  * Several streams (or streams and other consumers) may share one channel: each value
- * goes to one of them. A value the channel handed over in the very turn the stream was
- * cancelled can no longer be enqueued and is dropped (the channel's `onUndelivered`
- * is not reachable from here).
+ * goes to one of them.
+ *
+ * **Exactly once, and the one remaining gap.** A receive that is still waiting when the
+ * stream is cancelled is withdrawn first (through its `AbortSignal`), before the channel
+ * is cancelled: no value can be handed to it any more, so a send racing the
+ * cancellation is either rejected (its value goes to `onUndelivered`) or, if the
+ * channel is not a sluice `Channel` and keeps running, received by someone else — never
+ * swallowed by the dead stream. What remains: a value the channel had already handed to
+ * that receive (the sender's `send` has resolved) when the stream is cancelled before
+ * the stream's read resumes — that is, later in the same synchronous turn as the
+ * hand-over, or in a microtask queued before the read's continuation. That value has
+ * left the channel and the stream is closed, so it can neither be enqueued nor go to
+ * `onUndelivered` (which this function cannot reach); it is dropped. The gap needs a
+ * read pending at the moment of cancellation (with `pipeTo`, one that had read ahead
+ * when its destination failed); a reader that cancels while none of its reads is
+ * pending never meets it.
  *
  * @throws TypeError if `channel` is not a `ReceiveChannel`.
  * @example
@@ -54,15 +68,29 @@ function assertChannel(name: string, value: unknown, method: string): void {
  */
 export function toReadableStream<T>(channel: ReceiveChannel<T>): ReadableStream<T> {
   assertChannel('channel', channel, 'receiveCatching');
+  // Aborted when the stream is cancelled, withdrawing a receive still waiting then.
+  const receives = new AbortController();
+  const signal = receives.signal;
   return new ReadableStream<T>(
     {
       async pull(controller): Promise<void> {
-        const result = await channel.receiveCatching();
+        let result: ReceiveResult<T>;
+        try {
+          result = await channel.receiveCatching({ signal });
+        } catch (error) {
+          if (signal.aborted) return; // withdrawn: the stream was cancelled
+          throw error;
+        }
+        // Received but cancelled meanwhile: the one value that is lost (see above).
+        if (signal.aborted) return;
         if (result.ok) controller.enqueue(result.value);
         else if ('cause' in result) controller.error(result.cause);
         else controller.close();
       },
       cancel(reason: unknown): void {
+        // First withdraw our own receive, so that nothing can be handed to it any more,
+        // whatever `cancel` does and however long the channel takes to act on it.
+        receives.abort(reason);
         channel.cancel(reason);
       },
     },
@@ -89,7 +117,10 @@ export interface FromReadableStreamOptions {
  *   receiver makes the stream's queue fill up and its source pause.
  * - **Stream ends:** the channel is closed normally; buffered chunks are still
  *   received. **Stream errors:** the channel is closed with that error as its cause
- *   (receivers get the same object after draining).
+ *   (receivers get the same object after draining). A stream errored with `undefined`
+ *   (`controller.error()`) closes the channel with an `Error` whose message says the
+ *   stream failed with undefined and whose own `cause` property is `undefined` — closing
+ *   with `undefined` itself would be a normal close, silently truncating the data.
  * - **Channel cancelled** (`cancel`, `consume`, `consumeEach`; leaving a `for await` early
  *   does not cancel): the stream is cancelled with the same reason at once, even while a
  *   read is waiting.
@@ -142,9 +173,10 @@ async function pump<T>(
     }
   } catch (error) {
     // A failed read is the stream's error; a failed send means the channel was
-    // cancelled, and then close() below changes nothing.
+    // cancelled, and then close() below changes nothing. A stream errored with
+    // `undefined` must not look like its normal end.
     end();
-    channel.close(error);
+    channel.close(failureCause('stream', error));
     reader.releaseLock();
     return;
   }
@@ -169,7 +201,11 @@ async function pump<T>(
  *   is how a producer reports failure.
  * - **Channel closed or cancelled by someone else:** the stream errors at once with the
  *   close cause (or a `ClosedSendError` for a normal close), so that a `pipeTo` stops
- *   and cancels its source.
+ *   and cancels its source. A write still waiting in `send` at that moment is withdrawn
+ *   (its value goes to `onUndelivered`, as for an aborted send) — also after a normal
+ *   `close()`, which on its own would let a waiting send wait on (see `SendChannel.send`):
+ *   the stream has errored, so nobody would learn whether that chunk was delivered, and
+ *   if the receivers are gone it would wait, and hold up the `pipeTo`, forever.
  *
  * @throws TypeError if `channel` is not a `SendChannel`.
  * @example
@@ -180,16 +216,28 @@ async function pump<T>(
 export function toWritableStream<T>(channel: SendChannel<T>): WritableStream<T> {
   assertChannel('channel', channel, 'send');
   let unwatch: () => void = ignore;
-  let controller: WritableStreamDefaultController | undefined;
+  // Every write's signal: aborted when the stream is aborted (the controller's signal)
+  // and when someone else closes the channel, which would not disturb a waiting send.
+  const writes = new AbortController();
   return new WritableStream<T>({
-    start(streamController): void {
-      controller = streamController;
-      unwatch = channel.onClose((cause) => {
-        streamController.error(cause === undefined ? new ClosedSendError() : cause);
+    start(controller): void {
+      const streamSignal = controller.signal;
+      const onStreamAbort = (): void => {
+        writes.abort(streamSignal.reason);
+      };
+      streamSignal.addEventListener('abort', onStreamAbort, { once: true });
+      const unwatchClose = channel.onClose((cause) => {
+        const error = cause === undefined ? new ClosedSendError() : cause;
+        controller.error(error);
+        writes.abort(error);
       });
+      unwatch = () => {
+        streamSignal.removeEventListener('abort', onStreamAbort);
+        unwatchClose();
+      };
     },
     write(chunk): Promise<void> {
-      return channel.send(chunk, { signal: controller?.signal });
+      return channel.send(chunk, { signal: writes.signal });
     },
     close(): void {
       unwatch();

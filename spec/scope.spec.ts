@@ -694,6 +694,33 @@ describe('createScope()', () => {
     expect((error as DOMException).name).to.equal('AbortError');
   });
 
+  it('during disposal hands back cancelled children, and throws InvalidStateError once disposed', async () => {
+    const s = createScope();
+    const stopping = gate();
+    s.launch(async (signal) => {
+      await aborted(signal);
+      await stopping.promise; // takes a while to stop
+    });
+    const disposal = s[Symbol.asyncDispose]();
+    let ran = false;
+    const late = s.launch(() => {
+      ran = true;
+    });
+    const lateAsync = s.async(() => 'late');
+    expect([ran, late.isCancelled, late.isCompleted]).to.deep.equal([false, true, true]);
+    expect(await rejection(lateAsync))
+      .to.be.instanceOf(DOMException)
+      .with.property('name', 'AbortError');
+    stopping.open();
+    await disposal; // cancellations are not failures
+    expect(() => s.launch(() => undefined))
+      .to.throw(DOMException)
+      .with.property('name', 'InvalidStateError');
+    expect(() => s.async(() => undefined))
+      .to.throw(DOMException)
+      .with.property('name', 'InvalidStateError');
+  });
+
   it('starts cancelled with an already aborted signal', async () => {
     const controller = new AbortController();
     controller.abort();
@@ -787,6 +814,78 @@ describe('produce()', () => {
     );
     expect(error).to.equal(reason);
     expect(await rejection(numbers.receive())).to.equal(reason);
+  });
+
+  it('in an already cancelled scope, returns a channel closed with the reason; the producer never runs', async () => {
+    const reason = new Error('cancelled');
+    let ran = false;
+    let fromChannel: unknown;
+    const error = await rejection(
+      scope(async (s) => {
+        s.cancel(reason);
+        const numbers = produce<number>(s, async (out) => {
+          ran = true;
+          await out.send(1);
+        });
+        expect(numbers.isClosedForReceive).to.equal(true);
+        expect(await numbers.receiveCatching()).to.deep.equal({
+          ok: false,
+          closed: true,
+          cause: reason,
+        });
+        fromChannel = await rejection(numbers.receive());
+      }),
+    );
+    expect(ran).to.equal(false);
+    expect(fromChannel).to.equal(reason);
+    expect(error).to.equal(reason);
+  });
+
+  it('in a scope a failure has aborted, for await throws that failure and the scope rejects with it', async () => {
+    const failure = new Error('sibling failed');
+    const received: number[] = [];
+    const error = await rejection(
+      scope(async (s) => {
+        s.launch(() => {
+          throw failure;
+        });
+        await ticks(2);
+        expect(s.signal.reason).to.equal(failure);
+        const numbers = produce<number>(s, async (out, signal) => {
+          for (let i = 0; ; i++) await out.send(i, { signal });
+        });
+        for await (const n of numbers) received.push(n);
+      }),
+    );
+    expect(received).to.deep.equal([]);
+    expect(error).to.equal(failure);
+    expect(suppressedErrors(error)).to.deep.equal([]);
+  });
+
+  it('a producer failing with undefined closes the channel with an Error (cause undefined), not normally', async () => {
+    let fromChannel: unknown;
+    const received: number[] = [];
+    const error = await rejection(
+      scope(async (s) => {
+        const numbers = produce<number>(s, async (out) => {
+          await out.send(1);
+          throw undefined;
+        });
+        fromChannel = await rejection(
+          (async () => {
+            for await (const n of numbers) received.push(n);
+          })(),
+        );
+      }),
+    );
+    expect(received).to.deep.equal([1]);
+    expect(fromChannel).to.be.instanceOf(Error);
+    expect((fromChannel as Error).message).to.equal(
+      'The producer failed with undefined as its error',
+    );
+    expect(Object.hasOwn(fromChannel as Error, 'cause')).to.equal(true);
+    expect((fromChannel as Error).cause).to.equal(undefined);
+    expect(error).to.equal(fromChannel);
   });
 
   it('buffers up to capacity ahead of the consumer', async () => {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { ReceiveChannel } from '../lib/channel-types.js';
 import { Channel } from '../lib/channel.js';
 import { ClosedSendError } from '../lib/errors.js';
 import { fromReadableStream, toReadableStream, toWritableStream } from '../lib/streams.js';
@@ -89,6 +90,42 @@ describe('toReadableStream()', () => {
     expect(await rejection(channel.send(1))).to.equal(reason);
   });
 
+  it('withdraws a waiting receive when the stream is cancelled, so no value is handed to it', async () => {
+    const reason = new Error('reader gave up');
+    const channel = new Channel<number>();
+    // A ReceiveChannel whose cancel takes effect only later (a remote channel, say): the
+    // stream must not rely on it to end its own waiting receive.
+    let cancelled: unknown;
+    const deferred = {
+      receiveCatching: channel.receiveCatching.bind(channel),
+      cancel(why: unknown): void {
+        cancelled = why;
+      },
+    } as unknown as ReceiveChannel<number>;
+    const reader = toReadableStream(deferred).getReader();
+    const read = reader.read();
+    await settle();
+    await reader.cancel(reason);
+    expect(await read).to.deep.equal({ done: true, value: undefined });
+    expect(cancelled).to.equal(reason);
+    // Nobody waits on the channel any more: the value stays with its sender.
+    expect(channel.trySend(1)).to.deep.equal({ ok: false, closed: false });
+  });
+
+  it('on cancel with a read waiting, a racing send is rejected and its value goes to onUndelivered', async () => {
+    const reason = new Error('reader gave up');
+    const undelivered: number[] = [];
+    const channel = new Channel<number>(0, { onUndelivered: (n) => undelivered.push(n) });
+    const reader = toReadableStream(channel).getReader();
+    const read = reader.read();
+    await settle();
+    const cancelling = reader.cancel(reason);
+    expect(await rejection(channel.send(7))).to.equal(reason);
+    await cancelling;
+    expect(await read).to.deep.equal({ done: true, value: undefined });
+    expect(undelivered).to.deep.equal([7]);
+  });
+
   it('throws a TypeError for something that is not a channel', () => {
     expect(() => toReadableStream({} as never)).to.throw(
       TypeError,
@@ -161,6 +198,28 @@ describe('fromReadableStream()', () => {
     const channel = fromReadableStream(stream);
     expect(await channel.receive()).to.equal('first');
     expect(await rejection(channel.receive())).to.equal(failure);
+  });
+
+  it('closes the channel with an Error (cause undefined) when the stream errors with undefined', async () => {
+    const stream = new ReadableStream<number>({
+      start(controller): void {
+        controller.enqueue(1);
+      },
+      pull(controller): void {
+        controller.error();
+      },
+    });
+    const received: number[] = [];
+    const error = await rejection(
+      (async () => {
+        for await (const n of fromReadableStream(stream)) received.push(n);
+      })(),
+    );
+    expect(received).to.deep.equal([1]);
+    expect(error).to.be.instanceOf(Error);
+    expect((error as Error).message).to.equal('The stream failed with undefined as its error');
+    expect(Object.hasOwn(error as Error, 'cause')).to.equal(true);
+    expect((error as Error).cause).to.equal(undefined);
   });
 
   it('cancels the stream at once when the channel is cancelled, even while a read waits', async () => {
@@ -291,6 +350,31 @@ describe('toWritableStream()', () => {
     channel.cancel(reason);
     expect(await piped).to.equal(reason);
     expect(cancelled).to.deep.equal([reason]);
+  });
+
+  it('withdraws a waiting write when someone else closes the channel, so a pipe stops', async () => {
+    const undelivered: number[] = [];
+    const cancelled: unknown[] = [];
+    // Rendezvous, and the consumer is gone: the first write waits in send for good.
+    const channel = new Channel<number>(0, { onUndelivered: (n) => undelivered.push(n) });
+    const source = new ReadableStream<number>({
+      start(controller): void {
+        controller.enqueue(1);
+        controller.enqueue(2);
+      },
+      cancel(why): void {
+        cancelled.push(why);
+      },
+    });
+    const piped = rejection(source.pipeTo(toWritableStream(channel)));
+    await settle();
+    expect(undelivered).to.deep.equal([]);
+    channel.close();
+    const error = await piped;
+    expect(error).to.be.instanceOf(ClosedSendError);
+    expect(cancelled).to.deep.equal([error]);
+    expect(undelivered).to.deep.equal([1]);
+    expect(channel.isClosedForReceive).to.equal(true);
   });
 
   it('errors with ClosedSendError when the channel is closed normally by someone else', async () => {

@@ -66,3 +66,17 @@ export function suppressedErrors(error: unknown): readonly unknown[] {
   const list = table.get(error);
   return list === undefined ? NONE : list.slice();
 }
+
+/**
+ * What stands in for `undefined` as a failure that is about to close a channel: closing
+ * with `undefined` is a *normal* close, so passing it on would turn "the producer (or
+ * stream) failed" into a silent, clean end. An `Error` whose message says so, with the
+ * original `undefined` kept as its own `cause` property (`'cause' in error` is `true`).
+ * Any other value — including `null` and other falsy ones — is returned unchanged.
+ *
+ * @param what - names the failing side in the message, e.g. `'producer'`.
+ */
+export function failureCause(what: string, error: unknown): unknown {
+  if (error !== undefined) return error;
+  return new Error(`The ${what} failed with undefined as its error`, { cause: undefined });
+}
