@@ -12,6 +12,7 @@ import { expect } from 'chai';
 import { CONFORMANCE_TITLE } from '../websocket/conformance.cases.js';
 import { startPeerServer } from '../websocket/peer-server.js';
 import { CHANNEL_CASES_TITLE } from './channel.cases.js';
+import { RECONNECTING_CASES_TITLE } from './reconnecting.suite.js';
 import type { BrowserTestResult, JsonValue, ReportedError } from './env.js';
 import { chromiumPath, runInChromium } from './run-in-chromium.js';
 import type { ChromiumRun } from './run-in-chromium.js';
@@ -44,6 +45,11 @@ const browserSuites: readonly BrowserSuite[] = [
       const peer = await startPeerServer();
       return { env: { peerUrl: peer.url }, close: () => peer.close() };
     },
+  },
+  {
+    title: RECONNECTING_CASES_TITLE,
+    module: 'reconnecting.suite.ts',
+    sharedWithNode: false, // Node runs the same cases in spec/websocket/reconnecting.spec.ts
   },
 ];
 
