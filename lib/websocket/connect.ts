@@ -9,6 +9,7 @@
 import WebSocketDefault from 'isomorphic-ws';
 import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { ConnectError, HandshakeError, TimeoutError } from '../errors.js';
+import { startTimer } from '../internal/timer.js';
 import { APPLICATION_ERROR, SocketSession, checkOptions } from './session.js';
 import type { Session, SessionOptions } from './session.js';
 import type { ErrorEventLike, WebSocketConstructor, WebSocketLike } from './socket.js';
@@ -174,7 +175,7 @@ function open<In, Out>(
 
     let lastError: unknown;
     let response: { status: number; headers: HandshakeError['headers'] } | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let clearTimer = (): void => undefined;
     let settled = false;
     const emitter = asEmitter(socket);
 
@@ -185,7 +186,7 @@ function open<In, Out>(
       socket.removeEventListener('error', onError);
       emitter?.off('unexpected-response', onResponse);
       signal?.removeEventListener('abort', onAbort);
-      if (timer !== undefined) clearTimeout(timer);
+      clearTimer();
       return true;
     };
     const onOpen = (): void => {
@@ -220,14 +221,13 @@ function open<In, Out>(
     emitter?.on('unexpected-response', onResponse);
     signal?.addEventListener('abort', onAbort);
     const openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
-    if (openTimeout !== Infinity) {
-      timer = setTimeout(() => {
-        if (!settle()) return;
-        session.terminate();
-        const message = `Timed out after ${openTimeout} ms opening a WebSocket to ${href}`;
-        reject(new ConnectError(message, href, { cause: new TimeoutError(message) }));
-      }, openTimeout);
-    }
+    // startTimer: a timeout beyond 2^31 − 1 ms must not fire at once (setTimeout's limit).
+    clearTimer = startTimer(openTimeout, () => {
+      if (!settle()) return;
+      session.terminate();
+      const message = `Timed out after ${openTimeout} ms opening a WebSocket to ${href}`;
+      reject(new ConnectError(message, href, { cause: new TimeoutError(message) }));
+    });
   });
 }
 
@@ -250,7 +250,9 @@ export type WebSocketHandler<In, Out, R> = (
  * - **Throws:** the connection is closed with 4000 (`'Application error'`, an
  *   application code that every platform may send) after flushing, and `withWebSocket`
  *   rejects with the handler's error (the same object) once `closed` has resolved.
- * - **Aborted** (`options.signal`): while connecting, as {@link connect}; while the
+ * - **Aborted** (`options.signal`): while connecting, as {@link connect}; after the open
+ *   but before the handler started, the handler never runs, the connection is closed with
+ *   1000 and `withWebSocket` rejects with `signal.reason` once it has closed; while the
  *   handler runs, both channels are cancelled with `signal.reason` (its pending
  *   `receive`/`send` reject with it, unsent values go to `onUndelivered`), the connection
  *   is closed with 1000, and `withWebSocket` rejects with `signal.reason` once the handler
@@ -280,20 +282,28 @@ export async function withWebSocket<In = unknown, Out = In, R = void>(
   }
   const session = await open(url, options);
   const signal = options.signal;
+  // A function, not a narrowed property: the signal may abort across each await.
+  const aborted = (): boolean => signal?.aborted === true;
   const onAbort = (): void => {
     void session.cancel((signal as AbortSignal).reason);
   };
   signal?.addEventListener('abort', onAbort);
   try {
+    // Aborted after the open but before the listener was added: the handler never runs.
+    if (aborted()) throw (signal as AbortSignal).reason;
     const result = await handler(session.outgoing, session.incoming, session);
-    if (signal?.aborted === true) throw signal.reason;
+    if (aborted()) throw (signal as AbortSignal).reason;
     session.incoming.cancel();
     await session.close(1000);
     return result;
   } catch (error) {
-    if (signal?.aborted === true) {
+    if (aborted()) {
+      const reason: unknown = (signal as AbortSignal).reason;
+      // Whether or not the abort listener ran, the session is cancelled and closing before
+      // we wait for it (a second cancel does nothing).
+      void session.cancel(reason);
       await session.closed;
-      throw signal.reason;
+      throw reason;
     }
     session.incoming.cancel(error);
     await session.close(APPLICATION_ERROR, 'Application error');

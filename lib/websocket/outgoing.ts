@@ -11,10 +11,14 @@
  * channel the writer receives from, and `send` waits there like any channel send
  * (abortable, first-come first-served, `onUndelivered` on failure).
  *
- * Order holds because every way a value can reach the parked writer — a queued `send`,
- * `trySend`, an `onSend` clause — first calls `Writer.handoff()`, which closes the direct
- * route until the writer has written what it got and parked again. So a direct write never
- * overtakes a value accepted before it.
+ * Order holds because the direct route is open only while the writer is parked with no
+ * value in hand, and the writer parks as a waiter of `frames` whose completion closes the
+ * direct route synchronously, inside the channel operation that completes it: whatever
+ * hands the parked writer a value — a queued `send`, `trySend`, a `select` running an
+ * `onSend` clause, a close or cancel — closes the route in that same step, before any
+ * later `send` can look at it. So a direct write never overtakes a value accepted before
+ * it, and a clause needs no side effect when it is made (clauses stay inert and
+ * reusable).
  *
  * @module
  */
@@ -32,10 +36,11 @@ export interface Entry<Out> {
 
 /** What `Outgoing` needs from its session. */
 export interface Writer {
-  /** Writes `data` at once if the direct route is open; `false` otherwise. */
+  /**
+   * Writes `data` at once if the direct route is open; `false` otherwise (the frame then
+   * goes through `frames`).
+   */
   tryWrite(data: Frame): boolean;
-  /** A value may reach the parked writer: close the direct route until it parks again. */
-  handoff(): void;
   /** The user closed `outgoing` (with `cause`, or normally). */
   closed(cause: unknown): void;
 }
@@ -92,7 +97,6 @@ export class Outgoing<Out> implements SendChannel<Out> {
       return Promise.reject(error);
     }
     if (this.#writer.tryWrite(data)) return RESOLVED;
-    this.#writer.handoff();
     return frames.send({ value, data }, options);
   }
 
@@ -101,7 +105,6 @@ export class Outgoing<Out> implements SendChannel<Out> {
     if (frames.isClosedForSend) return frames.trySend({ value, data: '' });
     const data = this.#encode(value);
     if (this.#writer.tryWrite(data)) return SEND_OK;
-    this.#writer.handoff();
     return frames.trySend({ value, data });
   }
 
@@ -122,8 +125,8 @@ export class Outgoing<Out> implements SendChannel<Out> {
   onSend(value: Out): SelectClause<undefined>;
   onSend<R>(value: Out, handler: () => R | PromiseLike<R>): SelectClause<R>;
   onSend<R>(value: Out, handler?: () => R | PromiseLike<R>): SelectClause<R | undefined> {
+    // Inert, like any clause: nothing happens until a select runs it (see the module note).
     const entry = { value, data: this.#frames.isClosedForSend ? '' : this.#encode(value) };
-    this.#writer.handoff();
     return handler === undefined ? this.#frames.onSend(entry) : this.#frames.onSend(entry, handler);
   }
 

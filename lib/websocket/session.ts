@@ -23,8 +23,8 @@
  *
  * @module
  */
-import { Channel } from '../channel.js';
-import type { ReceiveChannel, SendChannel } from '../channel-types.js';
+import { Channel, channelInternals } from '../channel.js';
+import type { ReceiveChannel, ReceiveResult, SendChannel } from '../channel-types.js';
 import {
   ClosedSendError,
   DecodeError,
@@ -33,6 +33,8 @@ import {
   WebSocketCloseError,
 } from '../errors.js';
 import type { CloseReason } from '../errors.js';
+import { startTimer } from '../internal/timer.js';
+import { CATCHING, Waiter } from '../internal/waiter.js';
 import { json } from './codec.js';
 import type { Codec, Frame } from './codec.js';
 import { Outgoing, poll } from './outgoing.js';
@@ -132,11 +134,22 @@ export interface Session<In, Out = In> {
   /**
    * Messages to send. `send` resolves once the socket has taken the message and waits
    * while `bufferedAmount` is at the high-water mark; it rejects with an `EncodeError`
-   * for a value the codec cannot encode (the connection stays usable) and with
-   * `ClosedSendError` once the connection is closing or closed. `close()` closes the
-   * connection with 1000 after sending everything already accepted (with a `cause`: 4000,
-   * `'Application error'`). `trySend` succeeds only when the socket can take the message
-   * now; `trySend` and `onSend` throw an `EncodeError` for a value that cannot be encoded.
+   * for a value the codec cannot encode (the connection stays usable). `close()` closes
+   * the connection with 1000 after sending everything already accepted (with a `cause`:
+   * 4000, `'Application error'`). `trySend` succeeds only when the socket can take the
+   * message now; `trySend` and `onSend` throw an `EncodeError` for a value that cannot be
+   * encoded.
+   *
+   * Once the connection is closing or closed, `send` rejects as a closed channel's does
+   * (and its value goes to `onUndelivered`), with:
+   * - a `ClosedSendError`, a new one for each `send`, after `session.close()`,
+   *   `outgoing.close()` without a cause, `terminate()`, or when the peer closed or the
+   *   connection was lost; sends still waiting when the connection ends (or when the
+   *   peer's Close is seen) are rejected together with one `ClosedSendError`;
+   * - the cause itself (the same object, rethrown, as for any channel) after
+   *   `outgoing.close(cause)`;
+   * - `signal.reason` after `withWebSocket`'s signal aborted (the channels are cancelled
+   *   with it).
    */
   readonly outgoing: SendChannel<Out>;
   /**
@@ -251,13 +264,15 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #paused = false;
   #lastError: unknown = undefined;
   #lastFrame = 0;
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Clears the idle timer while one is armed. */
+  #idleTimer: (() => void) | undefined;
   readonly #pollers = new Set<() => void>();
   /** The writer loop has ended: a close request goes straight to the socket. */
   #writerDone = false;
   /**
-   * The writer is parked in `receive` with nothing in hand and the socket is under the
-   * high-water mark: `send` may write directly (see outgoing.ts).
+   * The writer is parked on `frames` with nothing in hand and the socket is under the
+   * high-water mark: `send` may write directly (see outgoing.ts). Cleared synchronously
+   * by whatever completes the writer's waiter (see `#park`).
    */
   #parked = false;
 
@@ -302,9 +317,6 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     );
     this.#outgoing = new Outgoing<Out>(this.#codec, options.onUndelivered, {
       tryWrite: (data) => this.#tryWrite(data),
-      handoff: () => {
-        this.#parked = false;
-      },
       closed: (cause) => {
         if (cause === undefined) this.#requestClose(1000, '');
         else this.#requestClose(APPLICATION_ERROR, 'Application error');
@@ -447,6 +459,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
         !this.#finished &&
         (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null)
       ) {
+        // Before taking a waiting send (which resolves it): a socket that is no longer
+        // open would discard the frame.
+        if (socket.readyState !== OPEN) {
+          this.#refuseSends();
+          break;
+        }
         const result = frames.tryReceive();
         if (!result.ok) break;
         this.#send(result.value);
@@ -455,18 +473,56 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       if (frames.isClosedForReceive) break;
       if (socket.bufferedAmount >= this.#highWaterMark && this.#closeRequest === null) {
         await this.#poll(
-          () => socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null,
+          () =>
+            socket.bufferedAmount < this.#highWaterMark ||
+            this.#closeRequest !== null ||
+            socket.readyState !== OPEN,
         );
         continue;
       }
-      this.#parked = true;
-      const result = await frames.receiveCatching();
-      this.#parked = false;
+      const result = await this.#park(frames);
       if (!result.ok) break;
       this.#send(result.value);
     }
     this.#writerDone = true;
     this.#closeSocket();
+  }
+
+  /**
+   * Parks the writer on `frames` until a value (or the close) reaches it, and opens the
+   * direct route meanwhile. The writer waits as a `select` clause does, with its own
+   * waiter, whose completion closes the direct route synchronously inside the channel
+   * operation that hands it a value — a queued `send`, `trySend`, a select running an
+   * `onSend` clause — so no direct write can get between that value and the writer.
+   */
+  #park(frames: Channel<Entry<Out>>): Promise<ReceiveResult<Entry<Out>>> {
+    // The drain loop has just emptied `frames`; were it not empty, take what is there.
+    if (!frames.isEmpty) return frames.receiveCatching();
+    return new Promise<ReceiveResult<Entry<Out>>>((resolve, reject) => {
+      const waiter = new Waiter<Entry<Out>>(CATCHING, undefined);
+      waiter.resolve = (result) => {
+        this.#parked = false;
+        resolve(result as ReceiveResult<Entry<Out>>);
+      };
+      waiter.reject = (error) => {
+        this.#parked = false;
+        reject(error);
+      };
+      channelInternals.enqueue(frames, waiter);
+      this.#parked = true;
+    });
+  }
+
+  /**
+   * The socket is no longer open (the peer's Close arrived; the close event has not yet)
+   * and would discard frames silently: stop taking them. Later sends reject with a fresh
+   * `ClosedSendError` each (closed without a cause); sends waiting now are rejected by
+   * the channel, each value handed to `onUndelivered` exactly once.
+   */
+  #refuseSends(): void {
+    const frames = this.#outgoing.frames;
+    frames.close();
+    frames.cancel(new ClosedSendError(CLOSED_BEFORE_SENT));
   }
 
   /** Sends Close with the requested code, once the writer is done. */
@@ -487,7 +543,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #tryWrite(data: Frame): boolean {
     if (!this.#parked) return false;
     const socket = this.#socket;
-    if (socket.readyState !== OPEN) return false;
+    if (socket.readyState !== OPEN) {
+      // Closing: refuse now, so that this send is rejected (not taken by the writer).
+      this.#refuseSends();
+      return false;
+    }
     socket.send(data);
     // At the high-water mark: later sends queue until the writer has seen the drain.
     if (socket.bufferedAmount >= this.#highWaterMark) this.#parked = false;
@@ -496,9 +556,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   #send(entry: Entry<Out>): void {
     if (this.#socket.readyState !== OPEN) {
-      // The peer's Close arrived (the close event has not yet): the socket would discard
-      // the frame silently. Report it as undelivered, and stop taking more.
-      this.#outgoing.frames.cancel(new ClosedSendError(CLOSED_BEFORE_SENT));
+      // The socket stopped being open after the writer took this value (only a select's
+      // `onSend` run against the parked writer can get here; sends and `trySend` are
+      // refused first): the socket would discard the frame silently. Report it as
+      // undelivered, and stop taking more.
+      this.#refuseSends();
       this.#outgoing.undelivered(entry.value);
       return;
     }
@@ -654,7 +716,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       this.#idleTimer = undefined;
       const idle = Date.now() - this.#lastFrame;
       if (idle < timeout) {
-        this.#idleTimer = setTimeout(check, timeout - idle);
+        this.#idleTimer = startTimer(timeout - idle, check);
         return;
       }
       const reason: CloseReason = {
@@ -666,11 +728,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       this.#finish(reason, error);
       this.#drop();
     };
-    this.#idleTimer = setTimeout(check, timeout);
+    // startTimer: an idleTimeout beyond 2^31 − 1 ms must not fire at once.
+    this.#idleTimer = startTimer(timeout, check);
   }
 
   #stopIdleTimer(): void {
-    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    if (this.#idleTimer !== undefined) this.#idleTimer();
     this.#idleTimer = undefined;
   }
 

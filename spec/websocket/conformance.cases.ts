@@ -17,6 +17,7 @@
 import { expect } from 'chai';
 import { z } from 'zod';
 import { ClosedSendError, TimeoutError } from '../../lib/errors.js';
+import { select } from '../../lib/select.js';
 import {
   ConnectError,
   DecodeError,
@@ -69,6 +70,93 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
     },
     (error: unknown) => error,
   );
+}
+
+type HandListener = (event: unknown) => void;
+
+/**
+ * A minimal in-memory WebSocket whose state a case sets by hand (`readyState`,
+ * `bufferedAmount`), for the platform-independent cases below that need states a real
+ * peer cannot produce on cue. `send` throws unless open, as a strict socket would.
+ */
+class HandSocket {
+  binaryType = 'blob';
+  protocol = '';
+  bufferedAmount = 0;
+  readyState: number;
+  readonly sent: unknown[] = [];
+  readonly closeCalls: [number | undefined, string | undefined][] = [];
+  readonly #listeners = new Map<string, Set<HandListener>>();
+
+  constructor(readyState = 1) {
+    this.readyState = readyState;
+  }
+
+  send(data: unknown): void {
+    if (this.readyState !== 1) throw new Error('HandSocket: send while not open');
+    this.sent.push(data);
+  }
+
+  /** Closes as a socket does: CLOSING now, the close event in a later task. */
+  close(code?: number, reason?: string): void {
+    this.closeCalls.push([code, reason]);
+    if (this.readyState >= 2) return;
+    this.readyState = 2;
+    setTimeout(() => {
+      this.closed(code ?? 1005, reason ?? '');
+    }, 0);
+  }
+
+  open(): void {
+    this.readyState = 1;
+    this.#emit('open', {});
+  }
+
+  /** The connection ended: CLOSED and the close event. */
+  closed(code: number, reason = ''): void {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.#emit('close', { code, reason, wasClean: true });
+  }
+
+  addEventListener(type: string, listener: HandListener): void {
+    let set = this.#listeners.get(type);
+    if (set === undefined) this.#listeners.set(type, (set = new Set()));
+    set.add(listener);
+  }
+
+  removeEventListener(type: string, listener: HandListener): void {
+    this.#listeners.get(type)?.delete(listener);
+  }
+
+  #emit(type: string, event: unknown): void {
+    for (const listener of [...(this.#listeners.get(type) ?? [])]) listener(event);
+  }
+}
+
+const handWrap = <T = string>(
+  socket: HandSocket,
+  options: Parameters<typeof wrap<T, T>>[1] = {},
+): Session<T, T> =>
+  wrap<T, T>(socket as unknown as Parameters<typeof wrap>[0], {
+    codec: text() as never,
+    ...options,
+  });
+
+/** Counts `setTimeout` calls with a delay beyond 2^31 − 1 ms while `during` runs. */
+async function overlongTimers(during: () => Promise<void>): Promise<number> {
+  const original = globalThis.setTimeout;
+  let count = 0;
+  globalThis.setTimeout = ((handler: () => void, ms?: number, ...rest: unknown[]) => {
+    if (typeof ms === 'number' && ms > 2_147_483_647) count++;
+    return original(handler, ms, ...rest);
+  }) as typeof setTimeout;
+  try {
+    await during();
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  return count;
 }
 
 export function defineConformance(env: ConformanceEnv): void {
@@ -596,6 +684,187 @@ export function defineConformance(env: ConformanceEnv): void {
         expect(await rejection(running)).to.equal(reason);
         expect(seen).to.equal(reason);
         expect((await report(id)).close).to.deep.equal({ code: 1000, reason: '' });
+      });
+    });
+
+    describe('scripted socket states (platform-independent)', () => {
+      it('an onSend clause run against the parked writer is written before a later send; clauses stay inert and reusable', async () => {
+        const socket = new HandSocket();
+        const session = handWrap(socket);
+        await sleep(1); // the writer parks
+        const clause = session.outgoing.onSend('a'); // made, not run: changes nothing
+        await session.outgoing.send('x');
+        await sleep(1);
+        const chosen = select([clause]); // 'a' goes to the parked writer first
+        await session.outgoing.send('b');
+        await chosen;
+        await select([clause]); // the same clause again
+        await sleep(1);
+        expect(socket.sent).to.deep.equal(['x', 'a', 'b', 'a']);
+        socket.closed(1000);
+      });
+
+      it("a send waiting at the high-water mark when the peer's Close arrives rejects with ClosedSendError, its value undelivered once; later sends get a new ClosedSendError each", async () => {
+        const socket = new HandSocket();
+        const undelivered: string[] = [];
+        const session = handWrap(socket, {
+          highWaterMark: 10,
+          onUndelivered: (value) => undelivered.push(value),
+        });
+        await sleep(1);
+        socket.bufferedAmount = 100; // at the high-water mark
+        await session.outgoing.send('m1'); // written directly
+        await session.outgoing.send('m2'); // taken by the writer, which then polls
+        let settled = false;
+        const waiting = session.outgoing.send('m3').finally(() => {
+          settled = true;
+        });
+        waiting.catch(() => undefined);
+        await sleep(5);
+        expect(settled, 'm3 waits at the high-water mark').to.equal(false);
+        socket.readyState = 2; // the peer's Close arrived; no close event yet
+        socket.bufferedAmount = 0;
+        const error = await rejection(waiting);
+        expect(error).to.be.instanceOf(ClosedSendError);
+        expect(undelivered).to.deep.equal(['m3']);
+        const later = [
+          await rejection(session.outgoing.send('m4')),
+          await rejection(session.outgoing.send('m5')),
+        ];
+        expect(later[0]).to.be.instanceOf(ClosedSendError);
+        expect(later[1]).to.be.instanceOf(ClosedSendError);
+        expect(later[0]).to.not.equal(later[1]);
+        expect(later[0]).to.not.equal(error);
+        expect(undelivered).to.deep.equal(['m3', 'm4', 'm5']);
+        expect(socket.sent).to.deep.equal(['m1', 'm2']);
+        socket.closed(1000);
+        expect(await session.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+      });
+
+      it("a send to the parked writer after the peer's Close arrived rejects with ClosedSendError and is undelivered once", async () => {
+        const socket = new HandSocket();
+        const undelivered: string[] = [];
+        const session = handWrap(socket, { onUndelivered: (value) => undelivered.push(value) });
+        await sleep(1); // the writer parks
+        socket.readyState = 2;
+        expect(await rejection(session.outgoing.send('late'))).to.be.instanceOf(ClosedSendError);
+        expect(undelivered).to.deep.equal(['late']);
+        expect(socket.sent).to.deep.equal([]);
+        socket.closed(1000);
+        await session.closed;
+      });
+
+      it('after outgoing.close(cause) sends reject with that cause; after close() with a new ClosedSendError each', async () => {
+        const failing = new HandSocket();
+        const session = handWrap(failing);
+        await sleep(1);
+        const cause = new Error('app failed');
+        expect(session.outgoing.close(cause)).to.equal(true);
+        expect(await rejection(session.outgoing.send('late'))).to.equal(cause);
+        expect(await session.closed).to.deep.equal({
+          code: 4000,
+          reason: 'Application error',
+          wasClean: true,
+        });
+        expect(await rejection(session.outgoing.send('later'))).to.equal(cause);
+        expect(failing.closeCalls).to.deep.equal([[4000, 'Application error']]);
+
+        for (const end of ['session.close', 'outgoing.close'] as const) {
+          const socket = new HandSocket();
+          const other = handWrap(socket);
+          await sleep(1);
+          if (end === 'session.close') void other.close();
+          else other.outgoing.close();
+          const first = await rejection(other.outgoing.send('1'));
+          const second = await rejection(other.outgoing.send('2'));
+          expect(first, end).to.be.instanceOf(ClosedSendError);
+          expect(second, end).to.be.instanceOf(ClosedSendError);
+          expect(first, end).to.not.equal(second);
+          await other.closed;
+          expect(socket.closeCalls, end).to.deep.equal([[1000, '']]);
+        }
+      });
+
+      it('withWebSocket: a signal aborted between the open and its listener closes the connection and rejects with the reason; the handler never runs', async () => {
+        const controller = new AbortController();
+        const reason = new Error('stop');
+        const sockets: HandSocket[] = [];
+        class OpensThenAborts extends HandSocket {
+          constructor() {
+            super(0);
+            sockets.push(this);
+            setTimeout(() => {
+              this.open();
+              controller.abort(reason); // connect has resolved; withWebSocket not yet listening
+            }, 1);
+          }
+        }
+        let ran = false;
+        const outcome = withWebSocket(
+          'ws://scripted.invalid',
+          {
+            WebSocket: OpensThenAborts as unknown as WebSocketConstructor,
+            signal: controller.signal,
+          },
+          () => {
+            ran = true;
+          },
+        ).then(
+          () => 'resolved',
+          (error: unknown) => error,
+        );
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const result = await Promise.race([
+          outcome,
+          new Promise((resolve) => {
+            timer = setTimeout(() => resolve('still pending'), 2000);
+          }),
+        ]);
+        clearTimeout(timer); // leave no timer behind (later suites count them)
+        expect(result).to.equal(reason);
+        expect(ran).to.equal(false);
+        expect(sockets).to.have.length(1);
+        expect(sockets[0]?.closeCalls).to.deep.equal([[1000, '']]);
+      });
+
+      it('openTimeout and idleTimeout beyond 2^31 − 1 ms do not fire early', async () => {
+        const controller = new AbortController();
+        let settled = false;
+        let connecting: Promise<unknown> = Promise.resolve();
+        const stays = new HandSocket();
+        let idleSession: Session<string> | undefined;
+        let idleEnded = false;
+        const overlong = await overlongTimers(async () => {
+          connecting = connect('ws://scripted.invalid', {
+            WebSocket: class extends HandSocket {
+              constructor() {
+                super(0); // never opens
+              }
+            } as unknown as WebSocketConstructor,
+            openTimeout: 2 ** 32,
+            signal: controller.signal,
+          }).finally(() => {
+            settled = true;
+          });
+          connecting.catch(() => undefined);
+          idleSession = handWrap(stays, { idleTimeout: 2 ** 32 });
+          void idleSession.closed.then(() => {
+            idleEnded = true;
+          });
+          await sleep(30);
+        });
+        expect(overlong, 'setTimeout calls beyond 2^31 − 1 ms').to.equal(0);
+        expect(settled, 'connect still waiting to open').to.equal(false);
+        expect(idleEnded, 'idle connection still open').to.equal(false);
+        const reason = new Error('done');
+        controller.abort(reason);
+        expect(await rejection(connecting)).to.equal(reason);
+        idleSession?.terminate();
+        expect(await idleSession?.closed).to.deep.equal({
+          code: 1006,
+          reason: '',
+          wasClean: false,
+        });
       });
     });
   });
