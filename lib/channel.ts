@@ -29,6 +29,7 @@ import type {
 } from './channel-types.js';
 import { ClosedReceiveError, ClosedSendError } from './errors.js';
 import { Deque } from './internal/deque.js';
+import { describeValue } from './internal/describe-value.js';
 import { newClause } from './internal/clauses.js';
 import type { SelectClause } from './internal/clauses.js';
 import {
@@ -78,17 +79,10 @@ function dropUndefinedSymbolKey(prototype: object): void {
   }
 }
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return `'${value}' (string)`;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
-    return `${String(value)} (${typeof value})`;
-  return value === null ? 'null' : typeof value;
-}
-
 function validateCapacity(capacity: unknown): number {
   if (typeof capacity !== 'number') {
     throw new TypeError(
-      `Expected capacity to be a non-negative integer or Infinity, got ${describe(capacity)}`,
+      `Expected capacity to be a non-negative integer or Infinity, got ${describeValue(capacity)}`,
     );
   }
   if (capacity !== Infinity && !(Number.isSafeInteger(capacity) && capacity >= 0)) {
@@ -102,7 +96,7 @@ function validateCapacity(capacity: unknown): number {
 function validateOverflow(overflow: unknown, capacity: number): number {
   if (overflow === undefined || overflow === 'suspend') return SUSPEND;
   if (overflow !== 'drop-oldest' && overflow !== 'drop-latest') {
-    const message = `Expected overflow to be 'suspend', 'drop-oldest' or 'drop-latest', got ${describe(overflow)}`;
+    const message = `Expected overflow to be 'suspend', 'drop-oldest' or 'drop-latest', got ${describeValue(overflow)}`;
     throw typeof overflow === 'string' ? new RangeError(message) : new TypeError(message);
   }
   if (capacity === 0) {
@@ -190,7 +184,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     const onUndelivered: unknown = options?.onUndelivered;
     if (onUndelivered !== undefined && typeof onUndelivered !== 'function') {
       throw new TypeError(
-        `Expected onUndelivered to be a function or undefined, got ${describe(onUndelivered)}`,
+        `Expected onUndelivered to be a function or undefined, got ${describeValue(onUndelivered)}`,
       );
     }
     this.#onUndelivered = onUndelivered as ((value: T) => void) | undefined;
@@ -266,7 +260,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
 
   onClose(handler: (cause: unknown) => void): () => void {
     if (typeof handler !== 'function') {
-      throw new TypeError(`Expected handler to be a function, got ${describe(handler)}`);
+      throw new TypeError(`Expected handler to be a function, got ${describeValue(handler)}`);
     }
     if (this.#state !== OPEN) {
       handler(this.#cause);

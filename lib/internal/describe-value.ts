@@ -7,7 +7,9 @@
 
 /** `'abc' (string)`, `-1 (number)`, `null`, or the `typeof` of anything else. */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return `'${value}' (string)`;
+  if (typeof value === 'string') {
+    return `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}' (string)`;
+  }
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
     return `${String(value)} (${typeof value})`;
   }

@@ -6,16 +6,9 @@
  * @module
  */
 
-/** `'abc' (string)`, `-1 (number)`, `null`, or the `typeof` of anything else. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') {
-    return `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}' (string)`;
-  }
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
-    return `${String(value)} (${typeof value})`;
-  }
-  return value === null ? 'null' : typeof value;
-}
+import { describeValue } from '../internal/describe-value.js';
+
+export { describeValue };
 
 const encoder = new TextEncoder();
 
