@@ -11,19 +11,9 @@
  */
 import { pathToFileURL } from 'node:url';
 
-import { FixedBuffer, Repeater } from '@repeaterjs/repeater';
-import type { Push } from '@repeaterjs/repeater';
-import { Channel as AsyncChannel } from 'async-channel';
+import type { Push, Repeater } from '@repeaterjs/repeater';
 import type * as Cause from 'effect/Cause';
-import * as Effect from 'effect/Effect';
-import * as Exit from 'effect/Exit';
-import * as Queue from 'effect/Queue';
-import { pushable } from 'it-pushable';
-import { CLOSED, chan, close, put, take } from 'medium';
-import { Chan } from './lib/ts-chan.js';
-import type { TsChan } from './lib/ts-chan.js';
 
-import { Channel } from '../lib/index.js';
 import { shareOf, valueOf } from './lib/check.js';
 import type { Check } from './lib/check.js';
 import { HandQueue } from './lib/hand-queue.js';
@@ -37,6 +27,10 @@ import type {
   Parked,
   ThenableReport,
 } from './lib/protocol.js';
+import type { TsChan } from './lib/ts-chan.js';
+
+// Packages are imported inside each implementation's `load`, so the child that measures
+// one implementation loads only that one.
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -102,8 +96,7 @@ async function floorPipe(
   });
   const sending = spawn(producers, async (p) => {
     for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
-      const value = valueOf(p, k, producers);
-      slots[p] = value;
+      slots[p] = valueOf(p, k, producers);
       await RESOLVED;
     }
   });
@@ -114,36 +107,22 @@ const floor: Implementation = {
   id: 'floor',
   name: 'floor',
   note: 'floor: two loops, each awaiting a resolved promise once per message, the value handed over in a plain variable (no queue); in C, four such pairs',
-  pipe: floorPipe,
-  batch: (n, capacity, check) => floorPipe(n, capacity, 1, 1, check),
   lacks: {
     idle: 'not a channel',
     pending: 'not a channel',
     'waiter-one': 'not a channel',
     'waiter-own': 'not a channel',
   },
+  load: async () => ({
+    pipe: floorPipe,
+    batch: (n, capacity, check) => floorPipe(n, capacity, 1, 1, check),
+  }),
 };
 
 const barePromise: Implementation = {
   id: 'bare-promise',
   name: 'bare promise',
   note: 'bare promise: `new Promise(...)` with its resolve function kept (in a preallocated array), alone or awaited by an async task: the least a waiting receiver can cost',
-  park: (count, mode) => {
-    const resolvers = new Array<((value: number) => void) | undefined>(count).fill(undefined);
-    return {
-      start(waiting) {
-        for (let i = 0; i < count; i++) {
-          const promise = new Promise<number>((resolve) => {
-            resolvers[i] = resolve;
-          });
-          waiting[i] = mode === 'pending' ? promise : awaitIn(promise);
-        }
-      },
-      release() {
-        for (let i = 0; i < count; i++) resolvers[i]!(i);
-      },
-    };
-  },
   lacks: {
     spsc: 'not a channel',
     rendezvous: 'not a channel',
@@ -151,53 +130,74 @@ const barePromise: Implementation = {
     batch: 'not a channel',
     idle: 'not a channel',
   },
+  load: async () => ({
+    park: (count, mode) => {
+      const resolvers = new Array<((value: number) => void) | undefined>(count).fill(undefined);
+      return {
+        start(waiting) {
+          for (let i = 0; i < count; i++) {
+            const promise = new Promise<number>((resolve) => {
+              resolvers[i] = resolve;
+            });
+            waiting[i] = mode === 'pending' ? promise : awaitIn(promise);
+          }
+        },
+        release() {
+          for (let i = 0; i < count; i++) resolvers[i]!(i);
+        },
+      };
+    },
+  }),
 };
 
 const handQueue: Implementation = {
   id: 'hand-queue',
   name: 'hand-written queue',
   note: 'hand-written queue: benchmarks/lib/hand-queue.ts, a ring buffer and two waiter arrays, no abort/cancel/select',
-  pipe: async (n, capacity, producers, consumers, check) => {
-    const queue = new HandQueue<number>(capacity);
-    const receiving = spawn(consumers, async (c) => {
-      for await (const value of queue) check.take(c, value);
-    });
-    await Promise.all(
-      spawn(producers, async (p) => {
-        for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
-          await queue.send(valueOf(p, k, producers));
-      }),
-    );
-    queue.close();
-    await Promise.all(receiving);
-  },
-  batch: async (n, capacity, check) => {
-    const queue = new HandQueue<number>(capacity);
-    const receiving = (async () => {
-      for (;;) {
-        const result = queue.tryReceive() ?? (await queue.next());
-        if (result.done === true) return;
-        check.take(0, result.value);
-      }
-    })();
-    for (let value = 0; value < n; value++) {
-      if (!queue.trySend(value)) await queue.send(value);
-    }
-    queue.close();
-    await receiving;
-  },
-  idle: () => new HandQueue<number>(16),
-  park: (count, mode) =>
-    parkOn(
-      count,
-      mode,
-      () => new HandQueue<number>(0),
-      (queue) => queue.next(),
-      (queue, value) => {
-        if (!queue.trySend(value)) refused('trySend');
-      },
-    ),
   lacks: {},
+  load: async () => ({
+    pipe: async (n, capacity, producers, consumers, check) => {
+      const queue = new HandQueue<number>(capacity);
+      const receiving = spawn(consumers, async (c) => {
+        for await (const value of queue) check.take(c, value);
+      });
+      await Promise.all(
+        spawn(producers, async (p) => {
+          for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+            await queue.send(valueOf(p, k, producers));
+          }
+        }),
+      );
+      queue.close();
+      await Promise.all(receiving);
+    },
+    batch: async (n, capacity, check) => {
+      const queue = new HandQueue<number>(capacity);
+      const receiving = (async () => {
+        for (;;) {
+          const result = queue.tryReceive() ?? (await queue.next());
+          if (result.done === true) return;
+          check.take(0, result.value);
+        }
+      })();
+      for (let value = 0; value < n; value++) {
+        if (!queue.trySend(value)) await queue.send(value);
+      }
+      queue.close();
+      await receiving;
+    },
+    idle: () => new HandQueue<number>(16),
+    park: (count, mode) =>
+      parkOn(
+        count,
+        mode,
+        () => new HandQueue<number>(0),
+        (queue) => queue.next(),
+        (queue, value) => {
+          if (!queue.trySend(value)) refused('trySend');
+        },
+      ),
+  }),
 };
 
 // ---------------------------------------------------------------------- sluice
@@ -205,51 +205,57 @@ const handQueue: Implementation = {
 const sluice: Implementation = {
   id: 'sluice',
   name: 'sluice',
-  pipe: async (n, capacity, producers, consumers, check) => {
-    const channel = new Channel<number>(capacity);
-    const receiving = spawn(consumers, async (c) => {
-      for await (const value of channel) check.take(c, value);
-    });
-    await Promise.all(
-      spawn(producers, async (p) => {
-        for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
-          await channel.send(valueOf(p, k, producers));
-      }),
-    );
-    channel.close();
-    await Promise.all(receiving);
-  },
-  batch: async (n, capacity, check) => {
-    const channel = new Channel<number>(capacity);
-    const receiving = (async () => {
-      for (;;) {
-        let result = channel.tryReceive();
-        if (!result.ok) {
-          if (result.closed) return;
-          result = await channel.receiveCatching();
-          if (!result.ok) return;
-        }
-        check.take(0, result.value);
-      }
-    })();
-    for (let value = 0; value < n; value++) {
-      if (!channel.trySend(value).ok) await channel.send(value);
-    }
-    channel.close();
-    await receiving;
-  },
-  idle: () => new Channel<number>(16),
-  park: (count, mode) =>
-    parkOn(
-      count,
-      mode,
-      () => new Channel<number>(),
-      (channel) => channel.receive(),
-      (channel, value) => {
-        if (!channel.trySend(value).ok) refused('trySend');
-      },
-    ),
   lacks: {},
+  load: async () => {
+    const { Channel } = await import('../lib/index.js');
+    return {
+      pipe: async (n, capacity, producers, consumers, check) => {
+        const channel = new Channel<number>(capacity);
+        const receiving = spawn(consumers, async (c) => {
+          for await (const value of channel) check.take(c, value);
+        });
+        await Promise.all(
+          spawn(producers, async (p) => {
+            for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+              await channel.send(valueOf(p, k, producers));
+            }
+          }),
+        );
+        channel.close();
+        await Promise.all(receiving);
+      },
+      batch: async (n, capacity, check) => {
+        const channel = new Channel<number>(capacity);
+        const receiving = (async () => {
+          for (;;) {
+            let result = channel.tryReceive();
+            if (!result.ok) {
+              if (result.closed) return;
+              result = await channel.receiveCatching();
+              if (!result.ok) return;
+            }
+            check.take(0, result.value);
+          }
+        })();
+        for (let value = 0; value < n; value++) {
+          if (!channel.trySend(value).ok) await channel.send(value);
+        }
+        channel.close();
+        await receiving;
+      },
+      idle: () => new Channel<number>(16),
+      park: (count, mode) =>
+        parkOn(
+          count,
+          mode,
+          () => new Channel<number>(),
+          (channel) => channel.receive(),
+          (channel, value) => {
+            if (!channel.trySend(value).ok) refused('trySend');
+          },
+        ),
+    };
+  },
 };
 
 // ----------------------------------------------------------------------- peers
@@ -258,48 +264,54 @@ const repeater: Implementation = {
   id: 'repeater',
   name: '@repeaterjs/repeater',
   note: '@repeaterjs/repeater: producers push inside the executor, consumers share the repeater with `for await`; without a buffer, `push` resolves when the consumer asks for the following value (one step later than a rendezvous)',
-  pipe: async (n, capacity, producers, consumers, check) => {
-    const values = new Repeater<number, void>(
-      async (push, stop) => {
-        await Promise.all(
-          spawn(producers, async (p) => {
-            for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
-              await push(valueOf(p, k, producers));
-          }),
-        );
-        stop();
-      },
-      capacity > 0 ? new FixedBuffer(capacity) : undefined,
-    );
-    await Promise.all(
-      spawn(consumers, async (c) => {
-        for await (const value of values) check.take(c, value);
-      }),
-    );
-  },
-  idle: () => new Repeater<number, void>(() => undefined, new FixedBuffer(16)),
-  park: (count) => {
-    const pushes = new Array<Push<number> | undefined>(count).fill(undefined);
-    const held = new Array<Repeater<number, void> | undefined>(count).fill(undefined);
-    return {
-      start(waiting) {
-        for (let i = 0; i < count; i++) {
-          const values = new Repeater<number, void>((push) => {
-            pushes[i] = push;
-          });
-          held[i] = values;
-          waiting[i] = awaitIn(values.next());
-        }
-      },
-      release() {
-        for (let i = 0; i < count; i++) void pushes[i]!(i);
-      },
-    };
-  },
   lacks: {
     batch: 'no non-waiting push or next',
     pending: 'at most 1,024 pending next() calls per repeater',
     'waiter-one': 'at most 1,024 pending next() calls per repeater',
+  },
+  load: async () => {
+    const { FixedBuffer, Repeater } = await import('@repeaterjs/repeater');
+    return {
+      pipe: async (n, capacity, producers, consumers, check) => {
+        const values = new Repeater<number, void>(
+          async (push, stop) => {
+            await Promise.all(
+              spawn(producers, async (p) => {
+                for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+                  await push(valueOf(p, k, producers));
+                }
+              }),
+            );
+            stop();
+          },
+          capacity > 0 ? new FixedBuffer(capacity) : undefined,
+        );
+        await Promise.all(
+          spawn(consumers, async (c) => {
+            for await (const value of values) check.take(c, value);
+          }),
+        );
+      },
+      idle: () => new Repeater<number, void>(() => undefined, new FixedBuffer(16)),
+      park: (count) => {
+        const pushes = new Array<Push<number> | undefined>(count).fill(undefined);
+        const held = new Array<Repeater<number, void> | undefined>(count).fill(undefined);
+        return {
+          start(waiting) {
+            for (let i = 0; i < count; i++) {
+              const values = new Repeater<number, void>((push) => {
+                pushes[i] = push;
+              });
+              held[i] = values;
+              waiting[i] = awaitIn(values.next());
+            }
+          },
+          release() {
+            for (let i = 0; i < count; i++) void pushes[i]!(i);
+          },
+        };
+      },
+    };
   },
 };
 
@@ -307,35 +319,6 @@ const itPushable: Implementation = {
   id: 'it-pushable',
   name: 'it-pushable',
   note: 'it-pushable: push() is synchronous and unbounded; the 64-message bound is emulated with `await onEmpty()` once 64 are buffered, so its producer awaits once per 64 messages, not once per message',
-  pipe: async (n, capacity, producers, consumers, check) => {
-    if (consumers !== 1) throw new Error('single consumer');
-    const source = pushable<number>({ objectMode: true });
-    const receiving = (async () => {
-      for await (const value of source) check.take(0, value);
-    })();
-    await Promise.all(
-      spawn(producers, async (p) => {
-        for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
-          const value = valueOf(p, k, producers);
-          source.push(value);
-          if (source.readableLength >= capacity) await source.onEmpty();
-        }
-      }),
-    );
-    source.end();
-    await receiving;
-  },
-  idle: () => pushable<number>({ objectMode: true }),
-  park: (count, mode) =>
-    parkOn(
-      count,
-      mode,
-      () => pushable<number>({ objectMode: true }),
-      (source) => source.next(),
-      (source, value) => {
-        source.push(value);
-      },
-    ),
   lacks: {
     rendezvous: 'no rendezvous: push() never waits',
     mpmc: 'single consumer: a second waiting next() replaces the first one’s wake-up',
@@ -343,82 +326,121 @@ const itPushable: Implementation = {
     pending: 'single consumer: one waiting next() per pushable',
     'waiter-one': 'single consumer: one waiting next() per pushable',
   },
+  load: async () => {
+    const { pushable } = await import('it-pushable');
+    return {
+      pipe: async (n, capacity, producers, consumers, check) => {
+        if (consumers !== 1) throw new Error('single consumer');
+        const source = pushable<number>({ objectMode: true });
+        const receiving = (async () => {
+          for await (const value of source) check.take(0, value);
+        })();
+        await Promise.all(
+          spawn(producers, async (p) => {
+            for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+              source.push(valueOf(p, k, producers));
+              if (source.readableLength >= capacity) await source.onEmpty();
+            }
+          }),
+        );
+        source.end();
+        await receiving;
+      },
+      idle: () => pushable<number>({ objectMode: true }),
+      park: (count, mode) =>
+        parkOn(
+          count,
+          mode,
+          () => pushable<number>({ objectMode: true }),
+          (source) => source.next(),
+          (source, value) => {
+            source.push(value);
+          },
+        ),
+    };
+  },
 };
 
 const effect: Implementation = {
   id: 'effect',
   name: 'effect Queue.bounded',
   note: 'effect: fibers in one Effect.runPromise, `yield* Queue.offer` / `yield* Queue.take` until `Queue.end`; D uses offerUnsafe/takeUnsafe first; waiting receivers are fibers (Effect.runPromise(Queue.take(q))), not async functions',
-  pipe: (n, capacity, producers, consumers, check) =>
-    Effect.runPromise(
-      Effect.gen(function* () {
-        const queue = yield* Queue.bounded<number, Cause.Done>(capacity);
-        const receivers = Array.from({ length: consumers }, (_, c) =>
-          Effect.gen(function* () {
-            for (;;) check.take(c, yield* Queue.take(queue));
-          }).pipe(Effect.catch(() => Effect.void)),
-        );
-        const senders = Array.from({ length: producers }, (_, p) =>
-          Effect.gen(function* () {
-            for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
-              const value = valueOf(p, k, producers);
-              if (!(yield* Queue.offer(queue, value))) check.fail('offer refused');
-            }
-          }),
-        );
-        yield* Effect.all(
-          [
-            Effect.all(receivers, { concurrency: 'unbounded' }),
-            Effect.all(senders, { concurrency: 'unbounded' }).pipe(
-              Effect.andThen(Queue.end(queue)),
-            ),
-          ],
-          { concurrency: 'unbounded' },
-        );
-      }),
-    ),
-  batch: (n, capacity, check) =>
-    Effect.runPromise(
-      Effect.gen(function* () {
-        const queue = yield* Queue.bounded<number, Cause.Done>(capacity);
-        const receiver = Effect.gen(function* () {
-          for (;;) {
-            const taken = Queue.takeUnsafe(queue);
-            if (taken === undefined) check.take(0, yield* Queue.take(queue));
-            else if (Exit.isSuccess(taken)) check.take(0, taken.value);
-            else return;
-          }
-        }).pipe(Effect.catch(() => Effect.void));
-        const sender = Effect.gen(function* () {
-          for (let value = 0; value < n; value++) {
-            if (!Queue.offerUnsafe(queue, value) && !(yield* Queue.offer(queue, value))) {
-              check.fail('offer refused');
-            }
-          }
-          yield* Queue.end(queue);
-        });
-        yield* Effect.all([receiver, sender], { concurrency: 'unbounded' });
-      }),
-    ),
-  idle: () => Effect.runSync(Queue.bounded<number>(16)),
-  park: (count, mode) =>
-    parkOn(
-      count,
-      mode,
-      () => Effect.runSync(Queue.bounded<number>(0)),
-      (queue) => Effect.runPromise(Queue.take(queue)),
-      (queue, value) => {
-        if (!Queue.offerUnsafe(queue, value)) refused('offerUnsafe');
-      },
-    ),
   lacks: {},
+  load: async () => {
+    const [Effect, Exit, Queue] = await Promise.all([
+      import('effect/Effect'),
+      import('effect/Exit'),
+      import('effect/Queue'),
+    ]);
+    return {
+      pipe: (n, capacity, producers, consumers, check) =>
+        Effect.runPromise(
+          Effect.gen(function* () {
+            const queue = yield* Queue.bounded<number, Cause.Done>(capacity);
+            const receivers = Array.from({ length: consumers }, (_, c) =>
+              Effect.gen(function* () {
+                for (;;) check.take(c, yield* Queue.take(queue));
+              }).pipe(Effect.catch(() => Effect.void)),
+            );
+            const senders = Array.from({ length: producers }, (_, p) =>
+              Effect.gen(function* () {
+                for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+                  if (!(yield* Queue.offer(queue, valueOf(p, k, producers)))) {
+                    check.fail('offer refused');
+                  }
+                }
+              }),
+            );
+            yield* Effect.all(
+              [
+                Effect.all(receivers, { concurrency: 'unbounded' }),
+                Effect.all(senders, { concurrency: 'unbounded' }).pipe(
+                  Effect.andThen(Queue.end(queue)),
+                ),
+              ],
+              { concurrency: 'unbounded' },
+            );
+          }),
+        ),
+      batch: (n, capacity, check) =>
+        Effect.runPromise(
+          Effect.gen(function* () {
+            const queue = yield* Queue.bounded<number, Cause.Done>(capacity);
+            const receiver = Effect.gen(function* () {
+              for (;;) {
+                const taken = Queue.takeUnsafe(queue);
+                if (taken === undefined) check.take(0, yield* Queue.take(queue));
+                else if (Exit.isSuccess(taken)) check.take(0, taken.value);
+                else return;
+              }
+            }).pipe(Effect.catch(() => Effect.void));
+            const sender = Effect.gen(function* () {
+              for (let value = 0; value < n; value++) {
+                if (!Queue.offerUnsafe(queue, value) && !(yield* Queue.offer(queue, value))) {
+                  check.fail('offer refused');
+                }
+              }
+              yield* Queue.end(queue);
+            });
+            yield* Effect.all([receiver, sender], { concurrency: 'unbounded' });
+          }),
+        ),
+      idle: () => Effect.runSync(Queue.bounded<number>(16)),
+      park: (count, mode) =>
+        parkOn(
+          count,
+          mode,
+          () => Effect.runSync(Queue.bounded<number>(0)),
+          (queue) => Effect.runPromise(Queue.take(queue)),
+          (queue, value) => {
+            if (!Queue.offerUnsafe(queue, value)) refused('offerUnsafe');
+          },
+        ),
+    };
+  },
 };
 
 function tsChan(unsafe: boolean): Implementation {
-  const make = (capacity: number): TsChan<number> => {
-    const channel = new Chan<number>(capacity);
-    return unsafe ? channel.setUnsafe(true) : channel;
-  };
   return {
     id: unsafe ? 'ts-chan-unsafe' : 'ts-chan',
     name: unsafe ? 'ts-chan (unsafe)' : 'ts-chan',
@@ -426,47 +448,57 @@ function tsChan(unsafe: boolean): Implementation {
     note: unsafe
       ? 'ts-chan (unsafe): setUnsafe(true) skips its yield to the macrotask queue in send/recv'
       : 'ts-chan: default settings, whose send/recv yield to the macrotask queue (setImmediate) unless the other side already did (`--impl ts-chan-unsafe` adds the setUnsafe(true) variant)',
-    pipe: async (n, capacity, producers, consumers, check) => {
-      const channel = make(capacity);
-      const receiving = spawn(consumers, async (c) => {
-        for await (const value of channel) check.take(c, value);
-      });
-      await Promise.all(
-        spawn(producers, async (p) => {
-          for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
-            await channel.send(valueOf(p, k, producers));
-        }),
-      );
-      channel.close();
-      await Promise.all(receiving);
-    },
-    batch: async (n, capacity, check) => {
-      const channel = make(capacity);
-      const receiving = (async () => {
-        for (;;) {
-          const result = channel.tryRecv() ?? (await channel.recv());
-          if (result.done === true) return;
-          check.take(0, result.value);
-        }
-      })();
-      for (let value = 0; value < n; value++) {
-        if (!channel.trySend(value)) await channel.send(value);
-      }
-      channel.close();
-      await receiving;
-    },
-    idle: () => make(16),
-    park: (count, mode) =>
-      parkOn(
-        count,
-        mode,
-        () => make(0),
-        (channel) => channel.recv(),
-        (channel, value) => {
-          if (!channel.trySend(value)) refused('trySend');
-        },
-      ),
     lacks: {},
+    load: async () => {
+      const { Chan } = await import('./lib/ts-chan.js');
+      const make = (capacity: number): TsChan<number> => {
+        const channel = new Chan<number>(capacity);
+        return unsafe ? channel.setUnsafe(true) : channel;
+      };
+      return {
+        pipe: async (n, capacity, producers, consumers, check) => {
+          const channel = make(capacity);
+          const receiving = spawn(consumers, async (c) => {
+            for await (const value of channel) check.take(c, value);
+          });
+          await Promise.all(
+            spawn(producers, async (p) => {
+              for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+                await channel.send(valueOf(p, k, producers));
+              }
+            }),
+          );
+          channel.close();
+          await Promise.all(receiving);
+        },
+        batch: async (n, capacity, check) => {
+          const channel = make(capacity);
+          const receiving = (async () => {
+            for (;;) {
+              const result = channel.tryRecv() ?? (await channel.recv());
+              if (result.done === true) return;
+              check.take(0, result.value);
+            }
+          })();
+          for (let value = 0; value < n; value++) {
+            if (!channel.trySend(value)) await channel.send(value);
+          }
+          channel.close();
+          await receiving;
+        },
+        idle: () => make(16),
+        park: (count, mode) =>
+          parkOn(
+            count,
+            mode,
+            () => make(0),
+            (channel) => channel.recv(),
+            (channel, value) => {
+              if (!channel.trySend(value)) refused('trySend');
+            },
+          ),
+      };
+    },
   };
 }
 
@@ -474,70 +506,81 @@ const asyncChannel: Implementation = {
   id: 'async-channel',
   name: 'async-channel',
   note: 'async-channel: `await push(v)`, `for await`; every value is wrapped in a promise internally',
-  pipe: async (n, capacity, producers, consumers, check) => {
-    const channel = new AsyncChannel<number>(capacity);
-    const receiving = spawn(consumers, async (c) => {
-      for await (const value of channel) check.take(c, value);
-    });
-    await Promise.all(
-      spawn(producers, async (p) => {
-        for (let k = 0, count = shareOf(p, n, producers); k < count; k++)
-          await channel.push(valueOf(p, k, producers));
-      }),
-    );
-    channel.close();
-    await Promise.all(receiving);
-  },
-  idle: () => new AsyncChannel<number>(16),
-  park: (count, mode) =>
-    parkOn(
-      count,
-      mode,
-      () => new AsyncChannel<number>(0),
-      (channel) => channel.get(),
-      (channel, value) => {
-        void channel.push(value);
-      },
-    ),
   lacks: { batch: 'no non-waiting send or receive' },
+  load: async () => {
+    const { Channel: AsyncChannel } = await import('async-channel');
+    return {
+      pipe: async (n, capacity, producers, consumers, check) => {
+        const channel = new AsyncChannel<number>(capacity);
+        const receiving = spawn(consumers, async (c) => {
+          for await (const value of channel) check.take(c, value);
+        });
+        await Promise.all(
+          spawn(producers, async (p) => {
+            for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+              await channel.push(valueOf(p, k, producers));
+            }
+          }),
+        );
+        channel.close();
+        await Promise.all(receiving);
+      },
+      idle: () => new AsyncChannel<number>(16),
+      park: (count, mode) =>
+        parkOn(
+          count,
+          mode,
+          () => new AsyncChannel<number>(0),
+          (channel) => channel.get(),
+          (channel, value) => {
+            void channel.push(value);
+          },
+        ),
+    };
+  },
 };
 
 const medium: Implementation = {
   id: 'medium',
   name: 'medium',
   note: 'medium: `await put(ch, v)`, `await take(ch)` until CLOSED (it has no async iterator); rendezvous is chan() (chan(0) never releases a put)',
-  pipe: async (n, capacity, producers, consumers, check) => {
-    const channel = capacity === 0 ? chan<number>() : chan<number>(capacity);
-    const receiving = spawn(consumers, async (c) => {
-      for (;;) {
-        const value = await take(channel);
-        if (value === CLOSED) return;
-        check.take(c, value);
-      }
-    });
-    await Promise.all(
-      spawn(producers, async (p) => {
-        for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
-          const value = valueOf(p, k, producers);
-          if (!(await put(channel, value))) check.fail('put refused');
-        }
-      }),
-    );
-    close(channel);
-    await Promise.all(receiving);
-  },
-  idle: () => chan<number>(16),
-  park: (count, mode) =>
-    parkOn(
-      count,
-      mode,
-      () => chan<number>(),
-      (channel) => take(channel),
-      (channel, value) => {
-        void put(channel, value);
-      },
-    ),
   lacks: { batch: 'no non-waiting put or take' },
+  load: async () => {
+    const { CLOSED, chan, close, put, take } = await import('medium');
+    return {
+      pipe: async (n, capacity, producers, consumers, check) => {
+        const channel = capacity === 0 ? chan<number>() : chan<number>(capacity);
+        const receiving = spawn(consumers, async (c) => {
+          for (;;) {
+            const value = await take(channel);
+            // (`typeof` narrows for the compiler: a destructured unique symbol does not.)
+            if (value === CLOSED || typeof value !== 'number') return;
+            check.take(c, value);
+          }
+        });
+        await Promise.all(
+          spawn(producers, async (p) => {
+            for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+              if (!(await put(channel, valueOf(p, k, producers)))) check.fail('put refused');
+            }
+          }),
+        );
+        close(channel);
+        await Promise.all(receiving);
+      },
+      idle: () => chan<number>(16),
+      park: (count, mode) =>
+        parkOn(
+          count,
+          mode,
+          () => chan<number>(),
+          (channel) => take(channel),
+          (channel, value) => {
+            void put(channel, value);
+          },
+        ),
+    };
+  },
 };
 
 /** Every implementation, in table order. */
@@ -571,6 +614,7 @@ async function awaitOutcome(channel: unknown, stillThere: () => boolean): Promis
 /** A `Channel` must not be thenable: `await channel` must not take a value. */
 export async function probeThenables(): Promise<ThenableReport[]> {
   const reports: ThenableReport[] = [];
+  const { Channel } = await import('../lib/index.js');
   const channel = new Channel<number>(1);
   channel.trySend(42);
   const thenable = typeof Reflect.get(channel, 'then') === 'function';
@@ -584,6 +628,7 @@ export async function probeThenables(): Promise<ThenableReport[]> {
     outcome,
     pass: !thenable && outcome.endsWith('the buffered 42 stays'),
   });
+  const { Channel: AsyncChannel } = await import('async-channel');
   const viaAsyncChannel = new AsyncChannel<number>(1);
   void viaAsyncChannel.push(42);
   reports.push({
@@ -592,6 +637,7 @@ export async function probeThenables(): Promise<ThenableReport[]> {
     outcome: await awaitOutcome(viaAsyncChannel, () => viaAsyncChannel.bufferSize === 1),
     pass: true,
   });
+  const { chan, put } = await import('medium');
   const viaMedium = chan<number>(1);
   void put(viaMedium, 42);
   reports.push({
@@ -601,9 +647,9 @@ export async function probeThenables(): Promise<ThenableReport[]> {
     pass: true,
   });
   for (const impl of IMPLEMENTATIONS) {
-    if (impl.idle === undefined || impl.optional === true) continue;
+    if (impl.optional === true || support(impl, 'idle') !== true) continue;
     if (reports.some((r) => r.name === impl.name)) continue;
-    const idle = impl.idle();
+    const idle = (await impl.load()).idle?.();
     const isThenable =
       typeof idle === 'object' && idle !== null && typeof Reflect.get(idle, 'then') === 'function';
     reports.push({
@@ -644,10 +690,11 @@ async function child(args: readonly string[]): Promise<ChildResult> {
     // Several memory jobs in one process, one after the other, each from its own baseline.
     const jobs = (options.get('--jobs') ?? Object.keys(MEMORY).join(',')).split(',');
     const memory: MemoryFigure[] = [];
+    const ops = await impl.load();
     for (const each of jobs) {
       if (!isMemory(each)) return { ok: false, error: `unknown memory job '${each}'` };
       if (support(impl, each) !== true) continue;
-      memory.push({ job: each, result: await measureMemory(impl, each, n ?? 100_000) });
+      memory.push({ job: each, result: await measureMemory(ops, each, n ?? 20_000) });
     }
     return { ok: true, memory };
   }
@@ -655,8 +702,9 @@ async function child(args: readonly string[]): Promise<ChildResult> {
     return { ok: false, error: `unknown job '${job}'; ${USAGE}` };
   const supported = support(impl, job);
   if (supported !== true) return { ok: false, error: `${impl.name} has no '${job}': ${supported}` };
-  if (isScenario(job)) return measureThroughput(impl, job, n ?? 1_000_000);
-  return measureMemory(impl, job, n ?? 100_000);
+  const ops = await impl.load();
+  if (isScenario(job)) return measureThroughput(ops, job, n ?? 1_000_000);
+  return measureMemory(ops, job, n ?? 20_000);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

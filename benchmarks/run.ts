@@ -60,7 +60,7 @@ interface Options {
 const HELP = `usage: npm run bench -- [--quick] [--runs N] [--n N] [--impl ID]... [FILTER]...
   FILTER: A|spsc, B|rendezvous, C|mpmc, D|batch, memory (or idle, pending, waiter-one,
           waiter-own), thenable; none means everything
-  --quick  100,000 messages and 10,000 instances (else 1,000,000 and 50,000), one process
+  --quick  100,000 messages and 5,000 instances (else 1,000,000 and 20,000), one process
            per figure (else 5)
   --impl   only this implementation (sluice and the references are always included); variants that run
            only when named: ${IMPLEMENTATIONS.filter((i) => i.optional === true)
@@ -126,7 +126,7 @@ function parseOptions(argv: readonly string[]): Options {
     quick,
     runs: runs ?? (quick ? 1 : 5),
     n: n ?? (quick ? 100_000 : 1_000_000),
-    instances: quick ? 10_000 : 50_000,
+    instances: quick ? 5_000 : 20_000,
     jobs: filtered ? ALL_JOBS.filter((job) => named.has(job)) : ALL_JOBS,
     thenable: filtered ? thenable : true,
     impls: IMPLEMENTATIONS.filter((impl) =>

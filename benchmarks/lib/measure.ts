@@ -7,7 +7,7 @@
  */
 import { Check } from './check.js';
 import { SCENARIOS } from './protocol.js';
-import type { ChildResult, Implementation, MemoryId, ScenarioId } from './protocol.js';
+import type { ChildResult, MemoryId, Operations, ScenarioId } from './protocol.js';
 
 function collectGarbage(): void {
   const gc = globalThis.gc;
@@ -27,7 +27,7 @@ async function settle(): Promise<void> {
 }
 
 async function runOnce(
-  impl: Implementation,
+  ops: Operations,
   scenario: ScenarioId,
   n: number,
 ): Promise<{ check: Check; ms: number; cpuMs: number }> {
@@ -36,9 +36,11 @@ async function runOnce(
   const cpuStart = process.cpuUsage();
   const start = performance.now();
   if (scenario === 'batch') {
-    await impl.batch?.(n, capacity, check);
+    if (ops.batch === undefined) throw new Error('no batch path');
+    await ops.batch(n, capacity, check);
   } else {
-    await impl.pipe?.(n, capacity, producers, consumers, check);
+    if (ops.pipe === undefined) throw new Error('no idiomatic path');
+    await ops.pipe(n, capacity, producers, consumers, check);
   }
   const ms = performance.now() - start;
   const cpu = process.cpuUsage(cpuStart);
@@ -47,15 +49,15 @@ async function runOnce(
 
 /** Times `n` messages through `scenario`, after a warm-up with a twentieth of that. */
 export async function measureThroughput(
-  impl: Implementation,
+  ops: Operations,
   scenario: ScenarioId,
   n: number,
 ): Promise<ChildResult> {
-  const warm = await runOnce(impl, scenario, Math.max(1000, Math.floor(n / 20)));
+  const warm = await runOnce(ops, scenario, Math.max(1000, Math.floor(n / 20)));
   const warmError = warm.check.verify();
   if (warmError !== null) return { ok: false, error: `warm-up: ${warmError}` };
   collectGarbage();
-  const { check, ms, cpuMs } = await runOnce(impl, scenario, n);
+  const { check, ms, cpuMs } = await runOnce(ops, scenario, n);
   const error = check.verify();
   if (error !== null) return { ok: false, error };
   return {
@@ -97,27 +99,23 @@ async function quiesce(limit: number): Promise<void> {
  * starting only once the garbage of the previous one is gone.
  */
 export async function measureMemory(
-  impl: Implementation,
+  ops: Operations,
   job: MemoryId,
   count: number,
 ): Promise<ChildResult> {
   const slack = 1 << 20;
   const start = heapUsed();
-  const warm = await measureOnce(impl, job, Math.max(100, Math.floor(count / 10)));
+  const warm = await measureOnce(ops, job, Math.max(100, Math.floor(count / 10)));
   if (!warm.ok) return { ok: false, error: `warm-up: ${warm.error}` };
   await quiesce(start + slack);
-  const result = await measureOnce(impl, job, count);
+  const result = await measureOnce(ops, job, count);
   await quiesce(start + slack);
   return result;
 }
 
-async function measureOnce(
-  impl: Implementation,
-  job: MemoryId,
-  count: number,
-): Promise<ChildResult> {
+async function measureOnce(ops: Operations, job: MemoryId, count: number): Promise<ChildResult> {
   if (job === 'idle') {
-    const make = impl.idle;
+    const make = ops.idle;
     if (make === undefined) return { ok: false, error: 'no idle channel' };
     const held = new Array<unknown>(count).fill(undefined);
     const before = heapUsed();
@@ -128,10 +126,10 @@ async function measureOnce(
     }
     return { ok: true, bytes: (after - before) / count };
   }
-  if (impl.park === undefined) return { ok: false, error: 'no waiting receivers' };
+  if (ops.park === undefined) return { ok: false, error: 'no waiting receivers' };
   const placeholder = Promise.resolve(-1);
   const waiting = new Array<Promise<unknown>>(count).fill(placeholder);
-  const parked = impl.park(count, job);
+  const parked = ops.park(count, job);
   await settle();
   const before = heapUsed();
   parked.start(waiting);

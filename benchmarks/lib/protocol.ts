@@ -102,6 +102,21 @@ export interface Parked {
   release(): void;
 }
 
+/** What an implementation can run, once its package is loaded. */
+export interface Operations {
+  readonly pipe?: Pipe;
+  readonly batch?: Batch;
+  /** One idle channel of capacity 16. */
+  readonly idle?: () => unknown;
+  /** `count` receivers waiting as `mode` says. */
+  readonly park?: (count: number, mode: ParkMode) => Parked;
+}
+
+/**
+ * An implementation under test: what the runner needs to plan and print, plus `load`,
+ * which imports the package only in the child that runs it (a child measuring one peer
+ * does not load the others).
+ */
 export interface Implementation {
   /** The name on the command line: `channel.bench.ts <job> <id>`. */
   readonly id: string;
@@ -111,29 +126,14 @@ export interface Implementation {
   readonly optional?: boolean;
   /** A line printed under the tables when the implementation needs explaining. */
   readonly note?: string;
-  readonly pipe?: Pipe;
-  readonly batch?: Batch;
-  /** One idle channel of capacity 16. */
-  readonly idle?: () => unknown;
-  /** `count` receivers waiting as `mode` says. */
-  readonly park?: (count: number, mode: ParkMode) => Parked;
   /** Why a job is missing, for every job the implementation cannot run. */
   readonly lacks: Partial<Record<JobId, string>>;
+  readonly load: () => Promise<Operations>;
 }
 
 /** Whether `impl` runs `job`, or why not. */
 export function support(impl: Implementation, job: JobId): true | string {
-  const reason = impl.lacks[job];
-  if (reason !== undefined) return reason;
-  const has =
-    job === 'batch'
-      ? impl.batch !== undefined
-      : isScenario(job)
-        ? impl.pipe !== undefined
-        : job === 'idle'
-          ? impl.idle !== undefined
-          : impl.park !== undefined;
-  return has ? true : 'not implemented';
+  return impl.lacks[job] ?? true;
 }
 
 /** What a child prints, as one JSON line on stdout. */
