@@ -1,10 +1,18 @@
 /**
- * The ping/pong heartbeat: every `interval` the server pings the client with a fresh
+ * The ping/pong heartbeat: every `interval` the server pings each client with a fresh
  * payload and expects a pong carrying the same payload within `timeout` (RFC 6455 §5.5.3:
  * a pong echoes the ping's application data). A client that stays silent is reported
  * through `onTimeout`, which fails the connection. Unsolicited or stale pongs are ignored.
  *
- * One timer per connection at any time: the ping timer, or the pong deadline.
+ * ## One timer per server
+ * Each connection is a {@link HeartbeatEntry} waiting either for its next ping (due
+ * `interval` after it joined or after its last pong) or for the pong that answers its
+ * last ping (due `timeout` after the ping). Since `interval` and `timeout` are the same
+ * for every connection of a server, entries join each of the two waits in the order of
+ * their due times: two intrusive linked lists, ordered by construction, with one timer
+ * for the earliest head. A connection costs a few fields instead of a timer, its
+ * callback closures and their contexts; every step (join, pong, leave) is O(1). The
+ * timing seen by each connection is the same as with a timer of its own.
  *
  * @module
  */
@@ -13,74 +21,207 @@
 export interface PingableSocket {
   readonly readyState: number;
   ping(data: Uint8Array): void;
-  on(event: 'pong', listener: (data: Uint8Array) => void): unknown;
-  off(event: 'pong', listener: (data: Uint8Array) => void): unknown;
+  on(event: 'pong', listener: (this: this, data: Uint8Array) => void): unknown;
+  off(event: 'pong', listener: (this: this, data: Uint8Array) => void): unknown;
 }
 
-/** Timing of {@link startHeartbeat}, in milliseconds. */
+/** Timing of a {@link Heartbeat}, in milliseconds. */
 export interface HeartbeatTiming {
   readonly interval: number;
   readonly timeout: number;
 }
 
 const OPEN = 1;
+const CLOSED = 3;
+/** An entry's wait: not scheduled, waiting to ping, waiting for the pong. */
+const IDLE = 0;
+const PING = 1;
+const PONG = 2;
+const PAYLOAD_BYTES = 8;
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** One connection's place in its server's {@link Heartbeat}. */
+export class HeartbeatEntry<S extends PingableSocket = PingableSocket> {
+  readonly socket: S;
+  /** Neighbours in the list of {@link HeartbeatEntry.wait}. */
+  prev: HeartbeatEntry | null = null;
+  next: HeartbeatEntry | null = null;
+  /** When the current wait ends (`performance.now()` clock). */
+  due = 0;
+  /** Pings sent so far; the last one's payload is this count as a big-endian float64. */
+  count = 0;
+  wait: typeof IDLE | typeof PING | typeof PONG = IDLE;
+
+  constructor(socket: S) {
+    this.socket = socket;
+  }
+}
+
+/** A linked list of entries in the order of their due times. */
+class Queue {
+  head: HeartbeatEntry | null = null;
+  tail: HeartbeatEntry | null = null;
+
+  push(entry: HeartbeatEntry): void {
+    entry.prev = this.tail;
+    entry.next = null;
+    if (this.tail === null) this.head = entry;
+    else this.tail.next = entry;
+    this.tail = entry;
+  }
+
+  remove(entry: HeartbeatEntry): void {
+    if (entry.prev === null) this.head = entry.next;
+    else entry.prev.next = entry.next;
+    if (entry.next === null) this.tail = entry.prev;
+    else entry.next.prev = entry.prev;
+    entry.prev = entry.next = null;
+  }
+}
+
+function matches(data: Uint8Array, count: number): boolean {
+  return (
+    data.byteLength === PAYLOAD_BYTES &&
+    new DataView(data.buffer, data.byteOffset, PAYLOAD_BYTES).getFloat64(0) === count
+  );
 }
 
 /**
- * Starts pinging `socket`; returns the function that stops (idempotent). `onTimeout`
- * runs at most once, with a message for the close reason, after which nothing more runs.
+ * The heartbeat of one server's connections. `find` maps a socket back to its entry (for
+ * its pongs); `onTimeout` runs at most once per entry, with a message for the close
+ * reason, after the entry has left.
  */
-export function startHeartbeat(
-  socket: PingableSocket,
-  timing: HeartbeatTiming,
-  onTimeout: (message: string) => void,
-): () => void {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let expected: Uint8Array | undefined;
-  let count = 0;
-  let stopped = false;
+export class Heartbeat<S extends PingableSocket, E extends HeartbeatEntry<S>> {
+  readonly #timing: HeartbeatTiming;
+  readonly #find: (socket: S) => E | undefined;
+  readonly #onTimeout: (entry: E, message: string) => void;
+  readonly #pings = new Queue();
+  readonly #pongs = new Queue();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When `#timer` fires. */
+  #timerDue = 0;
+  /** `#fire` is running: it re-arms the timer once it is done. */
+  #firing = false;
+  /** The one 'pong' listener of every socket (`this` is the socket). */
+  readonly #onPong: (this: S, data: Uint8Array) => void;
 
-  const stop = (): void => {
-    if (stopped) return;
-    stopped = true;
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    socket.off('pong', onPong);
-  };
-  const schedulePing = (): void => {
-    timer = setTimeout(ping, timing.interval);
-  };
-  function ping(): void {
-    timer = undefined;
-    if (stopped) return;
-    if (socket.readyState !== OPEN) {
-      schedulePing();
+  constructor(
+    timing: HeartbeatTiming,
+    find: (socket: S) => E | undefined,
+    onTimeout: (entry: E, message: string) => void,
+  ) {
+    this.#timing = timing;
+    this.#find = find;
+    this.#onTimeout = onTimeout;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- `this` below is the socket
+    const heartbeat = this;
+    this.#onPong = function (this: S, data: Uint8Array): void {
+      heartbeat.#pong(this, data);
+    };
+  }
+
+  /** Starts pinging `entry.socket`: the first ping is due after `interval`. */
+  add(entry: E): void {
+    if (entry.wait !== IDLE) return;
+    entry.socket.on('pong', this.#onPong);
+    this.#schedule(entry, PING, performance.now());
+    this.#arm();
+  }
+
+  /** Stops pinging `entry.socket` (idempotent). */
+  delete(entry: E): void {
+    if (entry.wait === IDLE) return;
+    this.#leave(entry);
+    this.#arm();
+  }
+
+  #leave(entry: E): void {
+    this.#unlink(entry);
+    entry.socket.off('pong', this.#onPong);
+  }
+
+  #schedule(entry: HeartbeatEntry, wait: typeof PING | typeof PONG, now: number): void {
+    entry.wait = wait;
+    entry.due = now + (wait === PING ? this.#timing.interval : this.#timing.timeout);
+    (wait === PING ? this.#pings : this.#pongs).push(entry);
+  }
+
+  #unlink(entry: HeartbeatEntry): void {
+    (entry.wait === PING ? this.#pings : this.#pongs).remove(entry);
+    entry.wait = IDLE;
+  }
+
+  #pong(socket: S, data: Uint8Array): void {
+    const entry = this.#find(socket);
+    if (entry === undefined || entry.wait !== PONG || !matches(data, entry.count)) return;
+    this.#unlink(entry);
+    this.#schedule(entry, PING, performance.now());
+    this.#arm();
+  }
+
+  /** (Re)sets the timer for the earliest due time, or clears it when nothing waits. */
+  #arm(): void {
+    if (this.#firing) return;
+    const ping = this.#pings.head;
+    const pong = this.#pongs.head;
+    if (ping === null && pong === null) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
       return;
     }
-    const payload = new Uint8Array(8);
-    new DataView(payload.buffer).setFloat64(0, ++count);
-    expected = payload;
-    socket.ping(payload);
-    timer = setTimeout(() => {
-      timer = undefined;
-      if (stopped) return;
-      stop();
-      onTimeout(`Heartbeat timeout: no pong within ${timing.timeout} ms`);
-    }, timing.timeout);
-  }
-  function onPong(data: Uint8Array): void {
-    if (stopped || expected === undefined || !sameBytes(data, expected)) return;
-    expected = undefined;
-    if (timer !== undefined) clearTimeout(timer);
-    schedulePing();
+    const due = Math.min(ping?.due ?? Infinity, pong?.due ?? Infinity);
+    if (this.#timer !== undefined) {
+      if (this.#timerDue <= due) return; // fires first, then re-arms
+      clearTimeout(this.#timer);
+    }
+    this.#timerDue = due;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#fire();
+      },
+      Math.max(1, Math.ceil(due - performance.now())),
+    );
   }
 
-  socket.on('pong', onPong);
-  schedulePing();
-  return stop;
+  /** Handles every entry whose wait has ended, earliest first. */
+  #fire(): void {
+    this.#firing = true;
+    try {
+      this.#handleDue();
+    } finally {
+      this.#firing = false;
+    }
+    this.#arm();
+  }
+
+  #handleDue(): void {
+    for (;;) {
+      const now = performance.now();
+      const ping = this.#pings.head;
+      const pong = this.#pongs.head;
+      const entry = (
+        ping !== null && (pong === null || ping.due <= pong.due) ? ping : pong
+      ) as E | null;
+      if (entry === null || entry.due > now) break;
+      const socket = entry.socket;
+      if (socket.readyState === CLOSED) {
+        // The connection is over (its owner deletes the entry when done): nothing to do.
+        this.#leave(entry);
+      } else if (entry.wait === PING) {
+        this.#unlink(entry);
+        if (socket.readyState === OPEN) {
+          const count = ++entry.count;
+          const payload = new Uint8Array(PAYLOAD_BYTES);
+          new DataView(payload.buffer).setFloat64(0, count);
+          socket.ping(payload);
+          this.#schedule(entry, PONG, now);
+        } else {
+          this.#schedule(entry, PING, now);
+        }
+      } else {
+        this.#leave(entry);
+        this.#onTimeout(entry, `Heartbeat timeout: no pong within ${this.#timing.timeout} ms`);
+      }
+    }
+  }
 }

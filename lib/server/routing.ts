@@ -68,11 +68,15 @@ export function parseTarget(target: string | undefined): URL | undefined {
   }
 }
 
-/** The request as handlers see it. */
+/**
+ * The request as handlers see it. It keeps what it exposes and nothing more: the query
+ * is parsed on its own rather than taken from `url`, so the connection does not keep
+ * the whole `URL` alive for the rest of its life.
+ */
 export function toServerRequest(message: IncomingMessage, url: URL): ServerRequest {
   return Object.freeze({
     path: url.pathname,
-    query: url.searchParams,
+    query: new URLSearchParams(url.search),
     headers: message.headers,
     remoteAddress: message.socket.remoteAddress ?? '',
   });

@@ -15,12 +15,12 @@ import { WebSocketServer } from 'ws';
 import type { PerMessageDeflateOptions, ServerOptions, WebSocket } from 'ws';
 import { ServerClosedError, TimeoutError } from '../errors.js';
 import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
-import { startHeartbeat } from './heartbeat.js';
+import { Heartbeat, HeartbeatEntry } from './heartbeat.js';
 import type { RouteSpec } from './route.js';
 import { originAllowed, parseTarget, refuse, routeTable, toServerRequest } from './routing.js';
 import type { Routes } from './routing.js';
 import { ServerSessionImpl, runHandler } from './server-session.js';
-import type { ServerRequest, ServerSession } from './server-session.js';
+import type { HandlerHost, ServerRequest, ServerSession } from './server-session.js';
 
 /** What `authorize` returns to refuse a request: the HTTP status and extra headers. */
 export interface Refusal {
@@ -246,6 +246,20 @@ function defaultOnError(error: unknown): void {
   console.error('sluice/server:', error);
 }
 
+/**
+ * What the server keeps per connection: its socket and session, and its place in the
+ * heartbeat. Plain fields, no closures: the handler's host and the heartbeat's timer and
+ * 'pong' listener are shared by all the connections of a server.
+ */
+class Connection extends HeartbeatEntry<WebSocket> {
+  readonly session: ServerSessionImpl<unknown, unknown>;
+
+  constructor(ws: WebSocket, session: ServerSessionImpl<unknown, unknown>) {
+    super(ws);
+    this.session = session;
+  }
+}
+
 class RunningServer implements Server {
   readonly url: string;
   readonly port: number;
@@ -254,11 +268,17 @@ class RunningServer implements Server {
   readonly #routes: ReadonlyMap<string, RouteSpec>;
   readonly #options: ServeOptions;
   readonly #wss: WebSocketServer;
-  readonly #sessions = new Map<ServerSessionImpl<unknown, unknown>, Promise<void>>();
-  readonly #sockets = new Map<ServerSessionImpl<unknown, unknown>, WebSocket>();
+  /** Every connection whose handler has not finished or that has not closed yet. */
+  readonly #connections = new Map<WebSocket, Connection>();
+  /** Resolves `#drained()` once `#connections` is empty. */
+  #onDrained: (() => void) | undefined;
+  #drainedPromise: Promise<void> | undefined;
+  readonly #heartbeat: Heartbeat<WebSocket, Connection> | undefined;
   readonly #pending = new Set<Duplex>();
   readonly #routeOf = new WeakMap<IncomingMessage, RouteSpec>();
   readonly #report: (error: unknown, session: ServerSession<unknown, unknown> | undefined) => void;
+  /** `runHandler`'s host for every connection of this server. */
+  readonly #host: HandlerHost<Connection>;
   #closing: Promise<void> | undefined;
 
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -291,13 +311,34 @@ class RunningServer implements Server {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.url = `ws://${host}:${address.port}`;
     const onError = options.onError ?? defaultOnError;
-    this.#report = (error, session) => {
+    const report = (this.#report = (error, session) => {
       try {
         onError(error, session);
       } catch {
         // A throwing onError must not break the server.
       }
+    });
+    this.#host = {
+      report,
+      done: (connection) => {
+        this.#remove(connection);
+      },
     };
+    const interval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
+    if (interval !== Infinity) {
+      const connections = this.#connections;
+      this.#heartbeat = new Heartbeat<WebSocket, Connection>(
+        { interval, timeout: options.pongTimeout ?? DEFAULT_PONG_TIMEOUT },
+        (socket) => connections.get(socket),
+        (connection, text) => {
+          const failed = connection.session.fail(
+            { code: 1006, reason: text, wasClean: false },
+            new TimeoutError(text),
+          );
+          if (failed) connection.socket.terminate();
+        },
+      );
+    }
     // `closeTimeout` is a `ws` (≥ 8.18) server option that @types/ws does not list yet.
     const wsOptions: ServerOptions & { readonly closeTimeout: number } = {
       noServer: true,
@@ -320,7 +361,26 @@ class RunningServer implements Server {
   }
 
   get sessions(): number {
-    return this.#sessions.size;
+    return this.#connections.size;
+  }
+
+  /** Resolves once no connection is left. */
+  #drained(): Promise<void> {
+    if (this.#connections.size === 0) return Promise.resolve();
+    return (this.#drainedPromise ??= new Promise<void>((resolve) => {
+      this.#onDrained = resolve;
+    }));
+  }
+
+  #remove(connection: Connection): void {
+    this.#heartbeat?.delete(connection);
+    this.#connections.delete(connection.socket);
+    if (this.#connections.size === 0 && this.#onDrained !== undefined) {
+      const resolve = this.#onDrained;
+      this.#onDrained = undefined;
+      this.#drainedPromise = undefined;
+      resolve();
+    }
   }
 
   async #upgrade(message: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -377,6 +437,8 @@ class RunningServer implements Server {
       this.#wss.handleUpgrade(message, socket, head, (ws) => {
         this.#accept(ws, spec, request);
       });
+      // `handleProtocols` has run (handleUpgrade calls it synchronously).
+      this.#routeOf.delete(message);
     } finally {
       this.#pending.delete(socket);
     }
@@ -384,35 +446,10 @@ class RunningServer implements Server {
 
   #accept(ws: WebSocket, spec: RouteSpec, request: ServerRequest): void {
     const session = new ServerSessionImpl<unknown, unknown>(ws, spec.session, request);
-    const interval = this.#options.pingInterval ?? DEFAULT_PING_INTERVAL;
-    const stopHeartbeat =
-      interval === Infinity
-        ? () => undefined
-        : startHeartbeat(
-            ws,
-            { interval, timeout: this.#options.pongTimeout ?? DEFAULT_PONG_TIMEOUT },
-            (text) => {
-              session.fail(
-                { code: 1006, reason: text, wasClean: false },
-                new TimeoutError(text),
-                () => {
-                  ws.terminate();
-                },
-              );
-            },
-          );
-    void session.closed.then(stopHeartbeat);
-    const done = Promise.all([
-      runHandler(session, spec.handler, (error) => {
-        this.#report(error, session);
-      }),
-      session.closed,
-    ]).then(() => {
-      this.#sessions.delete(session);
-      this.#sockets.delete(session);
-    });
-    this.#sessions.set(session, done);
-    this.#sockets.set(session, ws);
+    const connection = new Connection(ws, session);
+    this.#connections.set(ws, connection);
+    this.#heartbeat?.add(connection);
+    void runHandler(session, spec.handler, this.#host, connection);
     if (this.#closing !== undefined) session.shutdown(new ServerClosedError());
   }
 
@@ -450,11 +487,10 @@ class RunningServer implements Server {
       : Promise.resolve();
     for (const socket of this.#pending) refuse(socket, 503);
     const reason = new ServerClosedError();
-    for (const session of this.#sessions.keys()) session.shutdown(reason);
+    for (const connection of this.#connections.values()) connection.session.shutdown(reason);
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const all = (): Promise<unknown> => Promise.all(this.#sessions.values());
     const timedOut = await Promise.race([
-      all().then(() => false),
+      this.#drained().then(() => false),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => {
           resolve(true);
@@ -462,8 +498,8 @@ class RunningServer implements Server {
       }),
     ]);
     clearTimeout(timer);
-    if (timedOut) for (const ws of this.#sockets.values()) ws.terminate();
-    await all();
+    if (timedOut) for (const ws of this.#connections.keys()) ws.terminate();
+    await this.#drained();
     this.#wss.close();
     if (this.#owned) {
       http.off('request', this.#onRequest);

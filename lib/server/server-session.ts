@@ -77,8 +77,17 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
   readonly request: ServerRequest;
   readonly closed: Promise<CloseReason>;
   readonly #inner: SocketSession<In, Out>;
-  readonly #controller = new AbortController();
+  /**
+   * The handler's scope. The connection's end (or the server's shutdown) cancels it
+   * directly — what a parent signal would do — so a connection needs no AbortController
+   * of its own.
+   */
   #scope: Scope | undefined;
+  /** Only if `signal` is read before the handler starts (it never is by `serve`). */
+  #controller: AbortController | undefined;
+  /** Whether the connection has ended (or the server shut it down), and why. */
+  #aborted = false;
+  #abortReason: unknown = undefined;
   /** Set when the server failed the connection itself (heartbeat): reported by `closed`. */
   #override: CloseReason | undefined;
 
@@ -87,7 +96,7 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
     this.request = request;
     this.closed = this.#inner.closed.then((reason) => {
       const final = this.#override ?? reason;
-      this.#controller.abort(new WebSocketCloseError(final));
+      this.#abort(new WebSocketCloseError(final));
       return final;
     });
   }
@@ -104,13 +113,13 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
     return this.#inner.protocol;
   }
 
-  /** The connection's own signal (no scope); internal. */
-  get connectionSignal(): AbortSignal {
-    return this.#controller.signal;
-  }
-
   get signal(): AbortSignal {
-    return this.#scope?.signal ?? this.#controller.signal;
+    if (this.#scope !== undefined) return this.#scope.signal;
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
   }
 
   get scope(): Scope {
@@ -118,9 +127,29 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
     return this.#scope;
   }
 
+  /** Whether the connection ended (or was shut down) with `error` as the reason; internal. */
+  abortedWith(error: unknown): boolean {
+    return this.#aborted && error === this.#abortReason;
+  }
+
+  /** The reason the connection ended before the handler started, if it did; internal. */
+  get abortedEarly(): { reason: unknown } | undefined {
+    return this.#aborted ? { reason: this.#abortReason } : undefined;
+  }
+
   /** Gives the handler's scope to the session; internal. */
   attach(handlerScope: Scope): void {
     this.#scope = handlerScope;
+    if (this.#aborted) handlerScope.cancel(this.#abortReason);
+  }
+
+  /** The connection's end: the first reason wins, as with `AbortController.abort`. */
+  #abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+    this.#scope?.cancel(reason);
   }
 
   close(code = 1000, reason = ''): Promise<CloseReason> {
@@ -137,20 +166,21 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
 
   /** Server shutdown: aborts the signal with `reason`, then closes with 1001; internal. */
   shutdown(reason: unknown): void {
-    this.#controller.abort(reason);
+    this.#abort(reason);
     void this.#inner.closeWith(1001, 'Going away');
   }
 
   /**
    * The server failed the connection (a silent peer): `closed` will report `reason`, the
-   * signal aborts with a `WebSocketCloseError` caused by `cause`; `drop` then destroys the
-   * socket. Internal.
+   * signal aborts with a `WebSocketCloseError` caused by `cause`. Returns `false` if the
+   * connection had already been failed; else the caller then destroys the socket.
+   * Internal.
    */
-  fail(reason: CloseReason, cause: unknown, drop: () => void): void {
-    if (this.#override !== undefined) return;
+  fail(reason: CloseReason, cause: unknown): boolean {
+    if (this.#override !== undefined) return false;
     this.#override = reason;
-    this.#controller.abort(new WebSocketCloseError(reason, { cause }));
-    drop();
+    this.#abort(new WebSocketCloseError(reason, { cause }));
+    return true;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -169,49 +199,62 @@ function isConnectionError(error: unknown): boolean {
   );
 }
 
+/** Who hears about a handler's errors and end; internal. */
+export interface HandlerHost<T> {
+  /** A handler error to report (once); see {@link runHandler}. */
+  report(error: unknown, session: ServerSessionImpl<unknown, unknown>): void;
+  /** The handler has settled and the connection has closed. */
+  done?(token: T): void;
+}
+
 /**
  * Runs `handler` for the life of `session`, in a scope tied to the connection, and ends
  * the connection by the handler's outcome:
  * - **returns:** unread messages are dropped, everything accepted is flushed, Close 1000;
- * - **throws:** `report(error)` once, Close 1011 `'Internal error'` after flushing;
+ * - **throws:** `host.report(error)` once, Close 1011 `'Internal error'` after flushing;
  * - **ends because the connection did** (it rethrows the signal's reason, or an error of
  *   its channels once the connection is closing): nothing is reported.
- * Resolves once the handler has settled and the connection has closed; never rejects.
+ * Then, once the connection has closed, `host.done(token)`. Resolves after that; never
+ * rejects. (One host and no closures per connection: an idle connection holds little.)
  */
-export async function runHandler<In, Out>(
+export async function runHandler<In, Out, T>(
   session: ServerSessionImpl<In, Out>,
   handler: ServerHandler<In, Out>,
-  report: (error: unknown) => void,
+  host: HandlerHost<T>,
+  token: T,
 ): Promise<void> {
-  const signal = session.connectionSignal;
   let failure: { error: unknown } | undefined;
-  try {
-    await scope(
-      async (handlerScope) => {
+  const early = session.abortedEarly;
+  if (early !== undefined) {
+    // As `scope(…, { signal })` with an aborted signal: the handler never runs.
+    failure = { error: early.reason };
+  } else {
+    try {
+      await scope((handlerScope) => {
         session.attach(handlerScope);
-        await handler(session);
-      },
-      { signal },
-    );
-  } catch (error) {
-    failure = { error };
+        return handler(session);
+      });
+    } catch (error) {
+      failure = { error };
+    }
   }
   if (failure === undefined) {
     session.incoming.cancel();
     await session.close(1000);
-    return;
-  }
-  const { error } = failure;
-  const quiet =
-    (signal.aborted && error === signal.reason) ||
-    (isConnectionError(error) && session.outgoing.isClosedForSend);
-  if (!quiet) {
-    try {
-      report(error);
-    } catch {
-      // A throwing onError must not take the server down; the close below still happens.
+  } else {
+    const { error } = failure;
+    const quiet =
+      session.abortedWith(error) || (isConnectionError(error) && session.outgoing.isClosedForSend);
+    if (!quiet) {
+      try {
+        host.report(error, session as ServerSessionImpl<unknown, unknown>);
+      } catch {
+        // A throwing onError must not take the server down; the close below still happens.
+      }
     }
+    session.incoming.cancel(error);
+    await session.close(1011, INTERNAL_ERROR_REASON);
   }
-  session.incoming.cancel(error);
-  await session.close(1011, INTERNAL_ERROR_REASON);
+  await session.closed;
+  host.done?.(token);
 }

@@ -138,10 +138,17 @@ export async function testConversation<In = unknown, Out = In, R = void>(
   );
   const handlerErrors: unknown[] = [];
   const onError = options.onError;
-  const handled = runHandler(server, spec.handler, (error) => {
-    if (onError !== undefined) onError(error);
-    else handlerErrors.push(error);
-  });
+  const handled = runHandler(
+    server,
+    spec.handler,
+    {
+      report: (error) => {
+        if (onError !== undefined) onError(error);
+        else handlerErrors.push(error);
+      },
+    },
+    undefined,
+  );
   const session = wrap<In, Out>(clientSocket, clientOptions);
 
   let outcome: { ok: true; value: R } | { ok: false; error: unknown };
