@@ -13,6 +13,7 @@ import { startTimer } from '../internal/timer.js';
 import { APPLICATION_ERROR, SocketSession, checkOptions } from './session.js';
 import type { Session, SessionOptions } from './session.js';
 import type { ErrorEventLike, WebSocketConstructor, WebSocketLike } from './socket.js';
+import { assertSignal } from '../internal/describe-value.js';
 import { checkFunction, checkNumber, describeValue } from './validate.js';
 
 /** Options of {@link connect} and {@link withWebSocket}: the session's, and these. */
@@ -97,15 +98,7 @@ function checkConnectOptions(
       `Expected protocols to be a string or an array of strings, got ${describeValue(protocols)}`,
     );
   }
-  const signal = get('signal');
-  if (
-    signal !== undefined &&
-    (typeof signal !== 'object' ||
-      signal === null ||
-      typeof Reflect.get(signal, 'addEventListener') !== 'function')
-  ) {
-    throw new TypeError(`Expected signal to be an AbortSignal, got ${describeValue(signal)}`);
-  }
+  assertSignal(get('signal'));
   const socketOptions = get('socketOptions');
   if (
     socketOptions !== undefined &&

@@ -26,6 +26,7 @@ import { connect } from './connect.js';
 import type { ConnectOptions } from './connect.js';
 import type { Session } from './session.js';
 import type { WebSocketConstructor, WebSocketLike } from './socket.js';
+import { assertSignal } from '../internal/describe-value.js';
 import { checkFunction, checkNumber, describeValue } from './validate.js';
 
 /** Options of {@link reconnecting}: those of `connect` (per attempt), and these. */
@@ -308,15 +309,7 @@ function checkSettings(options: unknown): Settings {
     (n) => n === Infinity || (Number.isSafeInteger(n) && n >= 1),
   );
   checkFunction('shouldReconnect', get('shouldReconnect'));
-  const signal = get('signal');
-  if (
-    signal !== undefined &&
-    (typeof signal !== 'object' ||
-      signal === null ||
-      typeof Reflect.get(signal, 'addEventListener') !== 'function')
-  ) {
-    throw new TypeError(`Expected signal to be an AbortSignal, got ${describeValue(signal)}`);
-  }
+  assertSignal(get('signal'));
   const o = options as ReconnectingOptions<unknown, unknown>;
   return {
     minDelay,

@@ -318,7 +318,7 @@ export function defineReconnectingCases(): void {
         'a signal that is not an AbortSignal',
         () => reconnecting(URL_, { signal: {} as AbortSignal }, drain),
         TypeError,
-        'Expected signal to be an AbortSignal, got object',
+        'Expected signal to be an AbortSignal or undefined, got object',
       ],
     ];
     for (const [what, call, Class, message] of bad) {
