@@ -30,6 +30,7 @@ import type {
 import { ClosedReceiveError, ClosedSendError } from './errors.js';
 import { Deque } from './internal/deque.js';
 import { describeValue } from './internal/describe-value.js';
+import { callReporting } from './internal/report.js';
 import { newClause } from './internal/clauses.js';
 import type { SelectClause } from './internal/clauses.js';
 import {
@@ -61,13 +62,6 @@ const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({
   done: true as const,
   value: undefined,
 });
-
-/** Rethrows `error` from a microtask: user callbacks must not corrupt channel state. */
-function reportLater(error: unknown): void {
-  queueMicrotask(() => {
-    throw error;
-  });
-}
 
 /**
  * Where the runtime lacks `Symbol.asyncDispose`, a method declared under that key lands
@@ -533,12 +527,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
 
   #undelivered(value: T): void {
     const onUndelivered = this.#onUndelivered;
-    if (onUndelivered === undefined) return;
-    try {
-      onUndelivered(value);
-    } catch (error) {
-      reportLater(error);
-    }
+    if (onUndelivered !== undefined) callReporting(onUndelivered, value);
   }
 
   #runCloseHandlers(): void {
@@ -546,11 +535,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     if (handlers === null) return;
     this.#closeHandlers = null;
     for (const handler of handlers.splice(0)) {
-      try {
-        handler(this.#cause);
-      } catch (error) {
-        reportLater(error);
-      }
+      callReporting(handler, this.#cause);
     }
   }
 

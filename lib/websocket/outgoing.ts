@@ -25,6 +25,7 @@
 import { Channel } from '../channel.js';
 import type { SendChannel, SendResult, WaitOptions } from '../channel-types.js';
 import { EncodeError } from '../errors.js';
+import { callReporting } from '../internal/report.js';
 import type { SelectClause } from '../select.js';
 import type { Codec, Frame } from './codec.js';
 
@@ -47,13 +48,6 @@ export interface Writer {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const SEND_OK: SendResult = Object.freeze({ ok: true as const });
-
-/** Rethrows `error` from a microtask: a user callback must not break our state. */
-function reportLater(error: unknown): void {
-  queueMicrotask(() => {
-    throw error;
-  });
-}
 
 export class Outgoing<Out> implements SendChannel<Out> {
   readonly #frames: Channel<Entry<Out>>;
@@ -133,12 +127,7 @@ export class Outgoing<Out> implements SendChannel<Out> {
   /** Hands `value` to `onUndelivered` (a throwing callback is reported, not thrown). */
   undelivered(value: Out): void {
     const onUndelivered = this.#onUndelivered;
-    if (onUndelivered === undefined) return;
-    try {
-      onUndelivered(value);
-    } catch (error) {
-      reportLater(error);
-    }
+    if (onUndelivered !== undefined) callReporting(onUndelivered, value);
   }
 
   #encode(value: Out): Frame {
