@@ -783,11 +783,17 @@ describe('produce()', () => {
 
   it('cancels the producer when consume() finishes', async () => {
     const steps: string[] = [];
+    let stopReason: unknown;
+    let sendError: unknown;
     await scope(async (s) => {
       const numbers = produce<number>(s, async (out, signal) => {
         try {
           for (let i = 0; ; i++) await out.send(i);
+        } catch (error) {
+          sendError = error;
+          throw error;
         } finally {
+          stopReason = signal.reason;
           steps.push(`producer stopped, aborted=${String(signal.aborted)}`);
         }
       });
@@ -798,6 +804,11 @@ describe('produce()', () => {
     // of the contract.
     expect(steps).to.have.members(['producer stopped, aborted=true', 'consumed 0']);
     expect(steps).to.have.length(2);
+    // consume() cancelled the channel with the default reason: the producer's waiting
+    // send rejected with it, and its signal was aborted with that same object.
+    expect(sendError).to.be.instanceOf(DOMException);
+    expect(sendError).to.include({ name: 'AbortError' });
+    expect(stopReason).to.equal(sendError);
   });
 
   it('when the scope is cancelled, aborts the producer and closes the channel with the reason', async () => {
