@@ -64,8 +64,18 @@ export interface WaitOptions {
  * (else it was full), and `cause` is present when it was closed with a cause.
  */
 export type SendResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly closed: boolean; readonly cause?: unknown };
+  | {
+      /** The channel accepted the value. */
+      readonly ok: true;
+    }
+  | {
+      /** The channel did not take the value; the caller still holds it. */
+      readonly ok: false;
+      /** `true`: closed for send; `false`: open but full. */
+      readonly closed: boolean;
+      /** The close cause (the same object), present only when closed with one. */
+      readonly cause?: unknown;
+    };
 
 /**
  * The outcome of `tryReceive` and `receiveCatching`: `{ ok: true, value }`, or
@@ -74,8 +84,20 @@ export type SendResult =
  * cancelled with a cause.
  */
 export type ReceiveResult<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly closed: boolean; readonly cause?: unknown };
+  | {
+      /** A value was received. */
+      readonly ok: true;
+      /** The value, taken from the channel (no other receiver gets it). */
+      readonly value: T;
+    }
+  | {
+      /** No value was received. */
+      readonly ok: false;
+      /** `true`: closed and drained; `false`: open but empty. */
+      readonly closed: boolean;
+      /** The close cause or cancel reason (the same object), present only when there is one. */
+      readonly cause?: unknown;
+    };
 
 /**
  * The sending half of a channel.

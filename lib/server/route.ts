@@ -54,7 +54,12 @@ export class Route<In = unknown, Out = In> {
   /** The path this route serves when it knows it (typed endpoints); else `undefined`. */
   readonly path: string | undefined;
   /** Type-level only (never set): the messages the route receives (`in`) and sends (`out`). */
-  declare readonly messageTypes?: { readonly in: In; readonly out: Out };
+  declare readonly messageTypes?: {
+    /** What the route's handler receives. */
+    readonly in: In;
+    /** What the route's handler sends. */
+    readonly out: Out;
+  };
   private constructor(spec: RouteSpec) {
     this.path = spec.path;
     specs.set(this, spec);

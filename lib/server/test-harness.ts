@@ -33,9 +33,13 @@ export interface ConversationOptions<In, Out> {
    */
   readonly request?:
     | {
+        /** `session.request.path`. @default '/' */
         readonly path?: string | undefined;
+        /** Parsed into `session.request.query` (`URLSearchParams`). @default no parameters */
         readonly query?: string | Readonly<Record<string, string>> | undefined;
+        /** `session.request.headers`; names are lower-cased. @default none */
         readonly headers?: Readonly<Record<string, string>> | undefined;
+        /** `session.request.remoteAddress`. @default '127.0.0.1' */
         readonly remoteAddress?: string | undefined;
       }
     | undefined;

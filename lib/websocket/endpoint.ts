@@ -29,7 +29,9 @@ export interface EndpointOptions<ClientMsg, ServerMsg> {
    */
   readonly schemas?:
     | {
+        /** Checks the client's messages as the server receives them. */
         readonly client?: StandardSchemaV1<unknown, ClientMsg> | undefined;
+        /** Checks the server's messages as the client receives them. */
         readonly server?: StandardSchemaV1<unknown, ServerMsg> | undefined;
       }
     | undefined;
@@ -40,7 +42,9 @@ export interface EndpointOptions<ClientMsg, ServerMsg> {
    */
   readonly codecs?:
     | {
+        /** The server's codec: decodes `ClientMsg`, encodes `ServerMsg`. */
         readonly server: Codec<ClientMsg, ServerMsg>;
+        /** The client's codec: decodes `ServerMsg`, encodes `ClientMsg`. */
         readonly client: Codec<ServerMsg, ClientMsg>;
       }
     | undefined;

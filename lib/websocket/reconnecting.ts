@@ -117,6 +117,7 @@ export interface ConnectionClose extends CloseReason {
 
 /** A connection attempt is in progress (the first one starts as the client is created). */
 export interface ConnectingState {
+  /** Tells the states apart. */
   readonly type: 'connecting';
   /** The attempt number: 1 after a reset, then 2, 3, … while attempts keep failing. */
   readonly attempt: number;
@@ -124,6 +125,7 @@ export interface ConnectingState {
 
 /** The connection is open and the handler is running. */
 export interface OpenState {
+  /** Tells the states apart. */
   readonly type: 'open';
   /** The attempt that opened it. */
   readonly attempt: number;
@@ -139,6 +141,7 @@ export interface OpenState {
  * `undefined`, the last state of the client.
  */
 export interface ClosedState {
+  /** Tells the states apart. */
   readonly type: 'closed';
   /** The attempt that ended. */
   readonly attempt: number;

@@ -24,14 +24,19 @@ export interface MessageEventLike {
 
 /** The `close` event, as every implementation delivers it. */
 export interface CloseEventLike {
+  /** The close code the peer sent, or 1005 (none sent) / 1006 (connection lost). */
   readonly code: number;
+  /** The peer's close reason (UTF-8, at most 123 bytes), or `''`. */
   readonly reason: string;
+  /** Whether both closing handshakes were exchanged before the connection ended. */
   readonly wasClean: boolean;
 }
 
 /** The `error` event; `ws` attaches the underlying `error`, browsers attach nothing. */
 export interface ErrorEventLike {
+  /** `ws` only: the underlying `Error` (for example `ECONNREFUSED`). */
   readonly error?: unknown;
+  /** A description, where the implementation gives one. */
   readonly message?: unknown;
 }
 
@@ -55,15 +60,25 @@ export interface WebSocketLike {
   binaryType: string;
   /** The subprotocol the server selected, or `''`. */
   readonly protocol: string;
+  /** Queues one frame: text for a `string`, binary for bytes. */
   send(data: string | Uint8Array<ArrayBuffer>): void;
+  /** Starts the closing handshake (browsers accept only 1000 and 3000–4999). */
   close(code?: number, reason?: string): void;
+  /** Listens for the end of the opening handshake. */
   addEventListener(type: 'open', listener: (event: unknown) => void): void;
+  /** Listens for each received data frame. */
   addEventListener(type: 'message', listener: (event: MessageEventLike) => void): void;
+  /** Listens for the end of the connection (fires once). */
   addEventListener(type: 'close', listener: (event: CloseEventLike) => void): void;
+  /** Listens for failures; a `close` event follows on every implementation but Node 20's own. */
   addEventListener(type: 'error', listener: (event: ErrorEventLike) => void): void;
+  /** Removes an `'open'` listener. */
   removeEventListener(type: 'open', listener: (event: unknown) => void): void;
+  /** Removes a `'message'` listener. */
   removeEventListener(type: 'message', listener: (event: MessageEventLike) => void): void;
+  /** Removes a `'close'` listener. */
   removeEventListener(type: 'close', listener: (event: CloseEventLike) => void): void;
+  /** Removes an `'error'` listener. */
   removeEventListener(type: 'error', listener: (event: ErrorEventLike) => void): void;
   /** `ws` only: destroys the connection at once, without a closing handshake. */
   terminate?(): void;
