@@ -2,7 +2,7 @@
  * sluice: Kotlin/Go-style channels for TypeScript. This entry point runs in browsers and
  * Node alike and re-exports the public API only.
  *
- * @module
+ * @module sluice
  */
 export { Channel } from './channel.js';
 export type {

@@ -3,7 +3,7 @@
  * authorization, heartbeat, graceful shutdown, typed endpoints and an in-memory test
  * harness. Node only. Re-exports only.
  *
- * @module
+ * @module sluice/server
  */
 export { serve } from './serve.js';
 export type { CloseOptions, Refusal, ServeOptions, Server } from './serve.js';
