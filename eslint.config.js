@@ -7,6 +7,7 @@ export default tseslint.config(
     ignores: [
       'dist/**',
       'coverage/**',
+      'docs/api/**',
       'node_modules/**',
       'eslint.config.js',
       '**/*.cjs',
