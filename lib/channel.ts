@@ -111,6 +111,15 @@ function validateOverflow(overflow: unknown, capacity: number): number {
 export interface ChannelInternals {
   enqueue<T>(channel: Channel<T>, waiter: Waiter<T>): void;
   dequeue<T>(channel: Channel<T>, waiter: Waiter<T>): void;
+  /**
+   * Sets (or, with `null`, removes) a hook called synchronously right after a receiver
+   * starts waiting on `channel` — `receive`, `receiveCatching`, an iterator's `next()`,
+   * or a receive clause parked by `select`. Network channels use it to ask the peer for
+   * a value. The hook must not operate on `channel` itself.
+   */
+  onReceiverWaits<T>(channel: Channel<T>, hook: (() => void) | null): void;
+  /** How many receivers wait on `channel` now (walks the waiter list). */
+  waitingReceivers<T>(channel: Channel<T>): number;
 }
 
 // Assigned in Channel's static block, which alone can reach its private state.
@@ -160,14 +169,27 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   #cause: unknown = undefined;
   #hasCause = false;
   #closeHandlers: ((cause: unknown) => void)[] | null = null;
+  /** See {@link ChannelInternals.onReceiverWaits}; `null` for every ordinary channel. */
+  #onReceiverWaits: (() => void) | null = null;
 
   static {
     channelInternals = {
       enqueue: (channel, waiter) => {
         channel.#waiters.push(waiter);
+        if (waiter.kind !== SEND && channel.#onReceiverWaits !== null) channel.#onReceiverWaits();
       },
       dequeue: (channel, waiter) => {
         channel.#waiters.remove(waiter);
+      },
+      onReceiverWaits: (channel, hook) => {
+        channel.#onReceiverWaits = hook;
+      },
+      waitingReceivers: (channel) => {
+        let count = 0;
+        for (let waiter = channel.#waiters.head; waiter !== null; waiter = waiter.next) {
+          if (waiter.kind !== SEND) count++;
+        }
+        return count;
       },
     };
   }
@@ -455,6 +477,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     const promise = promiseFor(waiter);
     this.#waiters.push(waiter);
     if (signal !== undefined) this.#watch(waiter, signal);
+    if (this.#onReceiverWaits !== null) this.#onReceiverWaits();
     return promise;
   }
 
