@@ -74,7 +74,9 @@ export type WebSocketErrorCode =
   | 'ERR_WEBSOCKET_ENCODE'
   | 'ERR_WEBSOCKET_CONNECT'
   | 'ERR_WEBSOCKET_HANDSHAKE'
-  | 'ERR_WEBSOCKET_INCOMING_OVERFLOW';
+  | 'ERR_WEBSOCKET_INCOMING_OVERFLOW'
+  | 'ERR_SLUICE_CONNECTION_LOST'
+  | 'ERR_SLUICE_PROTOCOL';
 
 /**
  * What a WebSocket connection ended with: the close frame's code and reason as the
@@ -316,5 +318,78 @@ export class ReconnectAttemptsError extends Error {
     );
     this.attempts = attempts;
     this.lastClose = lastClose;
+  }
+}
+
+// ------------------------------------------------------------------ network channels
+
+/**
+ * The connection under a network channel (`channels(session)` in `sluice/websocket`)
+ * ended, for any reason: closed by either side, lost, or failed by a protocol violation.
+ * Every channel of that connection that was still open ends with it: waiting and later
+ * `send`s reject with it (their values go to `onUndelivered`), and `receive` rejects with
+ * it (values that had arrived but were not taken are dropped and reported to the sender
+ * as undelivered; see docs/protocol.md for the exact accounting).
+ *
+ * Why a class of its own: unlike a close or cancel decided by the peer's application, it
+ * says nothing about what the peer wanted — only that the connection is gone — and it
+ * carries how it ended ({@link ConnectionLostError.closeReason}) so that the caller can
+ * decide to reconnect. A protocol violation or a value that failed its schema is its
+ * `cause` (a {@link ProtocolError} or a {@link DecodeError}).
+ */
+export class ConnectionLostError extends Error {
+  /** Always `'ConnectionLostError'`. */
+  override readonly name = 'ConnectionLostError' as const;
+  /** Always `'ERR_SLUICE_CONNECTION_LOST'`. */
+  readonly code = 'ERR_SLUICE_CONNECTION_LOST' as const;
+  /** How the connection ended, as this side saw it. */
+  readonly closeReason: CloseReason;
+  constructor(closeReason: CloseReason, options?: { cause?: unknown }) {
+    super(
+      `The connection was lost (${closeReason.code}${closeReason.reason === '' ? '' : ` ${closeReason.reason}`}${closeReason.wasClean ? '' : ', not cleanly'})`,
+      options,
+    );
+    this.closeReason = closeReason;
+  }
+}
+
+/**
+ * The peer broke the network channel protocol (docs/protocol.md): a first frame that is
+ * not a hello, an unsupported version, a malformed or unknown frame, a value beyond the
+ * credit it was given. The connection is closed with 1002 (4002 where the runtime refuses
+ * protocol close codes, as browsers do) and every channel of it ends with a
+ * {@link ConnectionLostError} whose `cause` is this error.
+ *
+ * Why a class of its own: it points at a bug or an incompatible peer, not at the network,
+ * so retrying the same exchange will fail the same way.
+ */
+export class ProtocolError extends Error {
+  /** Always `'ProtocolError'`. */
+  override readonly name = 'ProtocolError' as const;
+  /** Always `'ERR_SLUICE_PROTOCOL'`. */
+  readonly code = 'ERR_SLUICE_PROTOCOL' as const;
+}
+
+/**
+ * An error re-created from a close cause or cancel reason that the peer sent, when its
+ * class is not one that can be re-created as itself (`Error`, the built-in `TypeError`,
+ * `RangeError`…, `DOMException`, and sluice's `ClosedSendError`, `ClosedReceiveError`,
+ * `TimeoutError` are). It carries the remote error's `name`, `message` and `code` (when it
+ * had a string or number `code`), and `stack` is the remote stack when the peer opted in
+ * (`sendStacks`), else just the first line.
+ *
+ * Why a class of its own: a custom error class of the peer does not exist here, yet its
+ * `name` and `code` must survive for `err.name === 'QuotaError'` style checks;
+ * `instanceof RemoteError` says the error came from the other side.
+ */
+export class RemoteError extends Error {
+  /** The remote error's `name` (e.g. `'QuotaError'`). */
+  override readonly name: string;
+  /** The remote error's `code`, when it had a string or number one. */
+  readonly code: string | number | undefined;
+  constructor(name: string, message: string, code?: string | number) {
+    super(message);
+    this.name = name;
+    this.code = code;
   }
 }

@@ -49,3 +49,11 @@ export type {
   EndpointOptions,
   EndpointRouteOptions,
 } from './endpoint.js';
+export { channels } from '../network/channels.js';
+export type {
+  ChannelSession,
+  ChannelSessionOptions,
+  NetworkChannel,
+  NetworkChannelOptions,
+} from '../network/channels.js';
+export { ConnectionLostError, ProtocolError, RemoteError } from '../errors.js';

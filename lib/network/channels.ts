@@ -1,0 +1,595 @@
+/**
+ * `channels(session)`: network channels — many named channels over one WebSocket session
+ * between two sluice ends, each behaving like a local `Channel` of the capacity its
+ * receiving end chose: credit-based flow control, rendezvous across the wire, close and
+ * cancel with their causes, and exactly-once accounting. The wire protocol is described
+ * in docs/protocol.md.
+ *
+ * ## How it works
+ * The channel session takes over the session's `incoming` and `outgoing` (text frames,
+ * one JSON array each). A reader loop drains `incoming` without ever waiting on a channel
+ * — each frame is handled synchronously — so one unconsumed channel never blocks
+ * another: the credits bound what each channel may have in memory. Frames go out through
+ * `outgoing` in the order they are made (`trySend` when the socket takes them now, else a
+ * queued `send`). When the connection ends (read to the end, and `closed` settled), every
+ * channel end is finished with one {@link ConnectionLostError}.
+ *
+ * @module
+ */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { ConnectionLostError, ProtocolError } from '../errors.js';
+import type { CloseReason } from '../errors.js';
+import type { ReceiveChannel, SendChannel } from '../channel-types.js';
+import { describeValue } from '../internal/describe-value.js';
+import type { Session } from '../websocket/session.js';
+import { toCloseReason } from '../websocket/validate.js';
+import { Inbound } from './inbound.js';
+import { Outbound } from './outbound.js';
+import {
+  ACK,
+  CANCEL,
+  CLOSE,
+  CLOSED,
+  OPEN,
+  PROTOCOL_NAME,
+  PROTOCOL_VERSION,
+  PULL,
+  VALUE,
+  WITHDRAW,
+  WITHDRAWN,
+  isCount,
+} from './link.js';
+import type { AckSource, Link } from './link.js';
+
+/** Options of {@link channels}. */
+export interface ChannelSessionOptions {
+  /**
+   * Include `Error` stacks in the close causes and cancel reasons sent to the peer. Off
+   * by default: a stack tells a remote party about your code.
+   * @default false
+   */
+  readonly sendStacks?: boolean | undefined;
+}
+
+/** Options of {@link ChannelSession.channel}. */
+export interface NetworkChannelOptions<In, Out> {
+  /**
+   * The size of **this end's incoming buffer**, which is what the peer's `send` is
+   * flow-controlled by: 0 (rendezvous: the peer's `send` resolves only when a receiver
+   * here has taken the value), a positive integer n (the peer's `send` resolves once the
+   * value has room here), or `Infinity` (never waits). Each end picks the capacity of
+   * what it receives; the two directions of a name are independent.
+   * @default 0
+   */
+  readonly capacity?: number | undefined;
+  /**
+   * Called exactly once for every value this end sent (or tried to send) that the peer's
+   * application will never receive: its `send` rejected (closed, aborted, the peer
+   * cancelled, the connection was lost), or it had left but was not yet taken when the
+   * peer cancelled or the connection ended. See docs/protocol.md for the one inherent
+   * window (a value taken just before the connection was lost).
+   * @default undefined
+   */
+  readonly onUndelivered?: ((value: Out) => void) | undefined;
+  /**
+   * A Standard Schema that every received value is validated (and transformed) by; a value
+   * that fails closes the whole connection with 1007 and every channel ends with a
+   * `ConnectionLostError` whose `cause` is a `DecodeError` with the schema's issues.
+   * Asynchronous schemas keep the order of values.
+   * @default undefined (values are received as JSON gives them)
+   */
+  readonly schema?: StandardSchemaV1<unknown, In> | undefined;
+}
+
+/**
+ * One named channel across the wire: `incoming` receives what the peer sends on this
+ * name, `outgoing` sends to the peer's `incoming` of this name.
+ *
+ * @typeParam In - the values received.
+ * @typeParam Out - the values sent.
+ */
+export interface NetworkChannel<In, Out = In> {
+  /** The name both ends opened. */
+  readonly name: string;
+  /**
+   * Values the peer sent on this name, in the order it sent them; a `ReceiveChannel` with
+   * local semantics (see docs/protocol.md for the few differences). Ends after the peer's
+   * `outgoing.close(cause)` with the cause re-created, or with a `ConnectionLostError`.
+   * `cancel(reason)` discards what it holds and makes the peer's `send`s reject with the
+   * reason re-created.
+   */
+  readonly incoming: ReceiveChannel<In>;
+  /**
+   * Values to the peer's `incoming` of this name; a `SendChannel` whose `send` waits
+   * while the peer's buffer is full (and, for a rendezvous peer, until its application
+   * took the value). Before the peer has opened the name, sends wait. Values travel as
+   * JSON (`undefined` included); one JSON cannot encode rejects its `send` with an
+   * `EncodeError` (`trySend` and `onSend` throw it).
+   */
+  readonly outgoing: SendChannel<Out>;
+}
+
+/** A session taken over by {@link channels}: it hands out named channels. */
+export interface ChannelSession {
+  /**
+   * Opens the channel `name` on this end: announces this end's incoming capacity to the
+   * peer and returns both halves. The peer opens the same name to talk back; values sent
+   * before it does wait (they are never lost). On a connection that has already ended,
+   * the channel is returned already ended with the `ConnectionLostError`.
+   *
+   * @throws TypeError if `name` is not a string or an option has the wrong type.
+   * @throws RangeError if `name` is empty or already opened on this session, or
+   *   `capacity` is negative, NaN or a non-integer other than `Infinity`.
+   * @example
+   * ```ts
+   * const jobs = network.channel<Job>('jobs', { capacity: 16 });
+   * await jobs.outgoing.send({ id: 1 }); // waits while the peer's buffer of 16 is full
+   * for await (const job of jobs.incoming) handle(job);
+   * ```
+   */
+  channel<In, Out = In>(
+    name: string,
+    options?: NetworkChannelOptions<In, Out>,
+  ): NetworkChannel<In, Out>;
+  /**
+   * Resolves once the connection has closed and every channel has been ended, with the
+   * session's close code, reason and `wasClean`. Never rejects.
+   */
+  readonly closed: Promise<CloseReason>;
+  /**
+   * Closes the connection (as the session's `close`: 1000 or 3000–4999, a reason of at
+   * most 123 bytes); resolves as {@link ChannelSession.closed}. Channels still open end
+   * with a `ConnectionLostError`.
+   *
+   * @throws TypeError or RangeError as the session's `close`.
+   */
+  close(code?: number, reason?: string): Promise<CloseReason>;
+  /** `close()`, then waits for `closed`: for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const ACK_BATCH_DELAY = 0;
+const taken = new WeakSet<object>();
+
+function noop(): void {
+  // a frame that could not be sent: the end of the connection settles everything
+}
+
+function isSchema(value: unknown): value is StandardSchemaV1 {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
+  const props: unknown = Reflect.get(value, '~standard');
+  return (
+    typeof props === 'object' &&
+    props !== null &&
+    typeof Reflect.get(props, 'validate') === 'function'
+  );
+}
+
+function checkCapacity(capacity: unknown): number {
+  if (capacity === undefined) return 0;
+  if (typeof capacity !== 'number') {
+    throw new TypeError(
+      `Expected capacity to be a non-negative integer or Infinity, got ${describeValue(capacity)}`,
+    );
+  }
+  if (capacity !== Infinity && !(Number.isSafeInteger(capacity) && capacity >= 0)) {
+    throw new RangeError(
+      `Expected capacity to be a non-negative integer or Infinity, got ${String(capacity)}`,
+    );
+  }
+  return capacity;
+}
+
+class ChannelSessionImpl implements ChannelSession, Link {
+  readonly sendStacks: boolean;
+  readonly closed: Promise<CloseReason>;
+  readonly #session: Session<string, string>;
+  #resolveClosed: (reason: CloseReason) => void = noop;
+  readonly #names = new Set<string>();
+  /** This end's incoming ends, by the id this end gave them. */
+  readonly #inbound: Inbound<unknown>[] = [];
+  /** This end's outgoing ends, by the id the peer gave its incoming end. */
+  readonly #outboundById: Outbound<unknown>[] = [];
+  readonly #outboundByName = new Map<string, Outbound<unknown>>();
+  #greeted = false;
+  /** The peer broke the protocol (or a schema): later frames are ignored. */
+  #failed = false;
+  #problem: Error | undefined;
+  #endError: ConnectionLostError | undefined;
+  #stopped = false;
+  readonly #dirty: AckSource[] = [];
+  #microtaskQueued = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #flush = (): void => {
+    this.#flushAcks();
+  };
+
+  constructor(session: Session<string, string>, options: ChannelSessionOptions) {
+    this.#session = session;
+    this.sendStacks = options.sendStacks === true;
+    this.closed = new Promise<CloseReason>((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    session.outgoing.onClose(() => {
+      this.#stopWriting();
+    });
+    this.write(`["${PROTOCOL_NAME}",${PROTOCOL_VERSION}]`);
+    void this.#read();
+  }
+
+  // ------------------------------------------------------------------ the API
+
+  channel<In, Out = In>(
+    name: string,
+    options: NetworkChannelOptions<In, Out> = {},
+  ): NetworkChannel<In, Out> {
+    if (typeof name !== 'string') {
+      throw new TypeError(`Expected name to be a non-empty string, got ${describeValue(name)}`);
+    }
+    if (name === '') throw new RangeError(`Expected name to be a non-empty string, got ''`);
+    if (typeof options !== 'object' || (options as unknown) === null) {
+      throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
+    }
+    const capacity = checkCapacity(options.capacity);
+    const onUndelivered: unknown = options.onUndelivered;
+    if (onUndelivered !== undefined && typeof onUndelivered !== 'function') {
+      throw new TypeError(
+        `Expected onUndelivered to be a function or undefined, got ${describeValue(onUndelivered)}`,
+      );
+    }
+    const schema: unknown = options.schema;
+    if (schema !== undefined && !isSchema(schema)) {
+      throw new TypeError(
+        `Expected schema to be a Standard Schema (an object with '~standard'.validate) or undefined, got ${describeValue(schema)}`,
+      );
+    }
+    if (this.#names.has(name)) {
+      throw new RangeError(
+        `Expected the name of a channel not yet opened on this session, got ${describeValue(name)}`,
+      );
+    }
+    this.#names.add(name);
+    const id = this.#inbound.length;
+    const inbound = new Inbound<In>(this, id, name, capacity, options.schema);
+    this.#inbound.push(inbound as Inbound<unknown>);
+    let outbound = this.#outboundByName.get(name) as Outbound<Out> | undefined;
+    if (outbound === undefined) {
+      outbound = new Outbound<Out>(this, name);
+      this.#outboundByName.set(name, outbound as Outbound<unknown>);
+    }
+    outbound.attach(options.onUndelivered);
+    const ended = this.#endError;
+    if (ended !== undefined) {
+      inbound.lost(ended);
+      outbound.lost(ended);
+    } else {
+      this.write(
+        `["${OPEN}",${id},${JSON.stringify(name)},${capacity === Infinity ? 'null' : String(capacity)}]`,
+      );
+    }
+    return Object.freeze({ name, incoming: inbound.facade, outgoing: outbound.facade });
+  }
+
+  close(code?: number, reason?: string): Promise<CloseReason> {
+    void this.#session.close(code, reason);
+    return this.closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ------------------------------------------------------------------ Link
+
+  get writable(): boolean {
+    return !this.#stopped;
+  }
+
+  write(frame: string): boolean {
+    if (this.#stopped) return false;
+    const outgoing = this.#session.outgoing;
+    const result = outgoing.trySend(frame);
+    if (result.ok) return true;
+    if (result.closed) return false;
+    outgoing.send(frame).catch(noop);
+    return true;
+  }
+
+  violation(message: string): void {
+    this.#fail(new ProtocolError(message), 1002, message);
+  }
+
+  invalid(error: Error, reason: string): void {
+    this.#fail(error, 1007, reason);
+  }
+
+  scheduleAck(source: AckSource, urgent: boolean): void {
+    if (!source.ackQueued) {
+      source.ackQueued = true;
+      this.#dirty.push(source);
+    }
+    if (this.#microtaskQueued) return;
+    if (urgent) {
+      this.#microtaskQueued = true;
+      queueMicrotask(this.#flush);
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(this.#flush, ACK_BATCH_DELAY);
+    }
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #flushAcks(): void {
+    this.#microtaskQueued = false;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const dirty = this.#dirty.splice(0);
+    for (const source of dirty) source.flushAck();
+  }
+
+  #fail(problem: Error, code: number, reason: string): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#problem = problem;
+    const session = this.#session as Session<string, string> & {
+      closeWith?: (code: number, reason?: string) => Promise<CloseReason>;
+    };
+    const text = toCloseReason(reason);
+    if (typeof session.closeWith === 'function') {
+      void session.closeWith(code, text);
+      return;
+    }
+    try {
+      void session.close(code, text);
+    } catch {
+      // A session that refuses protocol codes (as browsers do): 4000 + (code − 1000).
+      void session.close(code + 3000, text);
+    }
+  }
+
+  #stopWriting(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
+  }
+
+  async #read(): Promise<void> {
+    const incoming = this.#session.incoming;
+    for (;;) {
+      let result = incoming.tryReceive();
+      if (!result.ok) {
+        if (result.closed) break;
+        result = await incoming.receiveCatching();
+        if (!result.ok) break;
+      }
+      if (!this.#failed) this.#frame(result.value);
+    }
+    const reason = await this.#session.closed;
+    this.#end(reason);
+  }
+
+  #end(reason: CloseReason): void {
+    this.#stopWriting();
+    this.#flushAcks();
+    const problem = this.#problem;
+    const error = new ConnectionLostError(
+      reason,
+      problem === undefined ? undefined : { cause: problem },
+    );
+    this.#endError = error;
+    for (const inbound of this.#inbound) inbound.lost(error);
+    for (const outbound of this.#outboundByName.values()) outbound.lost(error);
+    this.#resolveClosed(reason);
+  }
+
+  #frame(text: unknown): void {
+    if (typeof text !== 'string') {
+      this.violation(
+        `Expected text frames (make the session with the text() codec), got ${describeValue(text)}`,
+      );
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      this.violation('Expected a frame of JSON, got text that is not JSON');
+      return;
+    }
+    if (!Array.isArray(frame) || typeof frame[0] !== 'string') {
+      const hint =
+        typeof frame === 'string' && frame.startsWith('[')
+          ? ' (is the peer using the json() codec instead of text()?)'
+          : '';
+      this.violation(`Expected a frame to be a JSON array starting with its type${hint}`);
+      return;
+    }
+    const items = frame as unknown[];
+    const type = items[0] as string;
+    const length = items.length;
+    if (!this.#greeted) {
+      const version = items[1];
+      if (type !== PROTOCOL_NAME || length !== 2) {
+        this.violation(`Expected the hello frame ["${PROTOCOL_NAME}",${PROTOCOL_VERSION}] first`);
+      } else if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
+        this.violation(`Expected protocol version 1 or higher in the hello frame`);
+      } else {
+        // A later version speaks version 1 too when its peer announces 1.
+        this.#greeted = true;
+      }
+      return;
+    }
+    let error: string | undefined;
+    switch (type) {
+      case VALUE: {
+        const inbound = this.#inboundAt(items[1]);
+        if (inbound === undefined || (length !== 2 && length !== 3)) break;
+        error = inbound.value(items[2]);
+        if (error !== undefined) this.violation(error);
+        return;
+      }
+      case ACK: {
+        const outbound = this.#outboundAt(items[1]);
+        const count = items[2];
+        if (outbound === undefined || length !== 3 || !isCount(count)) break;
+        if (!outbound.ack(count))
+          this.violation(`Received an invalid ack for channel '${outbound.name}'`);
+        return;
+      }
+      case PULL: {
+        const outbound = this.#outboundAt(items[1]);
+        const limit = items[2];
+        if (outbound === undefined || length !== 3 || !isCount(limit)) break;
+        if (!outbound.pull(limit))
+          this.violation(`Received an invalid pull for channel '${outbound.name}'`);
+        return;
+      }
+      case OPEN: {
+        const id = items[1];
+        const name = items[2];
+        const capacity = items[3];
+        if (
+          length !== 4 ||
+          id !== this.#outboundById.length ||
+          typeof name !== 'string' ||
+          name === '' ||
+          !(capacity === null || isCount(capacity))
+        ) {
+          break;
+        }
+        let outbound = this.#outboundByName.get(name);
+        if (outbound?.peerOpened === true) {
+          this.violation(`Received a second open for channel '${name}'`);
+          return;
+        }
+        if (outbound === undefined) {
+          outbound = new Outbound<unknown>(this, name);
+          this.#outboundByName.set(name, outbound);
+        }
+        this.#outboundById.push(outbound);
+        outbound.open(id, capacity === null ? Infinity : capacity);
+        return;
+      }
+      case CLOSE: {
+        const inbound = this.#inboundAt(items[1]);
+        if (inbound === undefined || (length !== 2 && length !== 3)) break;
+        error = inbound.close(length === 3, items[2]);
+        if (error !== undefined) this.violation(error);
+        return;
+      }
+      case CLOSED: {
+        const outbound = this.#outboundAt(items[1]);
+        if (outbound === undefined || length !== 2) break;
+        if (!outbound.closed())
+          this.violation(`Received 'closed' for channel '${outbound.name}', which was not closed`);
+        return;
+      }
+      case CANCEL: {
+        const outbound = this.#outboundAt(items[1]);
+        const count = items[2];
+        if (outbound === undefined || length !== 4 || !isCount(count)) break;
+        if (!outbound.cancel(count, items[3]))
+          this.violation(`Received an invalid cancel for channel '${outbound.name}'`);
+        return;
+      }
+      case WITHDRAW: {
+        const inbound = this.#inboundAt(items[1]);
+        const seq = items[2];
+        if (inbound === undefined || length !== 3 || !isCount(seq)) break;
+        error = inbound.withdraw(seq);
+        if (error !== undefined) this.violation(error);
+        return;
+      }
+      case WITHDRAWN: {
+        const outbound = this.#outboundAt(items[1]);
+        const seq = items[2];
+        if (outbound === undefined || length !== 3 || !isCount(seq)) break;
+        if (!outbound.withdrawn(seq))
+          this.violation(`Received an invalid withdrawn for channel '${outbound.name}'`);
+        return;
+      }
+      default:
+        this.violation(`Received a frame of unknown type ${describeValue(type)}`);
+        return;
+    }
+    this.violation(`Received a malformed '${type}' frame`);
+  }
+
+  #inboundAt(id: unknown): Inbound<unknown> | undefined {
+    return isCount(id) ? this.#inbound[id] : undefined;
+  }
+
+  #outboundAt(id: unknown): Outbound<unknown> | undefined {
+    return isCount(id) ? this.#outboundById[id] : undefined;
+  }
+}
+
+function checkSession(session: unknown): asserts session is Session<string, string> {
+  const ok =
+    typeof session === 'object' &&
+    session !== null &&
+    typeof Reflect.get(session, 'incoming') === 'object' &&
+    typeof Reflect.get(session, 'outgoing') === 'object' &&
+    typeof Reflect.get(session, 'close') === 'function' &&
+    Reflect.get(session, 'closed') instanceof Promise;
+  if (!ok) {
+    throw new TypeError(
+      `Expected a session (with incoming, outgoing, closed and close), got ${describeValue(session)}`,
+    );
+  }
+}
+
+/**
+ * Turns a session between two sluice ends into a {@link ChannelSession}: any number of
+ * named, independently typed channels over the one connection, each behaving like a local
+ * `Channel` of the capacity its receiving end chose — `send` waits for room on the other
+ * machine, a rendezvous `send` resolves when the peer's application took the value, close
+ * causes and cancel reasons cross the wire, and every value is either received by the
+ * peer's application or handed to this end's `onUndelivered`, once.
+ *
+ * The session must use the `text()` codec (`connect(url, { codec: text() })`,
+ * `wrap(socket, { codec: text() })`, or a `sluice/server` route with `codec: text()`), and
+ * the peer must speak the same protocol (docs/protocol.md). `channels` takes the session
+ * over: do not use its `incoming` or `outgoing` any more. A peer that breaks the protocol
+ * gets the connection closed with 1002; every channel then ends with a
+ * `ConnectionLostError` whose `cause` is a `ProtocolError`.
+ *
+ * @throws TypeError if `session` is not a session, was already taken over by `channels`,
+ *   or an option has the wrong type.
+ * @example
+ * ```ts
+ * const network = channels(await connect(url, { codec: text() }));
+ * const chat = network.channel<string>('chat', { capacity: 8 });
+ * await chat.outgoing.send('hello');
+ * console.log(await chat.incoming.receive());
+ * await network.close();
+ * ```
+ */
+export function channels(
+  session: Session<string, string>,
+  options: ChannelSessionOptions = {},
+): ChannelSession {
+  checkSession(session);
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
+  }
+  const sendStacks: unknown = options.sendStacks;
+  if (sendStacks !== undefined && typeof sendStacks !== 'boolean') {
+    throw new TypeError(
+      `Expected sendStacks to be a boolean or undefined, got ${describeValue(sendStacks)}`,
+    );
+  }
+  if (taken.has(session)) {
+    throw new TypeError('Expected a session not yet taken over by channels(), got one that was');
+  }
+  taken.add(session);
+  return new ChannelSessionImpl(session, options);
+}
+
+// Where the runtime lacks `Symbol.asyncDispose`, the method above landed under the key
+// 'undefined': remove it rather than expose a bogus method.
+if (typeof Symbol.asyncDispose !== 'symbol') {
+  Reflect.deleteProperty(ChannelSessionImpl.prototype, 'undefined');
+}

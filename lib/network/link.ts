@@ -1,0 +1,59 @@
+/**
+ * What each network channel end needs from its connection ({@link Link}), and the frame
+ * type strings of protocol version 1 (docs/protocol.md has the full description).
+ *
+ * @module
+ */
+
+/** The protocol's name, the first element of the hello frame. */
+export const PROTOCOL_NAME = 'sluice';
+/** The protocol version this implementation speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** `["open", id, name, capacity]`: the receiving end announces its buffer for `name`. */
+export const OPEN = 'open';
+/** `["v", id]` (the value `undefined`) or `["v", id, value]`: one value. */
+export const VALUE = 'v';
+/** `["ack", id, taken]`: how many values the receiving application has taken in all. */
+export const ACK = 'ack';
+/** `["pull", id, limit]`: rendezvous: how many values the sender may have sent in all. */
+export const PULL = 'pull';
+/** `["close", id]` or `["close", id, cause]`: the sender closed its end. */
+export const CLOSE = 'close';
+/** `["closed", id]`: the receiving end has the close (and every value before it). */
+export const CLOSED = 'closed';
+/** `["cancel", id, taken, reason]`: the receiving end cancelled. */
+export const CANCEL = 'cancel';
+/** `["withdraw", id, seq]`: rendezvous: the sender's `send` of value `seq` was aborted. */
+export const WITHDRAW = 'withdraw';
+/** `["withdrawn", id, seq]`: value `seq` was not taken and has been discarded. */
+export const WITHDRAWN = 'withdrawn';
+
+/** The connection as the channel ends see it; implemented by the channel session. */
+export interface Link {
+  /** Include stacks in encoded causes. */
+  readonly sendStacks: boolean;
+  /** Frames can still be sent (the session's outgoing is open). */
+  readonly writable: boolean;
+  /** Hands a frame to the session, in order; `false` if it can no longer be sent. */
+  write(frame: string): boolean;
+  /** The peer broke the protocol: close with 1002 and `message`. */
+  violation(message: string): void;
+  /** A value failed its channel's schema: close with 1007. */
+  invalid(error: Error, reason: string): void;
+  /** The inbound end took values: send an ack now-ish (`urgent`) or soon. */
+  scheduleAck(flush: AckSource, urgent: boolean): void;
+}
+
+/** An inbound end with an ack to send. */
+export interface AckSource {
+  /** Already in the session's list of ends with an ack to send. */
+  ackQueued: boolean;
+  /** Sends the ack if one is due. */
+  flushAck(): void;
+}
+
+/** `n` is a count in a frame: a safe integer ≥ 0. */
+export function isCount(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
