@@ -16,9 +16,10 @@
  *   it, and once the server confirms them the value is the server's.
  *
  * `syncState` (client) and `SharedState` (server) are written here, in a few dozen lines
- * on top of channels and scopes; the rule above is one choice among several, which is
- * why they are an example rather than library API. The client half needs only `sluice`
- * and `sluice/websocket`, so it runs unchanged in a browser against the same server.
+ * on top of channels and scopes. Only the ordering and the rebasing are theirs; they are
+ * generic over the state and the change, and the per-field rule is the app's reducer
+ * (`applyPatch`). The client half needs only `sluice` and `sluice/websocket`, so it runs
+ * unchanged in a browser against the same server.
  *
  * Run it: `node --import tsx examples/shared-state.ts`.
  */
