@@ -33,7 +33,10 @@ export interface Bot {
   readonly joined: Promise<string>;
   /** The bot's connection: its `state` and `states()` show every (re)connection. */
   readonly client: ReconnectingClient;
-  /** Leaves the chat (close 1000) and stops reconnecting; resolves once all is closed. */
+  /**
+   * Leaves the chat (close 1000) and stops reconnecting; resolves once all is closed and
+   * logged. Rejects only with an error thrown by `log`.
+   */
   stop(): Promise<void>;
 }
 
@@ -52,8 +55,9 @@ const nameChar = String.raw`[\p{L}\p{N}_-]`;
 
 /**
  * What the bot (named `me`) answers to `text` from `from`, or `undefined` when the text
- * does not mention `@me`. Commands follow the mention: `ping`, `who`, `time`,
- * `reverse <text>`, `help`. Answers are cut to the longest message the server accepts.
+ * does not mention `@me`. The command is the first word after the mention (or before it,
+ * when nothing follows): `ping`, `who`, `time`, `reverse <text>`, `help`. Answers are cut
+ * to the longest message the server accepts.
  */
 export function answer(
   me: string,
@@ -62,9 +66,15 @@ export function answer(
   members: readonly string[],
 ): string | undefined {
   const escaped = me.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const mention = new RegExp(`(?<!${nameChar})@${escaped}(?!${nameChar})`, 'giu');
-  if (!mention.test(text)) return undefined;
-  const rest = text.replace(mention, ' ').trim();
+  const mention = new RegExp(`(?<!${nameChar})@${escaped}(?!${nameChar})`, 'iu');
+  const found = mention.exec(text);
+  if (found === null) return undefined;
+  const mentions = new RegExp(mention.source, 'giu');
+  const after = text
+    .slice(found.index + found[0].length)
+    .replace(mentions, ' ')
+    .trim();
+  const rest = after || text.slice(0, found.index).trim();
   const [command = '', ...words] = rest.split(/\s+/);
   let reply: string;
   switch (command.toLowerCase()) {
@@ -173,7 +183,8 @@ export function startBot(baseUrl: string | URL, options: BotOptions = {}): Bot {
     },
   );
 
-  void logClosings(client, log);
+  const logging = logClosings(client, log);
+  logging.catch(() => undefined); // a throwing `log` is reported by stop()
   const ended = client.done.then(
     () => Promise.reject(new Error('The bot stopped before it joined')),
     (error: unknown) => Promise.reject(error),
@@ -181,7 +192,10 @@ export function startBot(baseUrl: string | URL, options: BotOptions = {}): Bot {
   const bot: Bot = {
     joined: Promise.race([joined, ended]),
     client,
-    stop: () => client.stop(),
+    stop: async () => {
+      await client.stop();
+      await logging; // its last line is out before stop() resolves
+    },
   };
   bot.joined.catch(() => undefined); // a caller that never awaits it sees no unhandled rejection
   ended.catch(() => undefined);

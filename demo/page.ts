@@ -150,6 +150,8 @@ function join(name: string): ReconnectingClient {
         for await (const message of incoming) receive(message, connection, out);
       } finally {
         if (outgoing === out) setOnline(undefined);
+        members = []; // unknown while offline; the next welcome lists them again
+        showMembers();
       }
     },
   );

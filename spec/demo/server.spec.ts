@@ -272,6 +272,7 @@ describe('demo bot', function () {
     expect(answer('bot', 'ada', '@bot2 ping', members)).to.equal(undefined);
     expect(answer('bot', 'ada', '@bot ping', members)).to.equal('pong, ada');
     expect(answer('bot', 'ada', 'PING @Bot', members)).to.equal('pong, ada');
+    expect(answer('bot', 'ada', 'hey @bot ping @bot', members)).to.equal('pong, ada');
     expect(answer('bot', 'bob', '@bot who', members)).to.equal('here: bot, ada, bob');
     expect(answer('bot', 'ada', '@bot reverse abc 👍🏽x', members)).to.equal('x👍🏽 cba');
     expect(answer('bot', 'ada', '@bot reverse', members)).to.equal('reverse what?');
