@@ -40,7 +40,14 @@ export interface Bot {
   stop(): Promise<void>;
 }
 
-/** The bot's greeting for someone who joined. */
+/**
+ * The bot's greeting for someone who joined.
+ *
+ * @example
+ * ```ts
+ * greeting('bot', 'ada'); // 'Welcome, ada! Say "@bot help" to see what I can do.'
+ * ```
+ */
 export function greeting(me: string, name: string): string {
   return `Welcome, ${name}! Say "@${me} help" to see what I can do.`;
 }
@@ -58,6 +65,12 @@ const nameChar = String.raw`[\p{L}\p{N}_-]`;
  * does not mention `@me`. The command is the first word after the mention (or before it,
  * when nothing follows): `ping`, `who`, `time`, `reverse <text>`, `help`. Answers are cut
  * to the longest message the server accepts.
+ *
+ * @example
+ * ```ts
+ * answer('bot', 'ada', 'hey @bot ping', ['bot', 'ada']); // 'pong, ada'
+ * answer('bot', 'ada', 'hello all', ['bot', 'ada']); // undefined
+ * ```
  */
 export function answer(
   me: string,

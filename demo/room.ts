@@ -19,7 +19,20 @@ interface Member {
   readonly kick: () => void;
 }
 
-/** The members of one chat and the messages between them. Not thread-safe: one per server. */
+/**
+ * The members of one chat and the messages between them; one per server. Every method is
+ * synchronous, so each broadcast reaches all mailboxes in one step: every member sees the
+ * same messages in the same order.
+ *
+ * @example
+ * ```ts
+ * const room = new Room();
+ * const mailbox = new Channel<ServerMsg>(MAILBOX_CAPACITY);
+ * const name = room.join('ada', mailbox, () => mailbox.cancel());
+ * room.say(name, 'hello'); // mailbox: welcome, then { type: 'message', id: 1, from: 'ada', … }
+ * room.leave(name, mailbox); // closes the mailbox; the others get { type: 'left', … }
+ * ```
+ */
 export class Room {
   readonly #members = new Map<string, Member>();
   readonly #log: (line: string) => void;

@@ -215,9 +215,9 @@ function checkOptions(options: unknown): asserts options is DemoOptions {
  * that leaves 256 messages unread is dropped with 1008 (`'Too slow'`). Browsers may
  * connect only from pages this server served (Origin = Host; others get HTTP 403).
  *
- * @throws TypeError / RangeError (synchronously rejected) for invalid options.
- * @throws the listen error, e.g. `EADDRINUSE` when the port is taken; nothing is left
- *   running then.
+ * @throws (rejects with) TypeError / RangeError for invalid options, naming what was
+ *   expected and what was given; the listen error, e.g. `EADDRINUSE` when the port is
+ *   taken. Nothing is left running then.
  * @example
  * ```ts
  * const demo = await startDemo({ port: 0 });

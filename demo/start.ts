@@ -1,8 +1,9 @@
 /**
  * `npm start`: runs the chat demo until Ctrl+C (SIGINT) or SIGTERM, then shuts down
  * cleanly — the pages and bots get 1001 (`'Going away'`) and start reconnecting.
- * Environment: `PORT` (default 8080; 0 picks a free port), `HOST` (default 127.0.0.1),
- * `DEMO_BOT=0` to run without the bot.
+ * Environment: `PORT` (default 8080; 0 picks a free port), `DEMO_HOST` (default
+ * 127.0.0.1; not `HOST`, which some shells set to the machine's name), `DEMO_BOT=0` to run
+ * without the bot.
  *
  * @module
  */
@@ -24,7 +25,7 @@ const log = (line: string): void => {
 try {
   const demo = await startDemo({
     port: port(process.env['PORT']),
-    host: process.env['HOST'] || '127.0.0.1',
+    host: process.env['DEMO_HOST'] || '127.0.0.1',
     bot: process.env['DEMO_BOT'] !== '0',
     log,
   });

@@ -14,11 +14,11 @@ import { chromium } from 'playwright-core';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { startDemo } from '../../demo/server.js';
 import type { Demo } from '../../demo/server.js';
+import { chromiumPath } from '../browser/run-in-chromium.js';
 
-const chromiumPath = process.env['SLUICE_CHROMIUM'] ?? '/usr/bin/chromium';
 const inCi = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
 
-/** Flags that let Chromium run as root on a machine without network. */
+/** Flags that let Chromium run as root on a machine without network (as run-in-chromium.ts). */
 const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
