@@ -1,0 +1,905 @@
+// Network channels (`channels(session)`), Node↔Node over real `ws` connections on
+// 127.0.0.1: flow control, rendezvous, multiplexing, close and cancel across the wire,
+// connection loss and its accounting, protocol violations, argument errors.
+//
+// Ordering without sleeps: `sync(from, to)` sends a token on an unlimited control channel
+// and waits for it to come back. Frames of one connection are delivered in order, so
+// after a sync started by `from`, every frame `to` had sent before answering has been
+// handled by `from`, and every frame `from` sent before it has been handled by `to`.
+import { expect } from 'chai';
+import WebSocket from 'ws';
+import { z } from 'zod';
+import { ClosedReceiveError, ClosedSendError, select } from '../../lib/index.js';
+import { route } from '../../lib/server/index.js';
+import {
+  ConnectionLostError,
+  DecodeError,
+  EncodeError,
+  ProtocolError,
+  RemoteError,
+  channels,
+  connect,
+  text,
+} from '../../lib/websocket/index.js';
+import type {
+  ChannelSession,
+  ChannelSessionOptions,
+  NetworkChannel,
+  Session,
+} from '../../lib/websocket/index.js';
+import { deferred, rejection, useServers } from '../server/helpers.js';
+
+interface End {
+  readonly net: ChannelSession;
+  readonly ctl: NetworkChannel<number>;
+}
+
+/** A token from `from` to `to` and back: see the file comment. */
+async function sync(from: End, to: End): Promise<void> {
+  await from.ctl.outgoing.send(1);
+  await to.ctl.incoming.receive();
+  await to.ctl.outgoing.send(2);
+  await from.ctl.incoming.receive();
+}
+
+/** Lets pending macrotasks (the receiver's batched acks) run. */
+const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A promise's state without waiting for it. */
+function track(promise: Promise<unknown>): {
+  state: 'pending' | 'resolved' | 'rejected';
+  error?: unknown;
+} {
+  const tracker: { state: 'pending' | 'resolved' | 'rejected'; error?: unknown } = {
+    state: 'pending',
+  };
+  promise.then(
+    () => {
+      tracker.state = 'resolved';
+    },
+    (error: unknown) => {
+      tracker.state = 'rejected';
+      tracker.error = error;
+    },
+  );
+  return tracker;
+}
+
+describe('network channels', function () {
+  this.timeout(20_000);
+  const servers = useServers();
+  const open: ChannelSession[] = [];
+
+  /** A connected pair: `client` (connect) and `server` (a sluice/server route). */
+  async function pair(
+    clientOptions: ChannelSessionOptions = {},
+    serverOptions: ChannelSessionOptions = {},
+  ): Promise<{ client: End; server: End; url: string; session: Session<string, string> }> {
+    const serverSide = deferred<ChannelSession>();
+    const server = await servers.start(
+      {},
+      {
+        '/net': route({
+          codec: text(),
+          handler: async (session) => {
+            const net = channels(session, serverOptions);
+            serverSide.resolve(net);
+            await net.closed;
+          },
+        }),
+      },
+    );
+    const session = await connect<string, string>(`${server.url}/net`, { codec: text() });
+    const clientNet = channels(session, clientOptions);
+    open.push(clientNet);
+    const serverNet = await serverSide.promise;
+    const end = (net: ChannelSession): End => ({
+      net,
+      ctl: net.channel<number>('ctl', { capacity: Infinity }),
+    });
+    return { client: end(clientNet), server: end(serverNet), url: server.url, session };
+  }
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((net) => net.close()));
+  });
+
+  describe('arguments', () => {
+    it('refuses what is not a session, a bad option, and a session taken over twice', async () => {
+      expect(() => channels(null as never)).to.throw(
+        TypeError,
+        'Expected a session (with incoming, outgoing, closed and close), got null',
+      );
+      const server = await servers.start(
+        {},
+        { '/x': route({ codec: text(), handler: (session) => session.closed }) },
+      );
+      const session = await connect<string, string>(`${server.url}/x`, { codec: text() });
+      expect(() => channels(session, { sendStacks: 'yes' } as never)).to.throw(
+        TypeError,
+        "Expected sendStacks to be a boolean or undefined, got 'yes' (string)",
+      );
+      const net = channels(session);
+      open.push(net);
+      expect(() => channels(session)).to.throw(
+        TypeError,
+        'Expected a session not yet taken over by channels(), got one that was',
+      );
+    });
+
+    it('refuses bad names, capacities, callbacks and schemas, and a name opened twice', async () => {
+      const { client } = await pair();
+      const net = client.net;
+      expect(() => net.channel(42 as never)).to.throw(
+        TypeError,
+        'Expected name to be a non-empty string, got 42 (number)',
+      );
+      expect(() => net.channel('')).to.throw(
+        RangeError,
+        "Expected name to be a non-empty string, got ''",
+      );
+      expect(() => net.channel('a', { capacity: -1 })).to.throw(
+        RangeError,
+        'Expected capacity to be a non-negative integer or Infinity, got -1',
+      );
+      expect(() => net.channel('a', { capacity: 1.5 })).to.throw(
+        RangeError,
+        'Expected capacity to be a non-negative integer or Infinity, got 1.5',
+      );
+      expect(() => net.channel('a', { capacity: NaN })).to.throw(RangeError, 'got NaN');
+      expect(() => net.channel('a', { capacity: '4' as never })).to.throw(
+        TypeError,
+        "Expected capacity to be a non-negative integer or Infinity, got '4' (string)",
+      );
+      expect(() => net.channel('a', { onUndelivered: 1 as never })).to.throw(
+        TypeError,
+        'Expected onUndelivered to be a function or undefined, got 1 (number)',
+      );
+      expect(() => net.channel('a', { schema: {} as never })).to.throw(
+        TypeError,
+        "Expected schema to be a Standard Schema (an object with '~standard'.validate) or undefined, got object",
+      );
+      expect(() => net.channel('a', null as never)).to.throw(
+        TypeError,
+        'Expected options to be an object, got null',
+      );
+      // None of the refused calls used the name up.
+      net.channel('a');
+      expect(() => net.channel('a')).to.throw(
+        RangeError,
+        "Expected the name of a channel not yet opened on this session, got 'a' (string)",
+      );
+      expect(() => net.channel('ctl')).to.throw(RangeError, "got 'ctl' (string)");
+    });
+
+    it('rejects a send of a value JSON cannot encode, keeping the channel usable', async () => {
+      const { client, server } = await pair();
+      const undelivered: unknown[] = [];
+      const a = client.net.channel<unknown>('a', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<unknown>('a', { capacity: 4 });
+      const big = 10n;
+      const error = await rejection(a.outgoing.send(big));
+      expect(error).to.be.instanceOf(EncodeError);
+      expect((error as EncodeError).value).to.equal(big);
+      expect(undelivered).to.deep.equal([big]);
+      expect(() => a.outgoing.trySend(() => 1)).to.throw(EncodeError);
+      expect(() => a.outgoing.onSend(Symbol('s'))).to.throw(EncodeError);
+      await a.outgoing.send({ ok: [1, 'two', null] });
+      await a.outgoing.send(undefined);
+      expect(await b.incoming.receive()).to.deep.equal({ ok: [1, 'two', null] });
+      expect(await b.incoming.receive()).to.equal(undefined);
+    });
+  });
+
+  describe('flow control', () => {
+    it('resolves exactly `capacity` sends while the receiver is stalled, and one more per value taken', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x', { capacity: 4 });
+      const sends = [1, 2, 3, 4, 5, 6].map((v) => track(a.outgoing.send(v)));
+      await Promise.all([1, 2, 3, 4].map(() => macrotask()));
+      await sync(client, server);
+      await sync(client, server);
+      expect(sends.map((s) => s.state)).to.deep.equal([
+        'resolved',
+        'resolved',
+        'resolved',
+        'resolved',
+        'pending',
+        'pending',
+      ]);
+      expect(b.incoming.isEmpty).to.equal(false);
+      expect(await b.incoming.receive()).to.equal(1);
+      // The ack for one value (half the window is 2) goes out after this macrotask.
+      await macrotask();
+      await sync(server, client);
+      expect(sends.map((s) => s.state)).to.deep.equal([
+        'resolved',
+        'resolved',
+        'resolved',
+        'resolved',
+        'resolved',
+        'pending',
+      ]);
+      const received: number[] = [];
+      for (let i = 0; i < 5; i++) received.push(await b.incoming.receive());
+      expect(received).to.deep.equal([2, 3, 4, 5, 6]);
+      await sync(server, client);
+      expect(sends.every((s) => s.state === 'resolved')).to.equal(true);
+    });
+
+    it('acknowledges at once when half the window has been taken', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x', { capacity: 4 });
+      for (let v = 1; v <= 4; v++) await a.outgoing.send(v);
+      const fifth = track(a.outgoing.send(5));
+      await sync(client, server); // the four values have arrived
+      expect(b.incoming.tryReceive()).to.deep.equal({ ok: true, value: 1 });
+      expect(b.incoming.tryReceive()).to.deep.equal({ ok: true, value: 2 });
+      // No macrotask in between: the ack went out from a microtask.
+      await Promise.resolve();
+      await sync(server, client);
+      expect(fifth.state).to.equal('resolved');
+    });
+
+    it('never makes an unlimited channel wait', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x', { capacity: Infinity });
+      await sync(client, server); // the open has arrived
+      for (let v = 0; v < 1000; v++) expect(a.outgoing.trySend(v)).to.deep.equal({ ok: true });
+      const received: number[] = [];
+      for (let v = 0; v < 1000; v++) received.push(await b.incoming.receive());
+      expect(received).to.deep.equal(Array.from({ length: 1000 }, (_, v) => v));
+    });
+
+    it('makes sends wait until the peer opens the name, and loses none of them', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<string>('late');
+      const sends = ['a', 'b', 'c'].map((v) => track(a.outgoing.send(v)));
+      expect(a.outgoing.trySend('x')).to.deep.equal({ ok: false, closed: false });
+      await sync(client, server);
+      expect(sends.map((s) => s.state)).to.deep.equal(['pending', 'pending', 'pending']);
+      const b = server.net.channel<string>('late', { capacity: 8 });
+      expect(await b.incoming.receive()).to.equal('a');
+      expect(await b.incoming.receive()).to.equal('b');
+      expect(await b.incoming.receive()).to.equal('c');
+      expect(sends.map((s) => s.state)).to.deep.equal(['resolved', 'resolved', 'resolved']);
+    });
+
+    it('rejects an aborted waiting send with the reason and reports its value', async () => {
+      const { client, server } = await pair();
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('x', { capacity: 1 });
+      await a.outgoing.send(1);
+      const controller = new AbortController();
+      const second = a.outgoing.send(2, { signal: controller.signal });
+      const third = track(a.outgoing.send(3));
+      const reason = new Error('changed my mind');
+      controller.abort(reason);
+      expect(await rejection(second)).to.equal(reason);
+      expect(undelivered).to.deep.equal([2]);
+      expect(await b.incoming.receive()).to.equal(1);
+      expect(await b.incoming.receive()).to.equal(3);
+      expect(third.state).to.equal('resolved');
+      expect(b.incoming.tryReceive()).to.deep.equal({ ok: false, closed: false });
+    });
+  });
+
+  describe('rendezvous', () => {
+    it('resolves a send only when the receiving application has taken the value', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<string>('r');
+      const b = server.net.channel<string>('r');
+      const steps: string[] = [];
+      const sent = a.outgoing.send('v').then(() => steps.push('send resolved'));
+      await sync(client, server);
+      await sync(client, server);
+      expect(steps).to.deep.equal([]);
+      expect(b.incoming.isEmpty).to.equal(true);
+      steps.push('receive called');
+      expect(await b.incoming.receive()).to.equal('v');
+      await sent;
+      expect(steps).to.deep.equal(['receive called', 'send resolved']);
+    });
+
+    it('pulls one value per waiting receiver, in order, for for-await and select too', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('r');
+      const b = server.net.channel<number>('r');
+      const sends = [1, 2, 3, 4].map((v) => a.outgoing.send(v));
+      const both = Promise.all([b.incoming.receive(), b.incoming.receive()]);
+      expect(await both).to.deep.equal([1, 2]);
+      expect(await select([b.incoming.onReceive((v) => `select ${v}`)])).to.equal('select 3');
+      for await (const v of b.incoming) {
+        expect(v).to.equal(4);
+        break;
+      }
+      await Promise.all(sends);
+    });
+
+    it('rejects a send aborted before any receiver asked, and delivers nothing', async () => {
+      const { client, server } = await pair();
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('r', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('r');
+      await sync(client, server);
+      const controller = new AbortController();
+      const sent = a.outgoing.send(1, { signal: controller.signal });
+      controller.abort('stop');
+      expect(await rejection(sent)).to.equal('stop');
+      expect(undelivered).to.deep.equal([1]);
+      const next = a.outgoing.send(2);
+      expect(await b.incoming.receive()).to.equal(2);
+      await next;
+    });
+
+    it('withdraws a value that arrived after its receiver gave up when the send is aborted', async () => {
+      const { client, server } = await pair();
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('r', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('r');
+      // A receiver asks (a pull goes out), then gives up.
+      const gaveUp = new AbortController();
+      const receiving = b.incoming.receive({ signal: gaveUp.signal });
+      gaveUp.abort('gave up');
+      expect(await rejection(receiving)).to.equal('gave up');
+      const controller = new AbortController();
+      const sent = track(a.outgoing.send(7, { signal: controller.signal }));
+      // The pull reached the client, whose value then reached the server: it is held.
+      await sync(server, client);
+      expect(b.incoming.isEmpty).to.equal(false);
+      expect(sent.state).to.equal('pending');
+      controller.abort('too slow');
+      await sync(client, server);
+      await sync(client, server);
+      expect(sent).to.deep.equal({ state: 'rejected', error: 'too slow' });
+      expect(undelivered).to.deep.equal([7]);
+      expect(b.incoming.tryReceive()).to.deep.equal({ ok: false, closed: false });
+    });
+
+    it('resolves an aborted send whose value the receiver had already taken', async () => {
+      const { client, server } = await pair();
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('r', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('r');
+      const received = b.incoming.receive();
+      await sync(server, client); // the pull has arrived: the next send leaves at once
+      const controller = new AbortController();
+      const sent = a.outgoing.send(9, { signal: controller.signal });
+      controller.abort('too late');
+      expect(await received).to.equal(9);
+      await sent;
+      expect(undelivered).to.deep.equal([]);
+    });
+
+    it('hands a value held for a receiver that gave up to the next tryReceive', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('r');
+      const b = server.net.channel<number>('r');
+      const gaveUp = new AbortController();
+      const receiving = b.incoming.receive({ signal: gaveUp.signal });
+      gaveUp.abort('x');
+      await rejection(receiving);
+      const sent = track(a.outgoing.send(5));
+      await sync(server, client);
+      expect(sent.state).to.equal('pending');
+      expect(b.incoming.tryReceive()).to.deep.equal({ ok: true, value: 5 });
+      await sync(server, client);
+      expect(sent.state).to.equal('resolved');
+    });
+  });
+
+  describe('multiplexing', () => {
+    it('keeps a stalled channel from blocking another one', async () => {
+      const { client, server } = await pair();
+      const stalled = client.net.channel<number>('stalled');
+      server.net.channel<number>('stalled', { capacity: 1 });
+      const fast = client.net.channel<number>('fast');
+      const fastIn = server.net.channel<number>('fast', { capacity: 2 });
+      const waiting = [1, 2, 3].map((v) => track(stalled.outgoing.send(v)));
+      const received: number[] = [];
+      const consumer = (async () => {
+        for (let i = 0; i < 200; i++) received.push(await fastIn.incoming.receive());
+      })();
+      for (let v = 0; v < 200; v++) await fast.outgoing.send(v);
+      await consumer;
+      expect(received).to.deep.equal(Array.from({ length: 200 }, (_, v) => v));
+      expect(waiting.map((s) => s.state)).to.deep.equal(['resolved', 'pending', 'pending']);
+    });
+
+    it('gives each direction of a name its own capacity', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<string>('duplex', { capacity: 2 });
+      const b = server.net.channel<string>('duplex', { capacity: 0 });
+      await sync(client, server);
+      // To the server (rendezvous): nothing goes without a receiver.
+      expect(a.outgoing.trySend('to server')).to.deep.equal({ ok: false, closed: false });
+      // To the client (2 slots): two go at once.
+      expect(b.outgoing.trySend('one')).to.deep.equal({ ok: true });
+      expect(b.outgoing.trySend('two')).to.deep.equal({ ok: true });
+      expect(b.outgoing.trySend('three')).to.deep.equal({ ok: false, closed: false });
+      expect(await a.incoming.receive()).to.equal('one');
+      expect(await a.incoming.receive()).to.equal('two');
+    });
+  });
+
+  describe('close', () => {
+    it('closes the peer after the values already sent, waiting sends included', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x', { capacity: 1 });
+      const sends = [1, 2, 3].map((v) => a.outgoing.send(v));
+      expect(a.outgoing.close()).to.equal(true);
+      expect(a.outgoing.close()).to.equal(false);
+      expect(a.outgoing.isClosedForSend).to.equal(true);
+      expect(await rejection(a.outgoing.send(4))).to.be.instanceOf(ClosedSendError);
+      const received: number[] = [];
+      for await (const v of b.incoming) received.push(v);
+      expect(received).to.deep.equal([1, 2, 3]);
+      await Promise.all(sends);
+      expect(await rejection(b.incoming.receive())).to.be.instanceOf(ClosedReceiveError);
+      expect(b.incoming.isClosedForReceive).to.equal(true);
+    });
+
+    it('re-creates a built-in error cause with its class, name and message, without the stack', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x', { capacity: 1 });
+      a.outgoing.close(new TypeError('bad input'));
+      const error = await rejection(b.incoming.receive());
+      expect(error).to.be.instanceOf(TypeError);
+      expect(error).to.include({
+        name: 'TypeError',
+        message: 'bad input',
+        stack: 'TypeError: bad input',
+      });
+      // The same object every time, as for a local close cause.
+      expect(await rejection(b.incoming.receive())).to.equal(error);
+    });
+
+    it('re-creates a custom error as a RemoteError with name, message and code', async () => {
+      const { client, server } = await pair();
+      class QuotaError extends Error {
+        override readonly name = 'QuotaError';
+        readonly code = 'E_QUOTA';
+      }
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x', { capacity: 1 });
+      a.outgoing.close(new QuotaError('over quota'));
+      const error = await rejection(b.incoming.receive());
+      expect(error).to.be.instanceOf(RemoteError);
+      expect(error).to.include({
+        name: 'QuotaError',
+        message: 'over quota',
+        code: 'E_QUOTA',
+        stack: 'QuotaError: over quota',
+      });
+    });
+
+    it('sends the stack only when sendStacks is on', async () => {
+      const { client, server } = await pair({ sendStacks: true });
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x', { capacity: 1 });
+      const cause = new RangeError('out of range');
+      a.outgoing.close(cause);
+      const error = await rejection(b.incoming.receive());
+      expect(error).to.be.instanceOf(RangeError);
+      expect((error as Error).stack).to.equal(cause.stack);
+      expect((error as Error).stack).to.include('network.spec.ts');
+    });
+
+    it('re-creates a DOMException, a JSON value, null, and refuses nothing', async () => {
+      const { client, server } = await pair();
+      const causes: unknown[] = [
+        new DOMException('stopped', 'AbortError'),
+        { reason: 'done', n: 3 },
+        'plain string',
+        null,
+        10n,
+      ];
+      const received: unknown[] = [];
+      for (const [i, cause] of causes.entries()) {
+        const a = client.net.channel<number>(`c${i}`);
+        const b = server.net.channel<number>(`c${i}`, { capacity: 1 });
+        a.outgoing.close(cause);
+        received.push(await rejection(b.incoming.receive()));
+      }
+      expect(received[0]).to.be.instanceOf(DOMException);
+      expect(received[0]).to.include({ name: 'AbortError', message: 'stopped' });
+      expect(received.slice(1, 4)).to.deep.equal([{ reason: 'done', n: 3 }, 'plain string', null]);
+      expect(received[4]).to.be.instanceOf(Error);
+      expect((received[4] as Error).message).to.equal(
+        'The peer closed with a cause that JSON cannot encode (bigint)',
+      );
+    });
+
+    it('re-creates sluice errors as themselves, with their code', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x', { capacity: 1 });
+      a.outgoing.close(new ClosedSendError('custom message'));
+      const error = await rejection(b.incoming.receive());
+      expect(error).to.be.instanceOf(ClosedSendError);
+      expect(error).to.include({ message: 'custom message', code: 'ERR_CHANNEL_CLOSED_FOR_SEND' });
+    });
+
+    it('runs onClose handlers of the outgoing half once', async () => {
+      const { client } = await pair();
+      const a = client.net.channel<number>('x');
+      const seen: unknown[] = [];
+      a.outgoing.onClose((cause) => seen.push(cause));
+      a.outgoing.close('why');
+      a.outgoing.close('again');
+      expect(seen).to.deep.equal(['why']);
+    });
+  });
+
+  describe('cancel', () => {
+    it('rejects the remote waiting sends with the reason and reports exactly the undelivered values', async () => {
+      const { client, server } = await pair();
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('x', { capacity: 2 });
+      const closes: unknown[] = [];
+      a.outgoing.onClose((cause) => closes.push(cause));
+      const sends = [1, 2, 3, 4, 5].map((v) => track(a.outgoing.send(v)));
+      expect(await b.incoming.receive()).to.equal(1);
+      await macrotask();
+      await sync(server, client);
+      // 1 taken, 2 and 3 buffered at the server, 4 and 5 waiting here.
+      expect(sends.map((s) => s.state)).to.deep.equal([
+        'resolved',
+        'resolved',
+        'resolved',
+        'pending',
+        'pending',
+      ]);
+      b.incoming.cancel(new RangeError('no more'));
+      expect(await rejection(b.incoming.receive())).to.be.instanceOf(RangeError);
+      await sync(server, client);
+      expect(sends.map((s) => s.state)).to.deep.equal([
+        'resolved',
+        'resolved',
+        'resolved',
+        'rejected',
+        'rejected',
+      ]);
+      const reason = sends[3]?.error;
+      expect(reason).to.be.instanceOf(RangeError);
+      expect(reason).to.include({ message: 'no more' });
+      expect(sends[4]?.error).to.equal(reason);
+      expect(undelivered).to.deep.equal([2, 3, 4, 5]);
+      expect(closes).to.deep.equal([reason]);
+      expect(a.outgoing.isClosedForSend).to.equal(true);
+      expect(await rejection(a.outgoing.send(6))).to.equal(reason);
+      expect(undelivered).to.deep.equal([2, 3, 4, 5, 6]);
+      expect(a.outgoing.trySend(7)).to.deep.equal({ ok: false, closed: true, cause: reason });
+    });
+
+    it('sends an AbortError DOMException when cancelled without a reason', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x');
+      const sent = a.outgoing.send(1);
+      b.incoming.cancel();
+      const error = await rejection(sent);
+      expect(error).to.be.instanceOf(DOMException);
+      expect(error).to.include({ name: 'AbortError', message: 'The channel was cancelled' });
+    });
+
+    it('rejects a rendezvous send in flight when the receiver cancels', async () => {
+      const { client, server } = await pair();
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('r', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('r');
+      const gaveUp = new AbortController();
+      const receiving = b.incoming.receive({ signal: gaveUp.signal });
+      gaveUp.abort('x');
+      await rejection(receiving);
+      const sent = a.outgoing.send(3);
+      await sync(server, client);
+      expect(b.incoming.isEmpty).to.equal(false);
+      b.incoming.cancel('closed shop');
+      expect(await rejection(sent)).to.equal('closed shop');
+      expect(undelivered).to.deep.equal([3]);
+    });
+  });
+
+  describe('select', () => {
+    it('completes onSend and onReceive clauses across the wire', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<string>('x');
+      const b = server.net.channel<string>('x', { capacity: 1 });
+      await sync(client, server);
+      const first = await select([a.outgoing.onSend('one', () => 'sent')]);
+      expect(first).to.equal('sent');
+      // The buffer of one is full: a second onSend waits, an onReceive wins.
+      const won = await select([
+        a.outgoing.onSend('two', () => 'sent two'),
+        b.incoming.onReceive((v) => `received ${v}`),
+      ]);
+      expect(won).to.equal('received one');
+      await sync(server, client);
+      expect(await select([a.outgoing.onSend('two', () => 'sent two')])).to.equal('sent two');
+      expect(await b.incoming.receive()).to.equal('two');
+    });
+  });
+
+  describe('connection loss', () => {
+    it('ends every channel with ConnectionLostError and reports every value not taken', async () => {
+      const { client, server } = await pair();
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('x', { capacity: 2 });
+      const r = client.net.channel<number>('r', { onUndelivered: (v) => undelivered.push(v) });
+      server.net.channel<number>('r');
+      const sends = [1, 2, 3, 4, 5].map((v) => track(a.outgoing.send(v)));
+      const rendezvous = track(r.outgoing.send(100));
+      expect(await b.incoming.receive()).to.equal(1);
+      expect(await b.incoming.receive()).to.equal(2);
+      // Each take is acknowledged at once (half of 2 is 1): 3 and 4 went out and are
+      // buffered at the server, 5 waits here, 100 waits for a receiver.
+      await sync(server, client);
+      expect(sends.map((s) => s.state)).to.deep.equal([
+        'resolved',
+        'resolved',
+        'resolved',
+        'resolved',
+        'pending',
+      ]);
+      const reason = await client.net.close(4001, 'going');
+      expect(reason).to.deep.equal({ code: 4001, reason: 'going', wasClean: true });
+      expect(await server.net.closed).to.deep.equal({
+        code: 4001,
+        reason: 'going',
+        wasClean: true,
+      });
+      expect(sends[4]?.state).to.equal('rejected');
+      const lost = sends[4]?.error as ConnectionLostError;
+      expect(lost).to.be.instanceOf(ConnectionLostError);
+      expect(lost).to.include({
+        name: 'ConnectionLostError',
+        code: 'ERR_SLUICE_CONNECTION_LOST',
+        message: 'The connection was lost (4001 going)',
+      });
+      expect(lost.closeReason).to.deep.equal({ code: 4001, reason: 'going', wasClean: true });
+      expect(rendezvous).to.deep.equal({ state: 'rejected', error: lost });
+      // Retained values first (in order), then the waiting send, channel by channel.
+      expect(undelivered).to.deep.equal([3, 4, 5, 100]);
+      const serverLost = await rejection(b.incoming.receive());
+      expect(serverLost).to.be.instanceOf(ConnectionLostError);
+      expect(b.incoming.tryReceive()).to.deep.equal({ ok: false, closed: true, cause: serverLost });
+      expect(await rejection(b.outgoing.send(1))).to.equal(serverLost);
+      expect(await rejection(a.incoming.receive())).to.equal(lost);
+      expect(await rejection(a.outgoing.send(6))).to.equal(lost);
+      expect(undelivered).to.deep.equal([3, 4, 5, 100, 6]);
+    });
+
+    it('ends the channels on a dropped connection, on both sides', async () => {
+      const { client, server, session } = await pair();
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('x');
+      const sending = a.outgoing.send(1);
+      const receiving = a.incoming.receive();
+      const serverReceiving = b.outgoing.send(2);
+      session.terminate();
+      const error = await rejection(receiving);
+      expect(error).to.be.instanceOf(ConnectionLostError);
+      expect((error as ConnectionLostError).closeReason).to.deep.equal({
+        code: 1006,
+        reason: '',
+        wasClean: false,
+      });
+      expect(await rejection(sending)).to.equal(error);
+      expect(undelivered).to.deep.equal([1]);
+      const serverError = await rejection(serverReceiving);
+      expect(serverError).to.be.instanceOf(ConnectionLostError);
+      expect((serverError as ConnectionLostError).closeReason).to.include({
+        code: 1006,
+        wasClean: false,
+      });
+    });
+
+    it('keeps the values of a channel its sender closed receivable after a clean close', async () => {
+      const { client, server } = await pair();
+      const undelivered: number[] = [];
+      const a = server.net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
+      const b = client.net.channel<number>('x', { capacity: 8 });
+      for (let v = 1; v <= 3; v++) await a.outgoing.send(v);
+      a.outgoing.close(new Error('end of stream'));
+      await sync(server, client);
+      await server.net.close(4000, 'done');
+      await client.net.closed;
+      expect(await b.incoming.receive()).to.equal(1);
+      expect(await b.incoming.receive()).to.equal(2);
+      expect(await b.incoming.receive()).to.equal(3);
+      const end = await rejection(b.incoming.receive());
+      expect(end).to.be.instanceOf(Error);
+      expect(end).to.include({ message: 'end of stream' });
+      expect(undelivered).to.deep.equal([]);
+    });
+
+    it('returns channels already ended after the connection ended', async () => {
+      const { client } = await pair();
+      const reason = await client.net.close();
+      const late = client.net.channel<number>('late', { capacity: 1 });
+      const error = await rejection(late.incoming.receive());
+      expect(error).to.be.instanceOf(ConnectionLostError);
+      expect((error as ConnectionLostError).closeReason).to.deep.equal(reason);
+      expect(await rejection(late.outgoing.send(1))).to.equal(error);
+    });
+  });
+
+  describe('protocol violations', () => {
+    interface Served {
+      readonly net: ChannelSession;
+      readonly x: NetworkChannel<number>;
+    }
+
+    /** A channels route whose every connection opens 'x' with capacity 1 (id 0). */
+    async function violationServer(): Promise<{ url: string; served: Served[] }> {
+      const served: Served[] = [];
+      const server = await servers.start(
+        {},
+        {
+          '/net': route({
+            codec: text(),
+            handler: async (session) => {
+              const net = channels(session);
+              served.push({ net, x: net.channel<number>('x', { capacity: 1 }) });
+              await net.closed;
+            },
+          }),
+        },
+      );
+      return { url: server.url, served };
+    }
+
+    /** A raw `ws` client of a channels route: its frames, and how it was closed. */
+    async function raw(url: string): Promise<{
+      socket: WebSocket;
+      frames: string[];
+      closed: Promise<{ code: number; reason: string }>;
+    }> {
+      const socket = new WebSocket(`${url}/net`);
+      const frames: string[] = [];
+      socket.on('message', (data: Buffer) => frames.push(data.toString()));
+      const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+        socket.on('close', (code: number, reason: Buffer) => {
+          resolve({ code, reason: reason.toString() });
+        });
+      });
+      await new Promise((resolve) => socket.once('open', resolve));
+      return { socket, frames, closed };
+    }
+
+    const cases: [string, string[], string][] = [
+      [
+        'a first frame that is not a hello',
+        ['["open",0,"x",1]'],
+        'Expected the hello frame ["sluice",1] first',
+      ],
+      [
+        'an unsupported version',
+        ['["sluice",0]'],
+        'Expected protocol version 1 or higher in the hello frame',
+      ],
+      [
+        'text that is not JSON',
+        ['["sluice",1]', '["v",0'],
+        'Expected a frame of JSON, got text that is not JSON',
+      ],
+      [
+        'a frame that is not an array',
+        ['["sluice",1]', '{"v":0}'],
+        'Expected a frame to be a JSON array starting with its type',
+      ],
+      [
+        'an unknown frame type',
+        ['["sluice",1]', '["hug",0]'],
+        "Received a frame of unknown type 'hug' (string)",
+      ],
+      ['a malformed frame', ['["sluice",1]', '["ack","x",1]'], "Received a malformed 'ack' frame"],
+      [
+        'a value for a channel never opened',
+        ['["sluice",1]', '["v",5,1]'],
+        "Received a malformed 'v' frame",
+      ],
+      [
+        'a value beyond the allowance',
+        ['["sluice",1]', '["v",0,1]', '["v",0,2]'],
+        "Received a value on channel 'x' beyond the allowance it had granted",
+      ],
+      [
+        'a value after the close',
+        ['["sluice",1]', '["close",0]', '["v",0,1]'],
+        "Received a value on channel 'x' after its close",
+      ],
+      [
+        'a closed for a channel that was not closed',
+        ['["sluice",1]', '["open",0,"x",0]', '["closed",0]'],
+        "Received 'closed' for channel 'x', which was not closed",
+      ],
+      [
+        'an ack beyond what was sent',
+        ['["sluice",1]', '["open",0,"x",0]', '["ack",0,1]'],
+        "Received an invalid ack for channel 'x'",
+      ],
+    ];
+    for (const [what, frames, reason] of cases) {
+      it(`closes with 1002 on ${what}, and only that connection`, async () => {
+        const { url, served } = await violationServer();
+        const healthy = channels(await connect(`${url}/net`, { codec: text() }));
+        open.push(healthy);
+        const rawClient = await raw(url);
+        for (const frame of frames) rawClient.socket.send(frame);
+        expect(await rawClient.closed).to.deep.equal({ code: 1002, reason });
+        // The other connection still works.
+        const x = healthy.channel<number>('x');
+        await x.outgoing.send(1);
+        expect(await served[0]?.x.incoming.receive()).to.equal(1);
+      });
+    }
+
+    it('ends the channels with a ConnectionLostError caused by a ProtocolError', async () => {
+      const { url, served } = await violationServer();
+      const rawClient = await raw(url);
+      rawClient.socket.send('["sluice",1]');
+      rawClient.socket.send('["nope"]');
+      expect(await rawClient.closed).to.deep.equal({
+        code: 1002,
+        reason: "Received a frame of unknown type 'nope' (string)",
+      });
+      expect(rawClient.frames).to.deep.equal(['["sluice",1]', '["open",0,"x",1]']);
+      const error = await rejection(served[0]?.x.incoming.receive() as Promise<number>);
+      expect(error).to.be.instanceOf(ConnectionLostError);
+      const lost = error as ConnectionLostError;
+      expect(lost.closeReason).to.deep.equal({
+        code: 1002,
+        reason: "Received a frame of unknown type 'nope' (string)",
+        wasClean: true,
+      });
+      expect(lost.cause).to.be.instanceOf(ProtocolError);
+      expect(lost.cause).to.include({
+        name: 'ProtocolError',
+        code: 'ERR_SLUICE_PROTOCOL',
+        message: "Received a frame of unknown type 'nope' (string)",
+      });
+    });
+
+    it('tells a peer using the json() codec what is wrong', async () => {
+      const { url } = await violationServer();
+      const rawClient = await raw(url);
+      rawClient.socket.send(JSON.stringify('["sluice",1]'));
+      expect(await rawClient.closed).to.deep.equal({
+        code: 1002,
+        reason:
+          'Expected a frame to be a JSON array starting with its type (is the peer using the json() codec instead of text()?)',
+      });
+    });
+
+    it('closes with 1007 when a value fails the channel schema', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<unknown>('typed');
+      const b = server.net.channel<{ n: number }, unknown>('typed', {
+        capacity: 4,
+        schema: z.object({ n: z.number() }),
+      });
+      await a.outgoing.send({ n: 1 });
+      await a.outgoing.send({ n: 'two' });
+      await server.net.closed;
+      const clientClosed = await client.net.closed;
+      expect(clientClosed).to.include({ code: 1007, reason: "Invalid value on channel 'typed'" });
+      const error = await rejection(b.incoming.receive());
+      expect(error).to.be.instanceOf(ConnectionLostError);
+      const cause = (error as ConnectionLostError).cause as DecodeError;
+      expect(cause).to.be.instanceOf(DecodeError);
+      expect(cause.closeCode).to.equal(1007);
+      expect(cause.issues?.[0]?.path).to.deep.equal(['n']);
+    });
+  });
+});
