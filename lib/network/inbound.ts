@@ -10,8 +10,9 @@
  * first-served, `isEmpty` is false while one is held — and calls the waiter's `resolve`
  * when a receiver takes it. That call is how this end counts `taken`, without touching
  * the channel's hot path: acks report it to the sender (batched: at once when half the
- * window has been taken, else after the current macrotask), and the sender's allowance is
- * `capacity + taken`, so at most `capacity` values are ever held.
+ * window has been taken; below that only when the sender may be out of credit, after the
+ * current macrotask), and the sender's allowance is `capacity + taken`, so at most
+ * `capacity` values are ever held.
  *
  * A rendezvous end grants values by demand instead: when a receiver starts waiting on
  * `inner` (a hook in the channel), it pulls as many values as receivers wait beyond
@@ -63,7 +64,8 @@ type Queued =
   | { readonly kind: 'close'; readonly hasCause: boolean; readonly cause: unknown }
   | { readonly kind: 'withdraw'; readonly seq: number };
 
-const HALF_WINDOW_UNLIMITED = 128;
+/** An unlimited channel acknowledges this many values at a time. */
+const UNLIMITED_BATCH = 128;
 
 export class Inbound<In> implements AckSource {
   readonly id: number;
@@ -91,6 +93,8 @@ export class Inbound<In> implements AckSource {
   #lost = false;
   /** Arriving (or validated) values are dropped. */
   #discarding = false;
+  /** How many values taken make an ack due at once: half the window (1 for rendezvous). */
+  readonly #batch: number;
 
   constructor(
     link: Link,
@@ -103,6 +107,7 @@ export class Inbound<In> implements AckSource {
     this.id = id;
     this.name = name;
     this.capacity = capacity;
+    this.#batch = capacity === Infinity ? UNLIMITED_BATCH : Math.max(1, Math.floor(capacity / 2));
     this.#validate = schema === undefined ? undefined : schema['~standard'].validate;
     this.facade = new NetworkIncoming<In>(this);
     this.#held = capacity === 0 ? [] : null;
@@ -128,6 +133,7 @@ export class Inbound<In> implements AckSource {
     }
     this.#arrived++;
     if (this.#discarding) return undefined;
+    this.#ackIfSenderWaits();
     if (this.#queue !== null) {
       this.#validating++;
       this.#queue.push({ kind: 'value', raw });
@@ -206,13 +212,26 @@ export class Inbound<In> implements AckSource {
       if (index >= 0) list.splice(index, 1);
     }
     if (this.#cancelled || this.#lost) return;
+    if (this.#taken - this.#acked >= this.#batch) this.#link.scheduleAck(this, true);
+    else this.#ackIfSenderWaits();
+  }
+
+  /**
+   * A buffered channel whose sender has used up every credit it knows of (all of it has
+   * arrived here) waits for an ack: send one after this macrotask even below the batch
+   * size, so that each value taken makes room for one more send, as locally. Otherwise the
+   * ack waits for the batch: the sender still has credit.
+   */
+  #ackIfSenderWaits(): void {
     const capacity = this.capacity;
-    const due = this.#taken - this.#acked;
-    const urgent =
-      capacity === 0 ||
-      due >=
-        (capacity === Infinity ? HALF_WINDOW_UNLIMITED : Math.max(1, Math.floor(capacity / 2)));
-    this.#link.scheduleAck(this, urgent);
+    if (
+      capacity !== 0 &&
+      capacity !== Infinity &&
+      this.#taken > this.#acked &&
+      this.#arrived - this.#acked >= capacity
+    ) {
+      this.#link.scheduleAck(this, false);
+    }
   }
 
   flushAck(): void {

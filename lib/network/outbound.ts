@@ -126,6 +126,8 @@ function rejectParked(this: ParkedSend<unknown>, error: unknown): void {
 }
 
 const PLACEHOLDER = new Entry<never>(undefined as never, undefined);
+const RESOLVED: Promise<void> = Promise.resolve();
+const SEND_OK: SendResult = Object.freeze({ ok: true as const });
 
 export class Outbound<Out> {
   readonly name: string;
@@ -260,7 +262,7 @@ export class Outbound<Out> {
     this.#finish(error, report);
   }
 
-  /** The session can no longer send frames: stop taking values. */
+  /** The session can no longer send frames (or the allowance is used up): stop taking values. */
   stopWriting(): void {
     if (this.#pumpParked) {
       this.#pumpParked = false;
@@ -284,6 +286,12 @@ export class Outbound<Out> {
       this.#undelivered(value);
       return Promise.reject(error);
     }
+    if (this.#capacity !== 0 && this.#pumpParked) {
+      // The direct route: allowance left and nobody waiting (else the pump would not be
+      // parked), so the value leaves now, as `staging` would hand it to the pump.
+      this.#transmitDirect(value, data);
+      return RESOLVED;
+    }
     const entry = new Entry(value, data);
     // A buffered peer: the send resolves when the value leaves, as `staging`'s own send.
     if (this.#peerId >= 0 && this.#capacity !== 0) return staging.send(entry, options);
@@ -293,7 +301,12 @@ export class Outbound<Out> {
   trySend(value: Out): SendResult {
     const staging = this.staging;
     if (staging.isClosedForSend) return staging.trySend(PLACEHOLDER);
-    return staging.trySend(new Entry(value, encodeValue(value)));
+    const data = encodeValue(value);
+    if (this.#pumpParked) {
+      this.#transmitDirect(value, data);
+      return SEND_OK;
+    }
+    return staging.trySend(new Entry(value, data));
   }
 
   onSend(value: Out, handler?: () => unknown): SelectClause<unknown> {
@@ -372,6 +385,18 @@ export class Outbound<Out> {
       this.#pumpParked = true;
       channelInternals.enqueue(staging, this.#pump);
     }
+  }
+
+  /** Sends a value the pump would take at once, without the hop through `staging`. */
+  #transmitDirect(value: Out, data: string | undefined): void {
+    if (this.#capacity === 0 || this.#onUndelivered !== undefined) {
+      this.#transmit(new Entry(value, data));
+    } else {
+      this.#sent++;
+      const id = this.#peerId;
+      this.#link.write(data === undefined ? `["v",${id}]` : `["v",${id},${data}]`);
+    }
+    if (this.#sent >= this.#limit) this.stopWriting();
   }
 
   #transmit(entry: Entry<Out>): void {
