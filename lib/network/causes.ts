@@ -50,6 +50,17 @@ function isError(value: unknown): value is Error {
  * it, so that the peer still sees a failure.
  */
 export function encodeCause(cause: unknown, sendStacks: boolean): EncodedCause {
+  try {
+    return encode(cause, sendStacks);
+  } catch {
+    // A getter of the error threw, or toJSON did: still tell the peer that it failed.
+    return {
+      error: { name: 'Error', message: 'The peer closed with a cause it could not encode' },
+    };
+  }
+}
+
+function encode(cause: unknown, sendStacks: boolean): EncodedCause {
   if (isError(cause)) {
     const name = typeof cause.name === 'string' ? cause.name : 'Error';
     const message = typeof cause.message === 'string' ? cause.message : '';

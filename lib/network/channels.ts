@@ -364,7 +364,17 @@ class ChannelSessionImpl implements ChannelSession, Link {
         result = await incoming.receiveCatching();
         if (!result.ok) break;
       }
-      if (!this.#failed) this.#frame(result.value);
+      if (this.#failed) continue;
+      try {
+        this.#frame(result.value);
+      } catch (error) {
+        // A bug of ours, never the peer's: fail this connection, not the process.
+        this.#fail(
+          error instanceof Error ? error : new Error(String(error)),
+          1011,
+          'Internal error',
+        );
+      }
     }
     const reason = await this.#session.closed;
     this.#end(reason);

@@ -34,16 +34,18 @@ interface End {
   readonly ctl: NetworkChannel<number>;
 }
 
-/** A token from `from` to `to` and back: see the file comment. */
+/**
+ * A token from `from` to `to` and back: see the file comment. It starts after one timer
+ * turn, so that acks already scheduled on either end (from a microtask, or from a timer
+ * set before this one: Node runs equal timers in order) have been written.
+ */
 async function sync(from: End, to: End): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
   await from.ctl.outgoing.send(1);
   await to.ctl.incoming.receive();
   await to.ctl.outgoing.send(2);
   await from.ctl.incoming.receive();
 }
-
-/** Lets pending macrotasks (the receiver's batched acks) run. */
-const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** A promise's state without waiting for it. */
 function track(promise: Promise<unknown>): {
@@ -196,10 +198,12 @@ describe('network channels', function () {
       const { client, server } = await pair();
       const a = client.net.channel<number>('x');
       const b = server.net.channel<number>('x', { capacity: 4 });
-      const sends = [1, 2, 3, 4, 5, 6].map((v) => track(a.outgoing.send(v)));
-      await Promise.all([1, 2, 3, 4].map(() => macrotask()));
+      const promises = [1, 2, 3, 4, 5, 6].map((v) => a.outgoing.send(v));
+      const sends = promises.map(track);
+      await Promise.all(promises.slice(0, 4));
+      // Whatever the server sent meanwhile (it took nothing, so no ack) has arrived.
       await sync(client, server);
-      await sync(client, server);
+      await sync(server, client);
       expect(sends.map((s) => s.state)).to.deep.equal([
         'resolved',
         'resolved',
@@ -210,8 +214,10 @@ describe('network channels', function () {
       ]);
       expect(b.incoming.isEmpty).to.equal(false);
       expect(await b.incoming.receive()).to.equal(1);
-      // The ack for one value (half the window is 2) goes out after this macrotask.
-      await macrotask();
+      // Below half the window, but the sender is out of credit: the ack for this one value
+      // goes out after the current macrotask and lets exactly one more send through.
+      await promises[4];
+      await sync(client, server);
       await sync(server, client);
       expect(sends.map((s) => s.state)).to.deep.equal([
         'resolved',
@@ -224,8 +230,7 @@ describe('network channels', function () {
       const received: number[] = [];
       for (let i = 0; i < 5; i++) received.push(await b.incoming.receive());
       expect(received).to.deep.equal([2, 3, 4, 5, 6]);
-      await sync(server, client);
-      expect(sends.every((s) => s.state === 'resolved')).to.equal(true);
+      await promises[5];
     });
 
     it('acknowledges at once when half the window has been taken', async () => {
@@ -547,7 +552,6 @@ describe('network channels', function () {
       a.outgoing.onClose((cause) => closes.push(cause));
       const sends = [1, 2, 3, 4, 5].map((v) => track(a.outgoing.send(v)));
       expect(await b.incoming.receive()).to.equal(1);
-      await macrotask();
       await sync(server, client);
       // 1 taken, 2 and 3 buffered at the server, 4 and 5 waiting here.
       expect(sends.map((s) => s.state)).to.deep.equal([
@@ -625,6 +629,85 @@ describe('network channels', function () {
       await sync(server, client);
       expect(await select([a.outgoing.onSend('two', () => 'sent two')])).to.equal('sent two');
       expect(await b.incoming.receive()).to.equal('two');
+    });
+  });
+
+  describe('rendezvous trySend and onSend', () => {
+    it('succeed only once a remote receiver asked, and are chosen when the value leaves', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<string>('r');
+      const b = server.net.channel<string>('r');
+      await sync(client, server);
+      expect(a.outgoing.trySend('early')).to.deep.equal({ ok: false, closed: false });
+      const received = b.incoming.receive();
+      await sync(server, client); // the pull has arrived
+      expect(a.outgoing.trySend('asked')).to.deep.equal({ ok: true });
+      expect(a.outgoing.trySend('only one asked')).to.deep.equal({ ok: false, closed: false });
+      expect(await received).to.equal('asked');
+      const chosen = select([a.outgoing.onSend('by select', () => 'chosen')]);
+      expect(await b.incoming.receive()).to.equal('by select');
+      expect(await chosen).to.equal('chosen');
+    });
+  });
+
+  describe('schemas', () => {
+    it('delivers the schema output, in order, with an asynchronous schema too', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<unknown>('s');
+      const b = server.net.channel<number, unknown>('s', {
+        capacity: 8,
+        schema: z.string().transform(async (text) => {
+          await new Promise((resolve) => setTimeout(resolve, text === '1' ? 20 : 0));
+          return Number(text);
+        }),
+      });
+      for (const v of ['1', '2', '3']) await a.outgoing.send(v);
+      a.outgoing.close();
+      const received: number[] = [];
+      for await (const v of b.incoming) received.push(v);
+      expect(received).to.deep.equal([1, 2, 3]);
+    });
+  });
+
+  describe('opening order', () => {
+    it('applies a cancel that arrived before this end opened the name', async () => {
+      const { client, server } = await pair();
+      const b = server.net.channel<number>('n', { capacity: 1 });
+      b.incoming.cancel(new Error('not interested'));
+      await sync(server, client);
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('n', { onUndelivered: (v) => undelivered.push(v) });
+      expect(a.outgoing.isClosedForSend).to.equal(true);
+      const error = await rejection(a.outgoing.send(1));
+      expect(error).to.be.instanceOf(Error);
+      expect(error).to.include({ message: 'not interested' });
+      expect(undelivered).to.deep.equal([1]);
+    });
+
+    it('delivers values and the close sent before the peer opened the name', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('n');
+      const sends = [1, 2].map((v) => a.outgoing.send(v));
+      a.outgoing.close('bye');
+      await sync(client, server);
+      const b = server.net.channel<number>('n', { capacity: 4 });
+      expect(await b.incoming.receive()).to.equal(1);
+      expect(await b.incoming.receive()).to.equal(2);
+      expect(await rejection(b.incoming.receive())).to.equal('bye');
+      await Promise.all(sends);
+    });
+  });
+
+  describe('the channel session', () => {
+    it('closes for await using, and refuses a close code the session refuses', async () => {
+      const { client, server } = await pair();
+      expect(() => client.net.close(1234)).to.throw(
+        RangeError,
+        'Expected code to be 1000 or an integer from 3000 to 4999, got 1234',
+      );
+      await client.net[Symbol.asyncDispose]();
+      expect(await client.net.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+      expect(await server.net.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
     });
   });
 
