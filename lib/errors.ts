@@ -128,8 +128,18 @@ export class WebSocketCloseError extends Error {
  * (`message`, and the `path` to the offending value when known).
  */
 export interface SchemaIssue {
+  /** What is wrong, in the schema library's words. */
   readonly message: string;
-  readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined;
+  /** Where: the keys from the message's root to the offending value, when known. */
+  readonly path?:
+    | ReadonlyArray<
+        | PropertyKey
+        | {
+            /** One key of the path (Standard Schema's path segment). */
+            readonly key: PropertyKey;
+          }
+      >
+    | undefined;
 }
 
 /**

@@ -2,7 +2,7 @@
  * `sluice/websocket`: any WebSocket as a pair of typed channels, identically in browsers
  * and Node. Re-exports only.
  *
- * @module
+ * @module sluice/websocket
  */
 export { binary, json, raw, text } from './codec.js';
 export type { Codec, Frame } from './codec.js';
