@@ -71,7 +71,7 @@ export class Inbound<In> implements AckSource {
   readonly id: number;
   readonly name: string;
   readonly capacity: number;
-  readonly inner = new Channel<In>(0);
+  readonly inner: Channel<In> = new Channel<In>(0);
   readonly facade: NetworkIncoming<In>;
   ackQueued = false;
   readonly #link: Link;

@@ -81,7 +81,7 @@ export class Entry<Out> {
   readonly data: string | undefined;
   /** 1-based number of the value among those sent (set when it leaves). */
   seq = 0;
-  state = SETTLED;
+  state: number = SETTLED;
   resolve: () => void = noop;
   reject: (error: unknown) => void = noop;
   signal: AbortSignal | null = null;
