@@ -19,14 +19,18 @@ import {
   RemoteError,
   channels,
   connect,
+  json,
   text,
+  wrap,
 } from '../../lib/websocket/index.js';
 import type {
   ChannelSession,
   ChannelSessionOptions,
   NetworkChannel,
   Session,
+  WebSocketLike,
 } from '../../lib/websocket/index.js';
+import { MemorySocket } from '../../lib/server/memory-socket.js';
 import { deferred, rejection, useServers } from '../server/helpers.js';
 
 interface End {
@@ -708,6 +712,51 @@ describe('network channels', function () {
       await client.net[Symbol.asyncDispose]();
       expect(await client.net.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
       expect(await server.net.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+    });
+  });
+
+  describe('over any wrapped socket', () => {
+    it('runs over an in-memory socket pair made with wrap()', async () => {
+      const [left, right] = MemorySocket.pair();
+      const a = channels(wrap<string, string>(left as unknown as WebSocketLike, { codec: text() }));
+      const b = channels(
+        wrap<string, string>(right as unknown as WebSocketLike, { codec: text() }),
+      );
+      const out = a.channel<number>('m');
+      const into = b.channel<number>('m', { capacity: 2 });
+      const sends = [1, 2, 3].map((v) => track(out.outgoing.send(v)));
+      expect(await into.incoming.receive()).to.equal(1);
+      expect(await into.incoming.receive()).to.equal(2);
+      expect(await into.incoming.receive()).to.equal(3);
+      expect(sends.map((send) => send.state)).to.deep.equal(['resolved', 'resolved', 'resolved']);
+      out.outgoing.close(new SyntaxError('the end'));
+      const end = await rejection(into.incoming.receive());
+      expect(end).to.be.instanceOf(SyntaxError);
+      expect(await a.close(4000, 'done')).to.deep.equal({
+        code: 4000,
+        reason: 'done',
+        wasClean: true,
+      });
+      expect(await b.closed).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
+    });
+
+    it('closes with 1002 when a session does not use the text() codec', async () => {
+      const [left, right] = MemorySocket.pair();
+      const good = channels(
+        wrap<string, string>(left as unknown as WebSocketLike, { codec: text() }),
+      );
+      const wrong = channels(
+        wrap(right as unknown as WebSocketLike, { codec: json() }) as unknown as Session<
+          string,
+          string
+        >,
+      );
+      const lost = await rejection(wrong.channel<number>('x').incoming.receive());
+      expect(lost).to.be.instanceOf(ConnectionLostError);
+      expect((lost as ConnectionLostError).cause).to.include({
+        message: 'Expected text frames (make the session with the text() codec), got object',
+      });
+      expect((await good.closed).code).to.equal(1002);
     });
   });
 
