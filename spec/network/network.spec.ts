@@ -718,10 +718,8 @@ describe('network channels', function () {
   describe('over any wrapped socket', () => {
     it('runs over an in-memory socket pair made with wrap()', async () => {
       const [left, right] = MemorySocket.pair();
-      const a = channels(wrap<string, string>(left as unknown as WebSocketLike, { codec: text() }));
-      const b = channels(
-        wrap<string, string>(right as unknown as WebSocketLike, { codec: text() }),
-      );
+      const a = channels(wrap<string, string>(left, { codec: text() }));
+      const b = channels(wrap<string, string>(right, { codec: text() }));
       const out = a.channel<number>('m');
       const into = b.channel<number>('m', { capacity: 2 });
       const sends = [1, 2, 3].map((v) => track(out.outgoing.send(v)));
@@ -742,9 +740,7 @@ describe('network channels', function () {
 
     it('closes with 1002 when a session does not use the text() codec', async () => {
       const [left, right] = MemorySocket.pair();
-      const good = channels(
-        wrap<string, string>(left as unknown as WebSocketLike, { codec: text() }),
-      );
+      const good = channels(wrap<string, string>(left, { codec: text() }));
       const wrong = channels(
         wrap(right as unknown as WebSocketLike, { codec: json() }) as unknown as Session<
           string,
