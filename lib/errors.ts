@@ -338,8 +338,9 @@ export class ReconnectAttemptsError extends Error {
  * ended, for any reason: closed by either side, lost, or failed by a protocol violation.
  * Every channel of that connection that was still open ends with it: waiting and later
  * `send`s reject with it (their values go to `onUndelivered`), and `receive` rejects with
- * it (values that had arrived but were not taken are dropped and reported to the sender
- * as undelivered; see docs/protocol.md for the exact accounting).
+ * it — values that had arrived but were not taken are dropped (the sender reports them
+ * as undelivered), except those of a buffered channel that its sender had closed, which
+ * stay receivable as in a local closed channel (docs/protocol.md, "Accounting").
  *
  * Why a class of its own: unlike a close or cancel decided by the peer's application, it
  * says nothing about what the peer wanted — only that the connection is gone — and it
