@@ -138,10 +138,15 @@ export interface ChannelSession {
   readonly closed: Promise<CloseReason>;
   /**
    * Closes the connection (as the session's `close`: 1000 or 3000–4999, a reason of at
-   * most 123 bytes); resolves as {@link ChannelSession.closed}. Channels still open end
-   * with a `ConnectionLostError`.
+   * most 123 bytes); resolves as {@link ChannelSession.closed}. Every value taken so far is
+   * acknowledged first, so that the peer does not report it as undelivered. Channels still
+   * open end with a `ConnectionLostError`; a second call does nothing more.
    *
    * @throws TypeError or RangeError as the session's `close`.
+   * @example
+   * ```ts
+   * const reason = await network.close(4000, 'done'); // { code: 4000, reason: 'done', wasClean: true }
+   * ```
    */
   close(code?: number, reason?: string): Promise<CloseReason>;
   /** `close()`, then waits for `closed`: for `await using`. */
@@ -271,6 +276,10 @@ class ChannelSessionImpl implements ChannelSession, Link {
   }
 
   close(code?: number, reason?: string): Promise<CloseReason> {
+    // Acks still waiting for their batch go out first: the peer then counts those values
+    // as delivered instead of reporting them to its onUndelivered.
+    this.#flushAcks();
+    for (const inbound of this.#inbound) inbound.flushAck();
     void this.#session.close(code, reason);
     return this.closed;
   }

@@ -806,6 +806,20 @@ describe('network channels', function () {
       expect(undelivered).to.deep.equal([3, 4, 5, 100, 6]);
     });
 
+    it('acknowledges every value taken before its own close, so none is reported twice', async () => {
+      const { client, server } = await pair();
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('x', { capacity: 8 });
+      for (const v of [1, 2, 3]) await a.outgoing.send(v);
+      await sync(client, server);
+      // One taken: below the batch of 4 and the sender has credit, so no ack yet.
+      expect(await b.incoming.receive()).to.equal(1);
+      await server.net.close(4000, 'bye');
+      await client.net.closed;
+      expect(undelivered).to.deep.equal([2, 3]);
+    });
+
     it('ends the channels on a dropped connection, on both sides', async () => {
       const { client, server, session } = await pair();
       const undelivered: number[] = [];
