@@ -535,6 +535,31 @@ describe('network channels', function () {
       expect(error).to.include({ message: 'custom message', code: 'ERR_CHANNEL_CLOSED_FOR_SEND' });
     });
 
+    it('copies a code onto a built-in error, and survives a cause whose getters throw', async () => {
+      const { client, server } = await pair();
+      const coded = Object.assign(new TypeError('typed'), { code: 'E_TYPED' });
+      const hostile = new Error('x');
+      Object.defineProperty(hostile, 'message', {
+        get: () => {
+          throw new Error('no message for you');
+        },
+      });
+      const received: unknown[] = [];
+      for (const [i, cause] of [coded, hostile].entries()) {
+        const a = client.net.channel<number>(`h${i}`);
+        const b = server.net.channel<number>(`h${i}`, { capacity: 1 });
+        a.outgoing.close(cause);
+        received.push(await rejection(b.incoming.receive()));
+      }
+      expect(received[0]).to.be.instanceOf(TypeError);
+      expect(received[0]).to.include({ message: 'typed', code: 'E_TYPED' });
+      expect(received[1]).to.be.instanceOf(Error);
+      expect(received[1]).to.include({
+        name: 'Error',
+        message: 'The peer closed with a cause it could not encode',
+      });
+    });
+
     it('runs onClose handlers of the outgoing half once', async () => {
       const { client } = await pair();
       const a = client.net.channel<number>('x');
@@ -585,6 +610,38 @@ describe('network channels', function () {
       expect(await rejection(a.outgoing.send(6))).to.equal(reason);
       expect(undelivered).to.deep.equal([2, 3, 4, 5, 6]);
       expect(a.outgoing.trySend(7)).to.deep.equal({ ok: false, closed: true, cause: reason });
+    });
+
+    it('cancels through consumeEach and consume, and selects with onReceiveCatching', async () => {
+      const { client, server } = await pair();
+      const a = client.net.channel<number>('x');
+      const b = server.net.channel<number>('x', { capacity: 4 });
+      await a.outgoing.send(1);
+      a.outgoing.close();
+      const seen: number[] = [];
+      await b.incoming.consumeEach((v) => seen.push(v));
+      expect(seen).to.deep.equal([1]);
+      expect(b.incoming.isClosedForReceive).to.equal(true);
+      const c = client.net.channel<number>('y');
+      const d = server.net.channel<number>('y', { capacity: 4 });
+      const failure = new Error('consumer failed');
+      const consumed = d.incoming.consume(() => {
+        throw failure;
+      });
+      expect(await rejection(consumed)).to.equal(failure);
+      await sync(server, client); // the cancel has arrived
+      const reason = await rejection(c.outgoing.send(2));
+      expect(reason).to.be.instanceOf(Error);
+      expect(reason).to.include({ message: 'consumer failed' });
+      // Closed normally by the sender before consumeEach cancelled it: no cause.
+      expect(await select([b.incoming.onReceiveCatching((result) => result)])).to.deep.equal({
+        ok: false,
+        closed: true,
+      });
+      expect(await select([b.incoming.onReceiveCatching()])).to.deep.equal({
+        ok: false,
+        closed: true,
+      });
     });
 
     it('sends an AbortError DOMException when cancelled without a reason', async () => {
@@ -960,6 +1017,11 @@ describe('network channels', function () {
         'a value after the close',
         ['["sluice",1]', '["close",0]', '["v",0,1]'],
         "Received a value on channel 'x' after its close",
+      ],
+      [
+        'a malformed close cause',
+        ['["sluice",1]', '["close",0,{"error":{"name":1}}]'],
+        "Received a malformed close cause for channel 'x'",
       ],
       [
         'a closed for a channel that was not closed',
