@@ -29,7 +29,8 @@ const SEED = 20_240_601;
 /**
  * Whether `actual` is the cause `given` to close or cancel, as seen by an operation on
  * the other side of the channel (`crossed`): the same object, or, for a kind that
- * re-creates causes (across the wire), a different `Error` with the same name and
+ * re-creates causes (across the wire), a different error of the same class (the causes
+ * given here are built-in errors, which keep their class) with the same name and
  * message. An operation on the side where the cause was given always sees the object.
  */
 function isCause(kind: CaseKind, actual: unknown, given: Error, crossed: boolean): boolean {
@@ -38,6 +39,7 @@ function isCause(kind: CaseKind, actual: unknown, given: Error, crossed: boolean
     crossed &&
     kind.recreatesCauses &&
     actual instanceof Error &&
+    Object.getPrototypeOf(actual) === Object.getPrototypeOf(given) &&
     actual.name === given.name &&
     actual.message === given.message
   );
@@ -306,7 +308,8 @@ export function defineChannelCases(
     }
 
     for (const kind of options.kinds) {
-      describe(kind.name, () => {
+      describe(kind.name, function () {
+        if (kind.timeout !== undefined) this.timeout(kind.timeout);
         it('hands values over in the order the sends were accepted, across microtask interleavings', async () => {
           const channel = await kind.create<number>();
           const steps: string[] = [];

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { CONFORMANCE_TITLE } from '../websocket/conformance.cases.js';
 import { startPeerServer } from '../websocket/peer-server.js';
+import { NETWORK_CASES_TITLE, NETWORK_NODE_TITLE } from '../network/pair.js';
+import { startRelay, startUpDown } from '../network/servers.js';
 import { CHANNEL_CASES_TITLE } from './channel.cases.js';
 import { RECONNECTING_CASES_TITLE } from './reconnecting.suite.js';
 import type { BrowserTestResult, JsonValue, ReportedError } from './env.js';
@@ -50,6 +52,24 @@ const browserSuites: readonly BrowserSuite[] = [
     title: RECONNECTING_CASES_TITLE,
     module: 'reconnecting.suite.ts',
     sharedWithNode: false, // Node runs the same cases in spec/websocket/reconnecting.spec.ts
+  },
+  {
+    title: NETWORK_CASES_TITLE,
+    module: 'network.suite.ts',
+    sharedWithNode: true, // Node runs the same cases Node↔Node: spec/network/conformance.spec.ts
+    setup: async () => {
+      const relay = await startRelay();
+      return { env: { relayUrl: relay.url }, close: () => relay.close() };
+    },
+  },
+  {
+    title: NETWORK_NODE_TITLE,
+    module: 'network-node.suite.ts',
+    sharedWithNode: false, // the page talks to a Node-side ChannelSession
+    setup: async () => {
+      const upDown = await startUpDown();
+      return { env: { upDownUrl: upDown.url }, close: () => upDown.close() };
+    },
   },
 ];
 

@@ -78,6 +78,12 @@ export interface CaseKind extends Omit<ChannelKind, 'create'> {
    * is invisible to it.
    */
   readonly tryReceiveTakesWaitingSender: boolean;
+  /**
+   * Milliseconds each case of this kind may take, when its operations cost network round
+   * trips (10,000 rendezvous sends are 10,000 round trips); `undefined` keeps the
+   * runner's default.
+   */
+  readonly timeout?: number | undefined;
 }
 
 /** A local kind as the shared cases see it: `settle` is `ticks`, causes stay objects. */

@@ -143,10 +143,16 @@ function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Same name and message: how an error given on one end is seen on the other. */
+/**
+ * Same class, name and message: how a built-in error given on one end is seen on the
+ * other (re-created, docs/protocol.md section 6).
+ */
 function sameError(actual: unknown, expected: Error): boolean {
   return (
-    actual instanceof Error && actual.name === expected.name && actual.message === expected.message
+    actual instanceof Error &&
+    Object.getPrototypeOf(actual) === Object.getPrototypeOf(expected) &&
+    actual.name === expected.name &&
+    actual.message === expected.message
   );
 }
 
@@ -157,11 +163,11 @@ function show(value: unknown): string {
 }
 
 /**
- * The default reason of `cancel()`: a DOMException named 'AbortError' on the cancelling
- * end, and an error of that name on the other.
+ * The default reason of `cancel()`: a DOMException named 'AbortError', on the cancelling
+ * end and (re-created) on the other.
  */
 function isAbortError(error: unknown): boolean {
-  return error instanceof Error && error.name === 'AbortError';
+  return error instanceof DOMException && error.name === 'AbortError';
 }
 
 /** One channel of a program, with everything recorded about it. */

@@ -242,6 +242,9 @@ export function networkKinds(open: () => Promise<SocketPair>): NetworkKinds {
       drops: false,
       recreatesCauses: true,
       tryReceiveTakesWaitingSender: false,
+      // Each rendezvous value is a round trip (two through the browser relay): on a busy
+      // machine 10,000 of them can take longer than the default 20 s.
+      timeout: 60_000,
       async create<T>(
         options?: Pick<ChannelOptions<T>, 'onUndelivered'>,
       ): Promise<ChannelUnderTest<T>> {

@@ -14,8 +14,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import { delay } from '../../lib/index.js';
+import { describeValue } from '../../lib/internal/describe-value.js';
 import { route, serve } from '../../lib/server/index.js';
-import { channels, text } from '../../lib/websocket/index.js';
+import { ConnectionLostError, channels, text } from '../../lib/websocket/index.js';
+import type { ChannelSession } from '../../lib/websocket/index.js';
 import { UP_CAPACITY } from './pair.js';
 import type { SocketPair } from './pair.js';
 
@@ -101,23 +103,33 @@ function forwardableCode(code: number): number | undefined {
  * the same code and reason (a lost connection is dropped on the other side too).
  */
 export async function startRelay(): Promise<Listening> {
-  const first = new Map<string, { socket: WebSocket; held: [RawData, boolean][] }>();
+  const first = new Map<
+    string,
+    { socket: WebSocket; held: [RawData, boolean][]; stopHolding(): void }
+  >();
   return listen((socket, url) => {
     const id = url.searchParams.get('pair') ?? '';
     const alone = first.get(id);
     if (alone === undefined) {
-      const entry = { socket, held: [] as [RawData, boolean][] };
-      first.set(id, entry);
-      socket.on('message', (data, isBinary) => entry.held.push([data, isBinary]));
-      socket.on('close', () => {
-        if (first.get(id) === entry) first.delete(id);
+      const held: [RawData, boolean][] = [];
+      const hold = (data: RawData, isBinary: boolean): void => void held.push([data, isBinary]);
+      const forget = (): void => void first.delete(id);
+      first.set(id, {
+        socket,
+        held,
+        stopHolding: () => {
+          socket.off('message', hold);
+          socket.off('close', forget);
+        },
       });
+      socket.on('message', hold);
+      socket.on('close', forget);
       return;
     }
     first.delete(id);
     const other = alone.socket;
-    other.removeAllListeners('message');
-    other.removeAllListeners('close');
+    // Only our own listeners: `ws` has its own on the socket (e.g. the server's client set).
+    alone.stopHolding();
     for (const [data, isBinary] of alone.held) socket.send(data, { binary: isBinary });
     const forward = (from: WebSocket, to: WebSocket): void => {
       from.on('message', (data, isBinary) => to.send(data, { binary: isBinary }));
@@ -142,7 +154,8 @@ export const ECHO_DELAY = 5;
  * - 'up' (capacity {@link UP_CAPACITY}): nothing is taken before 'go'; then each value is
  *   echoed on 'down' as `echo <value>`, {@link ECHO_DELAY} ms after it was taken;
  * - when 'up' closes normally, 'down' is closed normally; when it closes with a cause,
- *   the cause as it arrived is described on 'control' (`{"name","message","isError"}`)
+ *   the cause as it arrived is described on 'control'
+ *   (`{"className","name","message","isError"}`)
  *   and 'down' is closed with `new RangeError('node closed down')`.
  */
 export async function startUpDown(): Promise<Listening> {
@@ -153,29 +166,12 @@ export async function startUpDown(): Promise<Listening> {
         codec: text(),
         handler: async (session) => {
           const net = channels(session);
-          const control = net.channel<string>('control', { capacity: Infinity });
-          const up = net.channel<string, never>('up', { capacity: UP_CAPACITY });
-          const down = net.channel<never, string>('down');
           try {
-            for await (const command of control.incoming) {
-              if (command === 'ping') await control.outgoing.send('pong');
-              if (command === 'go') break;
-            }
-            try {
-              for await (const value of up.incoming) {
-                await delay(ECHO_DELAY);
-                await down.outgoing.send(`echo ${value}`);
-              }
-              down.outgoing.close();
-            } catch (cause) {
-              const described = {
-                name: cause instanceof Error ? cause.name : typeof cause,
-                message: cause instanceof Error ? cause.message : String(cause),
-                isError: cause instanceof Error,
-              };
-              await control.outgoing.send(JSON.stringify(described));
-              down.outgoing.close(new RangeError('node closed down'));
-            }
+            await upDown(net);
+          } catch (error) {
+            // The page went away mid-conversation (a failing test): nothing to report here,
+            // the page's test says what went wrong.
+            if (!(error instanceof ConnectionLostError)) throw error;
           } finally {
             await net.closed;
           }
@@ -184,4 +180,37 @@ export async function startUpDown(): Promise<Listening> {
     },
   );
   return { url: server.url, close: () => server.close() };
+}
+
+/** The Node side of one '/updown' connection; see {@link startUpDown}. */
+async function upDown(net: ChannelSession): Promise<void> {
+  const control = net.channel<string>('control', { capacity: Infinity });
+  const up = net.channel<string, never>('up', { capacity: UP_CAPACITY });
+  const down = net.channel<never, string>('down');
+  for await (const command of control.incoming) {
+    if (command === 'ping') await control.outgoing.send('pong');
+    if (command === 'go') break;
+  }
+  let cause: unknown;
+  try {
+    for await (const value of up.incoming) {
+      await delay(ECHO_DELAY);
+      await down.outgoing.send(`echo ${value}`);
+    }
+  } catch (error) {
+    if (error instanceof ConnectionLostError) throw error;
+    cause = error;
+  }
+  if (cause === undefined) {
+    down.outgoing.close();
+    return;
+  }
+  const described = {
+    className: cause instanceof Error ? cause.constructor.name : typeof cause,
+    name: cause instanceof Error ? cause.name : typeof cause,
+    message: cause instanceof Error ? cause.message : describeValue(cause),
+    isError: cause instanceof Error,
+  };
+  await control.outgoing.send(JSON.stringify(described));
+  down.outgoing.close(new RangeError('node closed down'));
 }
