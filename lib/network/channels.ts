@@ -276,10 +276,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
   }
 
   close(code?: number, reason?: string): Promise<CloseReason> {
-    // Acks still waiting for their batch go out first: the peer then counts those values
-    // as delivered instead of reporting them to its onUndelivered.
-    this.#flushAcks();
-    for (const inbound of this.#inbound) inbound.flushAck();
+    this.#flushAllAcks();
     void this.#session.close(code, reason);
     return this.closed;
   }
@@ -338,10 +335,21 @@ class ChannelSessionImpl implements ChannelSession, Link {
     for (const source of dirty) source.flushAck();
   }
 
+  /**
+   * Acks still waiting for their batch (or timer) go out now, before this end stops
+   * writing: the peer then counts those values as delivered instead of reporting them to
+   * its onUndelivered.
+   */
+  #flushAllAcks(): void {
+    this.#flushAcks();
+    for (const inbound of this.#inbound) inbound.flushAck();
+  }
+
   #fail(problem: Error, code: number, reason: string): void {
     if (this.#failed) return;
     this.#failed = true;
     this.#problem = problem;
+    this.#flushAllAcks();
     const session = this.#session as Session<string, string> & {
       closeWith?: (code: number, reason?: string) => Promise<CloseReason>;
     };

@@ -9,10 +9,10 @@
  * `receive`, `tryReceive`, `for await` and `select` take held values first-come
  * first-served, `isEmpty` is false while one is held — and calls the waiter's `resolve`
  * when a receiver takes it. That call is how this end counts `taken`, without touching
- * the channel's hot path: acks report it to the sender (batched: at once when half the
- * window has been taken; below that only when the sender may be out of credit, after the
- * current macrotask), and the sender's allowance is `capacity + taken`, so at most
- * `capacity` values are ever held.
+ * the channel's hot path: acks report it to the sender (batched: from a microtask when
+ * half the window — 128 for an unlimited channel — has been taken since the last ack,
+ * else after the current macrotask, from one timer shared by the connection), and the
+ * sender's allowance is `capacity + taken`, so at most `capacity` values are ever held.
  *
  * A rendezvous end grants values by demand instead: when a receiver starts waiting on
  * `inner` (a hook in the channel), it pulls as many values as receivers wait beyond
@@ -133,7 +133,6 @@ export class Inbound<In> implements AckSource {
     }
     this.#arrived++;
     if (this.#discarding) return undefined;
-    this.#ackIfSenderWaits();
     if (this.#queue !== null) {
       this.#validating++;
       this.#queue.push({ kind: 'value', raw });
@@ -212,26 +211,9 @@ export class Inbound<In> implements AckSource {
       if (index >= 0) list.splice(index, 1);
     }
     if (this.#cancelled || this.#lost) return;
-    if (this.#taken - this.#acked >= this.#batch) this.#link.scheduleAck(this, true);
-    else this.#ackIfSenderWaits();
-  }
-
-  /**
-   * A buffered channel whose sender has used up every credit it knows of (all of it has
-   * arrived here) waits for an ack: send one after this macrotask even below the batch
-   * size, so that each value taken makes room for one more send, as locally. Otherwise the
-   * ack waits for the batch: the sender still has credit.
-   */
-  #ackIfSenderWaits(): void {
-    const capacity = this.capacity;
-    if (
-      capacity !== 0 &&
-      capacity !== Infinity &&
-      this.#taken > this.#acked &&
-      this.#arrived - this.#acked >= capacity
-    ) {
-      this.#link.scheduleAck(this, false);
-    }
+    // Every take is acknowledged: at once when a batch is due, else after this macrotask
+    // (the sender may be out of credit, and it retains the value until acknowledged).
+    this.#link.scheduleAck(this, this.#taken - this.#acked >= this.#batch);
   }
 
   flushAck(): void {

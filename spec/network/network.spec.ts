@@ -26,6 +26,7 @@ import {
 import type {
   ChannelSession,
   ChannelSessionOptions,
+  MessageEventLike,
   NetworkChannel,
   Session,
   WebSocketLike,
@@ -251,6 +252,24 @@ describe('network channels', function () {
       await sync(server, client);
       expect(fifth.state).to.equal('resolved');
     });
+
+    for (const capacity of [16, Infinity]) {
+      it(`acknowledges values taken below the batch (capacity ${String(capacity)}), so the sender's close reports none`, async () => {
+        const { client, server } = await pair();
+        const undelivered: number[] = [];
+        const a = client.net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
+        const b = server.net.channel<number>('x', { capacity });
+        for (let v = 1; v <= 5; v++) await a.outgoing.send(v);
+        const received: number[] = [];
+        for (let v = 1; v <= 5; v++) received.push(await b.incoming.receive());
+        expect(received).to.deep.equal([1, 2, 3, 4, 5]);
+        // Five taken: below the batch (8, or 128 when unlimited), and the sender has credit.
+        await sync(server, client); // the ack sent after the macrotask has arrived
+        expect(await client.net.close(4000, 'sender done')).to.include({ code: 4000 });
+        await server.net.closed;
+        expect(undelivered).to.deep.equal([]);
+      });
+    }
 
     it('never makes an unlimited channel wait', async () => {
       const { client, server } = await pair();
@@ -875,6 +894,25 @@ describe('network channels', function () {
       await server.net.close(4000, 'bye');
       await client.net.closed;
       expect(undelivered).to.deep.equal([2, 3]);
+    });
+
+    it('acknowledges the values taken before it fails the connection itself (1002)', async () => {
+      const [left, right] = MemorySocket.pair();
+      const net = channels(wrap<string, string>(left, { codec: text() }));
+      const x = net.channel<number>('x', { capacity: 8 });
+      const frames: string[] = [];
+      right.addEventListener('message', (event: MessageEventLike) =>
+        frames.push(String(event.data)),
+      );
+      const taken = x.incoming.receive();
+      // One network read: the value is taken (its ack would wait for the macrotask's end),
+      // then the violation closes the connection in the same macrotask.
+      right.send('["sluice",1]');
+      right.send('["v",0,1]');
+      right.send('["nope"]');
+      expect(await taken).to.equal(1);
+      expect(await net.closed).to.include({ code: 1002 });
+      expect(frames).to.deep.equal(['["sluice",1]', '["open",0,"x",8]', '["ack",0,1]']);
     });
 
     it('ends the channels on a dropped connection, on both sides', async () => {
