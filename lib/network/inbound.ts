@@ -87,6 +87,11 @@ export class Inbound<In> implements AckSource {
   /** Values arrived whose validation has not finished (they are still coming). */
   #validating = 0;
   #closedBySender = false;
+  /**
+   * The sender's close was applied to `inner` (after every value before it) and `closed`
+   * was written: the sender counts the values left here as delivered.
+   */
+  #closeConfirmed = false;
   /** Cancelled here: nothing more is acknowledged or pulled, arriving values are dropped. */
   #cancelled = false;
   /** The connection ended. */
@@ -171,9 +176,10 @@ export class Inbound<In> implements AckSource {
       cause = decoded.cause;
     }
     this.#closedBySender = true;
+    // `closed` goes out only once the close is applied: behind values still being
+    // validated, it is not sent if one of them fails (the sender then reports them).
     if (this.#queue !== null) this.#queue.push({ kind: 'close', hasCause, cause });
     else this.#applyClose(hasCause, cause);
-    this.#link.write(`["closed",${this.id}]`);
     return undefined;
   }
 
@@ -194,7 +200,7 @@ export class Inbound<In> implements AckSource {
     if (this.#cancelled) return;
     // Values of a buffered channel that the sender closed stay receivable, as in a local
     // closed channel (the sender counts them as delivered once it saw `closed`).
-    if (this.#closedBySender && this.capacity !== 0) return;
+    if (this.#closeConfirmed && this.capacity !== 0) return;
     this.#discarding = true;
     this.#held = null;
     this.inner.cancel(error);
@@ -254,9 +260,18 @@ export class Inbound<In> implements AckSource {
   }
 
   #applyClose(hasCause: boolean, cause: unknown): void {
+    if (this.#cancelled) {
+      // The sender learns nothing new from `closed` here (the cancel told it), but it
+      // expects the answer.
+      this.#link.write(`["closed",${this.id}]`);
+      return;
+    }
+    // A value before the close failed its schema, or the connection ended: the close never
+    // reaches `inner`, which ends with the connection.
     if (this.#discarding) return;
     if (hasCause) this.inner.close(cause);
     else this.inner.close();
+    this.#closeConfirmed = this.#link.write(`["closed",${this.id}]`);
   }
 
   #applyWithdraw(seq: number): void {

@@ -6,6 +6,7 @@
 // and waits for it to come back. Frames of one connection are delivered in order, so
 // after a sync started by `from`, every frame `to` had sent before answering has been
 // handled by `from`, and every frame `from` sent before it has been handled by `to`.
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { expect } from 'chai';
 import WebSocket from 'ws';
 import { z } from 'zod';
@@ -746,6 +747,43 @@ describe('network channels', function () {
       const received: number[] = [];
       for await (const v of b.incoming) received.push(v);
       expect(received).to.deep.equal([1, 2, 3]);
+    });
+
+    it('ends the incoming and reports the values when an async schema fails after the close', async () => {
+      const { client, server } = await pair();
+      const gate = deferred();
+      const schema: StandardSchemaV1<unknown, number> = {
+        '~standard': {
+          version: 1,
+          vendor: 'spec',
+          validate: async (value) => {
+            await gate.promise;
+            return value === 2 ? { issues: [{ message: 'not 2' }] } : { value: value as number };
+          },
+        },
+      };
+      const undelivered: number[] = [];
+      const a = client.net.channel<number>('s', { onUndelivered: (v) => undelivered.push(v) });
+      const b = server.net.channel<number>('s', { capacity: 4, schema });
+      for (const v of [1, 2, 3]) await a.outgoing.send(v);
+      a.outgoing.close();
+      await sync(client, server); // the values and the close wait behind the validation
+      const received: number[] = [];
+      const consumer = track(
+        (async () => {
+          for await (const v of b.incoming) received.push(v);
+        })(),
+      );
+      gate.resolve();
+      expect(await server.net.closed).to.include({ code: 1007 });
+      await client.net.closed;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(received).to.deep.equal([1]);
+      expect(consumer.state).to.equal('rejected');
+      expect(consumer.error).to.be.instanceOf(ConnectionLostError);
+      expect((consumer.error as ConnectionLostError).cause).to.be.instanceOf(DecodeError);
+      // 1 was taken (its ack went out before the 1007); 2 and 3 never reached the application.
+      expect(undelivered).to.deep.equal([2, 3]);
     });
   });
 
