@@ -1,18 +1,22 @@
 /**
- * Properties of network channels Node↔Node (fast-check, seeded): several channels with
- * random capacities (0, 1..32, Infinity) and directions on one real `ws` connection,
- * random values (empty to ~64 KiB strings, nested JSON), and random interleavings of
- * send, trySend, abort, receive, tryReceive, close and cancel, with turns of the event
- * loop in between. Checked: every value is received exactly once or handed to its
- * sender's onUndelivered exactly once, never both; what arrives is what was sent, in the
- * order it was sent, per channel; every operation settles; errors are the ones that
- * explain them; and a stalled channel never blocks the others.
+ * Properties of network channels Node↔Node (fast-check, seeded), over real `ws`
+ * connections on 127.0.0.1 (one per run):
+ * - several names on one connection, each used in both directions, each end with a
+ *   random capacity (0, 1..32, Infinity) and opened at once or only when first used;
+ *   random values (empty to ~64 KiB strings, nested JSON); random interleavings of send,
+ *   trySend, select onSend, abort, receive, tryReceive, select onReceive, close and cancel,
+ *   with turns of the event loop in between. Checked: every value given to a channel is
+ *   received exactly once or handed to its sender's onUndelivered exactly once, never
+ *   both, and no other value is; what arrives is what was sent, in the order it was sent,
+ *   per direction; every operation settles, and errors are the ones that explain them;
+ * - a stalled channel holds exactly its capacity of sends and never blocks the others.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { ClosedReceiveError, ClosedSendError } from '../../lib/index.js';
-import { describeValue } from '../../lib/internal/describe-value.js';
+import { ClosedReceiveError, ClosedSendError, select } from '../../lib/index.js';
 import type { ReceiveChannel, SendChannel } from '../../lib/index.js';
+import { describeValue } from '../../lib/internal/describe-value.js';
+import type { NetworkChannel } from '../../lib/websocket/index.js';
 import { observe } from '../helpers/async.js';
 import type { Settled } from '../helpers/async.js';
 import { sessionPair } from './pair.js';
@@ -53,78 +57,118 @@ const capacityArbitrary: fc.Arbitrary<number> = fc.oneof(
 
 // ------------------------------------------------------------------------ programs
 
+/** The two ends of a connection. */
+type Side = 'a' | 'b';
+
+/**
+ * One name, opened by both ends: the capacity of each end's incoming, and whether each
+ * end opens it only when a step first uses it (values sent meanwhile must wait, not get
+ * lost).
+ */
+interface NameSpec {
+  readonly capacity: { readonly a: number; readonly b: number };
+  readonly late: { readonly a: boolean; readonly b: boolean };
+}
+
+/**
+ * Steps of a program. `d` picks a direction: name `⌊d / 2⌋`, from end a when `d` is even,
+ * from end b when odd (so every name carries values both ways).
+ */
 type Op =
+  | { readonly op: 'send'; readonly d: number; readonly abortable: boolean; readonly body: unknown }
+  | { readonly op: 'trySend'; readonly d: number; readonly body: unknown }
   | {
-      readonly op: 'send';
-      readonly ch: number;
+      readonly op: 'selectSend';
+      readonly d: readonly [number, number];
       readonly abortable: boolean;
       readonly body: unknown;
     }
-  | { readonly op: 'trySend'; readonly ch: number; readonly body: unknown }
-  | { readonly op: 'receive'; readonly ch: number; readonly abortable: boolean }
-  | { readonly op: 'tryReceive'; readonly ch: number }
+  | { readonly op: 'receive'; readonly d: number; readonly abortable: boolean }
+  | { readonly op: 'tryReceive'; readonly d: number }
+  | {
+      readonly op: 'selectReceive';
+      readonly d: readonly [number, number];
+      readonly abortable: boolean;
+    }
   | { readonly op: 'abort'; readonly pick: number }
   | { readonly op: 'turn' }
   | { readonly op: 'settle' }
-  | { readonly op: 'close'; readonly ch: number; readonly withCause: boolean }
-  | { readonly op: 'cancel'; readonly ch: number; readonly withReason: boolean };
-
-/** Where a channel's sender is (the other end receives) and its receiving capacity. */
-interface ChannelSpec {
-  readonly capacity: number;
-  readonly fromA: boolean;
-}
+  | { readonly op: 'close'; readonly d: number; readonly withCause: boolean }
+  | { readonly op: 'cancel'; readonly d: number; readonly withReason: boolean };
 
 interface Program {
-  readonly channels: readonly ChannelSpec[];
+  readonly names: readonly NameSpec[];
   readonly ops: readonly Op[];
 }
 
+const nameArbitrary: fc.Arbitrary<NameSpec> = fc.record({
+  capacity: fc.record({ a: capacityArbitrary, b: capacityArbitrary }),
+  late: fc.record({ a: fc.boolean(), b: fc.boolean() }),
+});
+
 const programArbitrary: fc.Arbitrary<Program> = fc
-  .array(fc.record({ capacity: capacityArbitrary, fromA: fc.boolean() }), {
-    minLength: 1,
-    maxLength: 4,
-  })
-  .chain((channels) => {
-    const ch = fc.integer({ min: 0, max: channels.length - 1 });
+  .array(nameArbitrary, { minLength: 1, maxLength: 3 })
+  .chain((names) => {
+    const last = names.length * 2 - 1;
+    const d = fc.integer({ min: 0, max: last });
+    const two = fc
+      .tuple(d, fc.integer({ min: 1, max: last }))
+      .map(([first, offset]): [number, number] => [first, (first + offset) % (last + 1)]);
     const op: fc.Arbitrary<Op> = fc.oneof(
       {
         weight: 8,
         arbitrary: fc.record({
           op: fc.constant('send' as const),
-          ch,
+          d,
           abortable: fc.boolean(),
           body: bodyArbitrary,
         }),
       },
       {
         weight: 2,
-        arbitrary: fc.record({ op: fc.constant('trySend' as const), ch, body: bodyArbitrary }),
+        arbitrary: fc.record({ op: fc.constant('trySend' as const), d, body: bodyArbitrary }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          op: fc.constant('selectSend' as const),
+          d: two,
+          abortable: fc.boolean(),
+          body: bodyArbitrary,
+        }),
       },
       {
         weight: 6,
-        arbitrary: fc.record({ op: fc.constant('receive' as const), ch, abortable: fc.boolean() }),
+        arbitrary: fc.record({ op: fc.constant('receive' as const), d, abortable: fc.boolean() }),
       },
-      { weight: 2, arbitrary: fc.record({ op: fc.constant('tryReceive' as const), ch }) },
-      { weight: 2, arbitrary: fc.record({ op: fc.constant('abort' as const), pick: fc.nat() }) },
+      { weight: 2, arbitrary: fc.record({ op: fc.constant('tryReceive' as const), d }) },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          op: fc.constant('selectReceive' as const),
+          d: two,
+          abortable: fc.boolean(),
+        }),
+      },
+      { weight: 3, arbitrary: fc.record({ op: fc.constant('abort' as const), pick: fc.nat() }) },
       { weight: 3, arbitrary: fc.constant({ op: 'turn' as const }) },
       { weight: 2, arbitrary: fc.constant({ op: 'settle' as const }) },
       {
         weight: 1,
-        arbitrary: fc.record({ op: fc.constant('close' as const), ch, withCause: fc.boolean() }),
+        arbitrary: fc.record({ op: fc.constant('close' as const), d, withCause: fc.boolean() }),
       },
       {
         weight: 1,
-        arbitrary: fc.record({ op: fc.constant('cancel' as const), ch, withReason: fc.boolean() }),
+        arbitrary: fc.record({ op: fc.constant('cancel' as const), d, withReason: fc.boolean() }),
       },
     );
     return fc.record({
-      channels: fc.constant(channels),
+      names: fc.constant(names),
       ops: fc.array(op, { minLength: 5, maxLength: 100 }),
     });
   });
 
-// -------------------------------------------------------------------------- running
+// ------------------------------------------------------------------------- helpers
 
 let server: PairServer | undefined;
 
@@ -170,8 +214,47 @@ function isAbortError(error: unknown): boolean {
   return error instanceof DOMException && error.name === 'AbortError';
 }
 
-/** One channel of a program, with everything recorded about it. */
-class Tracked {
+/** Every end of every name, opened when first needed, with its onUndelivered recorded. */
+class Ends {
+  readonly #pair: SessionPair;
+  readonly #names: readonly NameSpec[];
+  readonly #opened = new Map<string, NetworkChannel<Payload>>();
+  readonly #undelivered: (name: number, from: Side, value: Payload) => void;
+
+  constructor(
+    pair: SessionPair,
+    names: readonly NameSpec[],
+    undelivered: (name: number, from: Side, value: Payload) => void,
+  ) {
+    this.#pair = pair;
+    this.#names = names;
+    this.#undelivered = undelivered;
+  }
+
+  /** End `side` of name `name`, opening it now if it is not open yet. */
+  get(name: number, side: Side): NetworkChannel<Payload> {
+    const key = `${name}${side}`;
+    let end = this.#opened.get(key);
+    if (end === undefined) {
+      end = this.#pair[side].channel<Payload>(`name${name}`, {
+        capacity: this.#names[name]!.capacity[side],
+        onUndelivered: (value) => this.#undelivered(name, side, value),
+      });
+      this.#opened.set(key, end);
+    }
+    return end;
+  }
+
+  /** Opens every end that opens at once. */
+  openEarly(): void {
+    this.#names.forEach((spec, name) => {
+      for (const side of ['a', 'b'] as const) if (!spec.late[side]) this.get(name, side);
+    });
+  }
+}
+
+/** One direction of one name, with everything recorded about it. */
+class Direction {
   readonly offered = new Map<number, string>();
   readonly keptByCaller: number[] = [];
   /** Each value taken, with the position of the operation that took it (see `take`). */
@@ -181,21 +264,26 @@ class Tracked {
   readonly receives: { state: () => Settled<unknown> }[] = [];
   readonly closeCause: Error;
   readonly cancelReason: Error;
-  readonly sender: SendChannel<Payload>;
-  readonly receiver: ReceiveChannel<Payload>;
+  readonly #ends: Ends;
+  readonly #name: number;
+  readonly #from: Side;
+  #positions = 0;
 
-  constructor(pair: SessionPair, index: number, spec: ChannelSpec) {
-    const name = `ch${index}`;
-    const [sending, receiving] = spec.fromA ? [pair.a, pair.b] : [pair.b, pair.a];
-    this.closeCause = new TypeError(`${name} closed with a cause`);
-    this.cancelReason = new RangeError(`${name} cancelled with a reason`);
-    this.sender = sending.channel<never, Payload>(name, {
-      onUndelivered: (value) => this.undelivered.push(value.id),
-    }).outgoing;
-    this.receiver = receiving.channel<Payload, never>(name, { capacity: spec.capacity }).incoming;
+  constructor(ends: Ends, name: number, from: Side) {
+    this.#ends = ends;
+    this.#name = name;
+    this.#from = from;
+    this.closeCause = new TypeError(`name${name} from ${from} closed with a cause`);
+    this.cancelReason = new RangeError(`name${name} from ${from} cancelled with a reason`);
   }
 
-  #positions = 0;
+  get sender(): SendChannel<Payload> {
+    return this.#ends.get(this.#name, this.#from).outgoing;
+  }
+
+  get receiver(): ReceiveChannel<Payload> {
+    return this.#ends.get(this.#name, this.#from === 'a' ? 'b' : 'a').incoming;
+  }
 
   /**
    * The position of a receiving operation started now. Receivers are served first come,
@@ -215,13 +303,53 @@ class Tracked {
   get received(): Payload[] {
     return [...this.taken].sort((a, b) => a.position - b.position).map((entry) => entry.value);
   }
+
+  /** Whether a send on this direction may reject with `reason`. */
+  explainsSendFailure(reason: unknown, abortReasons: ReadonlySet<unknown>): boolean {
+    return (
+      reason instanceof ClosedSendError ||
+      abortReasons.has(reason) ||
+      reason === this.closeCause ||
+      sameError(reason, this.cancelReason) ||
+      isAbortError(reason)
+    );
+  }
+
+  /** Whether a receive on this direction may reject with `reason`. */
+  explainsReceiveFailure(reason: unknown, abortReasons: ReadonlySet<unknown>): boolean {
+    return (
+      reason instanceof ClosedReceiveError ||
+      abortReasons.has(reason) ||
+      sameError(reason, this.closeCause) ||
+      reason === this.cancelReason ||
+      isAbortError(reason)
+    );
+  }
 }
+
+/** A select over two directions, and what it offered. */
+interface SelectRecord {
+  readonly directions: readonly [Direction, Direction];
+  readonly outcome: { state: () => Settled<number> };
+  /** For onSend clauses: the id each clause offered (the winner's was given), and the body's JSON. */
+  readonly sent?: { readonly ids: readonly [number, number]; readonly body: string };
+}
+
+// -------------------------------------------------------------------- the property
 
 async function runProgram(program: Program): Promise<void> {
   const pair = await openPair();
   try {
-    const tracked = program.channels.map((spec, index) => new Tracked(pair, index, spec));
+    const directions: Direction[] = [];
+    const ends = new Ends(pair, program.names, (name, from, value) => {
+      directions[name * 2 + (from === 'a' ? 0 : 1)]!.undelivered.push(value.id);
+    });
+    program.names.forEach((_, name) => {
+      directions.push(new Direction(ends, name, 'a'), new Direction(ends, name, 'b'));
+    });
+    ends.openEarly();
     await pair.settle();
+    const selects: SelectRecord[] = [];
     const controllers: AbortController[] = [];
     const abortReasons = new Set<unknown>();
     let nextId = 0;
@@ -235,36 +363,75 @@ async function runProgram(program: Program): Promise<void> {
     for (const step of program.ops) {
       switch (step.op) {
         case 'send': {
-          const channel = tracked[step.ch]!;
+          const direction = directions[step.d]!;
           const id = (nextId += 1);
-          channel.offered.set(id, JSON.stringify(step.body));
-          const outcome = observe(
-            channel.sender.send({ id, body: step.body }, { signal: signal(step.abortable) }),
+          direction.offered.set(id, JSON.stringify(step.body));
+          const sent = direction.sender.send(
+            { id, body: step.body },
+            { signal: signal(step.abortable) },
           );
-          channel.sends.push({ id, outcome });
+          direction.sends.push({ id, outcome: observe(sent) });
           break;
         }
         case 'trySend': {
-          const channel = tracked[step.ch]!;
+          const direction = directions[step.d]!;
           const id = (nextId += 1);
-          if (channel.sender.trySend({ id, body: step.body }).ok) {
-            channel.offered.set(id, JSON.stringify(step.body));
+          if (direction.sender.trySend({ id, body: step.body }).ok) {
+            direction.offered.set(id, JSON.stringify(step.body));
           } else {
-            channel.keptByCaller.push(id);
+            direction.keptByCaller.push(id);
           }
           break;
         }
+        case 'selectSend': {
+          const pairOf = [directions[step.d[0]]!, directions[step.d[1]]!] as const;
+          const ids = [(nextId += 1), (nextId += 1)] as const;
+          const chosen = select(
+            [
+              pairOf[0].sender.onSend({ id: ids[0], body: step.body }, () => 0),
+              pairOf[1].sender.onSend({ id: ids[1], body: step.body }, () => 1),
+            ],
+            { signal: signal(step.abortable) },
+          );
+          selects.push({
+            directions: pairOf,
+            outcome: observe(chosen),
+            sent: { ids, body: JSON.stringify(step.body) },
+          });
+          break;
+        }
         case 'receive': {
-          const channel = tracked[step.ch]!;
-          const position = channel.position();
-          const pending = channel.receiver.receive({ signal: signal(step.abortable) });
-          channel.receives.push(observe(pending.then((value) => channel.take(value, position))));
+          const direction = directions[step.d]!;
+          const position = direction.position();
+          const pending = direction.receiver.receive({ signal: signal(step.abortable) });
+          direction.receives.push(
+            observe(pending.then((value) => direction.take(value, position))),
+          );
           break;
         }
         case 'tryReceive': {
-          const channel = tracked[step.ch]!;
-          const result = channel.receiver.tryReceive();
-          if (result.ok) channel.take(result.value, channel.position());
+          const direction = directions[step.d]!;
+          const result = direction.receiver.tryReceive();
+          if (result.ok) direction.take(result.value, direction.position());
+          break;
+        }
+        case 'selectReceive': {
+          const pairOf = [directions[step.d[0]]!, directions[step.d[1]]!] as const;
+          const positions = [pairOf[0].position(), pairOf[1].position()] as const;
+          const chosen = select(
+            [
+              pairOf[0].receiver.onReceive((value) => {
+                pairOf[0].take(value, positions[0]);
+                return 0;
+              }),
+              pairOf[1].receiver.onReceive((value) => {
+                pairOf[1].take(value, positions[1]);
+                return 1;
+              }),
+            ],
+            { signal: signal(step.abortable) },
+          );
+          selects.push({ directions: pairOf, outcome: observe(chosen) });
           break;
         }
         case 'abort': {
@@ -282,89 +449,125 @@ async function runProgram(program: Program): Promise<void> {
           await pair.settle();
           break;
         case 'close': {
-          const channel = tracked[step.ch]!;
-          channel.sender.close(step.withCause ? channel.closeCause : undefined);
+          const direction = directions[step.d]!;
+          direction.sender.close(step.withCause ? direction.closeCause : undefined);
           break;
         }
         case 'cancel': {
-          const channel = tracked[step.ch]!;
-          if (step.withReason) channel.receiver.cancel(channel.cancelReason);
-          else channel.receiver.cancel();
+          const direction = directions[step.d]!;
+          if (step.withReason) direction.receiver.cancel(direction.cancelReason);
+          else direction.receiver.cancel();
           break;
         }
       }
     }
 
-    // The end: every sender closes, every receiver drains, all at once (a stalled channel
-    // must not hold the others up), then both ends settle.
-    for (const channel of tracked) channel.sender.close();
-    const drained = tracked.map(async (channel): Promise<unknown> => {
-      try {
-        for await (const value of channel.receiver) channel.take(value, channel.position());
-        return undefined;
-      } catch (error) {
-        return error;
-      }
-    });
-    const endings = await Promise.all(drained);
+    // The end: every sender closes, every receiver drains, all at once (a stalled
+    // direction must not hold the others up), then both ends settle.
+    for (const direction of directions) direction.sender.close();
+    const endings = await Promise.all(
+      directions.map(async (direction): Promise<unknown> => {
+        try {
+          for await (const value of direction.receiver) {
+            direction.take(value, direction.position());
+          }
+          return undefined;
+        } catch (error) {
+          return error;
+        }
+      }),
+    );
     await pair.settle();
 
-    tracked.forEach((channel, index) => {
-      const where = `channel ${index} (${JSON.stringify(program.channels[index])})`;
+    for (const record of selects) {
+      const state = record.outcome.state();
+      if (state.status === 'pending') expect.fail('a select still pending');
+      const { sent } = record;
+      if (state.status === 'fulfilled') {
+        // The winning clause's value was given to its channel; the other stays the caller's.
+        if (sent === undefined) continue;
+        const lost = 1 - state.value;
+        record.directions[state.value]!.offered.set(sent.ids[state.value]!, sent.body);
+        record.directions[lost]!.keptByCaller.push(sent.ids[lost]!);
+        continue;
+      }
+      const { reason } = state;
+      if (sent === undefined) {
+        const explained = record.directions.some((direction) =>
+          direction.explainsReceiveFailure(reason, abortReasons),
+        );
+        expect(explained, `select rejected with ${show(reason)}`).to.equal(true);
+        continue;
+      }
+      // As locally: an aborted select gave nothing; one that failed because a channel
+      // was closed or cancelled gave that clause's value to it (and so to its
+      // onUndelivered), and only that one.
+      const given = [0, 1].filter((k) => record.directions[k]!.undelivered.includes(sent.ids[k]!));
+      if (abortReasons.has(reason)) expect(given, 'values of an aborted select').to.deep.equal([]);
+      else
+        expect(given, `values given by a select rejected with ${show(reason)}`).to.have.length(1);
+      for (const k of [0, 1]) {
+        const direction = record.directions[k]!;
+        if (given.includes(k)) {
+          expect(direction.explainsSendFailure(reason, abortReasons)).to.equal(true);
+          direction.offered.set(sent.ids[k]!, sent.body);
+        } else {
+          direction.keptByCaller.push(sent.ids[k]!);
+        }
+      }
+    }
+
+    directions.forEach((direction, index) => {
+      const name = Math.floor(index / 2);
+      const where = `name${name} from ${index % 2 === 0 ? 'a' : 'b'} (${JSON.stringify(program.names[name])})`;
       const ending = endings[index];
       if (ending !== undefined) {
         const known =
-          sameError(ending, channel.closeCause) ||
-          ending === channel.cancelReason ||
+          sameError(ending, direction.closeCause) ||
+          ending === direction.cancelReason ||
           isAbortError(ending);
         expect(known, `${where}: drain ended with ${show(ending)}`).to.equal(true);
       }
-      for (const operation of [...channel.sends.map((send) => send.outcome), ...channel.receives]) {
+      for (const operation of [
+        ...direction.sends.map((send) => send.outcome),
+        ...direction.receives,
+      ]) {
         expect(operation.state().status, `${where}: an operation still pending`).not.to.equal(
           'pending',
         );
       }
-      for (const operation of channel.receives) {
+      for (const operation of direction.receives) {
         const state = operation.state();
         if (state.status !== 'rejected') continue;
-        const { reason } = state;
-        const known =
-          reason instanceof ClosedReceiveError ||
-          abortReasons.has(reason) ||
-          sameError(reason, channel.closeCause) ||
-          reason === channel.cancelReason ||
-          isAbortError(reason);
-        expect(known, `${where}: receive rejected with ${show(reason)}`).to.equal(true);
+        const explained = direction.explainsReceiveFailure(state.reason, abortReasons);
+        expect(explained, `${where}: receive rejected with ${show(state.reason)}`).to.equal(true);
       }
-      const receivedIds = channel.received.map((value) => value.id);
-      for (const { id, outcome } of channel.sends) {
+      const received = direction.received;
+      const receivedIds = received.map((value) => value.id);
+      for (const { id, outcome } of direction.sends) {
         const state = outcome.state();
         if (state.status !== 'rejected') continue;
-        expect(channel.undelivered, `${where}: rejected send ${id} undelivered`).to.include(id);
+        expect(direction.undelivered, `${where}: rejected send ${id} undelivered`).to.include(id);
         expect(receivedIds, `${where}: rejected send ${id} delivered nothing`).not.to.include(id);
-        const { reason } = state;
-        const known =
-          reason instanceof ClosedSendError ||
-          abortReasons.has(reason) ||
-          reason === channel.closeCause ||
-          sameError(reason, channel.cancelReason) ||
-          isAbortError(reason);
-        expect(known, `${where}: send ${id} rejected with ${show(reason)}`).to.equal(true);
+        const explained = direction.explainsSendFailure(state.reason, abortReasons);
+        expect(explained, `${where}: send ${id} rejected with ${show(state.reason)}`).to.equal(
+          true,
+        );
       }
-      const accounted = [...receivedIds, ...channel.undelivered];
+      const accounted = [...receivedIds, ...direction.undelivered];
       expect(new Set(accounted).size).to.equal(accounted.length, `${where}: counted twice`);
       expect([...accounted].sort((a, b) => a - b)).to.deep.equal(
-        [...channel.offered.keys()].sort((a, b) => a - b),
-        `${where}: every value received or undelivered`,
+        [...direction.offered.keys()].sort((a, b) => a - b),
+        `${where}: every value given received or undelivered, and no other`,
       );
-      for (const id of channel.keptByCaller) expect(accounted).not.to.include(id);
+      for (const id of direction.keptByCaller) expect(accounted).not.to.include(id);
       expect(receivedIds).to.deep.equal(
         [...receivedIds].sort((a, b) => a - b),
         `${where}: in the order sent`,
       );
-      for (const value of channel.received) {
+      for (const value of received) {
         expect(JSON.stringify(value.body), `${where}: body of ${value.id}`).to.equal(
-          channel.offered.get(value.id),
+          direction.offered.get(value.id),
         );
       }
     });
@@ -375,20 +578,28 @@ async function runProgram(program: Program): Promise<void> {
 
 // ------------------------------------------------------------------ the stall property
 
+/** A direction's receiving capacity and the end it is sent from. */
+interface DirectionSpec {
+  readonly capacity: number;
+  readonly fromA: boolean;
+}
+
 interface StallCase {
-  readonly stalled: ChannelSpec;
+  readonly stalled: DirectionSpec;
   readonly stalledSends: number;
-  readonly others: readonly ChannelSpec[];
+  readonly others: readonly DirectionSpec[];
   readonly values: number;
 }
 
+const directionArbitrary: fc.Arbitrary<DirectionSpec> = fc.record({
+  capacity: capacityArbitrary,
+  fromA: fc.boolean(),
+});
+
 const stallArbitrary: fc.Arbitrary<StallCase> = fc.record({
-  stalled: fc.record({ capacity: capacityArbitrary, fromA: fc.boolean() }),
+  stalled: directionArbitrary,
   stalledSends: fc.integer({ min: 1, max: 40 }),
-  others: fc.array(fc.record({ capacity: capacityArbitrary, fromA: fc.boolean() }), {
-    minLength: 1,
-    maxLength: 3,
-  }),
+  others: fc.array(directionArbitrary, { minLength: 1, maxLength: 3 }),
   values: fc.integer({ min: 1, max: 50 }),
 });
 
@@ -401,27 +612,44 @@ const stallArbitrary: fc.Arbitrary<StallCase> = fc.record({
 async function runStall(test: StallCase): Promise<void> {
   const pair = await openPair();
   try {
-    const stalled = new Tracked(pair, 0, test.stalled);
-    const others = test.others.map((spec, index) => new Tracked(pair, index + 1, spec));
+    const specs = [test.stalled, ...test.others];
+    const names = specs.map((spec): NameSpec => ({
+      capacity: { a: spec.capacity, b: spec.capacity },
+      late: { a: false, b: false },
+    }));
+    const directions = new Map<string, Direction>();
+    const ends = new Ends(pair, names, (name, from, value) => {
+      directions.get(`${name}${from}`)?.undelivered.push(value.id);
+    });
+    const [stalled, ...others] = specs.map((spec, name) => {
+      const from = spec.fromA ? 'a' : 'b';
+      const direction = new Direction(ends, name, from);
+      directions.set(`${name}${from}`, direction);
+      return direction;
+    });
+    if (stalled === undefined) throw new Error('no stalled channel');
+    ends.openEarly();
     await pair.settle();
     const stalledSends = Array.from({ length: test.stalledSends }, (_, i) =>
       observe(stalled.sender.send({ id: i, body: `stalled ${i}` })),
     );
     await Promise.all(
-      others.map(async (channel) => {
+      others.map(async (direction) => {
         const consumer = (async () => {
-          for await (const value of channel.receiver) channel.take(value, channel.position());
+          for await (const value of direction.receiver) {
+            direction.take(value, direction.position());
+          }
         })();
-        for (let id = 0; id < test.values; id++) await channel.sender.send({ id, body: id });
-        channel.sender.close();
+        for (let id = 0; id < test.values; id++) await direction.sender.send({ id, body: id });
+        direction.sender.close();
         await consumer;
       }),
     );
-    for (const channel of others) {
-      expect(channel.received.map((value) => value.id)).to.deep.equal([
+    for (const direction of others) {
+      expect(direction.received.map((value) => value.id)).to.deep.equal([
         ...Array(test.values).keys(),
       ]);
-      expect(channel.undelivered).to.deep.equal([]);
+      expect(direction.undelivered).to.deep.equal([]);
     }
     await pair.settle();
     const resolved = stalledSends.filter((send) => send.state().status === 'fulfilled').length;
@@ -457,7 +685,7 @@ describe('network channels, properties (Node↔Node, one connection per run)', (
     server = undefined;
   });
 
-  it('accounts for every value exactly once, unchanged and in order per channel, under random send, receive, abort, close and cancel on several channels (seeded)', async () => {
+  it('accounts for every value exactly once, unchanged and in order per direction, under random send, select, receive, abort, close and cancel on several two-way channels, some opened late (seeded)', async () => {
     await fc.assert(fc.asyncProperty(programArbitrary, runProgram), {
       seed: 20_251_122,
       numRuns: RUNS,
