@@ -278,6 +278,9 @@ class ChannelSessionImpl implements ChannelSession, Link {
   close(code?: number, reason?: string): Promise<CloseReason> {
     this.#flushAllAcks();
     void this.#session.close(code, reason);
+    // Nothing may be taken any more whose ack could not be sent (the session's outgoing
+    // has closed, which normally did this already).
+    this.#stopWriting();
     return this.closed;
   }
 
@@ -356,20 +359,22 @@ class ChannelSessionImpl implements ChannelSession, Link {
     const text = toCloseReason(reason);
     if (typeof session.closeWith === 'function') {
       void session.closeWith(code, text);
-      return;
+    } else {
+      try {
+        void session.close(code, text);
+      } catch {
+        // A session that refuses protocol codes (as browsers do): 4000 + (code − 1000).
+        void session.close(code + 3000, text);
+      }
     }
-    try {
-      void session.close(code, text);
-    } catch {
-      // A session that refuses protocol codes (as browsers do): 4000 + (code − 1000).
-      void session.close(code + 3000, text);
-    }
+    this.#stopWriting();
   }
 
   #stopWriting(): void {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
+    for (const inbound of this.#inbound) inbound.stopWriting();
   }
 
   async #read(): Promise<void> {

@@ -96,6 +96,10 @@ export class Inbound<In> implements AckSource {
   #cancelled = false;
   /** The connection ended. */
   #lost = false;
+  /** This end can no longer write frames: no ack can report a value taken from now on. */
+  #stopped = false;
+  /** Taking the held values out of `inner` to drop them (they are not counted as taken). */
+  #dropping = false;
   /** Arriving (or validated) values are dropped. */
   #discarding = false;
   /** How many values taken make an ack due at once: half the window (1 for rendezvous). */
@@ -206,10 +210,33 @@ export class Inbound<In> implements AckSource {
     this.inner.cancel(error);
   }
 
+  /**
+   * This end can no longer write (its own close, a failure it closes the connection for,
+   * or the peer's Close): an ack could not report a value taken from now on, so nothing
+   * more may be taken. Held values are dropped (the sender reports them), later ones are
+   * discarded; receivers keep waiting until `lost` ends `incoming` with the connection's
+   * error. A buffered channel whose close was confirmed keeps its values: its sender
+   * already counts them as delivered.
+   */
+  stopWriting(): void {
+    if (this.#stopped || this.#cancelled || this.#lost) return;
+    this.#stopped = true;
+    if (this.#closeConfirmed && this.capacity !== 0) return;
+    this.#discarding = true;
+    this.#held = null;
+    const inner = this.inner;
+    this.#dropping = true;
+    while (inner.tryReceive().ok) {
+      // dropped
+    }
+    this.#dropping = false;
+  }
+
   // ------------------------------------------------------------- the user's calls
 
   /** A receiver took a value (`held` when it had been parked). */
   took(held?: Held<In>): void {
+    if (this.#dropping) return;
     this.#taken++;
     const list = this.#held;
     if (held !== undefined && list !== null) {

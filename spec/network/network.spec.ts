@@ -953,6 +953,61 @@ describe('network channels', function () {
       expect(frames).to.deep.equal(['["sluice",1]', '["open",0,"x",8]', '["ack",0,1]']);
     });
 
+    it('takes nothing more once its own close started, except from a channel closed and confirmed', async () => {
+      const { client, server } = await pair();
+      const undelivered: string[] = [];
+      const onUndelivered = (v: string): void => {
+        undelivered.push(v);
+      };
+      const x = client.net.channel<string>('x', { onUndelivered });
+      const y = client.net.channel<string>('y', { onUndelivered });
+      const bx = server.net.channel<string>('x', { capacity: 4 });
+      const by = server.net.channel<string>('y', { capacity: 4 });
+      for (const v of ['x1', 'x2', 'x3']) await x.outgoing.send(v);
+      for (const v of ['y1', 'y2']) await y.outgoing.send(v);
+      y.outgoing.close();
+      await sync(client, server); // the values and y's close have arrived, 'closed' went back
+      const closing = server.net.close(4000, 'bye');
+      // x's acks could no longer be sent: its values are the sender's to report.
+      expect(bx.incoming.tryReceive()).to.deep.equal({ ok: false, closed: false });
+      const receiving = bx.incoming.receive();
+      track(receiving); // handled: it rejects while this test awaits the close
+      // y's sender counts its values as delivered: they stay receivable, as locally.
+      expect(by.incoming.tryReceive()).to.deep.equal({ ok: true, value: 'y1' });
+      await closing;
+      await client.net.closed;
+      expect(await rejection(receiving)).to.be.instanceOf(ConnectionLostError);
+      expect(await by.incoming.receive()).to.equal('y2');
+      expect(await rejection(by.incoming.receive())).to.be.instanceOf(ClosedReceiveError);
+      expect(undelivered).to.deep.equal(['x1', 'x2', 'x3']);
+    });
+
+    it('takes nothing more once it fails the connection, while the close handshake runs', async () => {
+      const [left, right] = MemorySocket.pair();
+      const net = channels(wrap<string, string>(left, { codec: text() }));
+      const x = net.channel<number>('x', { capacity: 4 });
+      const frames: string[] = [];
+      right.addEventListener('message', (event: MessageEventLike) =>
+        frames.push(String(event.data)),
+      );
+      // The raw end gets the 1002 before `net` gets the reply that ends the connection.
+      const during = new Promise<unknown>((resolve) => {
+        right.addEventListener('close', () => {
+          resolve(x.incoming.tryReceive());
+        });
+      });
+      right.send('["sluice",1]');
+      right.send('["v",0,1]');
+      right.send('["v",0,2]');
+      right.send('["nope"]');
+      expect(await during).to.deep.equal({ ok: false, closed: false });
+      expect(await net.closed).to.include({ code: 1002 });
+      const after = x.incoming.tryReceive();
+      expect(after).to.include({ ok: false, closed: true });
+      expect((after as { cause?: unknown }).cause).to.be.instanceOf(ConnectionLostError);
+      expect(frames).to.deep.equal(['["sluice",1]', '["open",0,"x",4]']);
+    });
+
     it('ends the channels on a dropped connection, on both sides', async () => {
       const { client, server, session } = await pair();
       const undelivered: number[] = [];
