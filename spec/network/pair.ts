@@ -54,35 +54,58 @@ export function countFrames(socket: WebSocketLike): FrameCount {
   return count;
 }
 
-/** One macrotask turn: the timer queue runs, so do callbacks scheduled with `setTimeout(0)`. */
-function macrotask(): Promise<void> {
+/**
+ * One task turn, as cheap as the runtime allows: `setImmediate` in Node, a message on a
+ * fresh `MessageChannel` in browsers (not subject to the clamping of nested timers).
+ */
+function taskTurn(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      port2.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
+}
+
+/** One turn of the timer queue: what was scheduled with `setTimeout(0)` before has run. */
+function timerTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/** How many turns in a row nothing may move before both ends count as quiescent. */
+/** How many task turns in a row nothing may move before the final timer turn. */
 const QUIET_TURNS = 3;
 /** A bound on the wait, so that a chatty end fails the test instead of hanging it. */
-const MAX_TURNS = 10_000;
+const MAX_WAIT_MS = 10_000;
 
 /**
  * Resolves once the two ends of a connection are quiescent: every frame each end sent
- * has been received by the other, and no count moved for {@link QUIET_TURNS} macrotask
- * turns in a row (so what a received frame set off — microtasks, `setTimeout(0)`
- * batching, the frames it answers with — has happened). Rejects after
- * {@link MAX_TURNS} turns without quiet.
+ * has been received by the other, and no count moved for {@link QUIET_TURNS} task turns
+ * in a row and then one timer turn (so what a received frame set off — microtasks,
+ * `setTimeout(0)` batching, the frames it answers with — has happened). Rejects after
+ * {@link MAX_WAIT_MS} without quiet.
  */
 export async function quiescent(a: FrameCount, b: FrameCount): Promise<void> {
-  let last = '';
+  const snapshot = (): string => `${a.sent}/${a.received} ${b.sent}/${b.received}`;
+  const balanced = (): boolean => a.sent === b.received && b.sent === a.received;
+  const deadline = performance.now() + MAX_WAIT_MS;
+  let last = snapshot();
   let quiet = 0;
-  for (let turn = 0; turn < MAX_TURNS; turn++) {
-    await macrotask();
-    const now = `${a.sent}/${a.received} ${b.sent}/${b.received}`;
-    const balanced = a.sent === b.received && b.sent === a.received;
-    quiet = balanced && now === last ? quiet + 1 : 0;
+  while (performance.now() < deadline) {
+    await taskTurn();
+    const now = snapshot();
+    quiet = balanced() && now === last ? quiet + 1 : 0;
     last = now;
-    if (quiet >= QUIET_TURNS - 1) return;
+    if (quiet < QUIET_TURNS) continue;
+    await timerTurn();
+    if (snapshot() === last && balanced()) return;
+    quiet = 0;
+    last = snapshot();
   }
-  throw new Error(`The two ends were still busy after ${MAX_TURNS} turns (sent/received: ${last})`);
+  throw new Error(`The two ends were still busy after ${MAX_WAIT_MS} ms (sent/received: ${last})`);
 }
 
 // ------------------------------------------------------------------------ the facade
