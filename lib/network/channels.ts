@@ -312,6 +312,10 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#fail(error, 1007, reason);
   }
 
+  broken(error: Error): void {
+    this.#fail(error, 1011, 'Internal error');
+  }
+
   scheduleAck(source: AckSource, urgent: boolean): void {
     if (!source.ackQueued) {
       source.ackQueued = true;
@@ -391,11 +395,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
         this.#frame(result.value);
       } catch (error) {
         // A bug of ours, never the peer's: fail this connection, not the process.
-        this.#fail(
-          error instanceof Error ? error : new Error(String(error)),
-          1011,
-          'Internal error',
-        );
+        this.broken(error instanceof Error ? error : new Error(String(error)));
       }
     }
     const reason = await this.#session.closed;

@@ -25,6 +25,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { Channel, channelInternals } from '../channel.js';
 import type { ReceiveChannel, ReceiveResult, WaitOptions } from '../channel-types.js';
 import { DecodeError } from '../errors.js';
+import { describeValue } from '../internal/describe-value.js';
 import type { SelectClause } from '../internal/clauses.js';
 import { SEND, Waiter } from '../internal/waiter.js';
 import { decodeCause, encodeCauseJson } from './causes.js';
@@ -162,7 +163,11 @@ export class Inbound<In> implements AckSource {
     if (result instanceof Promise) {
       this.#queue = [];
       this.#validating = 1;
-      void this.#runQueue(result, this.#arrived, raw);
+      this.#runQueue(result, this.#arrived, raw).catch((error: unknown) => {
+        // Not expected (the loop guards every step); never leave it unhandled.
+        this.#discarding = true;
+        this.#link.broken(error instanceof Error ? error : new Error(String(error)));
+      });
     } else {
       this.#checked(result, raw, this.#arrived);
     }
@@ -323,8 +328,22 @@ export class Inbound<In> implements AckSource {
     this.#link.write(`["pull",${this.id},${this.#limit}]`);
   }
 
-  /** Delivers a validated value; `false` (and the connection fails) if it is invalid. */
+  /**
+   * Delivers a validated value; `false` (and the connection fails) if it is invalid (1007)
+   * or the schema returned something that is not a result (1011: a bug on this end).
+   */
   #checked(result: StandardSchemaV1.Result<unknown>, raw: unknown, seq: number): boolean {
+    const issues: unknown =
+      typeof result === 'object' && (result as unknown) !== null ? result.issues : null;
+    if (issues !== undefined && !Array.isArray(issues)) {
+      this.#link.broken(
+        new TypeError(
+          `Expected the schema of channel '${this.name}' to return a Standard Schema result ({ value } or { issues }), got ${describeValue(result)}`,
+        ),
+      );
+      this.#discarding = true;
+      return false;
+    }
     if (result.issues !== undefined) {
       this.#invalid(raw, result.issues, undefined);
       return false;
@@ -353,7 +372,12 @@ export class Inbound<In> implements AckSource {
     this.#link.invalid(error, `Invalid value on channel '${this.name}'`);
   }
 
-  /** Works through the queue behind an asynchronous validation, in order. */
+  /**
+   * Works through the queue behind an asynchronous validation, in order. A value that
+   * fails stops it (the connection fails, and the work after it is dropped); while the
+   * channel discards (cancelled, lost), values are skipped but closes and withdrawals
+   * still apply.
+   */
   async #runQueue(
     first: Promise<StandardSchemaV1.Result<unknown>>,
     firstSeq: number,
@@ -364,49 +388,62 @@ export class Inbound<In> implements AckSource {
     let seq = firstSeq;
     let raw = firstRaw;
     let index = 0;
-    for (;;) {
-      if (pending !== undefined) {
-        let result: StandardSchemaV1.Result<unknown>;
-        try {
-          result = await pending;
-        } catch (error) {
-          this.#invalid(raw, undefined, error);
-          break;
-        }
-        this.#validating--;
-        if (!this.#discarding && !this.#checked(result, raw, seq)) break;
-        pending = undefined;
-      }
-      if (index >= queue.length) break;
-      const item = queue[index] as Queued;
-      queue[index++] = undefined;
-      if (item.kind === 'close') {
-        this.#applyClose(item.hasCause, item.cause);
-      } else if (item.kind === 'withdraw') {
-        this.#applyWithdraw(item.seq);
-      } else {
-        seq++;
-        raw = item.raw;
-        if (this.#discarding) {
+    try {
+      for (;;) {
+        if (pending !== undefined) {
+          let result: StandardSchemaV1.Result<unknown>;
+          try {
+            result = await pending;
+          } catch (error) {
+            this.#validating--;
+            if (this.#discarding) {
+              pending = undefined;
+              continue;
+            }
+            this.#invalid(raw, undefined, error);
+            break;
+          }
           this.#validating--;
-          continue;
+          pending = undefined;
+          if (!this.#discarding && !this.#checked(result, raw, seq)) break;
         }
-        try {
-          const result = (this.#validate as Validate)(raw);
+        if (index >= queue.length) break;
+        const item = queue[index] as Queued;
+        queue[index++] = undefined;
+        if (item.kind === 'close') {
+          this.#applyClose(item.hasCause, item.cause);
+        } else if (item.kind === 'withdraw') {
+          this.#applyWithdraw(item.seq);
+        } else {
+          seq++;
+          raw = item.raw;
+          if (this.#discarding) {
+            this.#validating--;
+            continue;
+          }
+          let result: ReturnType<Validate>;
+          try {
+            result = (this.#validate as Validate)(raw);
+          } catch (error) {
+            this.#invalid(raw, undefined, error);
+            break;
+          }
           if (result instanceof Promise) {
             pending = result;
           } else {
             this.#validating--;
             if (!this.#checked(result, raw, seq)) break;
           }
-        } catch (error) {
-          this.#invalid(raw, undefined, error);
-          break;
         }
       }
+    } catch (error) {
+      // A bug of ours (or a schema result whose getters throw): fail this connection.
+      this.#discarding = true;
+      this.#link.broken(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.#queue = null;
+      this.#validating = 0;
     }
-    this.#queue = null;
-    this.#validating = 0;
   }
 }
 

@@ -41,6 +41,8 @@ export interface Link {
   violation(message: string): void;
   /** A value failed its channel's schema: close with 1007. */
   invalid(error: Error, reason: string): void;
+  /** Something went wrong on this end (a bug, a schema that broke its contract): close with 1011. */
+  broken(error: Error): void;
   /** The inbound end took values: send an ack now-ish (`urgent`) or soon. */
   scheduleAck(flush: AckSource, urgent: boolean): void;
 }

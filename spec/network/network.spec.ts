@@ -785,6 +785,41 @@ describe('network channels', function () {
       // 1 was taken (its ack went out before the 1007); 2 and 3 never reached the application.
       expect(undelivered).to.deep.equal([2, 3]);
     });
+
+    for (const kind of ['an async', 'a sync'] as const) {
+      it(`fails the connection with 1011 when ${kind} schema returns something that is not a result`, async function () {
+        this.timeout(5000);
+        const [left, right] = MemorySocket.pair();
+        const a = channels(wrap<string, string>(left, { codec: text() }));
+        const b = channels(wrap<string, string>(right, { codec: text() }));
+        const broken = (value: unknown): unknown => (value === 2 ? null : { value });
+        const schema = {
+          '~standard': {
+            version: 1,
+            vendor: 'spec',
+            validate: kind === 'an async' ? async (value: unknown) => broken(value) : broken,
+          },
+        } as unknown as StandardSchemaV1<unknown, number>;
+        const out = a.channel<number>('s');
+        const into = b.channel<number>('s', { capacity: 4, schema });
+        for (const v of [1, 2, 3]) await out.outgoing.send(v);
+        expect(await into.incoming.receive()).to.equal(1);
+        const error = await rejection(into.incoming.receive());
+        expect(error).to.be.instanceOf(ConnectionLostError);
+        expect((error as ConnectionLostError).closeReason).to.deep.equal({
+          code: 1011,
+          reason: 'Internal error',
+          wasClean: true,
+        });
+        const cause = (error as ConnectionLostError).cause;
+        expect(cause).to.be.instanceOf(TypeError);
+        expect(cause).to.include({
+          message:
+            "Expected the schema of channel 's' to return a Standard Schema result ({ value } or { issues }), got null",
+        });
+        expect(await a.closed).to.include({ code: 1011 });
+      });
+    }
   });
 
   describe('opening order', () => {
