@@ -71,6 +71,13 @@ function suites(channel: ChannelConfig): readonly Suite[] {
     }),
     benchFile({ name: 'websocket', title: 'a WebSocket session against raw ws and it-ws' }),
     benchFile({
+      name: 'network',
+      title: 'network channels against the raw session: throughput and a slow consumer',
+      quick: ['--quick', '--runs', '1'],
+      markdown: true,
+      optIn: 'starts two processes per run and takes about 6 minutes',
+    }),
+    benchFile({
       name: 'server',
       title: 'serve with 1,000 connections against a raw ws server',
       quick: ['--quick'],
