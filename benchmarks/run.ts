@@ -154,7 +154,11 @@ function machineFacts(loadSamples: readonly number[]): Machine {
       return null;
     }
   };
-  const status = git('status', '--porcelain', '--', 'lib');
+  // `git()` trims the whole output, which would eat the first line's leading status
+  // column; name-only output has no columns to lose.
+  const changed = git('diff', 'HEAD', '--name-only', '--', 'lib');
+  const added = git('ls-files', '--others', '--exclude-standard', '--', 'lib');
+  const status = [changed, added].filter((list) => list !== null && list !== '').join('\n');
   return {
     cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown CPU',
     cores: os.availableParallelism(),
@@ -164,10 +168,7 @@ function machineFacts(loadSamples: readonly number[]): Machine {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     loadSamples,
     commit: git('rev-parse', '--short', 'HEAD'),
-    uncommitted:
-      status === null || status === ''
-        ? []
-        : status.split('\n').map((line) => line.slice(3).trim()),
+    uncommitted: status === '' ? [] : status.split('\n').map((line) => line.trim()),
   };
 }
 
