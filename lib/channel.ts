@@ -118,7 +118,7 @@ export interface ChannelInternals {
    * a value. The hook must not operate on `channel` itself.
    */
   onReceiverWaits<T>(channel: Channel<T>, hook: (() => void) | null): void;
-  /** How many receivers wait on `channel` now (walks the waiter list). */
+  /** How many receivers wait on `channel` now (a counter: O(1)). */
   waitingReceivers<T>(channel: Channel<T>): number;
 }
 
@@ -171,26 +171,26 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   #closeHandlers: ((cause: unknown) => void)[] | null = null;
   /** See {@link ChannelInternals.onReceiverWaits}; `null` for every ordinary channel. */
   #onReceiverWaits: (() => void) | null = null;
+  /** How many of `#waiters` are receivers (for {@link ChannelInternals.waitingReceivers}). */
+  #receivers = 0;
 
   static {
     channelInternals = {
       enqueue: (channel, waiter) => {
         channel.#waiters.push(waiter);
-        if (waiter.kind !== SEND && channel.#onReceiverWaits !== null) channel.#onReceiverWaits();
+        if (waiter.kind !== SEND) {
+          channel.#receivers++;
+          if (channel.#onReceiverWaits !== null) channel.#onReceiverWaits();
+        }
       },
       dequeue: (channel, waiter) => {
         channel.#waiters.remove(waiter);
+        if (waiter.kind !== SEND) channel.#receivers--;
       },
       onReceiverWaits: (channel, hook) => {
         channel.#onReceiverWaits = hook;
       },
-      waitingReceivers: (channel) => {
-        let count = 0;
-        for (let waiter = channel.#waiters.head; waiter !== null; waiter = waiter.next) {
-          if (waiter.kind !== SEND) count++;
-        }
-        return count;
-      },
+      waitingReceivers: (channel) => channel.#receivers,
     };
   }
 
@@ -415,7 +415,9 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   /** Removes and returns the oldest waiting receiver, or `null` if none waits. */
   #takeReceiver(): Waiter<T> | null {
     const head = this.#waiters.head;
-    return head !== null && head.kind !== SEND ? this.#waiters.shift() : null;
+    if (head === null || head.kind === SEND) return null;
+    this.#receivers--;
+    return this.#waiters.shift();
   }
 
   #bufferedCount(): number {
@@ -476,6 +478,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
         : new Waiter<T>(kind, undefined);
     const promise = promiseFor(waiter);
     this.#waiters.push(waiter);
+    this.#receivers++;
     if (signal !== undefined) this.#watch(waiter, signal);
     if (this.#onReceiverWaits !== null) this.#onReceiverWaits();
     return promise;
@@ -534,6 +537,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       waiter.reject(signal.reason);
       this.#undelivered(value);
     } else {
+      this.#receivers--;
       waiter.reject(signal.reason);
     }
   }

@@ -49,6 +49,15 @@ export interface ChannelSessionOptions {
    * @default false
    */
   readonly sendStacks?: boolean | undefined;
+  /**
+   * The most names the peer may have opened that this end has not opened (yet): each one
+   * holds an outgoing end here until this end opens it or the connection ends. A peer
+   * that opens one more breaks the protocol: the connection closes with 1002. Names this
+   * end opened do not count, nor do peer-opened names once this end opens them too.
+   * `Infinity` removes the bound.
+   * @default 1024
+   */
+  readonly maxChannels?: number | undefined;
 }
 
 /** Options of {@link ChannelSession.channel}. */
@@ -154,6 +163,7 @@ export interface ChannelSession {
 }
 
 const ACK_BATCH_DELAY = 0;
+const DEFAULT_MAX_CHANNELS = 1024;
 const taken = new WeakSet<object>();
 
 function noop(): void {
@@ -196,6 +206,9 @@ class ChannelSessionImpl implements ChannelSession, Link {
   /** This end's outgoing ends, by the id the peer gave its incoming end. */
   readonly #outboundById: Outbound<unknown>[] = [];
   readonly #outboundByName = new Map<string, Outbound<unknown>>();
+  readonly #maxChannels: number;
+  /** Names the peer opened that this end has not opened. */
+  #peerOnly = 0;
   #greeted = false;
   /** The peer broke the protocol (or a schema): later frames are ignored. */
   #failed = false;
@@ -212,6 +225,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
   constructor(session: Session<string, string>, options: ChannelSessionOptions) {
     this.#session = session;
     this.sendStacks = options.sendStacks === true;
+    this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
     this.closed = new Promise<CloseReason>((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -261,6 +275,8 @@ class ChannelSessionImpl implements ChannelSession, Link {
     if (outbound === undefined) {
       outbound = new Outbound<Out>(this, name);
       this.#outboundByName.set(name, outbound as Outbound<unknown>);
+    } else if (outbound.peerOpened) {
+      this.#peerOnly--;
     }
     outbound.attach(options.onUndelivered);
     const ended = this.#endError;
@@ -497,6 +513,13 @@ class ChannelSessionImpl implements ChannelSession, Link {
           return;
         }
         if (outbound === undefined) {
+          if (this.#peerOnly >= this.#maxChannels) {
+            this.violation(
+              `Received an open of channel '${name}' beyond maxChannels (${String(this.#maxChannels)} names opened by the peer alone)`,
+            );
+            return;
+          }
+          this.#peerOnly++;
           outbound = new Outbound<unknown>(this, name);
           this.#outboundByName.set(name, outbound);
         }
@@ -585,11 +608,16 @@ function checkSession(session: unknown): asserts session is Session<string, stri
  * `wrap(socket, { codec: text() })`, or a `sluice/server` route with `codec: text()`), and
  * the peer must speak the same protocol (docs/protocol.md). `channels` takes the session
  * over: do not use its `incoming` or `outgoing` any more. A peer that breaks the protocol
- * gets the connection closed with 1002; every channel then ends with a
- * `ConnectionLostError` whose `cause` is a `ProtocolError`.
+ * (or opens more than `maxChannels` names this end has not opened) gets the connection
+ * closed with 1002; every channel then ends with a `ConnectionLostError` whose `cause` is
+ * a `ProtocolError`. A value failing a channel's schema closes it with 1007 (cause: a
+ * `DecodeError`), a schema that returns no Standard Schema result or an internal error
+ * with 1011.
  *
  * @throws TypeError if `session` is not a session, was already taken over by `channels`,
  *   or an option has the wrong type.
+ * @throws RangeError if `maxChannels` is negative, NaN or a non-integer other than
+ *   `Infinity`.
  * @example
  * ```ts
  * const network = channels(await connect(url, { codec: text() }));
@@ -612,6 +640,19 @@ export function channels(
     throw new TypeError(
       `Expected sendStacks to be a boolean or undefined, got ${describeValue(sendStacks)}`,
     );
+  }
+  const maxChannels: unknown = options.maxChannels;
+  if (maxChannels !== undefined) {
+    if (typeof maxChannels !== 'number') {
+      throw new TypeError(
+        `Expected maxChannels to be a non-negative integer, Infinity or undefined, got ${describeValue(maxChannels)}`,
+      );
+    }
+    if (maxChannels !== Infinity && !(Number.isSafeInteger(maxChannels) && maxChannels >= 0)) {
+      throw new RangeError(
+        `Expected maxChannels to be a non-negative integer, Infinity or undefined, got ${String(maxChannels)}`,
+      );
+    }
   }
   if (taken.has(session)) {
     throw new TypeError('Expected a session not yet taken over by channels(), got one that was');

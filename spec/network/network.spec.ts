@@ -10,7 +10,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { expect } from 'chai';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { ClosedReceiveError, ClosedSendError, select } from '../../lib/index.js';
+import { Channel, ClosedReceiveError, ClosedSendError, select } from '../../lib/index.js';
 import { route } from '../../lib/server/index.js';
 import {
   ConnectionLostError,
@@ -126,6 +126,14 @@ describe('network channels', function () {
       expect(() => channels(session, { sendStacks: 'yes' } as never)).to.throw(
         TypeError,
         "Expected sendStacks to be a boolean or undefined, got 'yes' (string)",
+      );
+      expect(() => channels(session, { maxChannels: '8' } as never)).to.throw(
+        TypeError,
+        "Expected maxChannels to be a non-negative integer, Infinity or undefined, got '8' (string)",
+      );
+      expect(() => channels(session, { maxChannels: 1.5 })).to.throw(
+        RangeError,
+        'Expected maxChannels to be a non-negative integer, Infinity or undefined, got 1.5',
       );
       const net = channels(session);
       open.push(net);
@@ -861,6 +869,99 @@ describe('network channels', function () {
       await client.net[Symbol.asyncDispose]();
       expect(await client.net.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
       expect(await server.net.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+    });
+  });
+
+  describe('a raw peer', () => {
+    /** A channel session on one end of an in-memory pair; the test speaks for the other. */
+    function rawPeer(options: ChannelSessionOptions = {}): {
+      net: ChannelSession;
+      frames: string[];
+      send: (...frames: string[]) => void;
+      received: (count: number) => Promise<string[]>;
+    } {
+      const [left, right] = MemorySocket.pair();
+      const net = channels(wrap<string, string>(left, { codec: text() }), options);
+      const frames: string[] = [];
+      let waiting: { count: number; resolve: () => void } | undefined;
+      right.addEventListener('message', (event: MessageEventLike) => {
+        frames.push(String(event.data));
+        if (waiting !== undefined && frames.length >= waiting.count) waiting.resolve();
+      });
+      const send = (...sent: string[]): void => {
+        for (const frame of sent) right.send(frame);
+      };
+      /** Resolves with the frames once `count` have arrived. */
+      const received = async (count: number): Promise<string[]> => {
+        if (frames.length < count) {
+          await new Promise<void>((resolve) => {
+            waiting = { count, resolve };
+          });
+        }
+        return frames;
+      };
+      return { net, frames, send, received };
+    }
+
+    it('pulls exactly what the receivers still waiting ask for, after aborts and selects', async () => {
+      const { net, send, received } = rawPeer();
+      send('["sluice",1]');
+      const r = net.channel<number>('r');
+      const other = new Channel<string>(1);
+      const first = r.incoming.receive();
+      const controller = new AbortController();
+      const aborted = r.incoming.receive({ signal: controller.signal });
+      const selected = select([r.incoming.onReceive((v) => v), other.onReceive((v) => v)]);
+      expect((await received(5)).slice(1)).to.deep.equal([
+        '["open",0,"r",0]',
+        '["pull",0,1]',
+        '["pull",0,2]',
+        '["pull",0,3]',
+      ]);
+      controller.abort(new Error('gone'));
+      expect(await rejection(aborted)).to.include({ message: 'gone' });
+      other.trySend('elsewhere');
+      expect(await selected).to.equal('elsewhere');
+      // One receiver waits, three values are coming: a new receiver asks for nothing more.
+      const second = r.incoming.receive();
+      send('["v",0,1]', '["v",0,2]', '["v",0,3]');
+      expect(await first).to.equal(1);
+      expect(await second).to.equal(2);
+      expect(r.incoming.tryReceive()).to.deep.equal({ ok: true, value: 3 });
+      const third = r.incoming.receive();
+      send('["v",0,4]');
+      expect(await third).to.equal(4);
+      // Nothing was pulled for `second`: the fourth pull came for `third`, after the takes.
+      expect((await received(9)).slice(5)).to.deep.equal([
+        '["ack",0,2]',
+        '["pull",0,4]',
+        '["ack",0,3]',
+        '["ack",0,4]',
+      ]);
+      await net.close();
+    });
+
+    it('closes with 1002 when the peer opens more names than maxChannels', async () => {
+      const { net, send, received } = rawPeer({ maxChannels: 1 });
+      const x = net.channel<number>('x');
+      send('["sluice",1]', '["open",0,"x",4]', '["open",1,"a",4]');
+      // A name this end opened does not count; 'a' is the one the peer may open alone.
+      await x.outgoing.send(1);
+      const a = net.channel<number>('a');
+      await a.outgoing.send(2); // 'a' now counts as opened here
+      send('["open",2,"b",4]', '["open",3,"c",4]');
+      expect(await net.closed).to.deep.equal({
+        code: 1002,
+        reason:
+          "Received an open of channel 'c' beyond maxChannels (1 names opened by the peer alone)",
+        wasClean: true,
+      });
+      expect((await received(5)).slice(1)).to.deep.equal([
+        '["open",0,"x",0]',
+        '["v",0,1]',
+        '["open",1,"a",0]',
+        '["v",1,2]',
+      ]);
     });
   });
 
