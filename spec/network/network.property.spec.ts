@@ -9,6 +9,9 @@
  *   received exactly once or handed to its sender's onUndelivered exactly once, never
  *   both, and no other value is; what arrives is what was sent, in the order it was sent,
  *   per direction; every operation settles, and errors are the ones that explain them;
+ * - when the connection ends (dropped, or closed by either end) amid sends and receives,
+ *   no value is lost or counted twice on one side; one is both received and reported only
+ *   in the window docs/protocol.md section 7 describes;
  * - a stalled channel holds exactly its capacity of sends and never blocks the others.
  */
 import { expect } from 'chai';
@@ -16,6 +19,7 @@ import fc from 'fast-check';
 import { ClosedReceiveError, ClosedSendError, select } from '../../lib/index.js';
 import type { ReceiveChannel, SendChannel } from '../../lib/index.js';
 import { describeValue } from '../../lib/internal/describe-value.js';
+import { ConnectionLostError } from '../../lib/websocket/index.js';
 import type { NetworkChannel } from '../../lib/websocket/index.js';
 import { observe } from '../helpers/async.js';
 import type { Settled } from '../helpers/async.js';
@@ -26,8 +30,9 @@ import type { PairServer } from './servers.js';
 
 const inCi = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
 /** Runs per property: the file stays well under a minute here; CI may afford a few more. */
-const RUNS = inCi ? 400 : 300;
-const STALL_RUNS = inCi ? 150 : 100;
+const RUNS = inCi ? 1500 : 1000;
+const STALL_RUNS = inCi ? 450 : 300;
+const LOSS_RUNS = inCi ? 900 : 600;
 
 // --------------------------------------------------------------------------- values
 
@@ -673,9 +678,226 @@ async function runStall(test: StallCase): Promise<void> {
   }
 }
 
+// ------------------------------------------------------------- the connection's end
+
+/** How the connection ends in {@link runLoss}. */
+type Ending = 'terminate' | 'close a' | 'close b';
+
+interface LossCase {
+  readonly names: readonly NameSpec[];
+  /** Sends, receives and turns; the connection ends after `endAt` of them. */
+  readonly ops: readonly Op[];
+  readonly endAt: number;
+  readonly ending: Ending;
+}
+
+const lossArbitrary: fc.Arbitrary<LossCase> = fc
+  .array(nameArbitrary, { minLength: 1, maxLength: 3 })
+  .chain((names) => {
+    const d = fc.integer({ min: 0, max: names.length * 2 - 1 });
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          op: fc.constant('send' as const),
+          d,
+          abortable: fc.constant(false),
+          body: fc.string({ maxLength: 8 }),
+        }),
+      },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          op: fc.constant('receive' as const),
+          d,
+          abortable: fc.constant(false),
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ op: fc.constant('tryReceive' as const), d }) },
+      { weight: 2, arbitrary: fc.constant({ op: 'turn' as const }) },
+      { weight: 1, arbitrary: fc.constant({ op: 'settle' as const }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ op: fc.constant('close' as const), d, withCause: fc.boolean() }),
+      },
+    );
+    return fc.record({
+      names: fc.constant(names),
+      ops: fc.array(op, { minLength: 1, maxLength: 60 }),
+      endAt: fc.nat({ max: 60 }),
+      ending: fc.constantFrom<Ending>('terminate', 'close a', 'close b'),
+    });
+  });
+
+/**
+ * Sends and receives until the connection ends (dropped without a Close, or closed by
+ * either end), then checks the accounting of docs/protocol.md section 7: no value is
+ * lost (each is received or handed to onUndelivered), none is received twice or reported
+ * twice, and one is both received and reported only in the window no protocol closes:
+ * the receiving application took it and its acknowledgement did not make it back. So not
+ * a value taken before both ends were last quiescent (its ack had arrived by then), and
+ * not a value taken by the end that closed (it acknowledges what it took first). Every
+ * operation settles, those that fail with the `ConnectionLostError` (or what closed the
+ * channel before), and the ends' `closed` agree with how it ended.
+ */
+async function runLoss(test: LossCase): Promise<void> {
+  const pair = await openPair();
+  const directions: Direction[] = [];
+  const ends = new Ends(pair, test.names, (name, from, value) => {
+    directions[name * 2 + (from === 'a' ? 0 : 1)]!.undelivered.push(value.id);
+  });
+  test.names.forEach((_, name) => {
+    directions.push(new Direction(ends, name, 'a'), new Direction(ends, name, 'b'));
+  });
+  try {
+    test.names.forEach((_, name) => {
+      ends.get(name, 'a');
+      ends.get(name, 'b');
+    });
+    await pair.settle();
+    let nextId = 0;
+    /** Values taken when both ends were last quiescent: their acks have arrived. */
+    const acknowledged = new Set<number>();
+    let connected = true;
+    const run = async (step: Op): Promise<void> => {
+      switch (step.op) {
+        case 'turn':
+          await turn();
+          break;
+        case 'settle':
+          if (!connected) break;
+          await pair.settle();
+          for (const direction of directions) {
+            for (const { value } of direction.taken) acknowledged.add(value.id);
+          }
+          break;
+        case 'send': {
+          const direction = directions[step.d]!;
+          const id = (nextId += 1);
+          direction.offered.set(id, JSON.stringify(step.body));
+          const sent = direction.sender.send({ id, body: step.body });
+          direction.sends.push({ id, outcome: observe(sent) });
+          break;
+        }
+        case 'receive': {
+          const direction = directions[step.d]!;
+          const position = direction.position();
+          const pending = direction.receiver.receive();
+          direction.receives.push(
+            observe(pending.then((value) => direction.take(value, position))),
+          );
+          break;
+        }
+        case 'tryReceive': {
+          const direction = directions[step.d]!;
+          const result = direction.receiver.tryReceive();
+          if (result.ok) direction.take(result.value, direction.position());
+          break;
+        }
+        case 'close': {
+          const direction = directions[step.d]!;
+          direction.sender.close(step.withCause ? direction.closeCause : undefined);
+          break;
+        }
+        default:
+          throw new Error(`not a step of the loss property: ${step.op}`);
+      }
+    };
+    for (const step of test.ops.slice(0, test.endAt)) await run(step);
+    connected = false;
+    if (test.ending === 'terminate') {
+      const socket = pair.sockets[0];
+      if (socket.terminate === undefined) throw new Error('a ws socket can terminate');
+      socket.terminate();
+    } else {
+      await pair[test.ending === 'close a' ? 'a' : 'b'].close();
+    }
+    const [closedA, closedB] = await Promise.all([pair.a.closed, pair.b.closed]);
+    if (test.ending === 'terminate') {
+      expect([closedA.code, closedB.code]).to.deep.equal([1006, 1006]);
+    } else {
+      expect([closedA.code, closedB.code]).to.deep.equal([1000, 1000]);
+    }
+    // What is still asked of the channels after the end fails at once.
+    for (const step of test.ops.slice(test.endAt)) await run(step);
+    const endings = await Promise.all(
+      directions.map(async (direction): Promise<unknown> => {
+        try {
+          for await (const value of direction.receiver) {
+            direction.take(value, direction.position());
+          }
+          return undefined;
+        } catch (error) {
+          return error;
+        }
+      }),
+    );
+    await turn();
+
+    directions.forEach((direction, index) => {
+      const name = Math.floor(index / 2);
+      const where = `name${name} from ${index % 2 === 0 ? 'a' : 'b'} (${JSON.stringify(test.names[name])})`;
+      const lost = (reason: unknown): boolean => reason instanceof ConnectionLostError;
+      const ending = endings[index];
+      if (ending !== undefined) {
+        const known = lost(ending) || sameError(ending, direction.closeCause);
+        expect(known, `${where}: drain ended with ${show(ending)}`).to.equal(true);
+      }
+      for (const operation of direction.receives) {
+        const state = operation.state();
+        expect(state.status, `${where}: a receive still pending`).not.to.equal('pending');
+        if (state.status !== 'rejected') continue;
+        const explained =
+          lost(state.reason) || direction.explainsReceiveFailure(state.reason, new Set());
+        expect(explained, `${where}: receive rejected with ${show(state.reason)}`).to.equal(true);
+      }
+      const receivedIds = direction.received.map((value) => value.id);
+      for (const { id, outcome } of direction.sends) {
+        const state = outcome.state();
+        expect(state.status, `${where}: send ${id} still pending`).not.to.equal('pending');
+        if (state.status !== 'rejected') continue;
+        expect(direction.undelivered, `${where}: rejected send ${id} undelivered`).to.include(id);
+        const explained =
+          lost(state.reason) || direction.explainsSendFailure(state.reason, new Set());
+        expect(explained, `${where}: send ${id} rejected with ${show(state.reason)}`).to.equal(
+          true,
+        );
+      }
+      expect(new Set(receivedIds).size).to.equal(receivedIds.length, `${where}: received twice`);
+      expect(new Set(direction.undelivered).size).to.equal(
+        direction.undelivered.length,
+        `${where}: reported twice`,
+      );
+      const accounted = new Set([...receivedIds, ...direction.undelivered]);
+      expect([...accounted].sort((a, b) => a - b)).to.deep.equal(
+        [...direction.offered.keys()].sort((a, b) => a - b),
+        `${where}: every value received or undelivered`,
+      );
+      expect(receivedIds).to.deep.equal(
+        [...receivedIds].sort((a, b) => a - b),
+        `${where}: in the order sent`,
+      );
+      const both = receivedIds.filter((id) => direction.undelivered.includes(id));
+      expect(
+        both.filter((id) => acknowledged.has(id)),
+        `${where}: taken before the last quiescence, yet reported undelivered`,
+      ).to.deep.equal([]);
+      const receivingEnd = index % 2 === 0 ? 'b' : 'a';
+      if (test.ending === `close ${receivingEnd}`) {
+        expect(both, `${where}: taken by the end that closed, yet reported`).to.deep.equal([]);
+      }
+    });
+  } finally {
+    await Promise.all([pair.a.closed, pair.b.closed]);
+  }
+}
+
 // ------------------------------------------------------------------------ the specs
 
-describe('network channels, properties (Node↔Node, one connection per run)', () => {
+describe('network channels, properties (Node↔Node, one connection per run)', function () {
+  // About 10 s for the first property here; room for a busier machine.
+  this.timeout(60_000);
+
   before(async () => {
     server = await startPairServer();
   });
@@ -689,6 +911,13 @@ describe('network channels, properties (Node↔Node, one connection per run)', (
     await fc.assert(fc.asyncProperty(programArbitrary, runProgram), {
       seed: 20_251_122,
       numRuns: RUNS,
+    });
+  });
+
+  it('loses no value and counts none twice when the connection ends (dropped, or closed by either end) amid sends and receives (seeded)', async () => {
+    await fc.assert(fc.asyncProperty(lossArbitrary, runLoss), {
+      seed: 20_251_124,
+      numRuns: LOSS_RUNS,
     });
   });
 

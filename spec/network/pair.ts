@@ -219,6 +219,8 @@ export interface SessionPair {
   readonly b: ChannelSession;
   /** Resolves once both ends are quiescent: see {@link quiescent}. */
   readonly settle: () => Promise<void>;
+  /** The two sockets under the sessions (end a's, end b's), e.g. to drop the connection. */
+  readonly sockets: SocketPair;
 }
 
 /** Wraps both sockets with the text codec, counting frames, and puts channels on each. */
@@ -227,7 +229,7 @@ export function sessionPair([socketA, socketB]: SocketPair): SessionPair {
   const countB = countFrames(socketB);
   const a = channels(wrap<string, string>(socketA, { codec: text() }));
   const b = channels(wrap<string, string>(socketB, { codec: text() }));
-  return { a, b, settle: () => quiescent(countA, countB) };
+  return { a, b, settle: () => quiescent(countA, countB), sockets: [socketA, socketB] };
 }
 
 /** The network kinds and what ends them. */
