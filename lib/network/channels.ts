@@ -84,7 +84,9 @@ export interface NetworkChannelOptions<In, Out> {
    * A Standard Schema that every received value is validated (and transformed) by; a value
    * that fails closes the whole connection with 1007 and every channel ends with a
    * `ConnectionLostError` whose `cause` is a `DecodeError` with the schema's issues.
-   * Asynchronous schemas keep the order of values.
+   * Asynchronous schemas keep the order of values. A schema that throws (or rejects) counts
+   * as a failure (1007); one that returns something other than a Standard Schema result
+   * closes the connection with 1011 (the cause is a `TypeError` naming the channel).
    * @default undefined (values are received as JSON gives them)
    */
   readonly schema?: StandardSchemaV1<unknown, In> | undefined;
@@ -148,8 +150,11 @@ export interface ChannelSession {
   /**
    * Closes the connection (as the session's `close`: 1000 or 3000–4999, a reason of at
    * most 123 bytes); resolves as {@link ChannelSession.closed}. Every value taken so far is
-   * acknowledged first, so that the peer does not report it as undelivered. Channels still
-   * open end with a `ConnectionLostError`; a second call does nothing more.
+   * acknowledged first, so that the peer does not report it as undelivered; from then on no
+   * `incoming` gives a value (their acks could not be sent: the values held are dropped, and
+   * the peer reports them), except a buffered channel whose sender had closed it, whose
+   * values stay receivable. Channels still open end with a `ConnectionLostError` once the
+   * connection has closed; a second call does nothing more.
    *
    * @throws TypeError or RangeError as the session's `close`.
    * @example
