@@ -12,6 +12,8 @@ import {
   toReadableStream,
   withTimeoutOrUndefined,
 } from 'sluice';
+import { connect } from 'sluice/websocket';
+import { serve } from 'sluice/server';
 
 // A channel: `send` waits while the buffer is full; `for await` ends after close + drain.
 const jobs = new Channel<string>(16);
@@ -61,3 +63,22 @@ words.close();
 const read: string[] = [];
 for await (const word of toReadableStream(words)) read.push(word);
 console.log(`streams: ${read.join(' ')}`);
+
+// WebSocket + server: a session is a pair of channels plus the connection's life, the
+// same on both ends (and in browsers).
+const server = await serve(
+  { port: 0 },
+  {
+    '/shout': async (session) => {
+      for await (const word of session.incoming) {
+        await session.outgoing.send(String(word).toUpperCase());
+      }
+    }, // returning flushes and closes with 1000
+  },
+);
+const session = await connect<string, string>(`${server.url}/shout`);
+await session.outgoing.send('hello');
+const shouted = await session.incoming.receive();
+await session.close();
+console.log(`websocket: ${shouted}; closed ${(await session.closed).code}`);
+await server.close();

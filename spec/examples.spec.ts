@@ -90,6 +90,7 @@ describe('examples', function () {
         'scope: sum 10',
         'timeout: undefined',
         'streams: streams too',
+        'websocket: HELLO; closed 1000',
       ]);
     });
   });
