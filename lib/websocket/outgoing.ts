@@ -20,6 +20,14 @@
  * it, and a clause needs no side effect when it is made (clauses stay inert and
  * reusable).
  *
+ * **Yielding.** A direct write resolves its `send` with an already-resolved promise, so a
+ * loop `for (;;) await outgoing.send(v)` whose socket keeps taking frames would run on
+ * microtasks alone and starve timers, I/O and events (incoming messages, close, heartbeats)
+ * for as long as the peer keeps up. So every {@link YIELD_EVERY}th direct write of `send`
+ * (counted since `send` last yielded) resolves only after a macrotask: the frame is
+ * written at once as usual, only the resolution waits. One counter increment per direct
+ * send; one macrotask per {@link YIELD_EVERY} of them.
+ *
  * @module
  */
 import { Channel } from '../channel.js';
@@ -47,6 +55,64 @@ export interface Writer {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/**
+ * Every this many direct writes, `send` resolves after a macrotask instead of at once
+ * (see the module note): 256 small frames take roughly 0.1–1 ms to write.
+ */
+export const YIELD_EVERY = 256;
+
+/** The host functions `macrotask` may use; all optional (browsers lack `setImmediate`). */
+interface Host {
+  readonly setImmediate?: (callback: () => void) => unknown;
+  readonly MessageChannel?: typeof MessageChannel;
+}
+
+/**
+ * Calls `callback` in a later macrotask, after due timers and pending I/O or events had
+ * their turn: `setImmediate` where it exists (Node, Bun: cheap, never clamped), else a
+ * `MessageChannel` message (browsers, Deno: no 4 ms clamp for nested timers), else
+ * `setTimeout(0)`.
+ */
+const schedule: (callback: () => void) => void = makeScheduler(globalThis);
+
+function makeScheduler(host: Host): (callback: () => void) => void {
+  const { setImmediate, MessageChannel } = host;
+  if (typeof setImmediate === 'function') {
+    return (callback) => {
+      setImmediate(callback);
+    };
+  }
+  if (typeof MessageChannel === 'function') {
+    // One channel, made on first use; one message per batch of callbacks, run in order.
+    let port: MessagePort | undefined;
+    let pending: (() => void)[] = [];
+    const run = (): void => {
+      const batch = pending;
+      pending = [];
+      for (const callback of batch) callback();
+    };
+    return (callback) => {
+      if (port === undefined) {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = run;
+        port = channel.port2;
+      }
+      pending.push(callback);
+      if (pending.length === 1) port.postMessage(undefined);
+    };
+  }
+  return (callback) => {
+    setTimeout(callback, 0);
+  };
+}
+
+/** A promise resolved in a later macrotask (see `schedule`). */
+function nextMacrotask(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    schedule(resolve);
+  });
+}
+
 const SEND_OK: SendResult = Object.freeze({ ok: true as const });
 
 export class Outgoing<Out> implements SendChannel<Out> {
@@ -54,6 +120,8 @@ export class Outgoing<Out> implements SendChannel<Out> {
   readonly #codec: Codec<unknown, Out>;
   readonly #onUndelivered: ((value: Out) => void) | undefined;
   readonly #writer: Writer;
+  /** Direct writes of `send` since it last yielded (see the module note). */
+  #direct = 0;
 
   constructor(
     codec: Codec<unknown, Out>,
@@ -90,7 +158,13 @@ export class Outgoing<Out> implements SendChannel<Out> {
       this.undelivered(value);
       return Promise.reject(error);
     }
-    if (this.#writer.tryWrite(data)) return RESOLVED;
+    if (this.#writer.tryWrite(data)) {
+      if (++this.#direct < YIELD_EVERY) return RESOLVED;
+      // Written already; only the resolution waits, so it cannot fail any more (an abort
+      // or close meanwhile changes nothing: the socket has the frame).
+      this.#direct = 0;
+      return nextMacrotask();
+    }
     return frames.send({ value, data }, options);
   }
 

@@ -8,7 +8,9 @@
  *   channel of encoded frames. One writer loop takes frames from it and hands them to
  *   `socket.send`: while it is parked in `receive`, a `send` hands its frame over at once
  *   and the writer runs before the sender's continuation, so a resolved `send` means the
- *   socket has taken the frame. After each write the writer checks `bufferedAmount`; at
+ *   socket has taken the frame (every 256th such direct write resolves its `send` after
+ *   a macrotask, so that a tight `await send` loop lets timers and events run; see
+ *   outgoing.ts). After each write the writer checks `bufferedAmount`; at
  *   the high-water mark it stops receiving and polls until the socket drains, so further
  *   sends wait (abortably) in the channel: memory stays bounded by one high-water mark.
  *   Closing closes the channel; the writer drains what `send` accepted, then sends Close.
@@ -134,7 +136,13 @@ export interface Session<In, Out = In> {
   /**
    * Messages to send. `send` resolves once the socket has taken the message and waits
    * while `bufferedAmount` is at the high-water mark; it rejects with an `EncodeError`
-   * for a value the codec cannot encode (the connection stays usable). `close()` closes
+   * for a value the codec cannot encode (the connection stays usable). While the socket
+   * keeps taking messages at once, `send` hands each to it synchronously and resolves
+   * without waiting for the event loop, except that every 256th send written this way
+   * resolves only after a macrotask (`setImmediate`, else a `MessageChannel` message),
+   * so a tight `await send` loop never starves timers, heartbeats or incoming messages;
+   * that message is written before the wait, so the `send` resolves even if the signal
+   * aborts or the connection closes meanwhile. `close()` closes
    * the connection with 1000 after sending everything already accepted (with a `cause`:
    * 4000, `'Application error'`). `trySend` succeeds only when the socket can take the
    * message now; `trySend` and `onSend` throw an `EncodeError` for a value that cannot be

@@ -704,6 +704,52 @@ export function defineConformance(env: ConformanceEnv): void {
         socket.closed(1000);
       });
 
+      it('a tight await-send loop to a socket that keeps up lets a timer set before it fire, only while every 256th send waits; all values written once, in order', async () => {
+        const socket = new HandSocket(); // takes every frame at once, bufferedAmount stays 0
+        const session = handWrap(socket);
+        await sleep(1); // the writer parks: every send below takes the direct route
+        const timer = { fired: false };
+        const handle = setTimeout(() => {
+          timer.fired = true;
+        }, 0);
+        const limit = 256 * 4000; // far beyond a 0 ms timer unless sends never yield
+        let sent = 0;
+        while (!timer.fired && sent < limit) {
+          await session.outgoing.send(String(sent));
+          sent++;
+        }
+        clearTimeout(handle);
+        expect(timer.fired, `timer fired within ${String(limit)} sends`).to.equal(true);
+        // Sends 1–255 of each 256 resolve without a macrotask: the timer can only have run
+        // while a 256th send was waiting.
+        expect(sent % 256, `sends before the timer fired: ${String(sent)}`).to.equal(0);
+        expect(socket.sent).to.have.length(sent);
+        expect(socket.sent.every((data, i) => data === String(i))).to.equal(true);
+
+        // The exact bound, from a yield on: 255 sends resolve with no macrotask between them;
+        // the 256th is written at once but resolves only after one, even if aborted meanwhile.
+        const second = { fired: false };
+        const secondHandle = setTimeout(() => {
+          second.fired = true;
+        }, 0);
+        for (let i = 1; i <= 255; i++) await session.outgoing.send(`b${String(i)}`);
+        expect(second.fired, 'a macrotask ran during sends 1–255').to.equal(false);
+        const controller = new AbortController();
+        let settled = false;
+        const last = session.outgoing
+          .send('b256', { signal: controller.signal })
+          .then(() => (settled = true));
+        controller.abort(new Error('too late'));
+        expect(socket.sent.at(-1)).to.equal('b256');
+        for (let i = 0; i < 20; i++) await Promise.resolve();
+        expect(settled, 'send 256 resolved without a macrotask').to.equal(false);
+        expect(await last).to.equal(true);
+        clearTimeout(secondHandle);
+        expect(socket.sent).to.have.length(sent + 256);
+        socket.closed(1000);
+        expect(await session.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+      });
+
       it("a send waiting at the high-water mark when the peer's Close arrives rejects with ClosedSendError, its value undelivered once; later sends get a new ClosedSendError each", async () => {
         const socket = new HandSocket();
         const undelivered: string[] = [];
