@@ -6,13 +6,24 @@
  * in docs/protocol.md.
  *
  * ## How it works
- * The channel session takes over the session's `incoming` and `outgoing` (text frames,
- * one JSON array each). A reader loop drains `incoming` without ever waiting on a channel
- * — each frame is handled synchronously — so one unconsumed channel never blocks
- * another: the credits bound what each channel may have in memory. Frames go out through
- * `outgoing` in the order they are made (`trySend` when the socket takes them now, else a
- * queued `send`). When the connection ends (read to the end, and `closed` settled), every
- * channel end is finished with one {@link ConnectionLostError}.
+ * The channel session takes over the session's `incoming` and `outgoing` (text
+ * messages, each holding one or more frames — JSON arrays — separated by line feeds). A
+ * reader loop drains `incoming` without ever waiting on a channel — each frame is handled
+ * synchronously — so one unconsumed channel never blocks another: the credits bound what
+ * each channel may have in memory.
+ *
+ * Frames are written to a pending list, in the order they are made, and the list goes
+ * out as ONE message through `outgoing` (`trySend` when the socket takes it now, else a
+ * queued `send`) once the current macrotask has finished ({@link afterMacrotask}), or at
+ * once when {@link BATCH_CHARS} are pending: one WebSocket message, one syscall and one
+ * wake-up of the peer per batch instead of per value and per ack. Every path that stops
+ * writing decides the list's fate: this end's `close()` and its failures (1002, 1007,
+ * 1011) send it before the Close; the peer's Close or a lost connection drop it — a `v`
+ * dropped there is still retained by its outbound end and reported at the end, an `ack`
+ * dropped there is the documented window of docs/protocol.md section 7, and a `closed`
+ * is never left pending (it is sent at once, so that the receiver knows whether it left).
+ * When the connection ends (read to the end, and `closed` settled), every channel end is
+ * finished with one {@link ConnectionLostError}.
  *
  * @module
  */
@@ -24,6 +35,7 @@ import { describeValue } from '../internal/describe-value.js';
 import type { Session } from '../websocket/session.js';
 import { toCloseReason } from '../websocket/validate.js';
 import { Inbound } from './inbound.js';
+import { afterMacrotask } from './macrotask.js';
 import { Outbound } from './outbound.js';
 import {
   ACK,
@@ -167,7 +179,12 @@ export interface ChannelSession {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const ACK_BATCH_DELAY = 0;
+/**
+ * Pending frames of at least this many characters (UTF-16 code units) in all go out at
+ * once, without waiting for the end of the macrotask: a producer that never yields still
+ * sends messages of bounded size.
+ */
+export const BATCH_CHARS = 16 * 1024;
 const DEFAULT_MAX_CHANNELS = 1024;
 const taken = new WeakSet<object>();
 
@@ -222,9 +239,19 @@ class ChannelSessionImpl implements ChannelSession, Link {
   #stopped = false;
   readonly #dirty: AckSource[] = [];
   #microtaskQueued = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #flush = (): void => {
     this.#flushAcks();
+  };
+  /** Frames written since the last message, in order, and their length in all. */
+  #pending: string[] = [];
+  #pendingChars = 0;
+  /** A batch flush is scheduled for the end of this macrotask. */
+  #batchScheduled = false;
+  readonly #flushBatch = (): void => {
+    this.#batchScheduled = false;
+    // Acks due after the macrotask ride in the same message.
+    this.#flushAcks();
+    this.#sendPending();
   };
 
   constructor(session: Session<string, string>, options: ChannelSessionOptions) {
@@ -298,6 +325,9 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   close(code?: number, reason?: string): Promise<CloseReason> {
     this.#flushAllAcks();
+    // Everything written so far goes out before the Close (the session sends what it
+    // accepted first).
+    this.#sendPending();
     void this.#session.close(code, reason);
     // Nothing may be taken any more whose ack could not be sent (the session's outgoing
     // has closed, which normally did this already).
@@ -317,12 +347,20 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   write(frame: string): boolean {
     if (this.#stopped) return false;
-    const outgoing = this.#session.outgoing;
-    const result = outgoing.trySend(frame);
-    if (result.ok) return true;
-    if (result.closed) return false;
-    outgoing.send(frame).catch(noop);
+    this.#pending.push(frame);
+    this.#pendingChars += frame.length;
+    if (this.#pendingChars >= BATCH_CHARS) {
+      this.#sendPending();
+    } else if (!this.#batchScheduled) {
+      this.#batchScheduled = true;
+      afterMacrotask(this.#flushBatch);
+    }
     return true;
+  }
+
+  flush(): boolean {
+    if (this.#stopped) return false;
+    return this.#sendPending();
   }
 
   violation(message: string): void {
@@ -346,8 +384,9 @@ class ChannelSessionImpl implements ChannelSession, Link {
     if (urgent) {
       this.#microtaskQueued = true;
       queueMicrotask(this.#flush);
-    } else if (this.#timer === undefined) {
-      this.#timer = setTimeout(this.#flush, ACK_BATCH_DELAY);
+    } else if (!this.#batchScheduled) {
+      this.#batchScheduled = true;
+      afterMacrotask(this.#flushBatch);
     }
   }
 
@@ -355,10 +394,6 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   #flushAcks(): void {
     this.#microtaskQueued = false;
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
     const dirty = this.#dirty.splice(0);
     for (const source of dirty) source.flushAck();
   }
@@ -373,11 +408,32 @@ class ChannelSessionImpl implements ChannelSession, Link {
     for (const inbound of this.#inbound) inbound.flushAck();
   }
 
+  /**
+   * Sends the pending frames as one message, LF-separated; `false` if the session no
+   * longer takes messages (the frames are dropped: see the module note for what that
+   * means for each frame type).
+   */
+  #sendPending(): boolean {
+    const pending = this.#pending;
+    if (pending.length === 0) return true;
+    const message = pending.length === 1 ? (pending[0] as string) : pending.join('\n');
+    this.#pending = [];
+    this.#pendingChars = 0;
+    const outgoing = this.#session.outgoing;
+    const result = outgoing.trySend(message);
+    if (result.ok) return true;
+    if (result.closed) return false;
+    outgoing.send(message).catch(noop);
+    return true;
+  }
+
   #fail(problem: Error, code: number, reason: string): void {
     if (this.#failed) return;
     this.#failed = true;
     this.#problem = problem;
     this.#flushAllAcks();
+    // Frames before the failure (those acks included) go out before the Close.
+    this.#sendPending();
     const session = this.#session as Session<string, string> & {
       closeWith?: (code: number, reason?: string) => Promise<CloseReason>;
     };
@@ -398,6 +454,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
   #stopWriting(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    // Only the peer's Close or a lost connection gets here with frames pending (close()
+    // and #fail sent them): the session would refuse them. Dropped deliberately: the values
+    // among them are retained and reported by their outbound ends when the connection
+    // ends; the acks are the window of docs/protocol.md section 7.
+    this.#pending = [];
+    this.#pendingChars = 0;
     for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
     for (const inbound of this.#inbound) inbound.stopWriting();
   }
@@ -413,7 +475,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
       }
       if (this.#failed) continue;
       try {
-        this.#frame(result.value);
+        this.#message(result.value);
       } catch (error) {
         // A bug of ours, never the peer's: fail this connection, not the process.
         this.broken(error instanceof Error ? error : new Error(String(error)));
@@ -437,10 +499,28 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#resolveClosed(reason);
   }
 
+  /** One message: its frames in order, none after one that failed the connection. */
+  #message(message: unknown): void {
+    if (typeof message !== 'string' || !message.includes('\n')) {
+      this.#frame(message);
+      return;
+    }
+    for (const frame of message.split('\n')) {
+      this.#frame(frame);
+      if (this.#failed) return;
+    }
+  }
+
   #frame(text: unknown): void {
     if (typeof text !== 'string') {
       this.violation(
         `Expected text frames (make the session with the text() codec), got ${describeValue(text)}`,
+      );
+      return;
+    }
+    if (text === '') {
+      this.violation(
+        'Expected a frame, got an empty one (a message must not be empty, start or end with a line feed, or hold two in a row)',
       );
       return;
     }

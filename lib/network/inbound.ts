@@ -303,7 +303,9 @@ export class Inbound<In> implements AckSource {
     if (this.#discarding) return;
     if (hasCause) this.inner.close(cause);
     else this.inner.close();
-    this.#closeConfirmed = this.#link.write(`["closed",${this.id}]`);
+    // Sent at once, not left in the batch: the close counts as confirmed (its values stay
+    // receivable at the end of the connection) only if the frame reached the session.
+    this.#closeConfirmed = this.#link.write(`["closed",${this.id}]`) && this.#link.flush();
   }
 
   #applyWithdraw(seq: number): void {

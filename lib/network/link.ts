@@ -35,8 +35,16 @@ export interface Link {
   readonly sendStacks: boolean;
   /** Frames can still be sent (the session's outgoing is open). */
   readonly writable: boolean;
-  /** Hands a frame to the session, in order; `false` if it can no longer be sent. */
+  /**
+   * Adds a frame to the pending batch, in order (sent after the current macrotask, or at
+   * once when the batch is large); `false` if frames can no longer be sent.
+   */
   write(frame: string): boolean;
+  /**
+   * Hands the pending batch to the session now; `false` if the session no longer takes
+   * messages (the frames are lost), `true` if it took them (or queued them).
+   */
+  flush(): boolean;
   /** The peer broke the protocol: close with 1002 and `message`. */
   violation(message: string): void;
   /** A value failed its channel's schema: close with 1007. */

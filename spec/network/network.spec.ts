@@ -27,12 +27,14 @@ import {
 import type {
   ChannelSession,
   ChannelSessionOptions,
+  CloseEventLike,
   MessageEventLike,
   NetworkChannel,
   Session,
   WebSocketLike,
 } from '../../lib/websocket/index.js';
 import { MemorySocket } from '../../lib/server/memory-socket.js';
+import { BATCH_CHARS } from '../../lib/network/channels.js';
 import { deferred, rejection, useServers } from '../server/helpers.js';
 
 interface End {
@@ -42,8 +44,9 @@ interface End {
 
 /**
  * A token from `from` to `to` and back: see the file comment. It starts after one timer
- * turn, so that acks already scheduled on either end (from a microtask, or from a timer
- * set before this one: Node runs equal timers in order) have been written.
+ * turn, so that what either end's application did before has been written. Acks still
+ * due after the macrotask travel in the same message as the token (or its answer), after
+ * it, and are handled in that same turn, before the awaiting code resumes.
  */
 async function sync(from: End, to: End): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 0));
@@ -885,7 +888,7 @@ describe('network channels', function () {
       const frames: string[] = [];
       let waiting: { count: number; resolve: () => void } | undefined;
       right.addEventListener('message', (event: MessageEventLike) => {
-        frames.push(String(event.data));
+        frames.push(...String(event.data).split('\n'));
         if (waiting !== undefined && frames.length >= waiting.count) waiting.resolve();
       });
       const send = (...sent: string[]): void => {
@@ -1076,7 +1079,7 @@ describe('network channels', function () {
       const x = net.channel<number>('x', { capacity: 8 });
       const frames: string[] = [];
       right.addEventListener('message', (event: MessageEventLike) =>
-        frames.push(String(event.data)),
+        frames.push(...String(event.data).split('\n')),
       );
       const taken = x.incoming.receive();
       // One network read: the value is taken (its ack would wait for the macrotask's end),
@@ -1124,7 +1127,7 @@ describe('network channels', function () {
       const x = net.channel<number>('x', { capacity: 4 });
       const frames: string[] = [];
       right.addEventListener('message', (event: MessageEventLike) =>
-        frames.push(String(event.data)),
+        frames.push(...String(event.data).split('\n')),
       );
       // The raw end gets the 1002 before `net` gets the reply that ends the connection.
       const during = new Promise<unknown>((resolve) => {
@@ -1200,6 +1203,223 @@ describe('network channels', function () {
     });
   });
 
+  describe('several frames per message', () => {
+    /** Two channel sessions over an in-memory pair; `messages` are those left → right. */
+    function memoryPair(): {
+      a: ChannelSession;
+      b: ChannelSession;
+      left: MemorySocket;
+      messages: string[];
+    } {
+      const [left, right] = MemorySocket.pair();
+      const messages: string[] = [];
+      right.addEventListener('message', (event: MessageEventLike) => {
+        messages.push(String(event.data));
+      });
+      const a = channels(wrap<string, string>(left, { codec: text() }));
+      const b = channels(wrap<string, string>(right, { codec: text() }));
+      open.push(a, b);
+      return { a, b, left, messages };
+    }
+
+    /** A channel session on `left`, and what the raw `right` end received, frame by frame. */
+    function rawEnd(beforeWrap?: (left: MemorySocket) => void): {
+      net: ChannelSession;
+      right: MemorySocket;
+      frames: string[];
+      received: (count: number) => Promise<string[]>;
+      closed: Promise<{ code: number; reason: string }>;
+    } {
+      const [left, right] = MemorySocket.pair();
+      beforeWrap?.(left);
+      const net = channels(wrap<string, string>(left, { codec: text() }));
+      const frames: string[] = [];
+      let waiting: { count: number; resolve: () => void } | undefined;
+      right.addEventListener('message', (event: MessageEventLike) => {
+        frames.push(...String(event.data).split('\n'));
+        if (waiting !== undefined && frames.length >= waiting.count) waiting.resolve();
+      });
+      const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+        right.addEventListener('close', (event: CloseEventLike) => {
+          resolve({ code: event.code, reason: event.reason });
+        });
+      });
+      const received = async (count: number): Promise<string[]> => {
+        if (frames.length < count) {
+          await new Promise<void>((resolve) => {
+            waiting = { count, resolve };
+          });
+        }
+        return frames;
+      };
+      return { net, right, frames, received, closed };
+    }
+
+    it('sends the frames written in one macrotask as one message', async () => {
+      const { a, b, messages } = memoryPair();
+      const out = a.channel<number>('m');
+      const into = b.channel<number>('m', { capacity: Infinity });
+      await out.outgoing.send(0); // waits for the peer's open
+      expect(await into.incoming.receive()).to.equal(0);
+      messages.length = 0;
+      for (let v = 1; v <= 50; v++) expect(out.outgoing.trySend(v)).to.deep.equal({ ok: true });
+      for (let v = 1; v <= 50; v++) expect(await into.incoming.receive()).to.equal(v);
+      expect(messages).to.deep.equal([
+        Array.from({ length: 50 }, (_, i) => `["v",0,${String(i + 1)}]`).join('\n'),
+      ]);
+    });
+
+    it(`sends a burst at once in messages of about ${String(BATCH_CHARS)} characters`, async () => {
+      const { a, b, left, messages } = memoryPair();
+      const out = a.channel<string>('m');
+      const into = b.channel<string>('m', { capacity: Infinity });
+      await out.outgoing.send('');
+      await into.incoming.receive();
+      messages.length = 0;
+      const value = 'x'.repeat(1000);
+      const frame = `["v",0,"${value}"]`;
+      const perMessage = Math.ceil(BATCH_CHARS / frame.length);
+      for (let i = 0; i < 2 * perMessage; i++) out.outgoing.trySend(value);
+      // Two full batches went to the socket synchronously, without waiting for the end
+      // of the macrotask (the in-memory socket counts them until it delivers them).
+      expect(left.bufferedAmount).to.equal(2 * (perMessage * (frame.length + 1) - 1));
+      out.outgoing.trySend(value);
+      for (let i = 0; i <= 2 * perMessage; i++)
+        expect(await into.incoming.receive()).to.equal(value);
+      expect(messages.map((message) => message.split('\n').length)).to.deep.equal([
+        perMessage,
+        perMessage,
+        1,
+      ]);
+      expect(messages.every((message) => message.split('\n').every((f) => f === frame))).to.equal(
+        true,
+      );
+    });
+
+    it('interoperates with a peer that sends one frame per message, or several', async () => {
+      const { net, right, received } = rawEnd();
+      const x = net.channel<number>('x', { capacity: 4 });
+      right.send('["sluice",1]');
+      right.send('["v",0,1]');
+      right.send('["v",0,2]\n["v",0,3]');
+      expect(await x.incoming.receive()).to.equal(1);
+      expect(await x.incoming.receive()).to.equal(2);
+      expect(await x.incoming.receive()).to.equal(3);
+      // Acks: at the batch of 2 (a microtask), then the third after the macrotask.
+      expect(await received(4)).to.deep.equal([
+        '["sluice",1]',
+        '["open",0,"x",4]',
+        '["ack",0,2]',
+        '["ack",0,3]',
+      ]);
+    });
+
+    it('handles the frames before a malformed one in the same message, then closes with 1002', async () => {
+      const { net, right, frames, closed } = rawEnd();
+      const x = net.channel<number>('x', { capacity: 4 });
+      const taken = x.incoming.receive();
+      right.send('["sluice",1]\n["v",0,1]\n["nope"]\n["v",0,2]');
+      expect(await taken).to.equal(1);
+      const reason = "Received a frame of unknown type 'nope' (string)";
+      expect(await closed).to.deep.equal({ code: 1002, reason });
+      expect(await net.closed).to.deep.equal({ code: 1002, reason, wasClean: true });
+      // The take was acknowledged before the Close; the value after the bad frame never came.
+      expect(frames).to.deep.equal(['["sluice",1]', '["open",0,"x",4]', '["ack",0,1]']);
+      const after = x.incoming.tryReceive();
+      expect(after).to.include({ ok: false, closed: true });
+      expect((after as { cause?: unknown }).cause).to.be.instanceOf(ConnectionLostError);
+    });
+
+    it('closes with 1002 on an empty frame (a message ending with a line feed)', async () => {
+      const { net, right, closed } = rawEnd();
+      right.send('["sluice",1]\n');
+      const reason =
+        'Expected a frame, got an empty one (a message must not be empty, start or end with a line feed, or hold two in a row)';
+      expect(await closed).to.deep.equal({ code: 1002, reason });
+      expect(await net.closed).to.deep.equal({ code: 1002, reason, wasClean: true });
+    });
+
+    it("sends the pending frames before its own close's Close frame", async () => {
+      const { net, right, received, closed } = rawEnd();
+      const x = net.channel<number>('x');
+      right.send('["sluice",1]\n["open",0,"x",8]');
+      await x.outgoing.send(1);
+      expect(x.outgoing.trySend(2)).to.deep.equal({ ok: true });
+      x.outgoing.close();
+      void net.close(4000, 'bye');
+      expect(await closed).to.deep.equal({ code: 4000, reason: 'bye' });
+      expect(await received(5)).to.deep.equal([
+        '["sluice",1]',
+        '["open",0,"x",0]',
+        '["v",0,1]',
+        '["v",0,2]',
+        '["close",0]',
+      ]);
+      await net.closed;
+    });
+
+    it("drops the pending frames at the peer's Close and reports their values", async () => {
+      const undelivered: number[] = [];
+      let late: unknown;
+      // Runs in the macrotask that delivers the peer's Close, before the session sees it.
+      const { net, right, received } = rawEnd((left) => {
+        left.addEventListener('close', () => {
+          late = x.outgoing.trySend(2);
+        });
+      });
+      const x = net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
+      right.send('["sluice",1]\n["open",0,"x",8]');
+      await x.outgoing.send(1);
+      expect(await received(3)).to.deep.equal(['["sluice",1]', '["open",0,"x",0]', '["v",0,1]']);
+      right.close(4000, 'bye');
+      expect(await net.closed).to.deep.equal({ code: 4000, reason: 'bye', wasClean: true });
+      expect(late).to.deep.equal({ ok: true });
+      // 1 left but was never acknowledged, 2 never left: both reported, once.
+      expect(undelivered).to.deep.equal([1, 2]);
+    });
+
+    it('accounts exactly once for values pending when the sender closes the connection', async () => {
+      const { a, b } = memoryPair();
+      const undelivered: number[] = [];
+      const out = a.channel<number>('m', { onUndelivered: (v) => undelivered.push(v) });
+      const into = b.channel<number>('m', { capacity: 8 });
+      await out.outgoing.send(0);
+      expect(await into.incoming.receive()).to.equal(0);
+      for (const v of [1, 2, 3]) expect(out.outgoing.trySend(v)).to.deep.equal({ ok: true });
+      out.outgoing.close();
+      await a.close();
+      await b.closed;
+      const received: number[] = [];
+      for (;;) {
+        const result = await into.incoming.receiveCatching();
+        if (!result.ok) break;
+        received.push(result.value);
+      }
+      // Either the close was confirmed before the end (received) or not (reported).
+      expect([...received, ...undelivered].sort()).to.deep.equal([1, 2, 3]);
+    });
+
+    it('accounts exactly for an ack pending when the receiver cancels', async () => {
+      const { a, b } = memoryPair();
+      const undelivered: number[] = [];
+      const out = a.channel<number>('m', { onUndelivered: (v) => undelivered.push(v) });
+      const into = b.channel<number>('m', { capacity: 8 });
+      for (const v of [1, 2, 3]) await out.outgoing.send(v);
+      expect(await into.incoming.receive()).to.equal(1);
+      // The ack of 1 waits for the end of the macrotask; the cancel carries taken = 1.
+      const cancelled = new Promise<unknown>((resolve) => {
+        out.outgoing.onClose(resolve);
+      });
+      into.incoming.cancel(new RangeError('enough'));
+      const error = await cancelled;
+      expect(error).to.be.instanceOf(RangeError);
+      expect(error).to.include({ message: 'enough' });
+      expect(undelivered).to.deep.equal([2, 3]);
+      expect(await rejection(out.outgoing.send(4))).to.equal(error);
+      expect(undelivered).to.deep.equal([2, 3, 4]);
+    });
+  });
+
   describe('protocol violations', () => {
     interface Served {
       readonly net: ChannelSession;
@@ -1233,7 +1453,7 @@ describe('network channels', function () {
     }> {
       const socket = new WebSocket(`${url}/net`);
       const frames: string[] = [];
-      socket.on('message', (data: Buffer) => frames.push(data.toString()));
+      socket.on('message', (data: Buffer) => frames.push(...data.toString().split('\n')));
       const closed = new Promise<{ code: number; reason: string }>((resolve) => {
         socket.on('close', (code: number, reason: Buffer) => {
           resolve({ code, reason: reason.toString() });
