@@ -36,8 +36,9 @@ export interface Link {
   /** Frames can still be sent (the session's outgoing is open). */
   readonly writable: boolean;
   /**
-   * Adds a frame to the pending batch, in order (sent after the current macrotask, or at
-   * once when the batch is large); `false` if frames can no longer be sent.
+   * Sends a frame, in order: at once if it is the first of this macrotask, else in the
+   * batch sent at the end of the macrotask (or at once when the batch is large); `false`
+   * if frames can no longer be sent.
    */
   write(frame: string): boolean;
   /**
