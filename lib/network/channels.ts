@@ -249,10 +249,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
   readonly #flushBatch = (): void => {
-    // Acks due after the macrotask ride in the same message (written while the batch is
-    // still open, so that none of them leaves on its own).
-    this.#flushAcks();
     this.#batchScheduled = false;
+    // Acks due after the macrotask: the first one written sends them with the pending
+    // frames, as one message, and opens the next batch, so that frames written until that
+    // one ends are batched too. (Closing the batch only after the acks measured
+    // 30–35k instead of 80–105k msg/s at capacity 16: each microtask's ack then left alone.)
+    this.#flushAcks();
     this.#sendPending();
   };
 
