@@ -36,7 +36,7 @@ import { describeValue } from '../internal/describe-value.js';
 import type { Session } from '../websocket/session.js';
 import { toCloseReason } from '../websocket/validate.js';
 import { Inbound } from './inbound.js';
-import { afterMacrotask } from './macrotask.js';
+import { afterMacrotask } from '../internal/macrotask.js';
 import { Outbound } from './outbound.js';
 import {
   ACK,
@@ -185,7 +185,7 @@ export interface ChannelSession {
  * once, without waiting for the end of the macrotask: a producer that never yields still
  * sends messages of bounded size.
  */
-export const BATCH_CHARS = 16 * 1024;
+export const BATCH_CHARS: number = 16 * 1024;
 const DEFAULT_MAX_CHANNELS = 1024;
 const taken = new WeakSet<object>();
 

@@ -36,6 +36,7 @@ import { EncodeError } from '../errors.js';
 import { callReporting } from '../internal/report.js';
 import type { SelectClause } from '../select.js';
 import type { Codec, Frame } from './codec.js';
+import { afterMacrotask } from '../internal/macrotask.js';
 
 /** An encoded frame and the value it came from (for `onUndelivered`). */
 export interface Entry<Out> {
@@ -61,55 +62,10 @@ const RESOLVED: Promise<void> = Promise.resolve();
  */
 export const YIELD_EVERY = 256;
 
-/** The host functions `macrotask` may use; all optional (browsers lack `setImmediate`). */
-interface Host {
-  readonly setImmediate?: (callback: () => void) => unknown;
-  readonly MessageChannel?: typeof MessageChannel;
-}
-
-/**
- * Calls `callback` in a later macrotask, after due timers and pending I/O or events had
- * their turn: `setImmediate` where it exists (Node, Bun: cheap, never clamped), else a
- * `MessageChannel` message (browsers, Deno: no 4 ms clamp for nested timers), else
- * `setTimeout(0)`.
- */
-const schedule: (callback: () => void) => void = makeScheduler(globalThis);
-
-function makeScheduler(host: Host): (callback: () => void) => void {
-  const { setImmediate, MessageChannel } = host;
-  if (typeof setImmediate === 'function') {
-    return (callback) => {
-      setImmediate(callback);
-    };
-  }
-  if (typeof MessageChannel === 'function') {
-    // One channel, made on first use; one message per batch of callbacks, run in order.
-    let port: MessagePort | undefined;
-    let pending: (() => void)[] = [];
-    const run = (): void => {
-      const batch = pending;
-      pending = [];
-      for (const callback of batch) callback();
-    };
-    return (callback) => {
-      if (port === undefined) {
-        const channel = new MessageChannel();
-        channel.port1.onmessage = run;
-        port = channel.port2;
-      }
-      pending.push(callback);
-      if (pending.length === 1) port.postMessage(undefined);
-    };
-  }
-  return (callback) => {
-    setTimeout(callback, 0);
-  };
-}
-
-/** A promise resolved in a later macrotask (see `schedule`). */
+/** A promise resolved in a later macrotask (see `afterMacrotask`). */
 function nextMacrotask(): Promise<void> {
   return new Promise<void>((resolve) => {
-    schedule(resolve);
+    afterMacrotask(resolve);
   });
 }
 

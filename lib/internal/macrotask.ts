@@ -1,25 +1,31 @@
 /**
  * `afterMacrotask(callback)`: runs a callback once the current macrotask (and its
- * microtasks) has finished, without the 4 ms clamp of nested browser timers nor the 1 ms
- * of Node's `setTimeout(0)`. The channel session uses it to send the frames written during
- * one macrotask as one WebSocket message.
+ * microtasks) has finished, after due timers and pending I/O or events had their turn,
+ * without the 4 ms clamp of nested browser timers nor the 1 ms of Node's `setTimeout(0)`.
+ * Outgoing sessions use it to yield during long runs of direct writes; channel sessions
+ * to send the frames written during one macrotask as one WebSocket message.
  *
- * It posts a message to itself on one `MessageChannel` (browsers, Node, Deno, Bun), whose
- * port is unreferenced where the runtime allows it (Node), so that a pending callback never
- * keeps a process alive by itself; callbacks registered before the message is delivered
- * all run on that one message, in order. Without `MessageChannel` it falls back to
- * `setTimeout(0)`.
+ * `setImmediate` where it exists (Node, Bun: cheap, never clamped, never keeps a process
+ * alive by itself); else one `MessageChannel` (browsers, Deno) that posts itself one
+ * message per batch of callbacks, which all run on that message, in order, its port
+ * unreferenced where the runtime allows it; else `setTimeout(0)`.
  *
  * @module
  */
 
 /** What `afterMacrotask` needs from the host; all optional. */
 interface Host {
+  readonly setImmediate?: (callback: () => void) => unknown;
   readonly MessageChannel?: typeof MessageChannel;
 }
 
 function makeScheduler(host: Host): (callback: () => void) => void {
-  const { MessageChannel } = host;
+  const { setImmediate, MessageChannel } = host;
+  if (typeof setImmediate === 'function') {
+    return (callback) => {
+      setImmediate(callback);
+    };
+  }
   if (typeof MessageChannel !== 'function') {
     return (callback) => {
       setTimeout(callback, 0);
@@ -36,7 +42,7 @@ function makeScheduler(host: Host): (callback: () => void) => void {
     if (port === undefined) {
       const channel = new MessageChannel();
       channel.port1.onmessage = run;
-      // Node: a port with a listener keeps the process alive; this one must not.
+      // A port with a listener may keep a process alive; this one must not.
       (channel.port1 as MessagePort & { unref?: () => void }).unref?.();
       port = channel.port2;
     }
@@ -47,6 +53,7 @@ function makeScheduler(host: Host): (callback: () => void) => void {
 
 /**
  * Calls `callback` in a later macrotask (see the module note). Callbacks must not throw
- * (one that throws would skip those registered after it); the callers here never do.
+ * (one that throws would skip those registered after it on the `MessageChannel` path);
+ * the callers here never do.
  */
 export const afterMacrotask: (callback: () => void) => void = makeScheduler(globalThis);
