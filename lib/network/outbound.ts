@@ -26,10 +26,10 @@
  */
 import { Channel, channelInternals } from '../channel.js';
 import type { SendChannel, SendResult, WaitOptions } from '../channel-types.js';
-import { EncodeError } from '../errors.js';
 import { callReporting } from '../internal/report.js';
 import type { SelectClause } from '../internal/clauses.js';
 import { RECEIVE, SEND, Waiter } from '../internal/waiter.js';
+import { stringifyJson } from '../websocket/codec.js';
 import { decodeCause, encodeCauseJson } from './causes.js';
 import type { Link } from './link.js';
 
@@ -57,22 +57,7 @@ function noop(): void {
 
 /** `JSON.stringify(value)`, or `undefined` for the value `undefined` (sent as `["v", id]`). */
 function encodeValue(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  let text: unknown;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    throw new EncodeError('Expected a value that JSON can encode, got one it cannot', value, {
-      cause: error,
-    });
-  }
-  if (typeof text !== 'string') {
-    throw new EncodeError(
-      `Expected a value that JSON can encode, got ${typeof value} (JSON.stringify returns undefined)`,
-      value,
-    );
-  }
-  return text;
+  return value === undefined ? undefined : stringifyJson(value);
 }
 
 /** A value on its way: its encoding and, for a plain send we settle ourselves, how. */

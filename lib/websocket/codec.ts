@@ -57,7 +57,8 @@ function parseJson(data: Frame): unknown {
   }
 }
 
-function stringifyJson(value: unknown): string {
+/** `JSON.stringify`, throwing `EncodeError` where it throws or returns `undefined`. */
+export function stringifyJson(value: unknown): string {
   // Typed as string, but undefined for undefined, functions and symbols.
   let text: unknown;
   try {
