@@ -18,8 +18,9 @@
  * `send`) once the macrotask has finished ({@link afterMacrotask}), or at once when
  * {@link BATCH_CHARS} are pending: one WebSocket message, one syscall and one
  * wake-up of the peer per batch instead of per value and per ack. Every path that stops
- * writing decides the list's fate: this end's `close()` and its failures (1002, 1007,
- * 1011) send it before the Close; the peer's Close or a lost connection drop it — a `v`
+ * writing decides the list's fate: this end's `bye` (its `close()`, or its answer to the
+ * peer's `bye`: the goodbye handshake of docs/protocol.md section 7, which lets the peer's
+ * last acks arrive before the Close) and its failures (1002, 1007, 1011) send it first; the peer's Close or a lost connection drop it — a `v`
  * dropped there is still retained by its outbound end and reported at the end, an `ack`
  * dropped there is the documented window of docs/protocol.md section 7, and a `closed`
  * is never left pending (it is sent at once, so that the receiver knows whether it left).
@@ -34,12 +35,13 @@ import type { CloseReason } from '../errors.js';
 import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { describeValue } from '../internal/describe-value.js';
 import type { Session } from '../websocket/session.js';
-import { toCloseReason } from '../websocket/validate.js';
+import { checkCloseArguments, toCloseReason } from '../websocket/validate.js';
 import { Inbound } from './inbound.js';
 import { afterMacrotask } from '../internal/macrotask.js';
 import { Outbound } from './outbound.js';
 import {
   ACK,
+  BYE,
   CANCEL,
   CLOSE,
   CLOSED,
@@ -71,6 +73,16 @@ export interface ChannelSessionOptions {
    * @default 1024
    */
   readonly maxChannels?: number | undefined;
+  /**
+   * How long {@link ChannelSession.close} waits, in milliseconds, for the peer's answer to
+   * its `bye` (the goodbye that carries the peer's last acks) before closing the
+   * connection anyway. A peer that does not answer in time (it died, or is stalled) leaves
+   * the values it took just before unacknowledged: they are reported to `onUndelivered`
+   * although received (docs/protocol.md section 7). 0 closes without waiting for the
+   * answer (the `bye` still goes out).
+   * @default 1000
+   */
+  readonly byeTimeout?: number | undefined;
 }
 
 /** Options of {@link ChannelSession.channel}. */
@@ -162,12 +174,18 @@ export interface ChannelSession {
   readonly closed: Promise<CloseReason>;
   /**
    * Closes the connection (as the session's `close`: 1000 or 3000–4999, a reason of at
-   * most 123 bytes); resolves as {@link ChannelSession.closed}. Every value taken so far is
-   * acknowledged first, so that the peer does not report it as undelivered; from then on no
-   * `incoming` gives a value (their acks could not be sent: the values held are dropped, and
-   * the peer reports them), except a buffered channel whose sender had closed it, whose
-   * values stay receivable. Channels still open end with a `ConnectionLostError` once the
-   * connection has closed; a second call does nothing more.
+   * most 123 bytes) after a goodbye handshake; resolves as {@link ChannelSession.closed}.
+   * Every value taken so far is acknowledged first, then a `bye` frame goes out; from then
+   * on no `incoming` gives a value (their acks could not be sent: the values held are
+   * dropped, and the peer reports them), except a buffered channel whose sender had closed
+   * it, whose values stay receivable. The peer answers `bye` after acknowledging every
+   * value its application took, so that this end reports none of them as undelivered; on
+   * that answer (or after `byeTimeout`, or at once if the peer had already said `bye`
+   * itself) the WebSocket is closed with `code` and `reason`. Both ends closing at once
+   * works the same way: each one's `bye` answers the other's. Channels still open end with
+   * a `ConnectionLostError` once the connection has closed; a second call does nothing
+   * more, except that a call after the handshake started by the peer closes the WebSocket
+   * at once.
    *
    * @throws TypeError or RangeError as the session's `close`.
    * @example
@@ -187,6 +205,9 @@ export interface ChannelSession {
  */
 export const BATCH_CHARS: number = 16 * 1024;
 const DEFAULT_MAX_CHANNELS = 1024;
+const DEFAULT_BYE_TIMEOUT = 1000;
+/** The longest delay `setTimeout` takes (2^31 − 1 ms). */
+const MAX_TIMEOUT = 2_147_483_647;
 const taken = new WeakSet<object>();
 
 function noop(): void {
@@ -246,6 +267,21 @@ class ChannelSessionImpl implements ChannelSession, Link {
   /** Frames written since the last message, in order, and their length in all. */
   #pending: string[] = [];
   #pendingChars = 0;
+  /** This end sent its `bye` (its own close, or the answer to the peer's). */
+  #byeSent = false;
+  /** The peer's `bye` arrived. */
+  #byeReceived = false;
+  /** This end's close() started the handshake: it closes the WebSocket at the answer. */
+  #closing = false;
+  #closeCode: number | undefined;
+  #closeReason: string | undefined;
+  readonly #byeTimeout: number;
+  #byeTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #closeSession = (): void => {
+    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
+    this.#byeTimer = undefined;
+    void this.#session.close(this.#closeCode, this.#closeReason);
+  };
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
   readonly #flushBatch = (): void => {
@@ -262,6 +298,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#session = session;
     this.sendStacks = options.sendStacks === true;
     this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
+    this.#byeTimeout = options.byeTimeout ?? DEFAULT_BYE_TIMEOUT;
     this.closed = new Promise<CloseReason>((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -328,14 +365,20 @@ class ChannelSessionImpl implements ChannelSession, Link {
   }
 
   close(code?: number, reason?: string): Promise<CloseReason> {
-    this.#flushAllAcks();
-    // Everything written so far goes out before the Close (the session sends what it
-    // accepted first).
-    this.#sendPending();
-    void this.#session.close(code, reason);
-    // Nothing may be taken any more whose ack could not be sent (the session's outgoing
-    // has closed, which normally did this already).
-    this.#stopWriting();
+    if (this.#closing) return this.closed;
+    if (this.#stopped) {
+      // The peer's bye was answered (or the connection is ending): nothing to wait for.
+      void this.#session.close(code, reason);
+      return this.closed;
+    }
+    checkCloseArguments(code ?? 1000, reason ?? '');
+    this.#closing = true;
+    this.#closeCode = code;
+    this.#closeReason = reason;
+    // Everything written so far, the acks of every value taken, then the bye.
+    const sent = this.#sayBye();
+    if (!sent || this.#byeTimeout === 0) this.#closeSession();
+    else this.#byeTimer = setTimeout(this.#closeSession, this.#byeTimeout);
     return this.closed;
   }
 
@@ -399,6 +442,18 @@ class ChannelSessionImpl implements ChannelSession, Link {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /**
+   * Sends the acks due, the pending frames and `bye`, then stops writing: nothing more
+   * may be taken whose ack could not be sent. `false` if the session refused the frames.
+   */
+  #sayBye(): boolean {
+    this.#flushAllAcks();
+    this.#byeSent = true;
+    const sent = this.write(`["${BYE}"]`) && this.flush();
+    this.#stopWriting();
+    return sent;
+  }
 
   #flushAcks(): void {
     this.#microtaskQueued = false;
@@ -494,6 +549,8 @@ class ChannelSessionImpl implements ChannelSession, Link {
   }
 
   #end(reason: CloseReason): void {
+    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
+    this.#byeTimer = undefined;
     this.#stopWriting();
     this.#flushAcks();
     const problem = this.#problem;
@@ -650,6 +707,19 @@ class ChannelSessionImpl implements ChannelSession, Link {
         if (error !== undefined) this.violation(error);
         return;
       }
+      case BYE: {
+        if (length !== 1) break;
+        if (this.#byeReceived) {
+          this.violation(`Received a second '${BYE}'`);
+          return;
+        }
+        this.#byeReceived = true;
+        // This end's own bye went first (its close, or both closing at once): this is the
+        // answer, and the initiator closes the WebSocket. Else answer after the acks.
+        if (this.#closing) this.#closeSession();
+        else if (!this.#byeSent) this.#sayBye();
+        return;
+      }
       case WITHDRAWN: {
         const outbound = this.#outboundAt(items[1]);
         const seq = items[2];
@@ -711,6 +781,7 @@ function checkSession(session: unknown): asserts session is Session<string, stri
  *   or an option has the wrong type.
  * @throws RangeError if `maxChannels` is negative, NaN or a non-integer other than
  *   `Infinity`.
+ * @throws RangeError if `byeTimeout` is negative, NaN or above 2147483647.
  * @example
  * ```ts
  * const network = channels(await connect(url, { codec: text() }));
@@ -744,6 +815,19 @@ export function channels(
     if (maxChannels !== Infinity && !(Number.isSafeInteger(maxChannels) && maxChannels >= 0)) {
       throw new RangeError(
         `Expected maxChannels to be a non-negative integer, Infinity or undefined, got ${String(maxChannels)}`,
+      );
+    }
+  }
+  const byeTimeout: unknown = options.byeTimeout;
+  if (byeTimeout !== undefined) {
+    if (typeof byeTimeout !== 'number') {
+      throw new TypeError(
+        `Expected byeTimeout to be a number of milliseconds from 0 to ${String(MAX_TIMEOUT)} or undefined, got ${describeValue(byeTimeout)}`,
+      );
+    }
+    if (!(byeTimeout >= 0 && byeTimeout <= MAX_TIMEOUT)) {
+      throw new RangeError(
+        `Expected byeTimeout to be a number of milliseconds from 0 to ${String(MAX_TIMEOUT)} or undefined, got ${String(byeTimeout)}`,
       );
     }
   }

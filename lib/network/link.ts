@@ -29,6 +29,9 @@ export const WITHDRAW = 'withdraw';
 /** `["withdrawn", id, seq]`: value `seq` was not taken and has been discarded. */
 export const WITHDRAWN = 'withdrawn';
 
+/** `["bye"]`: goodbye: this end's acks are all sent, it takes and sends nothing more. */
+export const BYE = 'bye';
+
 /** The connection as the channel ends see it; implemented by the channel session. */
 export interface Link {
   /** Include stacks in encoded causes. */

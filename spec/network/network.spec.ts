@@ -888,7 +888,10 @@ describe('network channels', function () {
       const frames: string[] = [];
       let waiting: { count: number; resolve: () => void } | undefined;
       right.addEventListener('message', (event: MessageEventLike) => {
-        frames.push(...String(event.data).split('\n'));
+        const arrived = String(event.data).split('\n');
+        frames.push(...arrived);
+        // The goodbye of net.close() is answered, as a sluice peer does.
+        if (arrived.includes('["bye"]')) right.send('["bye"]');
         if (waiting !== undefined && frames.length >= waiting.count) waiting.resolve();
       });
       const send = (...sent: string[]): void => {
@@ -1223,7 +1226,10 @@ describe('network channels', function () {
     }
 
     /** A channel session on `left`, and what the raw `right` end received, frame by frame. */
-    function rawEnd(beforeWrap?: (left: MemorySocket) => void): {
+    function rawEnd(
+      beforeWrap?: (left: MemorySocket) => void,
+      options: ChannelSessionOptions = {},
+    ): {
       net: ChannelSession;
       right: MemorySocket;
       frames: string[];
@@ -1232,7 +1238,7 @@ describe('network channels', function () {
     } {
       const [left, right] = MemorySocket.pair();
       beforeWrap?.(left);
-      const net = channels(wrap<string, string>(left, { codec: text() }));
+      const net = channels(wrap<string, string>(left, { codec: text() }), options);
       const frames: string[] = [];
       let waiting: { count: number; resolve: () => void } | undefined;
       right.addEventListener('message', (event: MessageEventLike) => {
@@ -1352,15 +1358,73 @@ describe('network channels', function () {
       expect(x.outgoing.trySend(2)).to.deep.equal({ ok: true });
       x.outgoing.close();
       void net.close(4000, 'bye');
-      expect(await closed).to.deep.equal({ code: 4000, reason: 'bye' });
-      expect(await received(5)).to.deep.equal([
+      expect(await received(6)).to.deep.equal([
         '["sluice",1]',
         '["open",0,"x",0]',
         '["v",0,1]',
         '["v",0,2]',
         '["close",0]',
+        '["bye"]',
       ]);
+      right.send('["bye"]');
+      expect(await closed).to.deep.equal({ code: 4000, reason: 'bye' });
       await net.closed;
+    });
+
+    it("answers the peer's bye after the acks of the values taken, and takes nothing more", async () => {
+      const undelivered: number[] = [];
+      const { net, right, received, closed } = rawEnd();
+      const x = net.channel<number>('x', {
+        capacity: 8,
+        onUndelivered: (v) => undelivered.push(v),
+      });
+      const taken = x.incoming.receive();
+      // One message: the value is taken (its ack would wait for the macrotask's end), then
+      // the bye asks for that ack at once; the second value is not taken any more.
+      right.send('["sluice",1]\n["open",0,"x",4]\n["v",0,1]\n["bye"]\n["v",0,2]');
+      expect(await taken).to.equal(1);
+      expect(await received(4)).to.deep.equal([
+        '["sluice",1]',
+        '["open",0,"x",8]',
+        '["ack",0,1]',
+        '["bye"]',
+      ]);
+      expect(x.incoming.tryReceive()).to.deep.equal({ ok: false, closed: false });
+      expect(x.outgoing.trySend(5)).to.deep.equal({ ok: false, closed: false });
+      // The initiator closes the WebSocket; this end reports what never left.
+      right.close(4000, 'done');
+      expect(await net.closed).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
+      expect(await closed).to.deep.equal({ code: 4000, reason: 'done' });
+      expect(undelivered).to.deep.equal([]);
+    });
+
+    it('closes after byeTimeout when the peer never answers its bye, with the values unacknowledged reported', async () => {
+      const undelivered: number[] = [];
+      const { net, received, closed } = rawEnd(undefined, { byeTimeout: 50 });
+      const x = net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
+      const start = Date.now();
+      const closing = net.close(4000, 'bye');
+      const state = track(closing);
+      expect(await received(3)).to.deep.equal(['["sluice",1]', '["open",0,"x",0]', '["bye"]']);
+      expect(state.state).to.equal('pending');
+      expect(await closing).to.deep.equal({ code: 4000, reason: 'bye', wasClean: true });
+      expect(Date.now() - start).to.be.at.least(49);
+      expect(await closed).to.deep.equal({ code: 4000, reason: 'bye' });
+      expect(await rejection(x.outgoing.send(1))).to.be.instanceOf(ConnectionLostError);
+      expect(undelivered).to.deep.equal([1]);
+    });
+
+    it('closes with 1002 on a second bye, and on a bye with elements', async () => {
+      for (const [frames, reason] of [
+        [['["bye"]', '["bye"]'], "Received a second 'bye'"],
+        [['["bye",1]'], "Received a malformed 'bye' frame"],
+      ] as const) {
+        const { net, right, closed } = rawEnd();
+        right.send('["sluice",1]');
+        for (const frame of frames) right.send(frame);
+        expect(await closed).to.deep.equal({ code: 1002, reason });
+        expect(await net.closed).to.deep.equal({ code: 1002, reason, wasClean: true });
+      }
     });
 
     it("drops the pending frames at the peer's Close and reports their values", async () => {
@@ -1402,6 +1466,55 @@ describe('network channels', function () {
       }
       // Either the close was confirmed before the end (received) or not (reported).
       expect([...received, ...undelivered].sort()).to.deep.equal([1, 2, 3]);
+    });
+
+    it('reports none of the values the peer took in the macrotask of its close()', async () => {
+      const { a, b } = memoryPair();
+      const undelivered: number[] = [];
+      const out = a.channel<number>('m', { onUndelivered: (v) => undelivered.push(v) });
+      const into = b.channel<number>('m', { capacity: 8 });
+      await out.outgoing.send(0);
+      expect(await into.incoming.receive()).to.equal(0);
+      const first = into.incoming.receive();
+      const second = into.incoming.receive();
+      // Below the batch of 4: b's acks wait for the end of the macrotask it takes them in,
+      // the one that also brings a's bye.
+      for (const v of [1, 2, 3]) expect(out.outgoing.trySend(v)).to.deep.equal({ ok: true });
+      const closing = a.close(4000, 'done');
+      expect(await first).to.equal(1);
+      expect(await second).to.equal(2);
+      expect(await closing).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
+      expect(await b.closed).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
+      // 3 arrived after b's goodbye: dropped there, reported here; 1 and 2 were received.
+      expect(undelivered).to.deep.equal([3]);
+      expect(await rejection(into.incoming.receive())).to.be.instanceOf(ConnectionLostError);
+    });
+
+    it('closes when both ends close at once, each bye answering the other', async () => {
+      const { a, b, messages } = memoryPair();
+      const fromA: number[] = [];
+      const fromB: number[] = [];
+      const aOut = a.channel<number>('m', { capacity: 8, onUndelivered: (v) => fromA.push(v) });
+      const bOut = b.channel<number>('m', { capacity: 8, onUndelivered: (v) => fromB.push(v) });
+      for (const v of [1, 2]) {
+        await aOut.outgoing.send(v);
+        await bOut.outgoing.send(v + 10);
+      }
+      expect(await aOut.incoming.receive()).to.equal(11);
+      expect(await bOut.incoming.receive()).to.equal(1);
+      // Both take one more (acks pending) and close in the same macrotask.
+      expect(aOut.incoming.tryReceive()).to.deep.equal({ ok: true, value: 12 });
+      expect(bOut.incoming.tryReceive()).to.deep.equal({ ok: true, value: 2 });
+      const closingA = a.close(4000, 'a');
+      const closingB = b.close(4000, 'b');
+      const [reasonA, reasonB] = await Promise.all([closingA, closingB]);
+      expect(reasonA).to.include({ code: 4000, wasClean: true });
+      expect(reasonB).to.include({ code: 4000, wasClean: true });
+      expect(fromA).to.deep.equal([]);
+      expect(fromB).to.deep.equal([]);
+      // a's bye left after its ack (messages are what a sent).
+      const frames = messages.flatMap((message) => message.split('\n'));
+      expect(frames.slice(-2)).to.deep.equal(['["ack",0,2]', '["bye"]']);
     });
 
     it('accounts exactly for an ack pending when the receiver cancels', async () => {
