@@ -227,8 +227,11 @@ export interface SessionPair {
 export function sessionPair([socketA, socketB]: SocketPair): SessionPair {
   const countA = countFrames(socketA);
   const countB = countFrames(socketB);
-  const a = channels(wrap<string, string>(socketA, { codec: text() }));
-  const b = channels(wrap<string, string>(socketB, { codec: text() }));
+  // A generous goodbye: on a loaded machine a late answer must not turn an orderly close
+  // (exact accounting, which the properties assert) into a timed-out one.
+  const options = { byeTimeout: 10_000 };
+  const a = channels(wrap<string, string>(socketA, { codec: text() }), options);
+  const b = channels(wrap<string, string>(socketB, { codec: text() }), options);
   return { a, b, settle: () => quiescent(countA, countB), sockets: [socketA, socketB] };
 }
 
