@@ -43,6 +43,7 @@ import {
   promiseFor,
 } from './internal/waiter.js';
 import type { WaiterKind } from './internal/waiter.js';
+import { consumeChannel, consumeEachOf } from './internal/consume.js';
 
 const OPEN = 0;
 const CLOSED = 1;
@@ -344,22 +345,12 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     return new ChannelIterator(() => this.#receive(ITERATE, undefined, reusable));
   }
 
-  async consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R> {
-    let result: R;
-    try {
-      result = await block(this);
-    } catch (error) {
-      this.cancel(error);
-      throw error;
-    }
-    this.cancel();
-    return result;
+  consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R> {
+    return consumeChannel(this, block);
   }
 
   consumeEach(action: (value: T) => unknown): Promise<void> {
-    return this.consume(async (channel) => {
-      for await (const value of channel) await action(value);
-    });
+    return consumeEachOf(this, action);
   }
 
   /**

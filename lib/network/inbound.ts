@@ -30,6 +30,7 @@ import type { SelectClause } from '../internal/clauses.js';
 import { SEND, Waiter } from '../internal/waiter.js';
 import { decodeCause, encodeCauseJson } from './causes.js';
 import type { AckSource, Link } from './link.js';
+import { consumeChannel, consumeEachOf } from '../internal/consume.js';
 
 type Validate = (
   value: unknown,
@@ -490,22 +491,12 @@ export class NetworkIncoming<In> implements ReceiveChannel<In> {
     return this.#inner[Symbol.asyncIterator]();
   }
 
-  async consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R> {
-    let result: R;
-    try {
-      result = await block(this);
-    } catch (error) {
-      this.cancel(error);
-      throw error;
-    }
-    this.cancel();
-    return result;
+  consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R> {
+    return consumeChannel(this, block);
   }
 
   consumeEach(action: (value: In) => unknown): Promise<void> {
-    return this.consume(async (channel) => {
-      for await (const value of channel) await action(value);
-    });
+    return consumeEachOf(this, action);
   }
 
   onReceive(): SelectClause<In>;
