@@ -749,11 +749,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   #socketClosed(event: CloseEventLike): void {
     if (this.#finished) return;
-    const reason: CloseReason = {
-      code: event.code,
-      reason: event.reason,
-      wasClean: event.wasClean,
-    };
+    // Deno's WebSocket reports a dropped connection with code 0 (WHATWG says 1006): any
+    // code no peer can send (outside 1000–4999) is a lost connection.
+    const lost = event.code < 1000 || event.code > 4999;
+    const reason: CloseReason = lost
+      ? { code: 1006, reason: '', wasClean: false }
+      : { code: event.code, reason: event.reason, wasClean: event.wasClean };
     const cause =
       this.#closedHere || isNormalClose(reason.code)
         ? undefined

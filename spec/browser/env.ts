@@ -9,7 +9,7 @@ export type JsonValue =
   string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
 /** Where a shared suite runs. Suites may assert platform differences explicitly. */
-export type Platform = 'node' | 'chromium';
+export type Platform = 'node' | 'chromium' | 'bun' | 'deno';
 
 /**
  * The environment a shared suite receives: the platform, plus whatever the Node side

@@ -40,7 +40,14 @@ import type {
   WebSocketConstructor,
 } from '../../lib/websocket/index.js';
 
-export type ConformancePlatform = 'node-ws' | 'node-native' | 'chromium';
+export type ConformancePlatform =
+  | 'node-ws'
+  | 'node-native'
+  | 'chromium'
+  | 'bun'
+  | 'bun-ws'
+  | 'deno'
+  | 'deno-ws';
 
 export interface ConformanceEnv {
   readonly platform: ConformancePlatform;
@@ -159,10 +166,53 @@ async function overlongTimers(during: () => Promise<void>): Promise<number> {
   return count;
 }
 
+/**
+ * What a platform's socket does where platforms differ (the module doc lists why). `ws`,
+ * whether Node's or the one Bun substitutes for it, has all four; browser-like sockets
+ * (browsers, Node's and Deno's own `WebSocket`) none; Bun's own `WebSocket` has the `ws`
+ * extras (`terminate`, `pause`) and accepts every close code, but reports a rejected
+ * handshake without its status, as browsers do.
+ */
+export interface SocketTraits {
+  /** Sends 1003, 1007, 1008 as given (else sluice sends 4003, 4007, 4008). */
+  readonly sendsProtocolCodes: boolean;
+  /** `terminate()` drops the TCP connection (the peer sees 1006, else 1005). */
+  readonly terminateDropsConnection: boolean;
+  /** `pause()` stops reading, so a full `incoming` pushes back instead of failing. */
+  readonly pauses: boolean;
+  /** A rejected handshake is a `HandshakeError` with the status and headers. */
+  readonly handshakeStatus: boolean;
+}
+
+const WS_TRAITS: SocketTraits = {
+  sendsProtocolCodes: true,
+  terminateDropsConnection: true,
+  pauses: true,
+  handshakeStatus: true,
+};
+
+const BROWSER_TRAITS: SocketTraits = {
+  sendsProtocolCodes: false,
+  terminateDropsConnection: false,
+  pauses: false,
+  handshakeStatus: false,
+};
+
+/** The traits of each platform's socket, as the cases below assert them. */
+export const SOCKET_TRAITS: Readonly<Record<ConformancePlatform, SocketTraits>> = {
+  'node-ws': WS_TRAITS,
+  'node-native': BROWSER_TRAITS,
+  chromium: BROWSER_TRAITS,
+  bun: { ...WS_TRAITS, handshakeStatus: false },
+  'bun-ws': WS_TRAITS,
+  deno: BROWSER_TRAITS,
+  'deno-ws': WS_TRAITS,
+};
+
 export function defineConformance(env: ConformanceEnv): void {
-  const browserLike = env.platform !== 'node-ws';
+  const traits = SOCKET_TRAITS[env.platform];
   /** The code that reaches the wire when sluice closes with protocol code `code`. */
-  const wire = (code: number): number => (browserLike ? code + 3000 : code);
+  const wire = (code: number): number => (traits.sendsProtocolCodes ? code : code + 3000);
   let next = 0;
   const newId = (): string => `${env.platform}-${Date.now()}-${next++}`;
 
@@ -392,7 +442,7 @@ export function defineConformance(env: ConformanceEnv): void {
         session.terminate();
         expect(await session.closed).to.deep.equal({ code: 1006, reason: '', wasClean: false });
         const record = await report(id);
-        expect(record.close?.code).to.equal(browserLike ? 1005 : 1006);
+        expect(record.close?.code).to.equal(traits.terminateDropsConnection ? 1006 : 1005);
       });
 
       it('sends made before the socket opens are delivered after it opens, in order', async () => {
@@ -477,7 +527,7 @@ export function defineConformance(env: ConformanceEnv): void {
           incomingCapacity: 10,
           codec: text(),
         });
-        if (browserLike) {
+        if (!traits.pauses) {
           // Nobody reads: the flood overflows incoming, which fails the connection.
           await session.closed;
           const received: string[] = [];
@@ -573,7 +623,7 @@ export function defineConformance(env: ConformanceEnv): void {
       it('reports a rejected handshake: HandshakeError with ws, ConnectError elsewhere', async () => {
         const error = await rejection(open('/reject?status=403'));
         expect(error).to.be.instanceOf(ConnectError);
-        if (browserLike) {
+        if (!traits.handshakeStatus) {
           expect(error).not.to.be.instanceOf(HandshakeError);
         } else {
           expect(error).to.be.instanceOf(HandshakeError);
