@@ -12,7 +12,6 @@ import type { BrowserTestResult, PageReport, ReportedError, TestEnv } from '../b
 import { mochaHooks } from '../helpers/root-hooks.js';
 import { REPORT_FILE_VARIABLE, TEST_ENV_VARIABLE, TEST_TIMEOUT_VARIABLE } from './variables.js';
 
-
 function required(name: string): string {
   const value = process.env[name];
   if (value === undefined || value === '') throw new Error(`Expected ${name} to be set`);

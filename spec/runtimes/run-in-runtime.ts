@@ -55,6 +55,13 @@ export interface RunInRuntimeOptions {
    * @default 5000
    */
   readonly exitTimeout?: number;
+  /**
+   * Called once the child has written its report, before `exitTimeout` starts: closes
+   * what the Node side started for the suites (a peer that never reads can hold a
+   * runtime's closing handshake open; once the peer is gone, nothing may remain).
+   * @default nothing
+   */
+  readonly onReport?: () => Promise<void>;
   /** Receives the child's stdout and stderr, one line each. @default stderr, prefixed */
   readonly log?: (line: string) => void;
 }
@@ -80,6 +87,7 @@ export interface RuntimeRun {
 export async function bundleForRuntime(
   modules: readonly string[],
   cwd: string = process.cwd(),
+  outfile: string = path.join(cwd, 'bundle.mjs'),
 ): Promise<string> {
   const imports = modules.map((module) => `import ${JSON.stringify(path.resolve(cwd, module))};`);
   const result = await esbuild.build({
@@ -99,6 +107,8 @@ export async function bundleForRuntime(
     format: 'esm',
     target: 'esnext',
     external: EXTERNAL,
+    // Where the bundle will be: the source map's paths are relative to it.
+    outfile,
     // CommonJS dependencies inside an ESM bundle may call `require` for Node built-ins.
     banner: {
       js: "import { createRequire as __sluiceCreateRequire } from 'node:module'; const require = __sluiceCreateRequire(import.meta.url);",
@@ -139,9 +149,6 @@ export async function runInRuntime(options: RunInRuntimeOptions): Promise<Runtim
       `Expected ${runtime} at ${executable} (a pinned devDependency: run npm ci), got nothing`,
     );
   }
-  const code = await bundleForRuntime(options.modules, cwd);
-  const bundled = performance.now();
-
   // Inside the project, so that bare imports resolve from its node_modules.
   const bundleDir = path.join(cwd, '.tmp', 'runtimes');
   await mkdir(bundleDir, { recursive: true });
@@ -149,14 +156,16 @@ export async function runInRuntime(options: RunInRuntimeOptions): Promise<Runtim
   const denoDir = await mkdtemp(path.join(tmpdir(), 'sluice-deno-dir-'));
   const file = path.join(work, 'bundle.mjs');
   const reportFile = path.join(work, 'report.json');
-  await writeFile(file, code);
+  let bundled = started;
 
   const processErrors: ReportedError[] = [];
   const failure = (message: string): void => {
     processErrors.push({ name: 'Error', message, stack: message });
   };
-  let lingered = false;
+  const state = { lingered: false };
   try {
+    await writeFile(file, await bundleForRuntime(options.modules, cwd, file));
+    bundled = performance.now();
     const child = spawn(executable, commandLine(runtime, file), {
       cwd,
       env: {
@@ -197,11 +206,20 @@ export async function runInRuntime(options: RunInRuntimeOptions): Promise<Runtim
         child.kill('SIGKILL');
       }, runTimeout);
       // Polls for the report, to tell a child that lingers after it from a slow one.
+      let reported = false;
       const poll = setInterval(() => {
-        if (reportSeenAt === undefined) {
-          if (existsSync(reportFile)) reportSeenAt = performance.now();
-        } else if (performance.now() - reportSeenAt > exitTimeout) {
-          lingered = true;
+        if (!reported) {
+          if (!existsSync(reportFile)) return;
+          reported = true;
+          void (options.onReport?.() ?? Promise.resolve()).then(
+            () => (reportSeenAt = performance.now()),
+            (error: unknown) => {
+              failure(`closing the suites' resources failed: ${String(error)}`);
+              reportSeenAt = performance.now();
+            },
+          );
+        } else if (reportSeenAt !== undefined && performance.now() - reportSeenAt > exitTimeout) {
+          state.lingered = true;
           child.kill('SIGKILL');
         }
       }, 100);
@@ -220,7 +238,7 @@ export async function runInRuntime(options: RunInRuntimeOptions): Promise<Runtim
     } catch (error) {
       failure(`${runtime} wrote no report (${String(error)})`);
     }
-    if (lingered) {
+    if (state.lingered) {
       failure(
         `${runtime} was still running ${exitTimeout} ms after its report: something was left open`,
       );
@@ -231,7 +249,7 @@ export async function runInRuntime(options: RunInRuntimeOptions): Promise<Runtim
       results: report?.results ?? [],
       processErrors,
       version: report?.userAgent ?? runtime,
-      lingered,
+      lingered: state.lingered,
       timings: { bundle: bundled - started, run: ran - bundled, total: ran - started },
     };
   } finally {

@@ -192,7 +192,8 @@ describe('serve()', function () {
       await allowed.close();
       const noOrigin = await connect(`${server.url}/x`);
       await noOrigin.close();
-      expect(server.sessions).to.equal(0);
+      // The server's side may learn of the close a little after the client (Bun, Deno).
+      await waitFor(() => server.sessions === 0);
     });
 
     it('selects the first subprotocol the route prefers that the client offers', async () => {

@@ -41,13 +41,7 @@ import type {
 } from '../../lib/websocket/index.js';
 
 export type ConformancePlatform =
-  | 'node-ws'
-  | 'node-native'
-  | 'chromium'
-  | 'bun'
-  | 'bun-ws'
-  | 'deno'
-  | 'deno-ws';
+  'node-ws' | 'node-native' | 'chromium' | 'bun' | 'bun-ws' | 'deno' | 'deno-ws';
 
 export interface ConformanceEnv {
   readonly platform: ConformancePlatform;
