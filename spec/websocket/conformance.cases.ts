@@ -114,10 +114,10 @@ class HandSocket {
   }
 
   /** The connection ended: CLOSED and the close event. */
-  closed(code: number, reason = ''): void {
+  closed(code: number, reason = '', wasClean = true): void {
     if (this.readyState === 3) return;
     this.readyState = 3;
-    this.#emit('close', { code, reason, wasClean: true });
+    this.#emit('close', { code, reason, wasClean });
   }
 
   addEventListener(type: string, listener: HandListener): void {
@@ -732,6 +732,26 @@ export function defineConformance(env: ConformanceEnv): void {
     });
 
     describe('scripted socket states (platform-independent)', () => {
+      for (const code of [0, 999, 5000]) {
+        it(`reports a close event with code ${code} (Deno gives 0 for a dropped connection) as a lost connection, 1006, after the messages before it`, async () => {
+          const socket = new HandSocket();
+          const session = handWrap(socket);
+          const received: string[] = [];
+          const error = rejection(
+            (async () => {
+              for await (const message of session.incoming) received.push(message);
+            })(),
+          );
+          socket.closed(code, 'ignored', code === 5000);
+          const reason = { code: 1006, reason: '', wasClean: false };
+          expect(await session.closed).to.deep.equal(reason);
+          const thrown = await error;
+          expect(thrown).to.be.instanceOf(WebSocketCloseError);
+          expect(thrown).to.include({ closeCode: 1006, wasClean: false });
+          expect(received).to.deep.equal([]);
+        });
+      }
+
       it('an onSend clause run against the parked writer is written before a later send; clauses stay inert and reusable', async () => {
         const socket = new HandSocket();
         const session = handWrap(socket);
