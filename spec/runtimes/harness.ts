@@ -62,6 +62,17 @@ function runtimeName(): string {
   return `Node ${process.version}`;
 }
 
+function writeReport(results: readonly BrowserTestResult[]): void {
+  const report: PageReport = { results, pageErrors: [], userAgent: runtimeName() };
+  writeFileSync(reportFile, JSON.stringify(report));
+}
+
+/** Reports a suite module that threw while it was evaluated, as one failed result. */
+export function reportLoadFailure(error: unknown): void {
+  const title = 'loading the suites';
+  writeReport([{ fullTitle: title, titlePath: [title], state: 'failed', error: reported(error) }]);
+}
+
 /**
  * Runs every suite declared so far and writes the {@link PageReport} (`userAgent`: the
  * runtime and its version) once mocha has ended. Mocha's own listeners report uncaught
@@ -71,10 +82,7 @@ export function runRegisteredSuites(): void {
   const results: BrowserTestResult[] = [];
   const failed = new Set<Mocha.Runnable>();
   const { EVENT_TEST_PASS, EVENT_TEST_FAIL, EVENT_TEST_PENDING } = Mocha.Runner.constants;
-  const runner = mocha.run(() => {
-    const report: PageReport = { results, pageErrors: [], userAgent: runtimeName() };
-    writeFileSync(reportFile, JSON.stringify(report));
-  });
+  const runner = mocha.run(() => writeReport(results));
   runner.on(EVENT_TEST_PASS, (test) => results.push(result(test, 'passed')));
   runner.on(EVENT_TEST_PENDING, (test) => results.push(result(test, 'pending')));
   runner.on(EVENT_TEST_FAIL, (runnable, error) => {

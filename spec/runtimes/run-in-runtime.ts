@@ -89,13 +89,21 @@ export async function bundleForRuntime(
   cwd: string = process.cwd(),
   outfile: string = path.join(cwd, 'bundle.mjs'),
 ): Promise<string> {
-  const imports = modules.map((module) => `import ${JSON.stringify(path.resolve(cwd, module))};`);
+  // Dynamic imports (bundled all the same), so that a module that throws while loading
+  // is reported as such instead of ending the child before any report.
+  const imports = modules.map(
+    (module) => `  await import(${JSON.stringify(path.resolve(cwd, module))});`,
+  );
   const result = await esbuild.build({
     stdin: {
       contents: [
-        `import { runRegisteredSuites } from ${JSON.stringify(harnessPath)};`,
+        `import { reportLoadFailure, runRegisteredSuites } from ${JSON.stringify(harnessPath)};`,
+        'try {',
         ...imports,
-        'runRegisteredSuites();',
+        '  runRegisteredSuites();',
+        '} catch (error) {',
+        '  reportLoadFailure(error);',
+        '}',
       ].join('\n'),
       resolveDir: cwd,
       sourcefile: 'runtime-entry.ts',
