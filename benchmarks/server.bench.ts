@@ -21,12 +21,18 @@
  *
  * Every figure is the median of 5 fresh server processes per implementation (and a
  * fresh client process for each), the implementations interleaved round by round.
+ * `--runtime bun` or `--runtime deno` runs both servers in that runtime (the pinned
+ * devDependency; `ws` as that runtime resolves it, which in Bun is its own
+ * implementation), the clients still in Node: the ratio compares sluice with bare `ws` on
+ * the same runtime. Heap figures come from each runtime's own `process.memoryUsage()`
+ * (JavaScriptCore's heap in Bun), so compare ratios across runtimes, not bytes.
  * Progress goes to stderr, the table to stdout. Run:
  *
  * ```
  * node --import tsx benchmarks/server.bench.ts            # 5 runs each, 300 messages per client
  * node --import tsx benchmarks/server.bench.ts --quick    # 1 run each, 20 messages per client
  * node --import tsx benchmarks/server.bench.ts --runs 3
+ * node --import tsx benchmarks/server.bench.ts --runtime deno --runs 3
  * ```
  *
  * @module
@@ -34,7 +40,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +68,14 @@ type Implementation = (typeof IMPLEMENTATIONS)[number];
 
 function isImplementation(value: string | undefined): value is Implementation {
   return value === 'sluice' || value === 'ws';
+}
+
+const RUNTIMES = ['node', 'bun', 'deno'] as const;
+/** Where the server processes run; clients always run in Node. */
+type Runtime = (typeof RUNTIMES)[number];
+
+function isRuntime(value: string | undefined): value is Runtime {
+  return value === 'node' || value === 'bun' || value === 'deno';
 }
 
 // ---------------------------------------------------------------- line protocol
@@ -344,9 +361,38 @@ interface Child {
   expect(prefix: string): Promise<string[]>;
 }
 
-function start(nodeArgs: readonly string[], args: readonly string[]): Child {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', self, ...args], {
+/** Deno's cache for this run (Deno only), removed at the end. */
+let denoDir: string | undefined;
+
+/** The command that runs this file in `runtime`, with `--expose-gc` if asked. */
+function commandLine(runtime: Runtime, exposeGc: boolean): [string, string[]] {
+  if (runtime === 'node') {
+    return [process.execPath, [...(exposeGc ? ['--expose-gc'] : []), '--import', 'tsx']];
+  }
+  const binary = fileURLToPath(new URL(`../node_modules/.bin/${runtime}`, import.meta.url));
+  if (runtime === 'bun') return [binary, exposeGc ? ['--expose-gc'] : []];
+  return [
+    binary,
+    [
+      'run',
+      '-A',
+      '--no-lock',
+      '--node-modules-dir=manual',
+      // This file's relative imports name `.js` files that are `.ts` files.
+      '--sloppy-imports',
+      ...(exposeGc ? ['--v8-flags=--expose-gc'] : []),
+    ],
+  ];
+}
+
+function start(runtime: Runtime, exposeGc: boolean, args: readonly string[]): Child {
+  const [command, runtimeArgs] = commandLine(runtime, exposeGc);
+  const child = spawn(command, [...runtimeArgs, self, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      ...(denoDir === undefined ? {} : { DENO_DIR: denoDir, DENO_NO_UPDATE_CHECK: '1' }),
+    },
   });
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => resolve(code));
@@ -378,8 +424,12 @@ interface RunResult {
   readonly closeMs: number;
 }
 
-async function runOnce(implementation: Implementation, messages: number): Promise<RunResult> {
-  const server = start(['--expose-gc'], ['--server', implementation]);
+async function runOnce(
+  runtime: Runtime,
+  implementation: Implementation,
+  messages: number,
+): Promise<RunResult> {
+  const server = start(runtime, true, ['--server', implementation]);
   let client: Child | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -390,7 +440,7 @@ async function runOnce(implementation: Implementation, messages: number): Promis
   const work = async (): Promise<RunResult> => {
     const [port] = await server.expect('PORT');
     const url = `ws://127.0.0.1:${port}/echo`;
-    const c = start([], ['--client', url, String(CONNECTIONS), String(messages)]);
+    const c = start('node', false, ['--client', url, String(CONNECTIONS), String(messages)]);
     client = c;
     await c.expect('WARM');
     server.send('MEM 0');
@@ -452,13 +502,13 @@ function format(n: number, digits = 0): string {
   return n.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-async function orchestrate(runs: number, messages: number): Promise<void> {
+async function orchestrate(runtime: Runtime, runs: number, messages: number): Promise<void> {
   const results = new Map<Implementation, RunResult[]>(IMPLEMENTATIONS.map((i) => [i, []]));
   for (let round = 0; round < runs; round++) {
     // Alternate which goes first, so a drift in machine load hits both alike.
     const order = round % 2 === 0 ? IMPLEMENTATIONS : [...IMPLEMENTATIONS].reverse();
     for (const implementation of order) {
-      const result = await runOnce(implementation, messages);
+      const result = await runOnce(runtime, implementation, messages);
       results.get(implementation)!.push(result);
       process.stderr.write(
         `round ${round + 1}/${runs} ${implementation.padEnd(6)}: ${format(result.msgsPerSecond)} msg/s, ` +
@@ -472,7 +522,7 @@ async function orchestrate(runs: number, messages: number): Promise<void> {
     median(results.get(implementation)!.map((result) => result[key]));
   console.log(
     `\nServer echo over loopback, ${format(CONNECTIONS)} connections (clients: plain ws in a second process), ` +
-      `Node ${process.version}, medians of ${runs} fresh server process${runs === 1 ? '' : 'es'} each`,
+      `servers in ${runtime === 'node' ? `Node ${process.version}` : runtime}, medians of ${runs} fresh server process${runs === 1 ? '' : 'es'} each`,
   );
   console.log(
     `throughput: ${format(messages)} text messages of ≤ 16 bytes per client (${format(CONNECTIONS * messages)} in all), ` +
@@ -523,5 +573,15 @@ if (args[0] === '--server') {
   const runsIndex = args.indexOf('--runs');
   const runs = runsIndex >= 0 ? Number(args[runsIndex + 1]) : quick ? 1 : 5;
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs needs a positive integer');
-  await orchestrate(runs, quick ? MESSAGES_QUICK : MESSAGES_FULL);
+  const runtimeIndex = args.indexOf('--runtime');
+  const runtime = runtimeIndex >= 0 ? args[runtimeIndex + 1] : 'node';
+  if (!isRuntime(runtime)) {
+    throw new Error(`Expected --runtime ${RUNTIMES.join(', ')}, got ${String(runtime)}`);
+  }
+  if (runtime === 'deno') denoDir = mkdtempSync(path.join(tmpdir(), 'sluice-bench-deno-'));
+  try {
+    await orchestrate(runtime, runs, quick ? MESSAGES_QUICK : MESSAGES_FULL);
+  } finally {
+    if (denoDir !== undefined) rmSync(denoDir, { recursive: true, force: true });
+  }
 }
