@@ -15,7 +15,8 @@ import { NETWORK_CASES_TITLE, NETWORK_NODE_TITLE } from '../network/pair.js';
 import { startRelay, startUpDown } from '../network/servers.js';
 import { CHANNEL_CASES_TITLE } from './channel.cases.js';
 import { RECONNECTING_CASES_TITLE } from './reconnecting.suite.js';
-import type { BrowserTestResult, JsonValue, ReportedError } from './env.js';
+import type { JsonValue } from './env.js';
+import { compareWithNode, declareReported, reportedError } from '../helpers/reported-tests.js';
 import { chromiumPath, runInChromium } from './run-in-chromium.js';
 import type { ChromiumRun } from './run-in-chromium.js';
 
@@ -122,76 +123,6 @@ async function runBrowserSuites(): Promise<Outcome> {
   }
 }
 
-function browserError(reported: ReportedError): Error {
-  const error = new Error(reported.message);
-  error.name = reported.name;
-  error.stack = reported.stack || `${reported.name}: ${reported.message}`;
-  return error;
-}
-
-interface SuiteNode {
-  readonly suites: Map<string, SuiteNode>;
-  readonly children: ({ title: string; suite: SuiteNode } | { result: BrowserTestResult })[];
-}
-
-function suiteNode(): SuiteNode {
-  return { suites: new Map(), children: [] };
-}
-
-/** Rebuilds the browser's describe tree, in run order, from the results' title paths. */
-function tree(results: readonly BrowserTestResult[]): SuiteNode {
-  const root = suiteNode();
-  for (const result of results) {
-    let node = root;
-    for (const title of result.titlePath.slice(0, -1)) {
-      let child = node.suites.get(title);
-      if (child === undefined) {
-        child = suiteNode();
-        node.suites.set(title, child);
-        node.children.push({ title, suite: child });
-      }
-      node = child;
-    }
-    node.children.push({ result });
-  }
-  return root;
-}
-
-function declare(node: SuiteNode): void {
-  for (const child of node.children) {
-    if ('suite' in child) {
-      describe(child.title, () => declare(child.suite));
-      continue;
-    }
-    const { result } = child;
-    const title = result.titlePath.at(-1) ?? result.fullTitle;
-    if (result.state === 'pending') it(title);
-    else if (result.state === 'passed') it(title, () => undefined);
-    else {
-      it(title, () => {
-        throw browserError(result.error ?? { name: 'Error', message: 'failed', stack: '' });
-      });
-    }
-  }
-}
-
-/** Every test declared in this mocha run, from the root suite down. */
-function allTests(suite: Mocha.Suite): Mocha.Test[] {
-  return [...suite.tests, ...suite.suites.flatMap(allTests)];
-}
-
-function rootSuite(runnable: Mocha.Runnable): Mocha.Suite {
-  let suite = runnable.parent;
-  while (suite?.parent !== undefined) suite = suite.parent;
-  if (suite === undefined) throw new Error('test without a suite');
-  return suite;
-}
-
-function nodeState(test: Mocha.Test): string {
-  if (test.isPending()) return 'pending';
-  return test.state ?? 'not run yet';
-}
-
 const available = existsSync(chromiumPath);
 const outcome = available ? await runBrowserSuites() : undefined;
 
@@ -230,7 +161,7 @@ describe(PREFIX, () => {
     if (first !== undefined) {
       const all = run.pageErrors.map((error) => error.stack || error.message).join('\n---\n');
       throw new Error(`${run.pageErrors.length} page error(s) in Chromium:\n${all}`, {
-        cause: browserError(first),
+        cause: reportedError(first),
       });
     }
   });
@@ -239,24 +170,14 @@ describe(PREFIX, () => {
     const sharedWithNode = browserSuites
       .filter((suite) => suite.sharedWithNode)
       .map((suite) => suite.title);
-    const inNode = allTests(rootSuite(this.test!)).filter((test) =>
-      sharedWithNode.includes(test.titlePath()[0] ?? ''),
+    const comparison = compareWithNode(this.test!, run.results, sharedWithNode);
+    if (comparison.inNode.length === 0) this.skip();
+    expect(comparison.reported).to.deep.equal(comparison.inNode, 'the same tests in both runtimes');
+    expect(comparison.differences).to.deep.equal(
+      [],
+      'tests whose outcome differs (title, Node, Chromium)',
     );
-    if (inNode.length === 0) this.skip();
-    const inBrowser = run.results.filter((result) =>
-      sharedWithNode.includes(result.titlePath[0] ?? ''),
-    );
-    expect(inBrowser.map((result) => result.fullTitle).sort()).to.deep.equal(
-      inNode.map((test) => test.fullTitle()).sort(),
-      'the same tests in both runtimes',
-    );
-    const browserStates = new Map(inBrowser.map((result) => [result.fullTitle, result.state]));
-    const differences = inNode
-      .filter((test) => test.isPending() || test.state !== undefined)
-      .map((test) => [test.fullTitle(), nodeState(test), browserStates.get(test.fullTitle())])
-      .filter(([, node, browser]) => node !== browser);
-    expect(differences).to.deep.equal([], 'tests whose outcome differs (title, Node, Chromium)');
   });
 
-  declare(tree(run.results));
+  declareReported(run.results);
 });
