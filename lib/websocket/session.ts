@@ -163,7 +163,9 @@ export interface Session<In, Out = In> {
   /**
    * Resolves when the connection has closed, with the code, reason and `wasClean` as this
    * side saw them (for a clean close both sides see the same). Never rejects, so it is
-   * safe to leave unawaited. A lost connection is `{ code: 1006, wasClean: false }`.
+   * safe to leave unawaited. A lost connection is `{ code: 1006, wasClean: false }` on
+   * every platform, also where the socket reports another code for it (Deno's `WebSocket`
+   * says 0): a close event with a code outside 1000–4999 counts as lost.
    */
   readonly closed: Promise<CloseReason>;
   /** The subprotocol the server selected, or `''`. */
