@@ -5,27 +5,10 @@
  * Browser-only: mocha's browser build must have been loaded and set up (`mocha.setup`).
  */
 import type { BrowserTestResult, PageReport, ReportedError } from './env.js';
+import { reported, result } from './mocha-results.js';
 
 declare global {
   var __sluiceReport: ((report: PageReport) => Promise<void>) | undefined;
-}
-
-/** `JSON.stringify` as it really is: `undefined` for `undefined`, functions and symbols. */
-const stringify: (value: unknown) => string | undefined = JSON.stringify;
-
-function reported(error: unknown): ReportedError {
-  if (error instanceof Error) {
-    return { name: error.name, message: error.message, stack: error.stack ?? String(error) };
-  }
-  let text = String(error);
-  if (typeof error !== 'string') {
-    try {
-      text = stringify(error) ?? text;
-    } catch {
-      // Cycles and bigints: String() it is.
-    }
-  }
-  return { name: 'NonError', message: text, stack: text };
 }
 
 const pageErrors: ReportedError[] = [];
@@ -60,21 +43,6 @@ globalThis.addEventListener('error', (event: ErrorEvent) => {
   const title = 'loading the browser suites';
   send([{ fullTitle: title, titlePath: [title], state: 'failed', error: reported(error) }]);
 });
-
-function result(
-  runnable: Mocha.Runnable,
-  state: BrowserTestResult['state'],
-  error?: unknown,
-): BrowserTestResult {
-  const duration = runnable.duration;
-  return {
-    fullTitle: runnable.fullTitle(),
-    titlePath: runnable.titlePath(),
-    state,
-    ...(duration === undefined ? {} : { duration }),
-    ...(error === undefined ? {} : { error: reported(error) }),
-  };
-}
 
 /**
  * Runs every suite registered so far; reports the results once mocha has ended and one

@@ -8,7 +8,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import Mocha from 'mocha';
-import type { BrowserTestResult, PageReport, ReportedError, TestEnv } from '../browser/env.js';
+import type { BrowserTestResult, PageReport, TestEnv } from '../browser/env.js';
+import { reported, result } from '../browser/mocha-results.js';
 import { mochaHooks } from '../helpers/root-hooks.js';
 import { REPORT_FILE_VARIABLE, TEST_ENV_VARIABLE, TEST_TIMEOUT_VARIABLE } from './variables.js';
 
@@ -31,29 +32,6 @@ const mocha = new Mocha({
 mocha.suite.emit('pre-require', globalThis, '', mocha);
 // Unhandled rejections and uncaught exceptions fail the test, as in `npm test`.
 mocha.rootHooks(mochaHooks);
-
-function reported(error: unknown): ReportedError {
-  if (error instanceof Error) {
-    return { name: error.name, message: error.message, stack: error.stack ?? String(error) };
-  }
-  const text = typeof error === 'string' ? error : String(error);
-  return { name: 'NonError', message: text, stack: text };
-}
-
-function result(
-  runnable: Mocha.Runnable,
-  state: BrowserTestResult['state'],
-  error?: unknown,
-): BrowserTestResult {
-  const duration = runnable.duration;
-  return {
-    fullTitle: runnable.fullTitle(),
-    titlePath: runnable.titlePath(),
-    state,
-    ...(duration === undefined ? {} : { duration }),
-    ...(error === undefined ? {} : { error: reported(error) }),
-  };
-}
 
 function runtimeName(): string {
   const { versions } = process as { versions: Record<string, string | undefined> };
