@@ -1,7 +1,7 @@
 /**
  * `sluice/server`: a WebSocket server whose connections are sluice sessions — routes,
  * authorization, heartbeat, graceful shutdown, typed endpoints and an in-memory test
- * harness. Node only. Re-exports only.
+ * harness. Node, Bun and Deno (on `ws`). Re-exports only.
  *
  * @module sluice/server
  */
