@@ -187,7 +187,8 @@ export class Topic<T> {
     if (typeof name !== 'string') {
       throw new TypeError(`Expected name to be a string, got ${describeValue(name)}`);
     }
-    const backend: unknown = options?.backend ?? new MemoryBackend();
+    const backend: unknown =
+      options?.backend === undefined ? new MemoryBackend() : options.backend;
     if (
       typeof backend !== 'object' ||
       backend === null ||
