@@ -28,7 +28,10 @@ export interface Retention {
 
 /** What {@link TopicBackend.history} returns. */
 export interface History<T> {
-  /** The retained publications after the `since` position, oldest first, contiguous. */
+  /**
+   * The retained publications after the `since` position, oldest first, contiguous; all
+   * of those retained when `since` is of another epoch or ahead of the topic.
+   */
   readonly publications: readonly Publication<T>[];
   /** The topic's position now: the last publication's (offset 0 when there is none). */
   readonly position: Position;
@@ -58,7 +61,7 @@ export type PublicationListener = (publication: Publication<unknown>) => void;
  *   returns reaches it.
  * - `history(topic, since)` gives the retained publications after `since` (all of them
  *   when `since` is of another epoch), the current position and the oldest retained
- *   offset; the caller decides what a discontinuity means.
+ *   offset (all retained when `since` is ahead of the topic too); the caller decides what a discontinuity means.
  * - A topic nothing was published to has a position of offset 0 in a fresh epoch.
  */
 export interface TopicBackend {

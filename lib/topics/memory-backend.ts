@@ -94,7 +94,8 @@ export class MemoryBackend implements TopicBackend {
     log.trim(Infinity, this.#maxAge.get(topic) ?? Infinity, now());
     const { entries } = log;
     const oldest = entries.length === 0 ? log.offset + 1 : entries.peek().position.offset;
-    const first = since.epoch === log.epoch ? Math.max(since.offset + 1, oldest) : oldest;
+    const behind = since.epoch === log.epoch && since.offset <= log.offset;
+    const first = behind ? Math.max(since.offset + 1, oldest) : oldest;
     const publications: Publication<unknown>[] = [];
     for (let offset = first; offset <= log.offset; offset++) {
       publications.push(entries.at(offset - oldest));

@@ -53,6 +53,8 @@ export type Policy = typeof SUSPEND | typeof DROP_OLDEST | typeof DROP_LATEST | 
 export interface Hub<T> {
   /** The subscriber took a value: waiting publishers may have room now. */
   room(): void;
+  /** The offset of the last publication the topic handed out (-1 before any). */
+  head(): number;
   /** The subscriber stopped receiving: forget it. */
   detach(subscription: Subscription<T>): void;
 }
@@ -128,6 +130,8 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   /** Highest offset offered to this subscription. */
   #seen = -1;
   #startGap: Gap | null = null;
+  /** Ended while catching up: the history beyond this offset came after the end. */
+  #cutoff = Infinity;
   #since: Position | undefined;
   #catchingUp: boolean;
   /** Still offered publications by the topic. */
@@ -481,14 +485,17 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
     const merged = new Deque<Publication<T>>();
     for (const publication of history.publications) {
       const offset = publication.position.offset;
-      if (offset > this.#last && offset < first) {
+      if (offset > this.#last && offset < first && offset <= this.#cutoff) {
         merged.push(publication);
         if (offset > this.#seen) this.#seen = offset;
       }
     }
     while (live.length > 0) merged.push(live.shift());
     while (merged.length > 0) live.push(merged.shift());
-    if (this.#seen < this.#last) this.#seen = this.#last;
+    // Everything up to the history's position was there to be had: what is not held is
+    // reported as missed.
+    const end = Math.min(position.offset, this.#cutoff);
+    if (this.#seen < end) this.#seen = end;
     this.#serve();
   }
 
@@ -496,6 +503,10 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   #end(cause: unknown, hasCause: boolean): void {
     if (this.#ended) return;
     this.#ended = true;
+    if (this.#catchingUp) {
+      const head = Math.max(this.#seen, this.#hub.head());
+      if (head >= 0) this.#cutoff = head;
+    }
     this.#accepting = false;
     if (hasCause) {
       this.#cause = cause;

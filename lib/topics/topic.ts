@@ -176,6 +176,8 @@ export class Topic<T> {
   readonly #publishers = new WaiterList<T>();
   /** Publishes handed to the backend and not yet settled, while `#suspending` is not empty. */
   #reserved = 0;
+  /** The offset of the last publication handed to the subscribers (-1 before any). */
+  #head = -1;
   #closed = false;
   #cause: unknown = undefined;
   #hasCause = false;
@@ -187,8 +189,7 @@ export class Topic<T> {
     if (typeof name !== 'string') {
       throw new TypeError(`Expected name to be a string, got ${describeValue(name)}`);
     }
-    const backend: unknown =
-      options?.backend === undefined ? new MemoryBackend() : options.backend;
+    const backend: unknown = options?.backend === undefined ? new MemoryBackend() : options.backend;
     if (
       typeof backend !== 'object' ||
       backend === null ||
@@ -202,6 +203,7 @@ export class Topic<T> {
     this.#backend = backend as TopicBackend;
     this.#retention = validateRetention(options?.retention);
     this.#hub = {
+      head: () => this.#head,
       room: () => {
         if (this.#publishers.head !== null) this.#pump();
       },
@@ -355,6 +357,7 @@ export class Topic<T> {
   // --------------------------------------------------------------- internals
 
   #fanOut(publication: Publication<T>): void {
+    this.#head = publication.position.offset;
     for (const subscription of this.#subscribers) internals.offer(subscription, publication);
   }
 
