@@ -57,11 +57,6 @@ export interface Gap {
 /** What a subscription yields: a publication, or a gap reporting missed values. */
 export type TopicEvent<T> = Publication<T> | Gap;
 
-/** Formats a position as `epoch:offset`, for messages. */
-export function formatPosition(position: Position): string {
-  return `${position.epoch}:${position.offset}`;
-}
-
 /** A fresh random epoch: 16 hex digits from the platform's CSPRNG (browsers and Node). */
 export function newEpoch(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));

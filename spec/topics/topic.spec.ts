@@ -190,6 +190,24 @@ describe('Topic', () => {
         expect(sub.tryReceive()).to.deep.equal({ ok: false, closed: true });
       });
 
+      it('leaving a for await loop early takes nothing more and does not cancel it', async () => {
+        const topic = new Topic<string>();
+        const sub = topic.subscribe({ ...kind, capacity: Math.max(kind.capacity, 2) });
+        await topic.publish('a');
+        await topic.publish('b');
+        for await (const event of sub) {
+          expect(show(event)).to.equal('1=a');
+          break;
+        }
+        const iterator = sub[Symbol.asyncIterator]();
+        expect(iterator[Symbol.asyncIterator]()).to.equal(iterator);
+        await iterator.return?.();
+        expect(await iterator.next()).to.deep.equal({ done: true, value: undefined });
+        expect(takeNow(sub)).to.deep.equal(['2=b']);
+        expect(topic.subscriberCount).to.equal(1);
+        topic.close();
+      });
+
       it('tryReceive never waits: empty gives { ok: false, closed: false }', () => {
         const topic = new Topic<number>();
         const sub = topic.subscribe(kind);
