@@ -200,7 +200,8 @@ describe('Topic', () => {
           break;
         }
         const iterator = sub[Symbol.asyncIterator]();
-        expect(iterator[Symbol.asyncIterator]()).to.equal(iterator);
+        const iterable = iterator as unknown as AsyncIterable<unknown>;
+        expect(iterable[Symbol.asyncIterator]()).to.equal(iterator);
         await iterator.return?.();
         expect(await iterator.next()).to.deep.equal({ done: true, value: undefined });
         expect(takeNow(sub)).to.deep.equal(['2=b']);
