@@ -67,7 +67,7 @@ export class MemoryBackend implements TopicBackend {
     const count = retention.count ?? 100;
     const maxAge = retention.maxAge ?? Infinity;
     this.#maxAge.set(topic, maxAge);
-    const at = now();
+    const at = maxAge === Infinity ? 0 : now();
     if (count > 0) {
       log.entries.push(publication);
       log.times.push(at);
