@@ -176,6 +176,11 @@ export class Topic<T> {
   readonly #publishers = new WaiterList<T>();
   /** Publishes handed to the backend and not yet settled, while `#suspending` is not empty. */
   #reserved = 0;
+  /**
+   * While a publication is handed to the subscribers: a subscriber that makes room then
+   * must not let the next publisher through before every subscriber has this one.
+   */
+  #fanningOut = false;
   /** The offset of the last publication handed to the subscribers (-1 before any). */
   #head = -1;
   #closed = false;
@@ -205,7 +210,7 @@ export class Topic<T> {
     this.#hub = {
       head: () => this.#head,
       room: () => {
-        if (this.#publishers.head !== null) this.#pump();
+        if (this.#publishers.head !== null && !this.#fanningOut) this.#pump();
       },
       detach: (subscription) => {
         this.#subscribers.delete(subscription);
@@ -358,7 +363,13 @@ export class Topic<T> {
 
   #fanOut(publication: Publication<T>): void {
     this.#head = publication.position.offset;
-    for (const subscription of this.#subscribers) internals.offer(subscription, publication);
+    this.#fanningOut = true;
+    try {
+      for (const subscription of this.#subscribers) internals.offer(subscription, publication);
+    } finally {
+      this.#fanningOut = false;
+    }
+    if (this.#publishers.head !== null) this.#pump();
   }
 
   #hasRoom(): boolean {
@@ -369,9 +380,12 @@ export class Topic<T> {
   }
 
   #start(value: T): Promise<Position> {
-    const published = this.#backend.publish(this.#name, value, this.#retention);
-    if (this.#suspending.size === 0) return published;
+    if (this.#suspending.size === 0) {
+      return this.#backend.publish(this.#name, value, this.#retention);
+    }
+    // Reserved before the backend is called: a synchronous one hands the value out inside.
     this.#reserved++;
+    const published = this.#backend.publish(this.#name, value, this.#retention);
     const release = (): void => {
       this.#reserved--;
       if (this.#publishers.head !== null) this.#pump();

@@ -332,6 +332,25 @@ describe('Topic', () => {
       topic.close();
     });
 
+    it('a publisher let through while a value is being handed out does not overtake it', async () => {
+      const topic = new Topic<string>();
+      const a = topic.subscribe({ capacity: 1 });
+      const b = topic.subscribe({ capacity: 1 });
+      await topic.publish('w');
+      expect(takeNow(a)).to.deep.equal(['1=w']);
+      const waiting = a.receive();
+      const x = topic.publish('x');
+      const y = topic.publish('y');
+      // b makes room: 'x' goes out, a's waiting receive takes it, which makes room in a:
+      // 'y' must still wait until 'x' has reached b (it used to overtake it: b saw a gap).
+      expect(takeNow(b)).to.deep.equal(['1=w', '2=x']);
+      expect(show(await waiting)).to.equal('2=x');
+      await Promise.all([x, y]);
+      expect(takeNow(a)).to.deep.equal(['3=y']);
+      expect(takeNow(b)).to.deep.equal(['3=y']);
+      topic.close();
+    });
+
     it('a publish aborted while waiting rejects with the reason and publishes nothing', async () => {
       const topic = new Topic<string>();
       const sub = topic.subscribe({ capacity: 1 });
