@@ -385,7 +385,14 @@ export class Topic<T> {
     }
     // Reserved before the backend is called: a synchronous one hands the value out inside.
     this.#reserved++;
+    const head = this.#head;
     const published = this.#backend.publish(this.#name, value, this.#retention);
+    if (this.#head !== head) {
+      // Handed out already (a synchronous backend): the subscribers hold it, no need to
+      // reserve room until the promise settles. A `#pump` loop that called this goes on.
+      this.#reserved--;
+      return published;
+    }
     const release = (): void => {
       this.#reserved--;
       if (this.#publishers.head !== null) this.#pump();
