@@ -214,7 +214,13 @@ export class Topic<T> {
       },
       detach: (subscription) => {
         this.#subscribers.delete(subscription);
-        if (this.#suspending.delete(subscription) && this.#publishers.head !== null) this.#pump();
+        if (
+          this.#suspending.delete(subscription) &&
+          this.#publishers.head !== null &&
+          !this.#fanningOut
+        ) {
+          this.#pump();
+        }
       },
     };
     this.#unlisten = this.#backend.listen(name, (publication) => {
