@@ -29,6 +29,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Effect, PubSub } from 'effect';
 
 import { Channel, Topic } from '../lib/index.js';
+import { median } from './lib/report.js';
 
 const CAPACITY = 64;
 const FAN_OUTS = [1, 10, 1000] as const;
@@ -236,12 +237,6 @@ function runChild(variant: Variant, mode: string, deliveries: number): Promise<F
       }
     });
   });
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function option(args: readonly string[], flag: string, fallback: number): number {

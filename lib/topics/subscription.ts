@@ -22,7 +22,16 @@
 import type { ReceiveResult, WaitOptions } from '../channel-types.js';
 import { ClosedReceiveError, DiscontinuityError, SubscriberOverflowError } from '../errors.js';
 import { Deque } from '../internal/deque.js';
-import { CATCHING, ITERATE, RECEIVE, Waiter, WaiterList, promiseFor } from '../internal/waiter.js';
+import { ChannelIterator, wrap } from '../channel.js';
+import {
+  CATCHING,
+  ITERATE,
+  RECEIVE,
+  Waiter,
+  WaiterList,
+  detachAbort as settle,
+  promiseFor,
+} from '../internal/waiter.js';
 import type { WaiterKind } from '../internal/waiter.js';
 import type { History } from './backend.js';
 import type { Gap, Position, Publication, TopicEvent } from './position.js';
@@ -288,7 +297,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
    * using`, `cancel`, or the `signal` given to `subscribe`).
    */
   [Symbol.asyncIterator](): AsyncIterator<TopicEvent<T>, undefined, undefined> {
-    return new SubscriptionIterator(() => this.#receive(ITERATE, undefined));
+    return new ChannelIterator(() => this.#receive(ITERATE, undefined));
   }
 
   /** Cancels the subscription (`cancel()`), for `await using`. */
@@ -557,46 +566,4 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
 
 if (typeof Symbol.asyncDispose !== 'symbol') {
   Reflect.deleteProperty(Subscription.prototype, 'undefined');
-}
-
-/** Detaches a completing waiter from its abort signal. */
-function settle(waiter: Waiter<unknown>): void {
-  const onAbort = waiter.onAbort;
-  if (onAbort !== null) {
-    (waiter.signal as AbortSignal).removeEventListener('abort', onAbort);
-    waiter.onAbort = null;
-    waiter.signal = null;
-  }
-}
-
-function wrap(kind: WaiterKind, value: unknown): unknown {
-  return kind === RECEIVE
-    ? value
-    : kind === CATCHING
-      ? { ok: true, value }
-      : { done: false, value };
-}
-
-/** The iterator behind `for await`: `return()` ends this iterator only. */
-class SubscriptionIterator<T> implements AsyncIterator<T, undefined, undefined> {
-  readonly #receive: () => Promise<unknown>;
-  #done = false;
-
-  constructor(receive: () => Promise<unknown>) {
-    this.#receive = receive;
-  }
-
-  next(): Promise<IteratorResult<T, undefined>> {
-    if (this.#done) return Promise.resolve(ITERATION_DONE);
-    return this.#receive() as Promise<IteratorResult<T, undefined>>;
-  }
-
-  return(): Promise<IteratorResult<T, undefined>> {
-    this.#done = true;
-    return Promise.resolve(ITERATION_DONE);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
 }

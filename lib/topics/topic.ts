@@ -17,7 +17,13 @@
  */
 import { ClosedSendError } from '../errors.js';
 import { assertSignal, describeValue } from '../internal/describe-value.js';
-import { SEND, Waiter, WaiterList, promiseFor } from '../internal/waiter.js';
+import {
+  SEND,
+  Waiter,
+  WaiterList,
+  detachAbort as unwatch,
+  promiseFor,
+} from '../internal/waiter.js';
 import type { Retention, TopicBackend } from './backend.js';
 import { MemoryBackend } from './memory-backend.js';
 import { validatePosition } from './position.js';
@@ -427,13 +433,4 @@ export class Topic<T> {
 
 if (typeof Symbol.asyncDispose !== 'symbol') {
   Reflect.deleteProperty(Topic.prototype, 'undefined');
-}
-
-function unwatch(waiter: Waiter<unknown>): void {
-  const onAbort = waiter.onAbort;
-  if (onAbort !== null) {
-    (waiter.signal as AbortSignal).removeEventListener('abort', onAbort);
-    waiter.onAbort = null;
-    waiter.signal = null;
-  }
 }
