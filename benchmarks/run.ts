@@ -69,6 +69,13 @@ function suites(channel: ChannelConfig): readonly Suite[] {
       quick: ['--runs', '1', '--n', '100000'],
       markdown: true,
     }),
+    benchFile({
+      name: 'topic',
+      title:
+        "topic fan-out to 1, 10 and 1,000 subscribers against Effect's PubSub and a channel loop",
+      quick: ['--runs', '1', '--deliveries', '100000'],
+      markdown: true,
+    }),
     benchFile({ name: 'websocket', title: 'a WebSocket session against raw ws and it-ws' }),
     benchFile({
       name: 'network',

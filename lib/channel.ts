@@ -572,7 +572,8 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
 
 dropUndefinedSymbolKey(Channel.prototype);
 
-function wrap(kind: WaiterKind, value: unknown): unknown {
+/** A taken value as the waiter's kind wants it (also used by topic subscriptions). */
+export function wrap(kind: WaiterKind, value: unknown): unknown {
   return kind === RECEIVE
     ? value
     : kind === CATCHING
@@ -584,7 +585,7 @@ function wrap(kind: WaiterKind, value: unknown): unknown {
  * The iterator behind `for await`: each `next()` is a receive; `return()` ends this
  * iterator only (the channel is not cancelled, no value is taken).
  */
-class ChannelIterator<T> implements AsyncIterator<T, undefined, undefined> {
+export class ChannelIterator<T> implements AsyncIterator<T, undefined, undefined> {
   readonly #receive: () => Promise<unknown>;
   #done = false;
 

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { Position } from './topics/position.js';
 
 /** Stable codes of sluice's own errors. */
 export type SluiceErrorCode =
@@ -402,5 +403,85 @@ export class RemoteError extends Error {
     super(message);
     this.name = name;
     this.code = code;
+  }
+}
+
+// ------------------------------------------------------------------ topics
+
+/** Stable codes of the topics' errors. */
+export type TopicErrorCode = 'ERR_TOPIC_DISCONTINUITY' | 'ERR_TOPIC_SUBSCRIBER_OVERFLOW';
+
+/**
+ * A subscription asked for everything after a `since` position that the topic can no
+ * longer give: values after it are no longer retained (`count` of them), or it belongs
+ * to another epoch (a history that is gone: `count` is `undefined`), or it lies beyond
+ * the topic's current position. The subscription ends with it before delivering
+ * anything; with `onDiscontinuity: 'oldest'` it continues from the oldest retained value
+ * instead and reports the gap as its first event.
+ *
+ * Why a class of its own: the subscriber must learn that it cannot have a continuous
+ * stream, and exactly what is missing, to decide how to recover (reload the full state,
+ * show that messages were lost) — a retry would fail the same way.
+ */
+export class DiscontinuityError extends Error {
+  /** Always `'DiscontinuityError'`. */
+  override readonly name = 'DiscontinuityError' as const;
+  /** Always `'ERR_TOPIC_DISCONTINUITY'`. */
+  readonly code = 'ERR_TOPIC_DISCONTINUITY' as const;
+  /** The position given as `since`. */
+  readonly since: Position;
+  /** The topic's position when the subscription looked: its last publication. */
+  readonly position: Position;
+  /** The offset of the oldest value retained, in `position.epoch` (`position.offset + 1` when none is). */
+  readonly oldest: number;
+  /**
+   * How many values after `since` are gone; `undefined` when `since` is of another
+   * epoch or ahead of the topic (the number cannot be known).
+   */
+  readonly count: number | undefined;
+  constructor(since: Position, position: Position, oldest: number) {
+    const sameEpoch = since.epoch === position.epoch;
+    const count =
+      sameEpoch && since.offset <= position.offset ? oldest - since.offset - 1 : undefined;
+    const at = `${since.epoch}:${since.offset}`;
+    super(
+      !sameEpoch
+        ? `Cannot resume after ${at}: epoch ${since.epoch} is gone, the topic is at ${position.epoch}:${position.offset}`
+        : count === undefined
+          ? `Cannot resume after ${at}: the topic is only at offset ${position.offset}`
+          : `Cannot resume after ${at}: offsets ${since.offset + 1} to ${oldest - 1} are no longer retained (${count} value${count === 1 ? '' : 's'})`,
+    );
+    this.since = since;
+    this.position = position;
+    this.oldest = oldest;
+    this.count = count;
+  }
+}
+
+/**
+ * A subscription with `overflow: 'close'` was full when another value was published:
+ * it stops receiving, delivers what it holds, then ends with this error. `position` is
+ * that of the last value it delivered: subscribing again `since` it misses nothing still
+ * retained.
+ *
+ * Why a class of its own: it says "this subscriber was too slow", which calls for a
+ * bigger buffer, a drop policy, or resuming `since` the position — not a failure of the
+ * topic.
+ */
+export class SubscriberOverflowError extends Error {
+  /** Always `'SubscriberOverflowError'`. */
+  override readonly name = 'SubscriberOverflowError' as const;
+  /** Always `'ERR_TOPIC_SUBSCRIBER_OVERFLOW'`. */
+  readonly code = 'ERR_TOPIC_SUBSCRIBER_OVERFLOW' as const;
+  /** The position of the last value delivered before this error: resume `since` it. */
+  readonly position: Position;
+  /** The subscription's capacity that was exceeded. */
+  readonly capacity: number;
+  constructor(position: Position, capacity: number) {
+    super(
+      `The subscriber was too slow: its buffer of ${capacity} was full at ${position.epoch}:${position.offset}`,
+    );
+    this.position = position;
+    this.capacity = capacity;
   }
 }

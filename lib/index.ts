@@ -14,8 +14,14 @@ export type {
   SendResult,
   WaitOptions,
 } from './channel-types.js';
-export { ClosedReceiveError, ClosedSendError, TimeoutError } from './errors.js';
-export type { SluiceErrorCode } from './errors.js';
+export {
+  ClosedReceiveError,
+  ClosedSendError,
+  DiscontinuityError,
+  SubscriberOverflowError,
+  TimeoutError,
+} from './errors.js';
+export type { SluiceErrorCode, TopicErrorCode } from './errors.js';
 export { onTimeout, select, selectUnbiased } from './select.js';
 export type { SelectClause, SelectOptions, SelectResult } from './select.js';
 export { createScope, produce, scope, suppressedErrors, supervisorScope } from './scope.js';
@@ -32,3 +38,11 @@ export { delay, ticker, withTimeout, withTimeoutOrUndefined } from './time.js';
 export type { TickerOptions } from './time.js';
 export { fromReadableStream, toReadableStream, toWritableStream } from './streams.js';
 export type { FromReadableStreamOptions } from './streams.js';
+export { Topic } from './topics/topic.js';
+export type { SubscribeOptions, TopicOptions } from './topics/topic.js';
+export { StateTopic } from './topics/state-topic.js';
+export { Subscription } from './topics/subscription.js';
+export type { OnDiscontinuity, TopicOverflow } from './topics/subscription.js';
+export { MemoryBackend } from './topics/memory-backend.js';
+export type { History, PublicationListener, Retention, TopicBackend } from './topics/backend.js';
+export type { Gap, Position, Publication, TopicEvent } from './topics/position.js';

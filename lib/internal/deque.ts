@@ -25,6 +25,16 @@ export class Deque<T> {
     this.#size++;
   }
 
+  /** The oldest value without removing it; the caller checks `length` first. */
+  peek(): T {
+    return this.#items[this.#head] as T;
+  }
+
+  /** The value `index` places after the oldest (0: the oldest); the caller checks the range. */
+  at(index: number): T {
+    return this.#items[(this.#head + index) & this.#mask] as T;
+  }
+
   /** Removes and returns the oldest value; the caller checks `length` first. */
   shift(): T {
     const items = this.#items;

@@ -107,3 +107,13 @@ export class WaiterList<T> {
     waiter.next = null;
   }
 }
+
+/** Detaches a completing waiter from its abort signal (removes the listener, if any). */
+export function detachAbort(waiter: Waiter<unknown>): void {
+  const onAbort = waiter.onAbort;
+  if (onAbort !== null) {
+    (waiter.signal as AbortSignal).removeEventListener('abort', onAbort);
+    waiter.onAbort = null;
+    waiter.signal = null;
+  }
+}
