@@ -152,8 +152,10 @@ export interface Session<In, Out = In> {
    * (and its value goes to `onUndelivered`), with:
    * - a `ClosedSendError`, a new one for each `send`, after `session.close()`,
    *   `outgoing.close()` without a cause, `terminate()`, or when the peer closed or the
-   *   connection was lost; sends still waiting when the connection ends (or when the
-   *   peer's Close is seen) are rejected together with one `ClosedSendError`;
+   *   connection was lost; sends still waiting when the connection ends, or as soon as
+   *   the socket stops being open (the peer's Close, a TCP FIN, a protocol error; also
+   *   while its buffer is still over the high-water mark), are rejected together with
+   *   one `ClosedSendError`, and the writer stops;
    * - the cause itself (the same object, rethrown, as for any channel) after
    *   `outgoing.close(cause)`;
    * - `signal.reason` after `withWebSocket`'s signal aborted (the channels are cancelled
@@ -461,23 +463,24 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     const frames = this.#outgoing.frames;
     const socket = this.#socket;
     if (!(await this.#opened)) return;
+    // Every pass either writes a frame, ends the loop, or waits for something outside it
+    // (a send, the close, a timer): the checks that end it come first, whatever the
+    // buffer holds, so a state that wakes the poll below can never loop back to it.
     for (;;) {
+      if (this.#finished) return;
+      // The peer's Close, a FIN or a protocol error made the socket stop being open: it
+      // would discard frames silently, whether or not its buffer is still full. Stop
+      // taking them: waiting sends are rejected, their values go to `onUndelivered`.
+      if (socket.readyState !== OPEN) {
+        this.#refuseSends();
+        break;
+      }
       // Write everything already waiting, synchronously (each send resolves as it goes).
-      while (
-        !this.#finished &&
-        (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null)
-      ) {
-        // Before taking a waiting send (which resolves it): a socket that is no longer
-        // open would discard the frame.
-        if (socket.readyState !== OPEN) {
-          this.#refuseSends();
-          break;
-        }
+      while (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null) {
         const result = frames.tryReceive();
         if (!result.ok) break;
         this.#send(result.value);
       }
-      if (this.#finished) return;
       if (frames.isClosedForReceive) break;
       if (socket.bufferedAmount >= this.#highWaterMark && this.#closeRequest === null) {
         await this.#poll(

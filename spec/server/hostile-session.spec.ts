@@ -1,0 +1,197 @@
+// Hostile peers against the session layer, with the process under attack in a child
+// (spec/server/hostile-child.ts) so that a stuck event loop shows as a missing answer
+// instead of hanging the test run. Each child is killed by its PID when its test ends.
+import { expect } from 'chai';
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { connect, text } from '../../lib/websocket/index.js';
+import { encodeFrame, rawClient } from './raw-client.js';
+import type { RawClient } from './raw-client.js';
+
+const CHILD = fileURLToPath(new URL('./hostile-child.ts', import.meta.url));
+/** Generous: the machine is shared; a stuck loop never answers at all. */
+const ON_TIME_MS = 300;
+const ANSWER_MS = 3000;
+
+type Report = Record<string, unknown> & { type: string };
+
+interface Child {
+  readonly process: ChildProcess;
+  /** The next report of `type` (those already received count), or a rejection after `ms`. */
+  next(type: string, ms?: number): Promise<Report>;
+  ask(type: string, ms?: number): Promise<Report>;
+}
+
+const children = new Set<ChildProcess>();
+
+function start(args: string[]): Child {
+  const child = fork(CHILD, args, {
+    execArgv: ['--import', 'tsx', '--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  children.add(child);
+  const inbox: Report[] = [];
+  const waiting: (() => void)[] = [];
+  child.on('message', (message: Report) => {
+    inbox.push(message);
+    for (const wake of waiting.splice(0)) wake();
+  });
+  const next = async (type: string, ms = ANSWER_MS): Promise<Report> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const index = inbox.findIndex((message) => message.type === type);
+      if (index >= 0) return inbox.splice(index, 1)[0] as Report;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`the child sent no '${type}' within ${ms} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        waiting.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  };
+  return {
+    process: child,
+    next,
+    ask: (type, ms) => {
+      child.send({ type });
+      return next(type, ms);
+    },
+  };
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => {
+      resolve();
+    });
+    process.kill(child.pid as number, 'SIGKILL');
+  });
+}
+
+afterEach(async () => {
+  for (const child of children) await kill(child);
+  children.clear();
+});
+
+/** An echo round trip on a second connection, through the process under attack. */
+async function echoes(url: string): Promise<string> {
+  const session = await connect<string>(`${url}/echo`, { codec: text(), openTimeout: ANSWER_MS });
+  try {
+    await session.outgoing.send('still here');
+    const reply = await session.incoming.receive();
+    return reply;
+  } finally {
+    await session.close();
+  }
+}
+
+const CLOSED_BEFORE_SENT = 'The WebSocket closed before this message was sent';
+
+/** What the four stuck sends of hostile-child.ts must come to. */
+function expectSettled(settled: Report, first: number): void {
+  expect(settled.outcomes).to.deep.equal(
+    [0, 1, 2, 3].map(() => ({
+      status: 'rejected',
+      name: 'ClosedSendError',
+      message: CLOSED_BEFORE_SENT,
+      sameAsFirst: true,
+    })),
+  );
+  expect(settled.undelivered).to.deep.equal([first, first + 1, first + 2, first + 3]);
+}
+
+describe('sessions against hostile peers (process under attack in a child)', function () {
+  this.timeout(30_000);
+
+  describe('a server whose sends are stuck behind the high-water mark', () => {
+    const attacks: [string, (client: RawClient) => void][] = [
+      ['a Close frame', (client) => client.sendFrame(8, Buffer.from([0x03, 0xe8]))],
+      ['a TCP FIN', (client) => client.socket.end()],
+      ['a malformed frame (reserved opcode 3)', (client) => client.sendFrame(3, Buffer.alloc(0))],
+    ];
+    for (const [what, attack] of attacks) {
+      it(`stays responsive when the client that stopped reading sends ${what}; the stuck sends reject`, async () => {
+        const child = start(['server']);
+        const { url } = (await child.next('ready', 10_000)) as Report & { url: string };
+        const client = await rawClient(Number(new URL(url).port), '/stream');
+        client.socket.pause(); // stop reading: the server's buffer fills
+        try {
+          const { first } = (await child.next('blocked', 10_000)) as Report & { first: number };
+          await child.ask('lateness'); // from here on
+          attack(client);
+          const [settled, during] = await Promise.all([child.next('settled'), echoes(url)]);
+          expect(during).to.equal('still here');
+          expectSettled(settled, first);
+          const { worst } = (await child.ask('lateness')) as Report & { worst: number };
+          expect(worst, `the child's 10 ms timer was ${worst.toFixed(1)} ms late`).to.be.below(
+            ON_TIME_MS,
+          );
+        } finally {
+          client.socket.destroy();
+        }
+        const { reason } = (await child.next('closed')) as Report & {
+          reason: { code: number };
+        };
+        expect(reason.code).to.be.oneOf([1000, 1002, 1005, 1006]);
+        expect(await echoes(url)).to.equal('still here');
+        const { worst } = (await child.ask('lateness')) as Report & { worst: number };
+        expect(worst).to.be.below(ON_TIME_MS);
+      });
+    }
+  });
+
+  describe('a connect() client whose sends are stuck behind the high-water mark', () => {
+    let server: NetServer | undefined;
+    const sockets = new Set<Socket>();
+    afterEach(async () => {
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+      if (server !== undefined) await new Promise((resolve) => server?.close(resolve));
+      server = undefined;
+    });
+
+    it('stays responsive when the server, not reading, shuts down with 1001; the stuck sends reject', async () => {
+      // A server by hand: it completes the handshake, then never reads again.
+      const accepted = new Promise<Socket>((resolve) => {
+        server = createServer((socket) => {
+          sockets.add(socket);
+          socket.once('data', (request: Buffer) => {
+            const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))?.[1] ?? '';
+            const accept = createHash('sha1')
+              .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+              .digest('base64');
+            socket.write(
+              `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+            );
+            socket.pause();
+            resolve(socket);
+          });
+        });
+      });
+      const listening = server as unknown as NetServer;
+      await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+      const { port } = listening.address() as { port: number };
+      const child = start(['client', `ws://127.0.0.1:${port}/`]);
+      const socket = await accepted;
+      await child.next('ready', 10_000);
+      const { first } = (await child.next('blocked', 10_000)) as Report & { first: number };
+      await child.ask('lateness');
+      // What `server.close()` sends: Close 1001 'Going away' (unmasked, from a server).
+      const payload = Buffer.concat([Buffer.from([0x03, 0xe9]), Buffer.from('Going away')]);
+      socket.write(encodeFrame(8, payload, { mask: false }));
+      expectSettled(await child.next('settled'), first);
+      const { worst } = (await child.ask('lateness')) as Report & { worst: number };
+      expect(worst, `the child's 10 ms timer was ${worst.toFixed(1)} ms late`).to.be.below(
+        ON_TIME_MS,
+      );
+    });
+  });
+});
