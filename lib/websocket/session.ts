@@ -749,7 +749,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * takes what the socket delivers after it paused, and what it reads for a pong.
    */
   #checkBytes(): void {
-    if (this.#closeRequest !== null || this.#finished || !this.#canPause()) return;
+    if (this.#closeRequest !== null || this.#finished) return;
+    if (this.#overflow !== 'pause' || typeof this.#socket.pause !== 'function') return;
     const held = this.#held();
     if (this.#peeking) {
       if (held >= this.#peekLimit()) this.#endPeek();

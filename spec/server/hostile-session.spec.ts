@@ -8,7 +8,10 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { CloseReason } from '../../lib/errors.js';
+import { route } from '../../lib/server/index.js';
 import { connect, text } from '../../lib/websocket/index.js';
+import { deferred, settlesWithin, sleep, useServers } from './helpers.js';
 import { encodeFrame, rawClient } from './raw-client.js';
 import type { RawClient } from './raw-client.js';
 
@@ -193,5 +196,95 @@ describe('sessions against hostile peers (process under attack in a child)', fun
         ON_TIME_MS,
       );
     });
+  });
+});
+
+describe('the heartbeat and sessions paused for back-pressure', function () {
+  this.timeout(20_000);
+  const { start } = useServers();
+
+  for (const [what, pad] of [
+    ['the pong within the budget it reads for it', ''],
+    ['more than that budget ahead of the pong', 'x'.repeat(1000)],
+  ] as const) {
+    it(`does not cut a live client whose incoming stays full for many pong timeouts (${what})`, async () => {
+      const outcome = deferred<{ got: number; open: boolean }>();
+      const server = await start(
+        { pingInterval: 100, pongTimeout: 400 },
+        {
+          '/slow': route<string>({
+            codec: text(),
+            incomingCapacity: 1,
+            incomingMaxBytes: 64 * 1024,
+            handler: async (session) => {
+              await sleep(2500); // five pong timeouts without reading
+              let got = 0;
+              for await (const line of session.incoming) {
+                if (line !== `${got}${pad}`) throw new Error(`expected ${got}, got ${line}`);
+                if (++got === 3000) break;
+              }
+              const open = !(await settlesWithin(session.closed, 0));
+              outcome.resolve({ got, open });
+              await session.outgoing.send(String(got));
+            },
+          }),
+        },
+      );
+      const client = await connect<string>(`${server.url}/slow`, { codec: text() });
+      for (let n = 0; n < 3000; n++) await client.outgoing.send(`${n}${pad}`);
+      expect(await outcome.promise).to.deep.equal({ got: 3000, open: true });
+      expect(await client.incoming.receive()).to.equal('3000');
+      expect(await client.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+    });
+  }
+
+  it('still cuts a peer that sends but never answers pings while its session is paused', async () => {
+    const closed = deferred<CloseReason>();
+    const server = await start(
+      { pingInterval: 100, pongTimeout: 150 },
+      {
+        '/hold': route<string>({
+          codec: text(),
+          incomingCapacity: 1,
+          handler: (session) => session.closed.then(closed.resolve),
+        }),
+      },
+    );
+    const client = await rawClient(server.port, '/hold'); // a raw client never pongs
+    const started = performance.now();
+    for (let n = 0; n < 20; n++) client.sendFrame(1, Buffer.from(`message ${n}`));
+    expect(await closed.promise).to.deep.equal({
+      code: 1006,
+      reason: 'Heartbeat timeout: no pong within 150 ms',
+      wasClean: false,
+    });
+    // Cut within pingInterval + pongTimeout of the attack, give or take the load.
+    expect(performance.now() - started).to.be.below(250 + 750);
+    client.socket.destroy();
+  });
+
+  it('a paused session notices its client leaving (FIN) at the next ping, not at the pong timeout', async () => {
+    const closed = deferred<CloseReason>();
+    const server = await start(
+      { pingInterval: 200, pongTimeout: 5000 },
+      {
+        '/hold': route<string>({
+          codec: text(),
+          incomingCapacity: 1,
+          handler: (session) => session.closed.then(closed.resolve),
+        }),
+      },
+    );
+    const client = await rawClient(server.port, '/hold');
+    // More than `ws` parses at once: data waits unread in the socket ahead of the FIN.
+    const kib = 'k'.repeat(1024);
+    for (let n = 0; n < 300; n++) client.sendFrame(1, Buffer.from(`${n}${kib}`));
+    await sleep(50); // paused by now
+    const started = performance.now();
+    client.socket.end();
+    const reason = await closed.promise;
+    expect(reason).to.deep.equal({ code: 1006, reason: '', wasClean: false });
+    expect(performance.now() - started).to.be.below(200 + 1000);
+    client.socket.destroy();
   });
 });
