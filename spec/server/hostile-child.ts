@@ -8,8 +8,9 @@
 // - `server`: `serve` with `/stream` (streams 16 KiB text messages until a send is stuck,
 //   then adds three more sends and reports how all four settle) and `/echo`.
 // - `client <url>`: a `connect()` client on `url` doing the same as `/stream`.
-// - `memory <options JSON>`: `serve` with `/hold` (a handler that never reads `incoming`)
-//   and `/echo`; `{ type: 'heap' }` answers with heapUsed/arrayBuffers after a GC.
+// - `memory [deflate]`: `serve` (with `perMessageDeflate` if asked) and `/hold`, whose
+//   handler never reads `incoming`; `{ type: 'heap' }` answers with heapUsed and
+//   arrayBuffers after a GC.
 import { serve, route } from '../../lib/server/index.js';
 import type { Session } from '../../lib/websocket/index.js';
 import { connect, text } from '../../lib/websocket/index.js';
@@ -123,24 +124,17 @@ if (mode === 'server') {
   report({ type: 'ready' });
   await stream(session, undelivered);
 } else if (mode === 'memory') {
-  const options = JSON.parse(process.argv[3] as string) as Record<string, unknown>;
-  const held: Session<string>[] = [];
+  const deflate = process.argv[3] === 'deflate';
   const server = await serve(
-    { maxMessageSize: 1024 * 1024, perMessageDeflate: options.deflate === true },
+    { perMessageDeflate: deflate, pingInterval: 300, closeTimeout: 500 },
     {
-      '/hold': route({
+      // Never reads: everything the peer sends stays with the session.
+      '/hold': route<string>({
         codec: text(),
-        ...(options.session as object),
-        handler: async (session) => {
-          held.push(session);
-          await session.closed;
-        },
-      }),
-      '/echo': route<string>({
-        codec: text(),
-        handler: async (session) => {
-          for await (const line of session.incoming) await session.outgoing.send(line);
-        },
+        handler: (session) =>
+          session.closed.then((reason) => {
+            if (process.env.HOSTILE_DEBUG !== undefined) console.error('closed', reason);
+          }),
       }),
     },
   );

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
 import type { CloseReason } from '../../lib/errors.js';
 import { route } from '../../lib/server/index.js';
 import { connect, text } from '../../lib/websocket/index.js';
@@ -287,4 +288,68 @@ describe('the heartbeat and sessions paused for back-pressure', function () {
     expect(performance.now() - started).to.be.below(200 + 1000);
     client.socket.destroy();
   });
+});
+
+describe('memory one flooding client can pin (process under attack in a child)', function () {
+  this.timeout(60_000);
+  const CLIENTS = 3;
+  const MESSAGES = 40;
+  const MiB = 1024 * 1024;
+  /** Per connection: incomingMaxBytes (4 MiB) + the message ws assembles (1 MiB) + slack. */
+  const BOUND = 6 * MiB;
+  const SLACK = 16 * MiB;
+
+  for (const deflate of [false, true]) {
+    it(`${CLIENTS} clients sending ${MESSAGES} messages of 1 MiB${deflate ? ' (perMessageDeflate)' : ''} to a handler that never reads: heap under N × ${BOUND / MiB} MiB + ${SLACK / MiB} MiB`, async () => {
+      const child = start(deflate ? ['memory', 'deflate'] : ['memory']);
+      const { url } = (await child.next('ready', 20_000)) as Report & { url: string };
+      const heap = async (): Promise<number> => {
+        const { heapUsed, arrayBuffers } = (await child.ask('heap')) as Report & {
+          heapUsed: number;
+          arrayBuffers: number;
+        };
+        return heapUsed + arrayBuffers;
+      };
+      const baseline = await heap();
+      const message = 'a'.repeat(MiB - 64);
+      const clients = await Promise.all(
+        Array.from(
+          { length: CLIENTS },
+          () =>
+            new Promise<WebSocket>((resolve, reject) => {
+              // `ws` answers pings by itself: these clients are alive.
+              const ws = new WebSocket(`${url}/hold`, { perMessageDeflate: deflate });
+              ws.once('open', () => {
+                resolve(ws);
+              });
+              ws.once('error', reject);
+            }),
+        ),
+      );
+      const codes = clients.map(
+        (ws) =>
+          new Promise<number>((resolve) => {
+            ws.once('close', resolve);
+          }),
+      );
+      try {
+        for (const ws of clients) for (let n = 0; n < MESSAGES; n++) ws.send(message);
+        await sleep(2000);
+        const grown = (await heap()) - baseline;
+        if (process.env.HOSTILE_FIGURES !== undefined) {
+          console.log(`heap grew ${(grown / MiB).toFixed(1)} MiB (deflate: ${deflate})`);
+        }
+        expect(grown, `grew ${(grown / MiB).toFixed(1)} MiB`).to.be.below(CLIENTS * BOUND + SLACK);
+        // Paused, or (a burst already inflated past the bound) failed with 1009; never cut
+        // by the heartbeat (a ping every 300 ms) while paused.
+        for (const [index, ws] of clients.entries()) {
+          // Closing: the server's Close arrived; its TCP close follows within closeTimeout.
+          if (ws.readyState !== WebSocket.OPEN) expect(await codes[index]).to.equal(1009);
+        }
+      } finally {
+        for (const ws of clients) ws.terminate();
+      }
+      await Promise.all(codes);
+    });
+  }
 });
