@@ -19,6 +19,17 @@
  *   backlog, fed in order by `send`, and — where the socket can — the socket is paused
  *   until the backlog is gone. The end of the connection travels through the same backlog,
  *   so every message received before a Close is delivered before `incoming` ends.
+ * - **Bytes held.** Each message counts its frame's size while the backlog or the
+ *   channel's buffer holds it. The session is the buffer's only sender and values leave
+ *   it oldest first, so a deque of sizes trimmed to the buffer's count (a channel
+ *   internal, O(1)) says what the buffer holds; a hook on each take wakes a pause that
+ *   waits for bytes. Reading pauses at half of `incomingMaxBytes`; past all of it the
+ *   connection fails (1009). The heartbeat's ping lets a paused socket read again, up to
+ *   five eighths, for the pong (see `pinged`).
+ * - **The writer never spins.** Each pass of the writer loop first checks that the socket
+ *   is open (else it refuses the waiting sends and ends), then writes, then waits for a
+ *   send, the close or the drain poll's timer: no state can send it round without one
+ *   of those.
  * - **Closing once.** Every way the connection ends (close event, `terminate`, idle
  *   timeout) goes through one `#finish`: listeners are removed, timers cleared, unsent
  *   frames handed to `onUndelivered`, `closed` resolved. Nothing is left behind.
@@ -54,11 +65,14 @@ import {
 } from './validate.js';
 
 /**
- * What happens when a message arrives and `incoming` is full.
+ * What happens when a message arrives and `incoming` is full (by count,
+ * `incomingCapacity`, or by bytes, `incomingMaxBytes`).
  * - `'pause'`: push back on the peer: stop reading from the socket until there is room
  *   (Node `ws`: `socket.pause()`, so TCP flow control slows the peer and nothing is
  *   lost). Where the socket cannot pause (browsers, Node's own `WebSocket`) this falls
- *   back to `'close'`.
+ *   back to `'close'`. Unlike a Kotlin channel's `SUSPEND`, the wait is the peer's: a
+ *   socket cannot suspend one message, only stop reading. `ws` still delivers what it
+ *   had read when it paused; that is held within `incomingMaxBytes`.
  * - `'close'`: fail the connection: close it with 1008 (policy violation) and end
  *   `incoming` with an `IncomingOverflowError` after the messages it holds.
  * - `'drop-oldest'` / `'drop-latest'`: drop a message (the oldest buffered, or the one
@@ -158,7 +172,9 @@ export interface Session<In, Out = In> {
    * Received messages, in order. Ends after every message that arrived before the
    * connection closed: normally when the close code was 1000, 1001 or 1005 or the close
    * was ours; otherwise it throws a `WebSocketCloseError` (code, reason, `wasClean`), a
-   * `DecodeError` for a bad frame, or an `IncomingOverflowError`. Leaving a `for await`
+   * `DecodeError` for a bad frame, or an `IncomingOverflowError` (over `incomingCapacity`
+   * where the socket cannot pause, or over `incomingMaxBytes`). It holds at most
+   * `incomingCapacity` messages and `incomingMaxBytes` bytes. Leaving a `for await`
    * loop early does not close the connection. Cancelling it drops later messages but
    * keeps the connection open.
    */
