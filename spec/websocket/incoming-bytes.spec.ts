@@ -202,6 +202,51 @@ describe('Session incomingMaxBytes', () => {
     ]);
   });
 
+  it('counts messages still being decoded (asynchronous codec)', async () => {
+    const asyncText = { ...text(), decode: (data: unknown) => Promise.resolve(data as string) };
+    const [socket, session] = open({ incomingMaxBytes: 100, codec: asyncText });
+    socket.deliver(chars('a', 60));
+    socket.deliver(chars('b', 60)); // 120 > 100 while the first is still decoding
+    await tick();
+    expect(socket.closeCalls).to.deep.equal([[1009, 'Incoming buffer overflow']]);
+    const { got, error } = await drain(session);
+    expect(got).to.deep.equal([chars('a', 60)]);
+    expect((error as IncomingOverflowError).maxBytes).to.equal(100);
+    await session.closed;
+  });
+
+  it('with a drop policy and an asynchronous codec, drops by bytes in order', async () => {
+    const asyncText = { ...text(), decode: (data: unknown) => Promise.resolve(data as string) };
+    const [socket, session] = open({
+      incomingMaxBytes: 100,
+      incomingOverflow: 'drop-latest',
+      codec: asyncText,
+    });
+    for (const c of 'abc') socket.deliver(chars(c, 40)); // c: 120 > 100, dropped
+    await tick();
+    socket.deliver(chars('d', 20));
+    void session.close();
+    const { got, error } = await drain(session);
+    expect([got, error]).to.deep.equal([
+      [chars('a', 40), chars('b', 40), chars('d', 20)],
+      undefined,
+    ]);
+  });
+
+  it("with 'drop-oldest' and a full count, keeps the sizes of what the buffer holds", async () => {
+    const [socket, session] = open({
+      incomingMaxBytes: 100,
+      incomingCapacity: 2,
+      incomingOverflow: 'drop-oldest',
+    });
+    for (const c of 'abc') socket.deliver(chars(c, 10)); // a dropped by count: 20 held
+    socket.deliver(chars('d', 80)); // b dropped by count: c and d, 90 held
+    socket.deliver(chars('e', 10)); // c dropped by count: 90 held, nothing by bytes
+    void session.close();
+    const { got } = await drain(session);
+    expect(got).to.deep.equal([chars('d', 80), chars('e', 10)]);
+  });
+
   it('keeps counting right when receivers take messages as they arrive', async () => {
     const [socket, session] = open({ incomingMaxBytes: 100, incomingCapacity: 4 });
     const got: string[] = [];
