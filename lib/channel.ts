@@ -121,6 +121,15 @@ export interface ChannelInternals {
   onReceiverWaits<T>(channel: Channel<T>, hook: (() => void) | null): void;
   /** How many receivers wait on `channel` now (a counter: O(1)). */
   waitingReceivers<T>(channel: Channel<T>): number;
+  /** How many values `channel`'s buffer holds now (O(1)). */
+  buffered<T>(channel: Channel<T>): number;
+  /**
+   * Sets (or, with `null`, removes) a hook called synchronously right after a receiver
+   * took a value out of `channel`'s buffer — `receive`, `tryReceive`, an iterator's
+   * `next()`, a receive clause of `select`. Sessions use it to see room made in
+   * `incoming` (bounded in bytes). The hook must not operate on `channel` itself.
+   */
+  onTaken<T>(channel: Channel<T>, hook: (() => void) | null): void;
 }
 
 // Assigned in Channel's static block, which alone can reach its private state.
@@ -174,6 +183,8 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   #onReceiverWaits: (() => void) | null = null;
   /** How many of `#waiters` are receivers (for {@link ChannelInternals.waitingReceivers}). */
   #receivers = 0;
+  /** See {@link ChannelInternals.onTaken}; `null` for every ordinary channel. */
+  #onTaken: (() => void) | null = null;
 
   static {
     channelInternals = {
@@ -192,6 +203,10 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
         channel.#onReceiverWaits = hook;
       },
       waitingReceivers: (channel) => channel.#receivers,
+      buffered: (channel) => channel.#bufferedCount(),
+      onTaken: (channel, hook) => {
+        channel.#onTaken = hook;
+      },
     };
   }
 
@@ -479,6 +494,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   #refill(buffer: Deque<T>): void {
     const sender = this.#takeSender();
     if (sender !== null) buffer.push(this.#takeFrom(sender));
+    if (this.#onTaken !== null) this.#onTaken();
   }
 
   /** Takes the value of a sender that was shifted off the list and resolves its send. */

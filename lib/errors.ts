@@ -255,7 +255,8 @@ export class HandshakeError extends ConnectError {
  * The session's `incoming` buffer was full, the socket cannot be paused (browsers, Node's
  * own `WebSocket`) and the overflow policy is `'pause'` or `'close'`: the connection is
  * closed with 1008 (policy violation) and `incoming` ends with this error after the
- * buffered messages.
+ * buffered messages. Also when the messages held for `incoming` would pass
+ * `incomingMaxBytes` (`maxBytes` is set then): the connection is closed with 1009.
  *
  * Why a class of its own: it means the consumer is too slow for the peer, which calls
  * for a bigger buffer, a drop policy, or flow control in the protocol — not a retry.
@@ -265,11 +266,21 @@ export class IncomingOverflowError extends Error {
   override readonly name = 'IncomingOverflowError' as const;
   /** Always `'ERR_WEBSOCKET_INCOMING_OVERFLOW'`. */
   readonly code = 'ERR_WEBSOCKET_INCOMING_OVERFLOW' as const;
-  /** The capacity of `incoming` that was exceeded. */
+  /** The capacity of `incoming` (in messages) that was exceeded, or that was in force. */
   readonly capacity: number;
-  constructor(capacity: number) {
-    super(`More messages arrived than incoming can buffer (capacity ${capacity})`);
+  /**
+   * The byte bound (`incomingMaxBytes`) that was exceeded, or `undefined` when the count
+   * (`capacity`) was.
+   */
+  readonly maxBytes: number | undefined;
+  constructor(capacity: number, maxBytes?: number) {
+    super(
+      maxBytes === undefined
+        ? `More messages arrived than incoming can buffer (capacity ${capacity})`
+        : `More bytes arrived than incoming may hold (incomingMaxBytes ${maxBytes})`,
+    );
     this.capacity = capacity;
+    this.maxBytes = maxBytes;
   }
 }
 

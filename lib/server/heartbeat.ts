@@ -14,6 +14,17 @@
  * callback closures and their contexts; every step (join, pong, leave) is O(1). The
  * timing seen by each connection is the same as with a timer of its own.
  *
+ * ## Paused connections
+ * A connection whose session paused reading (its `incoming` is full) cannot read a pong:
+ * TCP delivers it behind the messages nobody reads yet. So each ping tells the entry's
+ * {@link Liveness} (`pinged`), and a paused session reads again until the pong arrives,
+ * within its byte budget (`incomingMaxBytes`); if the budget fills first it pauses
+ * again. A missing pong cuts the connection only if reading was never paused (without
+ * reading) since the ping: the heartbeat never cuts a connection because sluice itself
+ * stopped reading it. A dead peer is still cut within `interval + timeout` of the
+ * moment its session reads: at once when the bytes it had sent before dying fit in the
+ * budget, else once the handler has taken enough of them.
+ *
  * @module
  */
 
@@ -23,6 +34,17 @@ export interface PingableSocket {
   ping(data: Uint8Array): void;
   on(event: 'pong', listener: (this: this, data: Uint8Array) => void): unknown;
   off(event: 'pong', listener: (this: this, data: Uint8Array) => void): unknown;
+}
+
+/** What the heartbeat asks of a connection's session (see "Paused connections"). */
+export interface Liveness {
+  /** A ping was just sent: a paused session reads until the pong (within its budget). */
+  pinged(): void;
+  /**
+   * `performance.now()` when reading last stopped being paused without reading,
+   * `Infinity` while it is, `-Infinity` if it never was.
+   */
+  readonly unreadUntil: number;
 }
 
 /** Timing of a {@link Heartbeat}, in milliseconds. */
@@ -50,9 +72,13 @@ export class HeartbeatEntry<S extends PingableSocket = PingableSocket> {
   /** Pings sent so far; the last one's payload is this count as a big-endian float64. */
   count = 0;
   wait: typeof IDLE | typeof PING | typeof PONG = IDLE;
+  /** When the last ping was sent (`performance.now()` clock). */
+  pingedAt = 0;
+  readonly liveness: Liveness | undefined;
 
-  constructor(socket: S) {
+  constructor(socket: S, liveness?: Liveness) {
     this.socket = socket;
+    this.liveness = liveness;
   }
 }
 
@@ -214,10 +240,17 @@ export class Heartbeat<S extends PingableSocket, E extends HeartbeatEntry<S>> {
           const payload = new Uint8Array(PAYLOAD_BYTES);
           new DataView(payload.buffer).setFloat64(0, count);
           socket.ping(payload);
+          entry.liveness?.pinged();
+          entry.pingedAt = performance.now();
           this.#schedule(entry, PONG, now);
         } else {
           this.#schedule(entry, PING, now);
         }
+      } else if ((entry.liveness?.unreadUntil ?? -Infinity) > entry.pingedAt) {
+        // Reading was paused (not by the peer) since the ping: the pong could not arrive.
+        // Ping again after `interval` instead.
+        this.#unlink(entry);
+        this.#schedule(entry, PING, now);
       } else {
         this.#leave(entry);
         this.#onTimeout(entry, `Heartbeat timeout: no pong within ${this.#timing.timeout} ms`);

@@ -255,7 +255,7 @@ class Connection extends HeartbeatEntry<WebSocket> {
   readonly session: ServerSessionImpl<unknown, unknown>;
 
   constructor(ws: WebSocket, session: ServerSessionImpl<unknown, unknown>) {
-    super(ws);
+    super(ws, session);
     this.session = session;
   }
 }

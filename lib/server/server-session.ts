@@ -183,6 +183,16 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
     return true;
   }
 
+  /** The heartbeat pinged (see heartbeat.ts, "Paused connections"); internal. */
+  pinged(): void {
+    this.#inner.pinged();
+  }
+
+  /** See `Liveness.unreadUntil`; internal. */
+  get unreadUntil(): number {
+    return this.#inner.unreadUntil;
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -19,6 +19,17 @@
  *   backlog, fed in order by `send`, and — where the socket can — the socket is paused
  *   until the backlog is gone. The end of the connection travels through the same backlog,
  *   so every message received before a Close is delivered before `incoming` ends.
+ * - **Bytes held.** Each message counts its frame's size while the backlog or the
+ *   channel's buffer holds it. The session is the buffer's only sender and values leave
+ *   it oldest first, so a deque of sizes trimmed to the buffer's count (a channel
+ *   internal, O(1)) says what the buffer holds; a hook on each take wakes a pause that
+ *   waits for bytes. Reading pauses at half of `incomingMaxBytes`; past all of it the
+ *   connection fails (1009). The heartbeat's ping lets a paused socket read again, up to
+ *   five eighths, for the pong (see `pinged`).
+ * - **The writer never spins.** Each pass of the writer loop first checks that the socket
+ *   is open (else it refuses the waiting sends and ends), then writes, then waits for a
+ *   send, the close or the drain poll's timer: no state can send it round without one
+ *   of those.
  * - **Closing once.** Every way the connection ends (close event, `terminate`, idle
  *   timeout) goes through one `#finish`: listeners are removed, timers cleared, unsent
  *   frames handed to `onUndelivered`, `closed` resolved. Nothing is left behind.
@@ -35,6 +46,7 @@ import {
   WebSocketCloseError,
 } from '../errors.js';
 import type { CloseReason } from '../errors.js';
+import { Deque } from '../internal/deque.js';
 import { startTimer } from '../internal/timer.js';
 import { CATCHING, Waiter } from '../internal/waiter.js';
 import { json } from './codec.js';
@@ -53,11 +65,14 @@ import {
 } from './validate.js';
 
 /**
- * What happens when a message arrives and `incoming` is full.
+ * What happens when a message arrives and `incoming` is full (by count,
+ * `incomingCapacity`, or by bytes, `incomingMaxBytes`).
  * - `'pause'`: push back on the peer: stop reading from the socket until there is room
  *   (Node `ws`: `socket.pause()`, so TCP flow control slows the peer and nothing is
  *   lost). Where the socket cannot pause (browsers, Node's own `WebSocket`) this falls
- *   back to `'close'`.
+ *   back to `'close'`. Unlike a Kotlin channel's `SUSPEND`, the wait is the peer's: a
+ *   socket cannot suspend one message, only stop reading. `ws` still delivers what it
+ *   had read when it paused; that is held within `incomingMaxBytes`.
  * - `'close'`: fail the connection: close it with 1008 (policy violation) and end
  *   `incoming` with an `IncomingOverflowError` after the messages it holds.
  * - `'drop-oldest'` / `'drop-latest'`: drop a message (the oldest buffered, or the one
@@ -77,6 +92,35 @@ export interface SessionOptions<In, Out> {
    * @default 1024
    */
   readonly incomingCapacity?: number | undefined;
+  /**
+   * The most bytes of received messages the session holds for `incoming` (its buffer and
+   * the queue behind it), counted as the frames arrived after decompression (binary: its
+   * bytes; text: its length in UTF-16 code units, at most its UTF-8 size), on top of the
+   * count bound `incomingCapacity`. It bounds what one peer can make this end hold,
+   * whatever the message sizes and compression ratios.
+   *
+   * - With `'pause'`, reading pauses once the bytes held reach half of it; the other half
+   *   takes the frames the socket delivers after it paused (`ws` parses the rest of the
+   *   chunk it read: up to 64 KiB on the wire, more once inflated) and those it reads
+   *   while the server's heartbeat waits for a pong (see `ServeOptions.pongTimeout`).
+   *   Reading resumes once the queue is delivered and the bytes held are under half.
+   * - A message that would take the bytes held past the bound — a peer flooding past
+   *   the pause, a burst of deflate bombs, or any overflow with `'close'` — fails the
+   *   connection with 1009 and ends `incoming` with an `IncomingOverflowError` (its
+   *   `maxBytes` set) after the messages it holds; `'drop-oldest'` drops buffered
+   *   messages to make room instead, `'drop-latest'` drops the arriving one.
+   * - A single message bigger than the bound passes when nothing else is held.
+   *
+   * Worst case per connection, for what the peer sends: at most
+   * `max(incomingMaxBytes, maxMessageSize)` bytes of frames held, plus the message `ws`
+   * is assembling (up to `maxMessageSize`). Decoded values may cost more than their
+   * frames (a JSON array of small numbers about 4–8 times); with `serve`'s defaults
+   * (4 MiB, 1 MiB) that is 5 MiB of frames, 1 MiB of it a partial message. Keep
+   * `maxMessageSize` at most a quarter of this bound so that a peer that respects flow
+   * control never meets it.
+   * @default 4194304 (4 MiB)
+   */
+  readonly incomingMaxBytes?: number | undefined;
   /**
    * What a full `incoming` does with one more message.
    * @default 'pause'
@@ -128,7 +172,9 @@ export interface Session<In, Out = In> {
    * Received messages, in order. Ends after every message that arrived before the
    * connection closed: normally when the close code was 1000, 1001 or 1005 or the close
    * was ours; otherwise it throws a `WebSocketCloseError` (code, reason, `wasClean`), a
-   * `DecodeError` for a bad frame, or an `IncomingOverflowError`. Leaving a `for await`
+   * `DecodeError` for a bad frame, or an `IncomingOverflowError` (over `incomingCapacity`
+   * where the socket cannot pause, or over `incomingMaxBytes`). It holds at most
+   * `incomingCapacity` messages and `incomingMaxBytes` bytes. Leaving a `for await`
    * loop early does not close the connection. Cancelling it drops later messages but
    * keeps the connection open.
    */
@@ -152,8 +198,10 @@ export interface Session<In, Out = In> {
    * (and its value goes to `onUndelivered`), with:
    * - a `ClosedSendError`, a new one for each `send`, after `session.close()`,
    *   `outgoing.close()` without a cause, `terminate()`, or when the peer closed or the
-   *   connection was lost; sends still waiting when the connection ends (or when the
-   *   peer's Close is seen) are rejected together with one `ClosedSendError`;
+   *   connection was lost; sends still waiting when the connection ends, or as soon as
+   *   the socket stops being open (the peer's Close, a TCP FIN, a protocol error; also
+   *   while its buffer is still over the high-water mark), are rejected together with
+   *   one `ClosedSendError`, and the writer stops;
    * - the cause itself (the same object, rethrown, as for any channel) after
    *   `outgoing.close(cause)`;
    * - `signal.reason` after `withWebSocket`'s signal aborted (the channels are cancelled
@@ -207,6 +255,7 @@ export interface Session<In, Out = In> {
 
 const DEFAULT_CAPACITY = 1024;
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 /** Close code for `outgoing.close(cause)` and a failing `withWebSocket` handler. */
 export const APPLICATION_ERROR = 4000;
 
@@ -237,6 +286,15 @@ function toFrame(data: unknown): Frame | undefined {
     return bytes;
   }
   return undefined;
+}
+
+/**
+ * What a received frame counts for in `incomingMaxBytes`: its bytes, as `ws` hands them
+ * over (after decompression); a text frame its length in UTF-16 code units (at most its
+ * UTF-8 size; V8 stores it in one byte per unit when it is Latin-1, else two).
+ */
+function sizeOf(data: Frame): number {
+  return typeof data === 'string' ? data.length : data.byteLength;
 }
 
 function isNormalClose(code: number): boolean {
@@ -271,7 +329,27 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   /** After a decode failure or overflow: later frames are ignored. */
   #discarding = false;
   #backlog: unknown[] | null = null;
+  /** The size (see `sizeOf`) of each backlog item, at the same index. */
+  readonly #backlogSizes: number[] = [];
+  /** Bytes of the messages in the backlog. */
+  #backlogBytes = 0;
+  /**
+   * The sizes of the messages in `incoming`'s buffer, oldest first. The session is its
+   * only sender and values leave a buffer oldest first, so the buffer holds the last
+   * `buffered` of them: the rest were taken (see `#held`).
+   */
+  readonly #bufferSizes = new Deque<number>();
+  #bufferBytes = 0;
+  readonly #maxBytes: number;
+  /** Sluice paused the socket (back-pressure); it may be reading for a pong (`#peeking`). */
   #paused = false;
+  /** Paused, but reading again until the heartbeat's pong arrives (see `pinged`). */
+  #peeking = false;
+  /**
+   * `performance.now()` when the socket last stopped being paused without reading;
+   * `Infinity` while it is; `-Infinity` if it never was. See `unreadUntil`.
+   */
+  #unreadUntil = -Infinity;
   #lastError: unknown = undefined;
   #lastFrame = 0;
   /** Clears the idle timer while one is armed. */
@@ -309,6 +387,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   readonly #onControlFrame = (): void => {
     this.#touch();
   };
+  readonly #onPeekPong = (): void => {
+    this.#endPeek();
+  };
+  readonly #onTaken = (): void => {
+    if (this.#paused && this.#backlog === null) this.#maybeResume();
+  };
 
   constructor(socket: WebSocketLike, options: SessionOptions<In, Out> = {}) {
     checkSocket(socket);
@@ -318,6 +402,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#capacity = options.incomingCapacity ?? DEFAULT_CAPACITY;
     this.#overflow = options.incomingOverflow ?? 'pause';
     this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.#maxBytes = options.incomingMaxBytes ?? DEFAULT_MAX_BYTES;
     this.#idleTimeout = options.idleTimeout;
     this.#skipDecodeErrors = options.onDecodeError === 'skip';
     const overflow = this.#overflow;
@@ -325,6 +410,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       this.#capacity,
       overflow === 'drop-oldest' || overflow === 'drop-latest' ? { overflow } : undefined,
     );
+    channelInternals.onTaken(this.#incoming, this.#onTaken);
     this.#outgoing = new Outgoing<Out>(this.#codec, options.onUndelivered, {
       tryWrite: (data) => this.#tryWrite(data),
       closed: (cause) => {
@@ -450,12 +536,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (this.#writerDone) this.#closeSocket();
     // The peer's Close reply must get through even if nobody reads `incoming` any more:
     // from now on `incoming` is not flow-controlled (the handshake bounds this in time).
-    if (this.#paused) {
-      this.#paused = false;
-      this.#touch();
-      this.#startIdleTimer();
-      this.#socket.resume?.();
-    }
+    if (this.#paused) this.#resumeReading();
   }
 
   /** The writer loop: frames from `outgoing` to the socket, in order, with backpressure. */
@@ -463,23 +544,24 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     const frames = this.#outgoing.frames;
     const socket = this.#socket;
     if (!(await this.#opened)) return;
+    // Every pass either writes a frame, ends the loop, or waits for something outside it
+    // (a send, the close, a timer): the checks that end it come first, whatever the
+    // buffer holds, so a state that wakes the poll below can never loop back to it.
     for (;;) {
+      if (this.#finished) return;
+      // The peer's Close, a FIN or a protocol error made the socket stop being open: it
+      // would discard frames silently, whether or not its buffer is still full. Stop
+      // taking them: waiting sends are rejected, their values go to `onUndelivered`.
+      if (socket.readyState !== OPEN) {
+        this.#refuseSends();
+        break;
+      }
       // Write everything already waiting, synchronously (each send resolves as it goes).
-      while (
-        !this.#finished &&
-        (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null)
-      ) {
-        // Before taking a waiting send (which resolves it): a socket that is no longer
-        // open would discard the frame.
-        if (socket.readyState !== OPEN) {
-          this.#refuseSends();
-          break;
-        }
+      while (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null) {
         const result = frames.tryReceive();
         if (!result.ok) break;
         this.#send(result.value);
       }
-      if (this.#finished) return;
       if (frames.isClosedForReceive) break;
       if (socket.bufferedAmount >= this.#highWaterMark && this.#closeRequest === null) {
         await this.#poll(
@@ -604,6 +686,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       );
       return;
     }
+    const size = sizeOf(data);
+    if (!this.#admit(size)) return;
     let value: unknown;
     try {
       value = this.#codec.decode(data);
@@ -613,13 +697,153 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     }
     if (value instanceof Promise) {
       value.catch(noop);
-      this.#enqueue(new PendingDecode(value, data));
+      this.#enqueue(new PendingDecode(value, data), size);
     } else if (this.#backlog !== null) {
-      this.#enqueue(value);
-    } else if (!this.#incoming.trySend(value as In).ok && !this.#incoming.isClosedForSend) {
-      if (this.#canPause() || this.#closeRequest !== null) this.#enqueue(value, true);
+      this.#enqueue(value, size);
+    } else if (!this.#offer(value as In, size) && !this.#incoming.isClosedForSend) {
+      if (this.#canPause() || this.#closeRequest !== null) this.#enqueue(value, size, true);
       else this.#overflowed(); // the message is dropped; those before it stay receivable
     }
+    this.#checkBytes();
+  }
+
+  /**
+   * The bytes held for `incoming` now: its buffer and the backlog. Forgets the sizes of
+   * the values receivers have taken from the buffer since the last call.
+   */
+  #held(): number {
+    this.#trimSizes(channelInternals.buffered(this.#incoming));
+    return this.#bufferBytes + this.#backlogBytes;
+  }
+
+  /** Keeps the sizes of the newest `count` buffered values. */
+  #trimSizes(count: number): void {
+    const sizes = this.#bufferSizes;
+    while (sizes.length > count) this.#bufferBytes -= sizes.shift();
+  }
+
+  #pushSize(size: number): void {
+    this.#bufferSizes.push(size);
+    this.#bufferBytes += size;
+  }
+
+  /**
+   * Whether a message of `size` bytes may be held. Past `incomingMaxBytes` (unless nothing
+   * is held: one message bigger than the bound still passes) the drop policies drop, the
+   * others fail the connection with 1009.
+   */
+  #admit(size: number): boolean {
+    const max = this.#maxBytes;
+    let held = this.#held();
+    if (held === 0 || held + size <= max) return true;
+    if (this.#overflow === 'drop-oldest') {
+      while (held > 0 && held + size > max && this.#incoming.tryReceive().ok) held = this.#held();
+      return held === 0 || held + size <= max;
+    }
+    if (this.#overflow !== 'drop-latest') this.#overflowed(max);
+    return false;
+  }
+
+  /** `trySend` to `incoming`, keeping the sizes of what its buffer holds. */
+  #offer(value: In, size: number): boolean {
+    const incoming = this.#incoming;
+    const before = channelInternals.buffered(incoming);
+    this.#trimSizes(before);
+    if (!incoming.trySend(value).ok) return false;
+    const after = channelInternals.buffered(incoming);
+    if (after > before) {
+      this.#pushSize(size);
+    } else if (this.#overflow === 'drop-oldest' && before > 0) {
+      // Full: the oldest value was dropped to make room for this one.
+      this.#trimSizes(before - 1);
+      this.#pushSize(size);
+    }
+    // Else a waiting receiver took it, or (drop-latest, full) it was dropped.
+    return true;
+  }
+
+  /**
+   * Reading pauses once the bytes held reach half of `incomingMaxBytes`: the other half
+   * takes what the socket delivers after it paused, and what it reads for a pong.
+   */
+  #checkBytes(): void {
+    if (this.#closeRequest !== null || this.#finished) return;
+    if (this.#overflow !== 'pause' || typeof this.#socket.pause !== 'function') return;
+    const held = this.#held();
+    if (this.#peeking) {
+      if (held >= this.#peekLimit()) this.#endPeek();
+    } else if (!this.#paused && held >= this.#maxBytes / 2) {
+      this.#pause();
+    }
+  }
+
+  /** While reading for a pong, the bytes held may grow to five eighths of the bound. */
+  #peekLimit(): number {
+    return (this.#maxBytes / 8) * 5;
+  }
+
+  #pause(): void {
+    this.#paused = true;
+    this.#unreadUntil = Infinity;
+    this.#stopIdleTimer();
+    (this.#socket.pause as () => void)();
+  }
+
+  /** Ends a pause (and a peek); reading goes on. */
+  #resumeReading(): void {
+    if (this.#peeking) this.#stopPeeking();
+    else this.#unreadUntil = performance.now();
+    this.#paused = false;
+    if (this.#finished) return;
+    this.#touch();
+    this.#startIdleTimer();
+    this.#socket.resume?.();
+  }
+
+  /** Resumes once the backlog is delivered and the bytes held are under half the bound. */
+  #maybeResume(): void {
+    if (!this.#paused || this.#backlog !== null) return;
+    if (!this.#finished && this.#held() >= this.#maxBytes / 2) return;
+    this.#resumeReading();
+  }
+
+  /**
+   * The server's heartbeat has just pinged. A socket sluice paused cannot read the pong:
+   * it reads again until the pong arrives, or until the bytes held reach five eighths
+   * of `incomingMaxBytes` (then it pauses again, and the heartbeat does not count that
+   * time against the peer). Internal, for `sluice/server`.
+   */
+  pinged(): void {
+    const socket = this.#socket;
+    if (!this.#paused || this.#peeking || this.#finished || typeof socket.on !== 'function') return;
+    if (this.#held() >= this.#peekLimit()) return;
+    this.#peeking = true;
+    this.#unreadUntil = performance.now();
+    socket.on('pong', this.#onPeekPong);
+    socket.resume?.();
+  }
+
+  /**
+   * `performance.now()` when the socket last stopped being paused without reading (for a
+   * full `incoming`), `Infinity` while it is, `-Infinity` if it never was: a pong that
+   * was due while it was so paused could not arrive. Internal, for `sluice/server`.
+   */
+  get unreadUntil(): number {
+    return this.#unreadUntil;
+  }
+
+  #stopPeeking(): void {
+    this.#peeking = false;
+    this.#socket.off?.('pong', this.#onPeekPong);
+  }
+
+  /** The pong arrived, or the bytes held reached the peek's limit: pause again. */
+  #endPeek(): void {
+    if (!this.#peeking) return;
+    this.#stopPeeking();
+    if (!this.#paused || this.#finished) return;
+    this.#unreadUntil = Infinity;
+    (this.#socket.pause as () => void)();
   }
 
   /**
@@ -627,23 +851,21 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * it. A full `incoming`, or a backlog longer than its capacity, pauses the socket where
    * the policy and the socket allow, or else fails the connection with 1008.
    */
-  #enqueue(item: unknown, full = false): void {
+  #enqueue(item: unknown, size: number, full = false): void {
     let backlog = this.#backlog;
     if (backlog === null) {
       backlog = this.#backlog = [item];
+      this.#backlogSizes.push(size);
       void this.#feed();
     } else {
       backlog.push(item);
+      this.#backlogSizes.push(size);
     }
+    this.#backlogBytes += size;
     if (this.#paused || this.#closeRequest !== null) return;
     if (!full && backlog.length <= this.#capacity) return;
-    if (this.#canPause()) {
-      this.#paused = true;
-      this.#stopIdleTimer();
-      (this.#socket.pause as () => void)();
-    } else {
-      this.#overflowed();
-    }
+    if (this.#canPause()) this.#pause();
+    else this.#overflowed();
   }
 
   #canPause(): boolean {
@@ -653,10 +875,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   /** Delivers the backlog in order with `send` (which waits for room), then resumes. */
   async #feed(): Promise<void> {
     const backlog = this.#backlog as unknown[];
+    const sizes = this.#backlogSizes;
     // Runs after the caller's synchronous turn, so the first item is already queued.
     await RESOLVED;
     for (let index = 0; index < backlog.length; index++) {
       const item = backlog[index];
+      const size = sizes[index] as number;
       backlog[index] = undefined;
       if (item instanceof EndOfIncoming) {
         this.#incoming.close(item.cause);
@@ -667,6 +891,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
         try {
           value = await item.promise;
         } catch (error) {
+          this.#backlogBytes -= size;
           const decodeError = this.#decodeFailed(toDecodeError(error, item.data), false);
           if (decodeError === undefined) continue;
           this.#incoming.close(decodeError);
@@ -674,26 +899,46 @@ export class SocketSession<In, Out> implements Session<In, Out> {
         }
       }
       try {
-        await this.#incoming.send(value as In);
+        await this.#deliver(value as In, size);
       } catch {
         break; // `incoming` was cancelled: drop the rest.
       }
     }
     this.#backlog = null;
-    if (this.#paused) {
-      this.#paused = false;
-      if (!this.#finished) {
-        this.#touch();
-        this.#startIdleTimer();
-        this.#socket.resume?.();
-      }
+    sizes.length = 0;
+    this.#backlogBytes = 0;
+    this.#maybeResume();
+  }
+
+  /** Sends one backlog value to `incoming` (waiting for room), moving its size along. */
+  async #deliver(value: In, size: number): Promise<void> {
+    const incoming = this.#incoming;
+    if (this.#overflow === 'drop-oldest' || this.#overflow === 'drop-latest') {
+      // Never waits: `trySend` fails only once `incoming` is closed.
+      this.#backlogBytes -= size;
+      if (!this.#offer(value, size)) await incoming.send(value);
+      return;
     }
+    try {
+      await incoming.send(value);
+    } finally {
+      this.#backlogBytes -= size;
+    }
+    // The only sender, waiting until now: if the buffer holds anything, its newest value
+    // is this one.
+    const count = channelInternals.buffered(incoming);
+    this.#trimSizes(count > 0 ? count - 1 : 0);
+    if (count > 0) this.#pushSize(size);
   }
 
   /** Ends `incoming` with `cause` after everything before it. */
   #endIncoming(cause: unknown): void {
-    if (this.#backlog !== null) this.#backlog.push(new EndOfIncoming(cause));
-    else this.#incoming.close(cause);
+    if (this.#backlog !== null) {
+      this.#backlog.push(new EndOfIncoming(cause));
+      this.#backlogSizes.push(0);
+    } else {
+      this.#incoming.close(cause);
+    }
   }
 
   /**
@@ -711,10 +956,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     return error;
   }
 
-  #overflowed(): void {
+  /** `incoming` overflowed: by count (1008), or past `maxBytes` (1009). */
+  #overflowed(maxBytes?: number): void {
     this.#discarding = true;
-    this.#endIncoming(new IncomingOverflowError(this.#capacity));
-    this.#requestClose(1008, 'Incoming buffer overflow');
+    this.#endIncoming(new IncomingOverflowError(this.#capacity, maxBytes));
+    this.#requestClose(maxBytes === undefined ? 1008 : 1009, 'Incoming buffer overflow');
   }
 
   // ------------------------------------------------------------------ liveness
@@ -790,6 +1036,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       socket.off('pong', this.#onControlFrame);
     }
     this.#stopIdleTimer();
+    if (this.#peeking) this.#stopPeeking();
     for (const stop of this.#pollers) stop();
     this.#pollers.clear();
     this.#resolveOpen(false);
@@ -857,6 +1104,12 @@ export function checkOptions(
     (n) => n === Infinity || (Number.isSafeInteger(n) && n >= (dropping ? 1 : 0)),
   );
   checkNumber('highWaterMark', get('highWaterMark'), 'a non-negative number', (n) => n >= 0);
+  checkNumber(
+    'incomingMaxBytes',
+    get('incomingMaxBytes'),
+    'a positive integer or Infinity',
+    (n) => n === Infinity || (Number.isSafeInteger(n) && n > 0),
+  );
   checkNumber(
     'idleTimeout',
     get('idleTimeout'),
