@@ -243,8 +243,8 @@ describe('network channels against a hostile peer', function () {
       expect(Math.max(...ticks.map((tick) => tick.heap)) - heap, 'heap growth').to.be.below(
         MAX_HEAP_GROWTH,
       );
-      // The feed did run (it is only kept in bounds, not stopped).
-      expect(values).to.be.greaterThan(10_000);
+      // The feed did run past maxInFlight (1024): it is only kept in bounds, not stopped.
+      expect(values).to.be.greaterThan(2 * 1024);
     });
 
     it('stops sending at maxInFlight (1024 by default) while the peer acknowledges nothing', async () => {
