@@ -507,6 +507,29 @@ describe('network channels against a hostile peer', function () {
       await net.close();
     });
 
+    it('sends the pending frames and the bye when closed while congested, every resolved send delivered', async () => {
+      const { net, right, frames, send } = rawPeer({ maxInFlight: Infinity }, 1024);
+      send('["sluice",1]', '["open",0,"x",null]');
+      const x = net.channel<string>('x');
+      await turns(2);
+      right.pause();
+      let resolved = 0;
+      const loop = (async () => {
+        for (;;) {
+          await x.outgoing.send('q'.repeat(100));
+          resolved++;
+        }
+      })();
+      await turns(10);
+      const closing = net.close();
+      right.resume();
+      expect(await rejection(loop)).to.have.property('name', 'ConnectionLostError');
+      await closing;
+      const values = frames.filter((frame) => frame.startsWith('["v",0,'));
+      expect(values).to.have.length(resolved);
+      expect(frames.at(-1)).to.equal('["bye"]');
+    });
+
     describe('names', () => {
       it('throws a RangeError for a name longer than maxNameLength, and takes one that long', () => {
         const { net } = rawPeer({ maxNameLength: 8 });
