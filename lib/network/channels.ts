@@ -24,6 +24,13 @@
  * dropped there is still retained by its outbound end and reported at the end, an `ack`
  * dropped there is the documented window of docs/protocol.md section 7, and a `closed`
  * is never left pending (it is sent at once, so that the receiver knows whether it left).
+ * When the session refuses a batch (its buffer is at the high-water mark), the batch waits
+ * in the session's queue and this end is *congested* until the session took it: every
+ * outbound end stops taking values (their sends wait), acks wait in `#dirty` (cumulative,
+ * so one per channel in the end), and frames written meanwhile stay pending — bounded,
+ * since the peer can drive only a few per channel (`closed`, `withdrawn` of a held value).
+ * Only `closed`, the `bye` and a failure's Close are forced through while congested.
+ *
  * When the connection ends (read to the end, and `closed` settled), every channel end is
  * finished with one {@link ConnectionLostError}.
  *
@@ -172,7 +179,11 @@ export interface NetworkChannel<In, Out = In> {
   /**
    * Values to the peer's `incoming` of this name; a `SendChannel` whose `send` waits
    * while the peer's buffer is full (and, for a rendezvous peer, until its application
-   * took the value). Before the peer has opened the name, sends wait. Values travel as
+   * took the value), while `maxInFlight` values are unacknowledged whatever the peer
+   * announced, and while the session's buffer is at its high-water mark (the peer or the
+   * network is slower than the sender). Every 256th `send` that did not wait resolves
+   * after a macrotask, so that a tight `await send` loop lets timers and I/O run. Before
+   * the peer has opened the name, sends wait. Values travel as
    * JSON (`undefined` included); one JSON cannot encode rejects its `send` with an
    * `EncodeError` (`trySend` and `onSend` throw it).
    */
