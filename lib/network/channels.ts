@@ -46,6 +46,7 @@ import { checkCloseArguments, toCloseReason } from '../websocket/validate.js';
 import { MAX_CAUSE_LENGTH, isCauseTooLong } from './causes.js';
 import { Inbound } from './inbound.js';
 import { afterMacrotask } from '../internal/macrotask.js';
+import { YIELD_EVERY } from '../websocket/outgoing.js';
 import { Outbound } from './outbound.js';
 import {
   ACK,
@@ -60,7 +61,6 @@ import {
   VALUE,
   WITHDRAW,
   WITHDRAWN,
-  YIELD_EVERY,
   isCount,
 } from './link.js';
 import type { AckSource, Link } from './link.js';

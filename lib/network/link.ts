@@ -46,7 +46,8 @@ export interface Link {
   readonly congested: boolean;
   /**
    * A `send` wrote its value without waiting: the promise it returns, already resolved
-   * except every {@link YIELD_EVERY}th time, when it resolves after a macrotask (so that
+   * except every `YIELD_EVERY`th time (counted per connection, the session's own
+   * constant), when it resolves after a macrotask (so that
    * `for (;;) await send(v)` lets timers and I/O run whatever the peer grants).
    */
   sentDirectly(): Promise<void>;
@@ -70,12 +71,6 @@ export interface Link {
   /** The inbound end took values: send an ack now-ish (`urgent`) or soon. */
   scheduleAck(flush: AckSource, urgent: boolean): void;
 }
-
-/**
- * Every this many sends that resolve without waiting (counted per connection), one
- * resolves after a macrotask instead, as the session's own `send` does.
- */
-export const YIELD_EVERY = 256;
 
 /** An inbound end with an ack to send. */
 export interface AckSource {
