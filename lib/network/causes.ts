@@ -97,9 +97,60 @@ function encode(cause: unknown, sendStacks: boolean): EncodedCause {
   return { value: JSON.parse(text) as unknown };
 }
 
-/** The JSON text of `encodeCause(cause, sendStacks)`. */
+/**
+ * The longest encoded cause (its JSON text, in characters) that may cross the wire: a
+ * peer's longer one breaks the protocol (docs/protocol.md section 6). It bounds the
+ * memory a peer's close causes and cancel reasons hold here, one per channel direction.
+ */
+export const MAX_CAUSE_LENGTH = 4096;
+/** An error's `name` or string `code` is cut to this many characters when a cause is too long. */
+const MAX_CAUSE_NAME = 256;
+
+/**
+ * The JSON text of `encodeCause(cause, sendStacks)`, at most {@link MAX_CAUSE_LENGTH}
+ * characters: a longer one loses its stack, then its `name` and a string `code` are cut
+ * to 256 characters and its message as much as needed (ending with `…`); a JSON value
+ * too long becomes an `Error` saying so.
+ */
 export function encodeCauseJson(cause: unknown, sendStacks: boolean): string {
-  return JSON.stringify(encodeCause(cause, sendStacks));
+  const encoded = encodeCause(cause, sendStacks);
+  const text = JSON.stringify(encoded);
+  if (text.length <= MAX_CAUSE_LENGTH) return text;
+  if (!('error' in encoded)) {
+    return JSON.stringify({
+      error: {
+        name: 'Error',
+        message: `The peer closed with a cause too long to send (${String(text.length)} characters of JSON, at most ${String(MAX_CAUSE_LENGTH)})`,
+      },
+    });
+  }
+  const error = { ...encoded.error };
+  delete error.stack;
+  error.name = cut(error.name, MAX_CAUSE_NAME);
+  if (typeof error.code === 'string') error.code = cut(error.code, MAX_CAUSE_NAME);
+  const message = error.message;
+  let keep = message.length;
+  for (;;) {
+    const shortened = JSON.stringify({ error });
+    // (The name and code, cut, take at most 2 × 6 × 257 characters of JSON: the message
+    // always makes room before it is empty.)
+    if (shortened.length <= MAX_CAUSE_LENGTH || keep === 0) return shortened;
+    // Each character cut shortens the JSON by one at least (more for an escape); the `…`
+    // and a surrogate pair split by the cut lengthen it a little: loop until it fits.
+    keep = Math.max(0, keep - (shortened.length - MAX_CAUSE_LENGTH) - 1);
+    error.message = cut(message, keep);
+  }
+}
+
+/** `text` cut to at most `length` characters, ending with `…` when cut. */
+function cut(text: string, length: number): string {
+  return text.length <= length ? text : `${text.slice(0, Math.max(0, length - 1))}…`;
+}
+
+/** Whether the cause of a frame whose text is `frameLength` long is over the limit. */
+export function isCauseTooLong(cause: unknown, frameLength: number): boolean {
+  // The frame is longer than its cause: short frames need no second look.
+  return frameLength > MAX_CAUSE_LENGTH && JSON.stringify(cause).length > MAX_CAUSE_LENGTH;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -24,6 +24,13 @@
  * dropped there is still retained by its outbound end and reported at the end, an `ack`
  * dropped there is the documented window of docs/protocol.md section 7, and a `closed`
  * is never left pending (it is sent at once, so that the receiver knows whether it left).
+ * When the session refuses a batch (its buffer is at the high-water mark), the batch waits
+ * in the session's queue and this end is *congested* until the session took it: every
+ * outbound end stops taking values (their sends wait), acks wait in `#dirty` (cumulative,
+ * so one per channel in the end), and frames written meanwhile stay pending — bounded,
+ * since the peer can drive only a few per channel (`closed`, `withdrawn` of a held value).
+ * Only `closed`, the `bye` and a failure's Close are forced through while congested.
+ *
  * When the connection ends (read to the end, and `closed` settled), every channel end is
  * finished with one {@link ConnectionLostError}.
  *
@@ -36,8 +43,10 @@ import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { describeValue } from '../internal/describe-value.js';
 import type { Session } from '../websocket/session.js';
 import { checkCloseArguments, toCloseReason } from '../websocket/validate.js';
+import { MAX_CAUSE_LENGTH, isCauseTooLong } from './causes.js';
 import { Inbound } from './inbound.js';
 import { afterMacrotask } from '../internal/macrotask.js';
+import { YIELD_EVERY } from '../websocket/outgoing.js';
 import { Outbound } from './outbound.js';
 import {
   ACK,
@@ -83,6 +92,23 @@ export interface ChannelSessionOptions {
    * @default 1000
    */
   readonly byeTimeout?: number | undefined;
+  /**
+   * The longest channel name, in characters (UTF-16 code units), on either side: a
+   * longer name given to {@link ChannelSession.channel} throws a `RangeError`, and a peer
+   * that opens one breaks the protocol (the connection closes with 1002). Each name the
+   * peer opens is held here until the connection ends, so this and `maxChannels` bound
+   * that memory (about `maxChannels × 2 × maxNameLength` bytes of names). The peer must
+   * accept the names this end opens: keep them within its limit too (256 by default).
+   * @default 256
+   */
+  readonly maxNameLength?: number | undefined;
+  /**
+   * The default of {@link NetworkChannelOptions.maxInFlight} for every channel of this
+   * session: the most values of one channel that may have left this end without being
+   * acknowledged by the peer, whatever capacity the peer announced.
+   * @default 1024
+   */
+  readonly maxInFlight?: number | undefined;
 }
 
 /** Options of {@link ChannelSession.channel}. */
@@ -115,6 +141,21 @@ export interface NetworkChannelOptions<In, Out> {
    * @default undefined (values are received as JSON gives them)
    */
   readonly schema?: StandardSchemaV1<unknown, In> | undefined;
+  /**
+   * The most values sent on this channel that may be **in flight** at a time: left this
+   * end and not yet acknowledged by the peer. The peer's capacity decides how many values
+   * it lets this end send; this bound is this end's own, and the peer can only lower it:
+   * a peer announcing an unlimited (or huge) capacity cannot make `send` stop waiting,
+   * nor make this end retain more than `maxInFlight` values for `onUndelivered` (or
+   * rendezvous sends) while it does not acknowledge them. At the bound, `send` waits as
+   * for a full peer buffer, until acks arrive (abortably, first-come first-served);
+   * `trySend` fails. Below the peer's window it limits throughput only when a round trip
+   * carries fewer values than the bound (the peer acknowledges every half window, and
+   * every 128 values for an unlimited channel). `Infinity` lets the peer decide alone
+   * (the bytes the peer then makes this end retain are unbounded).
+   * @default the session's `maxInFlight` (1024)
+   */
+  readonly maxInFlight?: number | undefined;
 }
 
 /**
@@ -138,7 +179,11 @@ export interface NetworkChannel<In, Out = In> {
   /**
    * Values to the peer's `incoming` of this name; a `SendChannel` whose `send` waits
    * while the peer's buffer is full (and, for a rendezvous peer, until its application
-   * took the value). Before the peer has opened the name, sends wait. Values travel as
+   * took the value), while `maxInFlight` values are unacknowledged whatever the peer
+   * announced, and while the session's buffer is at its high-water mark (the peer or the
+   * network is slower than the sender). Every 256th `send` that did not wait resolves
+   * after a macrotask, so that a tight `await send` loop lets timers and I/O run. Before
+   * the peer has opened the name, sends wait. Values travel as
    * JSON (`undefined` included); one JSON cannot encode rejects its `send` with an
    * `EncodeError` (`trySend` and `onSend` throw it).
    */
@@ -154,8 +199,10 @@ export interface ChannelSession {
    * the channel is returned already ended with the `ConnectionLostError`.
    *
    * @throws TypeError if `name` is not a string or an option has the wrong type.
-   * @throws RangeError if `name` is empty or already opened on this session, or
-   *   `capacity` is negative, NaN or a non-integer other than `Infinity`.
+   * @throws RangeError if `name` is empty, longer than the session's `maxNameLength`
+   *   (256 characters by default) or already opened on this session, `capacity` is
+   *   negative, NaN or a non-integer other than `Infinity`, or `maxInFlight` is not a
+   *   positive integer or `Infinity`.
    * @example
    * ```ts
    * const jobs = network.channel<Job>('jobs', { capacity: 16 });
@@ -205,6 +252,9 @@ export interface ChannelSession {
  */
 export const BATCH_CHARS: number = 16 * 1024;
 const DEFAULT_MAX_CHANNELS = 1024;
+const DEFAULT_MAX_NAME_LENGTH = 256;
+const DEFAULT_MAX_IN_FLIGHT = 1024;
+const RESOLVED: Promise<void> = Promise.resolve();
 const DEFAULT_BYE_TIMEOUT = 1000;
 /** The longest delay `setTimeout` takes (2^31 − 1 ms). */
 const MAX_TIMEOUT = 2_147_483_647;
@@ -222,6 +272,28 @@ function isSchema(value: unknown): value is StandardSchemaV1 {
     props !== null &&
     typeof Reflect.get(props, 'validate') === 'function'
   );
+}
+
+/** `value` if it is a positive integer (or `Infinity` when `infinite`) or `undefined`, else throws. */
+function checkPositive(what: string, value: unknown, infinite: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const allowed = infinite
+    ? 'a positive integer, Infinity or undefined'
+    : 'a positive integer or undefined';
+  if (typeof value !== 'number') {
+    throw new TypeError(`Expected ${what} to be ${allowed}, got ${describeValue(value)}`);
+  }
+  if (!(Number.isSafeInteger(value) && value >= 1) && !(infinite && value === Infinity)) {
+    throw new RangeError(`Expected ${what} to be ${allowed}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A promise resolved in a later macrotask. */
+function nextMacrotask(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    afterMacrotask(resolve);
+  });
 }
 
 function checkCapacity(capacity: unknown): number {
@@ -251,6 +323,18 @@ class ChannelSessionImpl implements ChannelSession, Link {
   readonly #outboundById: Outbound<unknown>[] = [];
   readonly #outboundByName = new Map<string, Outbound<unknown>>();
   readonly #maxChannels: number;
+  readonly #maxNameLength: number;
+  readonly #maxInFlight: number;
+  /** Sends that resolved without waiting since the last one that yielded. */
+  #direct = 0;
+  /**
+   * Batches handed to the session's queued `send` (it was at its high-water mark) and not
+   * yet taken: while there is one, this end is congested (see {@link Link.congested}).
+   */
+  #queued = 0;
+  readonly #batchTaken = (): void => {
+    if (--this.#queued === 0) this.#decongested();
+  };
   /** Names the peer opened that this end has not opened. */
   #peerOnly = 0;
   #greeted = false;
@@ -298,6 +382,8 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#session = session;
     this.sendStacks = options.sendStacks === true;
     this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
+    this.#maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
+    this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.#byeTimeout = options.byeTimeout ?? DEFAULT_BYE_TIMEOUT;
     this.closed = new Promise<CloseReason>((resolve) => {
       this.#resolveClosed = resolve;
@@ -319,10 +405,17 @@ class ChannelSessionImpl implements ChannelSession, Link {
       throw new TypeError(`Expected name to be a non-empty string, got ${describeValue(name)}`);
     }
     if (name === '') throw new RangeError(`Expected name to be a non-empty string, got ''`);
+    if (name.length > this.#maxNameLength) {
+      throw new RangeError(
+        `Expected name to be at most ${String(this.#maxNameLength)} characters long (maxNameLength), got one of ${String(name.length)}`,
+      );
+    }
     if (typeof options !== 'object' || (options as unknown) === null) {
       throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
     }
     const capacity = checkCapacity(options.capacity);
+    const maxInFlight =
+      checkPositive('maxInFlight', options.maxInFlight, true) ?? this.#maxInFlight;
     const onUndelivered: unknown = options.onUndelivered;
     if (onUndelivered !== undefined && typeof onUndelivered !== 'function') {
       throw new TypeError(
@@ -351,7 +444,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
     } else if (outbound.peerOpened) {
       this.#peerOnly--;
     }
-    outbound.attach(options.onUndelivered);
+    outbound.attach(options.onUndelivered, maxInFlight);
     const ended = this.#endError;
     if (ended !== undefined) {
       inbound.lost(ended);
@@ -392,9 +485,25 @@ class ChannelSessionImpl implements ChannelSession, Link {
     return !this.#stopped;
   }
 
+  get congested(): boolean {
+    return this.#queued > 0;
+  }
+
+  sentDirectly(): Promise<void> {
+    if (++this.#direct < YIELD_EVERY) return RESOLVED;
+    this.#direct = 0;
+    return nextMacrotask();
+  }
+
   write(frame: string): boolean {
     if (this.#stopped) return false;
     this.#pending.push(frame);
+    if (this.#queued > 0) {
+      // Congested: everything waits for the batch the session has not taken yet. What can
+      // be written meanwhile is bounded: values wait in their channels, acks in `#dirty`.
+      this.#pendingChars += frame.length;
+      return true;
+    }
     if (!this.#batchScheduled) {
       // The first frame of a macrotask leaves at once (a lone send, an ack, a rendezvous
       // pull or value: no added latency); those after it wait for the end of the
@@ -411,7 +520,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   flush(): boolean {
     if (this.#stopped) return false;
-    return this.#sendPending();
+    return this.#sendPending(true);
   }
 
   violation(message: string): void {
@@ -455,8 +564,10 @@ class ChannelSessionImpl implements ChannelSession, Link {
     return sent;
   }
 
-  #flushAcks(): void {
+  /** Writes the acks due; while congested they wait (cumulative: one per channel in the end). */
+  #flushAcks(force = false): void {
     this.#microtaskQueued = false;
+    if (this.#queued > 0 && !force) return;
     const dirty = this.#dirty.splice(0);
     for (const source of dirty) source.flushAck();
   }
@@ -467,18 +578,23 @@ class ChannelSessionImpl implements ChannelSession, Link {
    * its onUndelivered.
    */
   #flushAllAcks(): void {
-    this.#flushAcks();
+    this.#flushAcks(true);
     for (const inbound of this.#inbound) inbound.flushAck();
   }
 
   /**
    * Sends the pending frames as one message, LF-separated; `false` if the session no
    * longer takes messages (the frames are dropped: see the module note for what that
-   * means for each frame type).
+   * means for each frame type). When the session cannot take the message now (at its
+   * high-water mark), it goes through the session's queued `send` and this end is
+   * congested until the session has taken it; meanwhile the frames stay pending, unless
+   * `force` (a `closed`, the `bye`, a failure: they must reach the session now, and each
+   * happens at most once per channel or connection).
    */
-  #sendPending(): boolean {
+  #sendPending(force = false): boolean {
     const pending = this.#pending;
     if (pending.length === 0) return true;
+    if (this.#queued > 0 && !force) return true;
     const message = pending.length === 1 ? (pending[0] as string) : pending.join('\n');
     this.#pending = [];
     this.#pendingChars = 0;
@@ -486,8 +602,24 @@ class ChannelSessionImpl implements ChannelSession, Link {
     const result = outgoing.trySend(message);
     if (result.ok) return true;
     if (result.closed) return false;
-    outgoing.send(message).catch(noop);
+    if (this.#queued++ === 0) {
+      // Congested: no value leaves until the session took this batch (their sends wait).
+      for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
+    }
+    // A rejection means the session closed: #stopWriting and #end settle everything.
+    outgoing.send(message).then(this.#batchTaken, noop);
     return true;
+  }
+
+  /** The session took the batch this end was waiting on: send what waited meanwhile. */
+  #decongested(): void {
+    if (this.#stopped) return;
+    this.#flushAcks();
+    if (this.#pending.length > 0) {
+      this.#sendPending();
+      if (this.#queued > 0) return;
+    }
+    for (const outbound of this.#outboundByName.values()) outbound.resume();
   }
 
   #fail(problem: Error, code: number, reason: string): void {
@@ -496,7 +628,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#problem = problem;
     this.#flushAllAcks();
     // Frames before the failure (those acks included) go out before the Close.
-    this.#sendPending();
+    this.#sendPending(true);
     const session = this.#session as Session<string, string> & {
       closeWith?: (code: number, reason?: string) => Promise<CloseReason>;
     };
@@ -552,7 +684,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
     if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
     this.#byeTimer = undefined;
     this.#stopWriting();
-    this.#flushAcks();
+    this.#flushAcks(true);
     const problem = this.#problem;
     const error = new ConnectionLostError(
       reason,
@@ -657,6 +789,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
         ) {
           break;
         }
+        if (name.length > this.#maxNameLength) {
+          this.violation(
+            `Received an open of a name of ${String(name.length)} characters, beyond maxNameLength (${String(this.#maxNameLength)})`,
+          );
+          return;
+        }
         let outbound = this.#outboundByName.get(name);
         if (outbound?.peerOpened === true) {
           this.violation(`Received a second open for channel '${name}'`);
@@ -680,6 +818,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
       case CLOSE: {
         const inbound = this.#inboundAt(items[1]);
         if (inbound === undefined || (length !== 2 && length !== 3)) break;
+        if (length === 3 && isCauseTooLong(items[2], text.length)) {
+          this.violation(
+            `Received a close cause for channel '${inbound.name}' longer than ${String(MAX_CAUSE_LENGTH)} characters of JSON`,
+          );
+          return;
+        }
         error = inbound.close(length === 3, items[2]);
         if (error !== undefined) this.violation(error);
         return;
@@ -695,6 +839,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
         const outbound = this.#outboundAt(items[1]);
         const count = items[2];
         if (outbound === undefined || length !== 4 || !isCount(count)) break;
+        if (isCauseTooLong(items[3], text.length)) {
+          this.violation(
+            `Received a cancel reason for channel '${outbound.name}' longer than ${String(MAX_CAUSE_LENGTH)} characters of JSON`,
+          );
+          return;
+        }
         if (!outbound.cancel(count, items[3]))
           this.violation(`Received an invalid cancel for channel '${outbound.name}'`);
         return;
@@ -782,6 +932,8 @@ function checkSession(session: unknown): asserts session is Session<string, stri
  * @throws RangeError if `maxChannels` is negative, NaN or a non-integer other than
  *   `Infinity`.
  * @throws RangeError if `byeTimeout` is negative, NaN or above 2147483647.
+ * @throws RangeError if `maxNameLength` is not a positive integer, or `maxInFlight` not a
+ *   positive integer or `Infinity`.
  * @example
  * ```ts
  * const network = channels(await connect(url, { codec: text() }));
@@ -831,6 +983,9 @@ export function channels(
       );
     }
   }
+  // No Infinity: the names a peer opens are held here, and their length must be bounded.
+  checkPositive('maxNameLength', options.maxNameLength, false);
+  checkPositive('maxInFlight', options.maxInFlight, true);
   if (taken.has(session)) {
     throw new TypeError('Expected a session not yet taken over by channels(), got one that was');
   }

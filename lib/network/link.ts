@@ -39,6 +39,19 @@ export interface Link {
   /** Frames can still be sent (the session's outgoing is open). */
   readonly writable: boolean;
   /**
+   * The session does not take messages now (its buffer is at the high-water mark and a
+   * batch waits for it): values must not leave, their sends wait. Each outbound end is
+   * paused when this starts and resumed when it ends.
+   */
+  readonly congested: boolean;
+  /**
+   * A `send` wrote its value without waiting: the promise it returns, already resolved
+   * except every `YIELD_EVERY`th time (counted per connection, the session's own
+   * constant), when it resolves after a macrotask (so that
+   * `for (;;) await send(v)` lets timers and I/O run whatever the peer grants).
+   */
+  sentDirectly(): Promise<void>;
+  /**
    * Sends a frame, in order: at once if it is the first of this macrotask, else in the
    * batch sent at the end of the macrotask (or at once when the batch is large); `false`
    * if frames can no longer be sent.

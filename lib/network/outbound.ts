@@ -18,9 +18,17 @@
  * arrives in `ack` frames); an unlimited peer any number; a rendezvous peer as many as
  * its `pull` frames granted, and there a plain `send` resolves only when the `ack`
  * covering its value arrives (it waits *in flight*; an abort then asks the peer to
- * `withdraw` the value). Values that left but are not yet acknowledged are retained
- * (when there is an `onUndelivered` to report them to, or a rendezvous send to settle),
- * so the retained copies are bounded by the peer's window.
+ * `withdraw` the value). This end's own bound, `maxInFlight`, caps the values that left
+ * and are not yet acknowledged (`sent − taken − withdrawn`), whatever the peer announced:
+ * the peer's allowance can only lower it. Values that left but are not yet acknowledged
+ * are retained (when there is an `onUndelivered` to report them to, or a rendezvous send
+ * to settle), so the retained copies are bounded by `maxInFlight`.
+ *
+ * Back-pressure: while the session does not take messages ({@link Link.congested}: its
+ * buffer is at the high-water mark) the pump is not parked, so sends wait in `staging`
+ * exactly as for a used-up allowance; the session resumes every outbound end when the
+ * batch it was waiting for has been taken. A send that did not wait resolves through
+ * {@link Link.sentDirectly}, which yields a macrotask every so often.
  *
  * @module
  */
@@ -111,7 +119,6 @@ function rejectParked(this: ParkedSend<unknown>, error: unknown): void {
 }
 
 const PLACEHOLDER = new Entry<never>(undefined as never, undefined);
-const RESOLVED: Promise<void> = Promise.resolve();
 const SEND_OK: SendResult = Object.freeze({ ok: true as const });
 
 export class Outbound<Out> {
@@ -123,8 +130,12 @@ export class Outbound<Out> {
   /** The id the peer gave its incoming end for this name; -1 until its `open`. */
   #peerId = -1;
   #capacity = 0;
-  /** How many values may have been sent in all. */
+  /** How many values the peer lets this end have sent in all. */
+  #peerLimit = 0;
+  /** How many values may have been sent in all: the peer's limit, capped by `maxInFlight`. */
   #limit = 0;
+  /** The most values in flight (left and not acknowledged) this end allows. */
+  #maxInFlight = Infinity;
   #sent = 0;
   #taken = 0;
   #withdrawn = 0;
@@ -164,9 +175,14 @@ export class Outbound<Out> {
     return this.#peerId >= 0;
   }
 
-  /** The user opened this name: values to report go to `onUndelivered`. */
-  attach(onUndelivered: ((value: Out) => void) | undefined): void {
+  /**
+   * The user opened this name: values to report go to `onUndelivered`, and at most
+   * `maxInFlight` values are in flight at a time.
+   */
+  attach(onUndelivered: ((value: Out) => void) | undefined, maxInFlight: number): void {
     this.#onUndelivered = onUndelivered;
+    this.#maxInFlight = maxInFlight;
+    this.#updateLimit();
   }
 
   // ------------------------------------------------------------- the peer's frames
@@ -174,7 +190,8 @@ export class Outbound<Out> {
   open(peerId: number, capacity: number): void {
     this.#peerId = peerId;
     this.#capacity = capacity;
-    this.#limit = capacity;
+    this.#peerLimit = capacity;
+    this.#updateLimit();
     this.#drain();
   }
 
@@ -182,21 +199,22 @@ export class Outbound<Out> {
   ack(taken: number): boolean {
     if (this.#state === DONE) return false; // nothing follows a cancel
     if (taken < this.#taken || taken > this.#sent - this.#withdrawn) return false;
+    if (taken === this.#taken) return true;
     this.#release(taken - this.#taken);
     this.#taken = taken;
     const capacity = this.#capacity;
-    if (capacity !== 0 && capacity !== Infinity) {
-      this.#limit = capacity + taken;
-      this.#drain();
-    }
+    if (capacity !== 0) this.#peerLimit = capacity + taken;
+    this.#updateLimit();
+    this.#drain();
     return true;
   }
 
   /** `["pull", id, limit]`; `false` if it breaks the protocol. */
   pull(limit: number): boolean {
-    if (this.#capacity !== 0 || limit < this.#limit) return false;
+    if (this.#capacity !== 0 || limit < this.#peerLimit) return false;
     if (this.#state === DONE) return false;
-    this.#limit = limit;
+    this.#peerLimit = limit;
+    this.#updateLimit();
     this.#drain();
     return true;
   }
@@ -222,6 +240,9 @@ export class Outbound<Out> {
       entry.state = SETTLED;
       entry.reject(entry.abortReason);
       this.#undelivered(entry.value);
+      // One fewer in flight.
+      this.#updateLimit();
+      this.#drain();
       return true;
     }
     return false;
@@ -247,7 +268,15 @@ export class Outbound<Out> {
     this.#finish(error, report);
   }
 
-  /** The session can no longer send frames (or the allowance is used up): stop taking values. */
+  /** The session takes messages again (see {@link Link.congested}): send what may leave. */
+  resume(): void {
+    this.#drain();
+  }
+
+  /**
+   * The session can no longer send frames, does not take them now, or the allowance is
+   * used up: stop taking values (sends wait in `staging`).
+   */
   stopWriting(): void {
     if (this.#pumpParked) {
       this.#pumpParked = false;
@@ -275,7 +304,7 @@ export class Outbound<Out> {
       // The direct route: allowance left and nobody waiting (else the pump would not be
       // parked), so the value leaves now, as `staging` would hand it to the pump.
       this.#transmitDirect(value, data);
-      return RESOLVED;
+      return this.#link.sentDirectly();
     }
     const entry = new Entry(value, data);
     // A buffered peer: the send resolves when the value leaves, as `staging`'s own send.
@@ -358,18 +387,25 @@ export class Outbound<Out> {
   #drain(): void {
     if (this.#state !== ACTIVE || this.#peerId < 0 || !this.#link.writable) return;
     const staging = this.staging;
-    while (this.#sent < this.#limit) {
+    const link = this.#link;
+    while (this.#sent < this.#limit && !link.congested) {
       const result = staging.tryReceive();
       if (!result.ok) break;
       this.#transmit(result.value);
     }
     if (staging.isClosedForReceive) {
       this.#sendClose();
-    } else if (this.#sent < this.#limit && !this.#pumpParked) {
+    } else if (this.#sent < this.#limit && !this.#pumpParked && !link.congested) {
       // The loop found no waiting sender, so parking a receiver keeps the invariant.
       this.#pumpParked = true;
       channelInternals.enqueue(staging, this.#pump);
     }
+  }
+
+  /** The peer's limit, capped by this end's `maxInFlight` (values left and not acknowledged). */
+  #updateLimit(): void {
+    this.#limit = Math.min(this.#peerLimit, this.#taken + this.#withdrawn + this.#maxInFlight);
+    if (this.#sent >= this.#limit) this.stopWriting();
   }
 
   /** Sends a value the pump would take at once, without the hop through `staging`. */
