@@ -7,9 +7,10 @@
  * @module
  */
 import WebSocketDefault from 'isomorphic-ws';
-import type { ReceiveChannel, SendChannel } from '../channel-types.js';
-import { ConnectError, HandshakeError, TimeoutError } from '../errors.js';
+import { ConnectError, HandshakeError, TimeoutError, WebSocketCloseError } from '../errors.js';
 import { startTimer } from '../internal/timer.js';
+import { HandlerSession } from './client-session.js';
+import type { ClientSession } from './client-session.js';
 import { APPLICATION_ERROR, SocketSession, checkOptions } from './session.js';
 import type { Session, SessionOptions } from './session.js';
 import type { ErrorEventLike, WebSocketConstructor, WebSocketLike } from './socket.js';
@@ -225,16 +226,14 @@ function open<In, Out>(
 }
 
 /**
- * The handler of {@link withWebSocket}: the connection's channels and its session.
+ * The handler of {@link withWebSocket} (and of an endpoint's `connect`): it receives the
+ * connection's session — `incoming`, `outgoing`, `closed`, `signal`, … — as one object,
+ * to use as `session` or to destructure by name.
  */
-export type WebSocketHandler<In, Out, R> = (
-  outgoing: SendChannel<Out>,
-  incoming: ReceiveChannel<In>,
-  session: Session<In, Out>,
-) => R | PromiseLike<R>;
+export type WebSocketHandler<In, Out, R> = (session: ClientSession<In, Out>) => R | PromiseLike<R>;
 
 /**
- * Connects to `url`, runs `handler` with the connection's channels, and keeps the
+ * Connects to `url`, runs `handler` with the connection's session, and keeps the
  * connection exactly as long as the handler runs (KVision's `webSocket { }` shape).
  *
  * - **Returns:** `incoming` is cancelled (unread messages are dropped), everything the
@@ -246,16 +245,21 @@ export type WebSocketHandler<In, Out, R> = (
  * - **Aborted** (`options.signal`): while connecting, as {@link connect}; after the open
  *   but before the handler started, the handler never runs, the connection is closed with
  *   1000 and `withWebSocket` rejects with `signal.reason` once it has closed; while the
- *   handler runs, both channels are cancelled with `signal.reason` (its pending
- *   `receive`/`send` reject with it, unsent values go to `onUndelivered`), the connection
- *   is closed with 1000, and `withWebSocket` rejects with `signal.reason` once the handler
- *   has settled and the connection has closed.
+ *   handler runs, `session.signal` aborts with `signal.reason`, both channels are
+ *   cancelled with it (its pending `receive`/`send` reject with it, unsent values go to
+ *   `onUndelivered`), the connection is closed with 1000, and `withWebSocket` rejects
+ *   with `signal.reason` once the handler has settled and the connection has closed.
  * - **Connection lost** while the handler runs: the handler sees it through its channels
- *   (`incoming` throws a `WebSocketCloseError`, `send` rejects); its outcome decides.
+ *   (`incoming` throws a `WebSocketCloseError`, `send` rejects) and `session.signal`
+ *   (aborted with a `WebSocketCloseError`); its outcome decides.
+ *
+ * Unlike Ktor's `webSocket { }` and KVision's `webSocket { output, input -> }`, the
+ * handler gets one object rather than channels by position, so that every handler in
+ * sluice (routes, endpoints, `reconnecting`, `testConversation`) has the same shape.
  *
  * @example
  * ```ts
- * const total = await withWebSocket<number, 'next'>(url, {}, async (outgoing, incoming) => {
+ * const total = await withWebSocket<number, 'next'>(url, {}, async ({ incoming, outgoing }) => {
  *   let sum = 0;
  *   for (let i = 0; i < 3; i++) {
  *     await outgoing.send('next');
@@ -277,14 +281,20 @@ export async function withWebSocket<In = unknown, Out = In, R = void>(
   const signal = options.signal;
   // A function, not a narrowed property: the signal may abort across each await.
   const aborted = (): boolean => signal?.aborted === true;
+  // The handler's signal: the caller's abort, or the connection's end, whichever is first.
+  const life = new AbortController();
   const onAbort = (): void => {
+    life.abort((signal as AbortSignal).reason);
     void session.cancel((signal as AbortSignal).reason);
   };
   signal?.addEventListener('abort', onAbort);
+  void session.closed.then((reason) => {
+    life.abort(new WebSocketCloseError(reason));
+  });
   try {
     // Aborted after the open but before the listener was added: the handler never runs.
     if (aborted()) throw (signal as AbortSignal).reason;
-    const result = await handler(session.outgoing, session.incoming, session);
+    const result = await handler(new HandlerSession(session, life.signal));
     if (aborted()) throw (signal as AbortSignal).reason;
     session.incoming.cancel();
     await session.close(1000);

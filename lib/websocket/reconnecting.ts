@@ -17,11 +17,13 @@
  * @module
  */
 import { Channel } from '../channel.js';
-import type { ReceiveChannel, SendChannel } from '../channel-types.js';
+import type { ReceiveChannel } from '../channel-types.js';
 import { ConnectError, ReconnectAttemptsError, WebSocketCloseError } from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import { startTimer } from '../internal/timer.js';
 import WebSocketDefault from 'isomorphic-ws';
+import { HandlerSession } from './client-session.js';
+import type { ClientSession } from './client-session.js';
 import { connect } from './connect.js';
 import type { ConnectOptions } from './connect.js';
 import type { Session } from './session.js';
@@ -158,30 +160,46 @@ export interface ClosedState {
 /** The state of a reconnecting client's connection (fritz2's `isOpen`/`opens`/`closes`). */
 export type ConnectionState = ConnectingState | OpenState | ClosedState;
 
-/** What the handler gets besides the channels: this connection's place in the loop. */
-export interface ConnectionContext {
-  /** The attempt that opened this connection. */
+/**
+ * What the handler of {@link reconnecting} receives for one connection: that
+ * connection's session (fresh `incoming` and `outgoing`, `closed`, …) and its place in
+ * the loop, as one object: `async ({ incoming, outgoing, attempt, signal }) => …`.
+ */
+export interface ReconnectingSession<In, Out = In> extends ClientSession<In, Out> {
+  /** The attempt that opened this connection (1 after a reset, then 2, 3, …). */
   readonly attempt: number;
   /** How many connections the client has opened, this one included (1-based). */
   readonly connection: number;
   /**
    * Aborted when this connection is over for the handler: with the stop reason when the
-   * client is stopped, or with a `WebSocketCloseError` carrying the close when the
-   * connection has closed. Pass it to anything the handler waits for besides `incoming`.
+   * client is stopped (a `DOMException` named `AbortError` for `stop()`, `signal.reason`
+   * for the client's `signal`), or with a `WebSocketCloseError` carrying the close when
+   * the connection has closed. Pass it to anything the handler waits for besides
+   * `incoming`.
    */
   readonly signal: AbortSignal;
 }
 
 /**
  * The handler of {@link reconnecting}, run once per connection with that connection's
- * fresh channels. Its result is ignored.
+ * session (fresh channels, the attempt, a signal). Its result is ignored.
  */
-export type ReconnectingHandler<In, Out> = (
-  outgoing: SendChannel<Out>,
-  incoming: ReceiveChannel<In>,
-  session: Session<In, Out>,
-  context: ConnectionContext,
-) => unknown;
+export type ReconnectingHandler<In, Out> = (session: ReconnectingSession<In, Out>) => unknown;
+
+/** The session given to a reconnecting handler; internal. */
+class AttemptSession<In, Out>
+  extends HandlerSession<In, Out>
+  implements ReconnectingSession<In, Out>
+{
+  readonly attempt: number;
+  readonly connection: number;
+
+  constructor(inner: Session<In, Out>, signal: AbortSignal, attempt: number, connection: number) {
+    super(inner, signal);
+    this.attempt = attempt;
+    this.connection = connection;
+  }
+}
 
 /** A running reconnecting client: its state, and the means to stop it. */
 export interface ReconnectingClient {
@@ -621,11 +639,7 @@ class Client<In, Out> implements ReconnectingClient {
 
     let error: unknown;
     try {
-      await this.#handler(session.outgoing, session.incoming, session, {
-        attempt,
-        connection,
-        signal: controller.signal,
-      });
+      await this.#handler(new AttemptSession(session, controller.signal, attempt, connection));
     } catch (thrown) {
       error = thrown === undefined ? new TypeError('The handler threw undefined') : thrown;
     }
@@ -657,13 +671,14 @@ class Client<In, Out> implements ReconnectingClient {
  * with jitter) and connects again, until stopped or the policy says no. KVision's
  * `webSocket` loop, with fritz2's observable connection state.
  *
- * - **Once per connection:** `handler(outgoing, incoming, session, context)` runs for each
- *   connection that opens, with that connection's own channels. When it returns while the
+ * - **Once per connection:** `handler(session)` runs for each connection that opens, with
+ *   that connection's own session: fresh `incoming`/`outgoing`, `signal`, and the
+ *   `attempt` and `connection` numbers (destructure what you need). When it returns while the
  *   connection is open, the connection is closed with 1000 (after flushing) — a local
  *   close, so by default the client ends. When it throws while open, the connection is
  *   closed with 4000 (`'Application error'`) and, by default, `done` rejects with the
  *   error. When the connection closes first, `incoming` ends (normally, or with a
- *   `WebSocketCloseError`) and `context.signal` aborts; the handler should then settle.
+ *   `WebSocketCloseError`) and `session.signal` aborts; the handler should then settle.
  * - **One socket at a time:** the next attempt starts only after the connection has
  *   closed **and** the handler has settled; a handler that never settles stalls the loop.
  * - **Backoff:** the first attempt starts at once. Before attempt `n ≥ 2` of a streak
@@ -694,7 +709,7 @@ class Client<In, Out> implements ReconnectingClient {
  * const client = reconnecting<Quote, Subscribe>(
  *   'wss://example.org/quotes',
  *   { minDelay: 500, maxDelay: 10_000 },
- *   async (outgoing, incoming) => {
+ *   async ({ incoming, outgoing }) => {
  *     await outgoing.send({ subscribe: 'EURUSD' }); // again on every new connection
  *     for await (const quote of incoming) show(quote);
  *   },

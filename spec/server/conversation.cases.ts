@@ -27,7 +27,7 @@ export function defineConversationCases(run: Runner): void {
         void session.closed.then(serverClosed.resolve);
         for await (const n of session.incoming) await session.outgoing.send(n * 2);
       },
-      async (outgoing, incoming) => {
+      async ({ incoming, outgoing }) => {
         const got: number[] = [];
         for (let i = 0; i < 100; i++) void outgoing.send(i);
         for (let i = 0; i < 100; i++) got.push(await incoming.receive());
@@ -44,9 +44,9 @@ export function defineConversationCases(run: Runner): void {
         for (let i = 0; i < 500; i++) void session.outgoing.send(i);
         await session.outgoing.send(500);
       },
-      async (_outgoing, incoming, session) => {
+      async (session) => {
         const got: number[] = [];
-        for await (const n of incoming) got.push(n);
+        for await (const n of session.incoming) got.push(n);
         return { got, closed: await session.closed };
       },
     );
@@ -62,7 +62,7 @@ export function defineConversationCases(run: Runner): void {
         await session.outgoing.send('first');
         throw failure;
       },
-      async (_outgoing, incoming) => {
+      async ({ incoming }) => {
         expect(await incoming.receive()).to.equal('first');
         return rejection(incoming.receive());
       },
@@ -82,7 +82,7 @@ export function defineConversationCases(run: Runner): void {
           wasClean: true,
         });
       },
-      (_outgoing, incoming) => rejection(incoming.receive()),
+      ({ incoming }) => rejection(incoming.receive()),
     );
     expect(seen).to.include({ closeCode: 4001, reason: 'bye', wasClean: true });
   });
@@ -95,7 +95,7 @@ export function defineConversationCases(run: Runner): void {
           for await (const m of session.incoming) await session.outgoing.send(m);
         },
       }),
-      async (outgoing, incoming) => {
+      async ({ incoming, outgoing }) => {
         const sent = ['', 'a', new Uint8Array(0), new Uint8Array([1, 255])];
         for (const m of sent) await outgoing.send(m);
         const out: (string | number[])[] = [];
@@ -122,8 +122,8 @@ export function defineConversationCases(run: Runner): void {
           throw error;
         }
       },
-      async (outgoing, _incoming, session) => {
-        await outgoing.send('not json');
+      async (session) => {
+        await session.outgoing.send('not json');
         return session.closed;
       },
       { client: { codec: text() }, onError: (error) => errors.push(error) },
@@ -144,7 +144,7 @@ export function defineConversationCases(run: Runner): void {
           await session.outgoing.send(sum);
         },
       }),
-      async (outgoing, incoming) => {
+      async ({ incoming, outgoing }) => {
         for (let i = 0; i < 2000; i++) void outgoing.send(i);
         return incoming.receive();
       },
@@ -175,7 +175,7 @@ export function defineConversationCases(run: Runner): void {
           await session.outgoing.send(`sent ${sent}`);
         },
       }),
-      async (_outgoing, incoming) => {
+      async ({ incoming }) => {
         // incomingCapacity 1: the client's socket pauses almost at once; it reads only
         // once the server's send has waited (or the server gave up after 4000 chunks).
         await settlesWithin(blocked.promise, 15_000);
@@ -209,7 +209,7 @@ export function defineConversationCases(run: Runner): void {
           aborted: session.signal.aborted,
         });
       },
-      (_outgoing, _incoming, session) => {
+      (session) => {
         session.terminate();
         return undefined;
       },

@@ -627,7 +627,7 @@ export function defineConformance(env: ConformanceEnv): void {
         const result = await withWebSocket<number, number, number>(
           `${env.peerUrl()}/echo?id=${id}`,
           { WebSocket: env.WebSocket },
-          async (outgoing, incoming) => {
+          async ({ incoming, outgoing }) => {
             await outgoing.send(20);
             await outgoing.send(22);
             void outgoing.send(99); // accepted before return: must still be sent
@@ -645,14 +645,10 @@ export function defineConformance(env: ConformanceEnv): void {
         const failure = new Error('handler failed');
         let closed: Promise<CloseReason> | undefined;
         const error = await rejection(
-          withWebSocket(
-            `${env.peerUrl()}/echo?id=${id}`,
-            { WebSocket: env.WebSocket },
-            (_o, _i, s) => {
-              closed = s.closed;
-              throw failure;
-            },
-          ),
+          withWebSocket(`${env.peerUrl()}/echo?id=${id}`, { WebSocket: env.WebSocket }, (s) => {
+            closed = s.closed;
+            throw failure;
+          }),
         );
         expect(error).to.equal(failure);
         expect(await closed).to.deep.equal({
@@ -671,7 +667,7 @@ export function defineConformance(env: ConformanceEnv): void {
         const running = withWebSocket(
           `${env.peerUrl()}/echo?id=${id}`,
           { WebSocket: env.WebSocket, signal: controller.signal },
-          async (_outgoing, incoming) => {
+          async ({ incoming }) => {
             setTimeout(() => controller.abort(reason), 20);
             try {
               await incoming.receive();

@@ -10,7 +10,7 @@ import type { ReceiveChannel, SendChannel } from '../../lib/channel-types.js';
 import type {
   CloseEventLike,
   ConnectionClose,
-  ConnectionContext,
+  ReconnectingSession,
   ConnectionState,
   ReconnectingClient,
   ReconnectingHandler,
@@ -203,10 +203,7 @@ export async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 /** A handler that drains `incoming` and lets whatever it ends with propagate. */
-const drain = async (
-  _outgoing: SendChannel<unknown>,
-  incoming: ReceiveChannel<unknown>,
-): Promise<void> => {
+const drain = async ({ incoming }: { incoming: ReceiveChannel<unknown> }): Promise<void> => {
   const received: unknown[] = [];
   for await (const message of incoming) received.push(message);
 };
@@ -362,10 +359,15 @@ export function defineReconnectingCases(): void {
         { kind: 'open', close: { code: 1001, reason: 'restart' } },
         { kind: 'open', messages: ['"hello"'] },
       ]);
-      const runs: { context: ConnectionContext; incoming: unknown; outgoing: unknown }[] = [];
+      const runs: {
+        context: ReconnectingSession<unknown>;
+        incoming: unknown;
+        outgoing: unknown;
+      }[] = [];
       const errors: unknown[] = [];
       let c: ReconnectingClient | undefined = undefined;
-      c = client(world, { minUptime: 60_000 }, async (outgoing, incoming, _session, context) => {
+      c = client(world, { minUptime: 60_000 }, async (context) => {
+        const { incoming, outgoing } = context;
         runs.push({ context, incoming, outgoing });
         await outgoing.send(`hi ${context.connection}`);
         try {
@@ -431,7 +433,7 @@ export function defineReconnectingCases(): void {
             return close.code !== 4001;
           },
         },
-        async (_outgoing, incoming) => {
+        async ({ incoming }) => {
           // 4001 is not a normal close: incoming ends with a WebSocketCloseError.
           await incoming.receiveCatching();
         },
@@ -579,7 +581,7 @@ export function defineReconnectingCases(): void {
       let maxRunning = 0;
       // Asserted after the run: a failing expect in the handler would only end it.
       const liveAfterClose: number[] = [];
-      const c = client(world, { minDelay: 0, maxDelay: 0 }, async (_outgoing, incoming) => {
+      const c = client(world, { minDelay: 0, maxDelay: 0 }, async ({ incoming }) => {
         running++;
         maxRunning = Math.max(maxRunning, running);
         await incoming.receiveCatching();
@@ -652,7 +654,7 @@ export function defineReconnectingCases(): void {
     for (const code of [1000, 1008]) {
       it(`ends after the peer closes with ${code}: done resolves with that close`, async () => {
         const world = new ScriptedWorld([{ kind: 'open', close: { code, reason: 'end' } }]);
-        const c = client(world, {}, async (_outgoing, incoming) => {
+        const c = client(world, {}, async ({ incoming }) => {
           await incoming.receiveCatching();
         });
         const states = collect(c);
@@ -678,7 +680,7 @@ export function defineReconnectingCases(): void {
     it('rejects done with the handler’s error when the policy ends the client after it', async () => {
       const world = new ScriptedWorld([{ kind: 'open', close: { code: 1008, reason: 'policy' } }]);
       let thrown: unknown;
-      const c = client(world, {}, async (_outgoing, incoming) => {
+      const c = client(world, {}, async ({ incoming }) => {
         try {
           const received: unknown[] = [];
           for await (const message of incoming) received.push(message);
@@ -695,7 +697,7 @@ export function defineReconnectingCases(): void {
 
     it('closes with 1000 and ends when the handler returns while the connection is open', async () => {
       const world = new ScriptedWorld([{ kind: 'open' }]);
-      const c = client(world, {}, async (outgoing) => {
+      const c = client(world, {}, async ({ outgoing }) => {
         await outgoing.send('last words');
       });
       const last = await c.done;
@@ -754,10 +756,11 @@ export function defineReconnectingCases(): void {
   describe('reconnecting() stopping', () => {
     it('stop() while open cancels incoming, aborts the context signal, closes with 1000 and resolves', async () => {
       const world = new ScriptedWorld([{ kind: 'open' }]);
-      let context: ConnectionContext | undefined;
+      let context: ReconnectingSession<unknown> | undefined;
       let receiveError: unknown;
-      const c = client(world, {}, async (_outgoing, incoming, _session, ctx) => {
-        context = ctx;
+      const c = client(world, {}, async (session) => {
+        context = session;
+        const { incoming } = session;
         try {
           await incoming.receive();
         } catch (error) {
