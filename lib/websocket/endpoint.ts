@@ -14,7 +14,7 @@ import { json } from './codec.js';
 import type { Codec } from './codec.js';
 import { withWebSocket } from './connect.js';
 import type { ConnectOptions, WebSocketHandler } from './connect.js';
-import type { Session, SessionOptions } from './session.js';
+import type { SessionOptions } from './session.js';
 import { describeValue } from './validate.js';
 
 /** How an endpoint's messages are encoded: JSON by default, validated by schemas or custom codecs. */

@@ -246,11 +246,25 @@ export interface ReconnectingClient {
    * `signal` aborts) and the connection closed with 1000 after flushing what `outgoing`
    * already accepted. No further attempt is made. A second call does nothing.
    *
-   * @returns a promise that resolves (never rejects) once the client has ended; `done`
-   *   tells how.
+   * - **No handler running** (connecting, waiting to retry, ended): the promise resolves
+   *   once the client has ended.
+   * - **A handler running:** the promise resolves once that connection has closed, without
+   *   waiting for the handler to settle, because the caller may be the handler itself:
+   *   `await client.stop()` inside the handler resumes once the connection is closed, and
+   *   the client ends (`done` settles, `isActive` turns false) after the handler returns.
+   *   Code outside the handler that must also wait for the handler awaits `done` (or uses
+   *   `await using`, which does). Kotlin's `cancelAndJoin()` from inside the job itself
+   *   throws instead; JavaScript cannot tell who the caller is, so sluice waits for the
+   *   one thing the caller cannot be blocking.
+   *
+   * @returns a promise that resolves (never rejects) as described; `done` tells how the
+   *   client ended.
    */
   stop(): Promise<void>;
-  /** `stop()`, for `await using`. */
+  /**
+   * For `await using`: `stop()`, then waits until the client has ended, its last
+   * handler included (never rejects).
+   */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -386,6 +400,8 @@ class Client<In, Out> implements ReconnectingClient {
    * background), so the next attempt waits for this too: one live socket at a time.
    */
   #gone: Promise<void> = Promise.resolve();
+  /** While a handler runs: its connection's `closed`. */
+  #serving: Promise<CloseReason> | undefined;
 
   readonly #onAbort = (): void => {
     this.#stop('signal', (this.#signal as AbortSignal).reason);
@@ -475,11 +491,15 @@ class Client<In, Out> implements ReconnectingClient {
 
   stop(): Promise<void> {
     this.#stop('stop', new DOMException('The reconnecting client was stopped', 'AbortError'));
-    return this.#done.then(noop, noop);
+    const serving = this.#serving;
+    // A running handler may be the caller: waiting for it to settle would never end.
+    const ended = serving === undefined ? this.#done : Promise.race([this.#done, serving]);
+    return ended.then(noop, noop);
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await this.#done.then(noop, noop);
   }
 
   #stop(by: 'stop' | 'signal', reason: unknown): void {
@@ -638,11 +658,13 @@ class Client<In, Out> implements ReconnectingClient {
     else stopper.addEventListener('abort', onStop);
 
     let error: unknown;
+    this.#serving = session.closed;
     try {
       await this.#handler(new AttemptSession(session, controller.signal, attempt, connection));
     } catch (thrown) {
       error = thrown === undefined ? new TypeError('The handler threw undefined') : thrown;
     }
+    this.#serving = undefined;
     if (!flags.closed && !stopper.aborted) {
       // The handler ended while the connection was open: close it, as `withWebSocket` does.
       flags.local = true;

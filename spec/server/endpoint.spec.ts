@@ -107,9 +107,13 @@ describe('endpoint()', function () {
       });
       // The positional forms of 0.1 are gone: one object, by name.
       // @ts-expect-error handle((input, output, session) => …) no longer compiles
-      Chat.handle(async (_input: unknown, _output: unknown, _session: unknown) => undefined);
+      Chat.handle(async (input: unknown, output: unknown, session: unknown) => [
+        input,
+        output,
+        session,
+      ]);
       // @ts-expect-error connect((output, input) => …) no longer compiles
-      void Chat.connect('ws://x', async (_output: unknown, _input: unknown) => undefined);
+      void Chat.connect('ws://x', async (output: unknown, input: unknown) => [output, input]);
       void Chat.connect('ws://x', async ({ incoming: input, outgoing: output }) => {
         // @ts-expect-error the client must send { text }
         await output.send({ from: 'a', txt: 'b' });

@@ -6,7 +6,8 @@
 import { expect } from 'chai';
 import { ConnectError, ReconnectAttemptsError, WebSocketCloseError } from '../../lib/errors.js';
 import { defaultShouldReconnect, reconnecting } from '../../lib/websocket/index.js';
-import type { ReceiveChannel, SendChannel } from '../../lib/channel-types.js';
+import { delay } from '../../lib/time.js';
+import type { ReceiveChannel } from '../../lib/channel-types.js';
 import type {
   CloseEventLike,
   ConnectionClose,
@@ -777,6 +778,78 @@ export function defineReconnectingCases(): void {
       expect(c.isActive).to.equal(false);
       await sleep(10);
       expect(world.sockets).to.have.length(1);
+    });
+
+    it('stop() awaited inside the handler resumes once the connection has closed; the client ends after the handler returns', async () => {
+      const world = new ScriptedWorld([{ kind: 'open' }]);
+      const steps: string[] = [];
+      let c: ReconnectingClient | undefined = undefined;
+      c = client(world, {}, async ({ closed, signal }) => {
+        steps.push('handler');
+        await c?.stop(); // deadlocked before: stop() waited for this very handler
+        steps.push(`stopped: closed ${(await closed).code}, signal ${String(signal.aborted)}`);
+        steps.push(`active while the handler runs: ${String(c?.isActive)}`);
+      });
+      // Bounded: a deadlock shows as 'deadlock' in a second, not as a mocha timeout.
+      const timer = new AbortController();
+      const outcome = await Promise.race([
+        c.done.then((close) => close),
+        delay(1000, { signal: timer.signal }).then(() => 'deadlock' as const),
+      ]);
+      timer.abort();
+      steps.push('done');
+      expect(steps).to.deep.equal([
+        'handler',
+        'stopped: closed 1000, signal true',
+        'active while the handler runs: true',
+        'done',
+      ]);
+      expect(outcome).to.include({ code: 1000, local: true, opened: true, error: undefined });
+      expect(c.isActive).to.equal(false);
+      expect(c.state).to.include({ type: 'closed', retryIn: undefined });
+    });
+
+    it('stop() from outside while a handler runs resolves once the connection has closed; done waits for the handler', async () => {
+      const world = new ScriptedWorld([{ kind: 'open' }]);
+      const steps: string[] = [];
+      let release = (): void => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const c = client(world, {}, async ({ signal }) => {
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        steps.push('handler saw the stop');
+        await released; // a handler still cleaning up after the close
+        steps.push('handler returned');
+      });
+      await until(() => c.isOpen, 'open');
+      await c.stop();
+      steps.push('stop resolved');
+      expect(c.isActive).to.equal(true);
+      const done = c.done.then(() => steps.push('done'));
+      release();
+      await done;
+      expect(steps).to.deep.equal([
+        'handler saw the stop',
+        'stop resolved',
+        'handler returned',
+        'done',
+      ]);
+    });
+
+    it('await using waits for the running handler to return', async () => {
+      const world = new ScriptedWorld([{ kind: 'open' }]);
+      const steps: string[] = [];
+      const c = client(world, {}, async ({ signal }) => {
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        await delay(5);
+        steps.push('handler returned');
+      });
+      await until(() => c.isOpen, 'open');
+      await c[Symbol.asyncDispose]();
+      steps.push('disposed');
+      expect(steps).to.deep.equal(['handler returned', 'disposed']);
+      expect(c.isActive).to.equal(false);
     });
 
     it('stop() while connecting drops the attempt: no open state, no retry', async () => {
