@@ -38,6 +38,30 @@ export function defineConversationCases(run: Runner): void {
     expect(await serverClosed.promise).to.deep.equal({ code: 1000, reason: '', wasClean: true });
   });
 
+  it("the client's session is one object: its signal is live while open and aborts with the close", async () => {
+    const result = await run<string, string, { before: boolean; got: string; reason: unknown }>(
+      async (session) => {
+        await session.outgoing.send('bye');
+        await session.close(4001, 'done');
+      },
+      async ({ incoming, signal, protocol }) => {
+        expect(protocol).to.equal('');
+        const before = signal.aborted;
+        const got = await incoming.receive();
+        const reason: unknown = signal.aborted
+          ? signal.reason
+          : await new Promise((resolve) => {
+              signal.addEventListener('abort', () => resolve(signal.reason), { once: true });
+            });
+        return { before, got, reason };
+      },
+    );
+    expect(result.before).to.equal(false);
+    expect(result.got).to.equal('bye');
+    expect(result.reason).to.be.instanceOf(WebSocketCloseError);
+    expect(result.reason).to.include({ closeCode: 4001, reason: 'done', wasClean: true });
+  });
+
   it('handler return: every message it sent arrives, then incoming ends normally with 1000', async () => {
     const result = await run<number, never, { got: number[]; closed: CloseReason }>(
       async (session) => {

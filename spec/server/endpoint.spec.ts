@@ -36,6 +36,30 @@ describe('endpoint()', function () {
     expect(reply).to.deep.equal({ from: '/chat', text: 'HI' });
   });
 
+  it("connect: the client's session signal aborts with options.signal's reason while the handler runs", async () => {
+    const server = await start({}, [
+      Chat.handle(async ({ incoming }) => {
+        while ((await incoming.receiveCatching()).ok);
+      }),
+    ]);
+    const controller = new AbortController();
+    const stop = new Error('enough');
+    const seen: unknown[] = [];
+    const error = await rejection(
+      Chat.connect(
+        server.url,
+        async ({ signal }) => {
+          seen.push(signal.aborted);
+          controller.abort(stop);
+          seen.push(signal.aborted, signal.reason);
+        },
+        { signal: controller.signal },
+      ),
+    );
+    expect(error).to.equal(stop);
+    expect(seen).to.deep.equal([false, true, stop]);
+  });
+
   it('validates each side with its schema: a bad client message is a DecodeError and 1007', async () => {
     const seen: unknown[] = [];
     const route = Validated.handle(async ({ incoming: input, outgoing: output }) => {
