@@ -77,6 +77,19 @@ function describeResponse(response: unknown): {
   };
 }
 
+/**
+ * What went wrong, for a `ConnectError`'s message: the system error's code and text where
+ * the runtime gives them (`connect ECONNREFUSED 127.0.0.1:9`), else the
+ * error's message; browsers give no detail at all.
+ */
+function describeFailure(cause: unknown): string {
+  if (typeof cause === 'string') return cause === '' ? 'no detail from the runtime' : cause;
+  if (!(cause instanceof Error)) return 'no detail from the runtime';
+  const code: unknown = Reflect.get(cause, 'code');
+  const message = cause.message === '' ? cause.name : cause.message;
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
 function checkConnectOptions(
   options: unknown,
 ): asserts options is ConnectOptions<unknown, unknown> {
@@ -114,8 +127,10 @@ function checkConnectOptions(
 /**
  * Opens a WebSocket to `url` and resolves with its session once the connection is open.
  *
- * - **Refused / unreachable / TLS failure:** rejects with a `ConnectError` (the platform's
- *   error, where it gives one, as `cause`).
+ * - **Refused / unreachable / TLS failure:** rejects with a `ConnectError` whose message
+ *   names the URL and the system error where the runtime gives one (`Could not connect to
+ *   ws://127.0.0.1:9/: connect ECONNREFUSED 127.0.0.1:9`; browsers give no
+ *   detail), with the platform's error as `cause`.
  * - **Handshake rejected** (an HTTP status other than 101): a `HandshakeError` with
  *   `status` and `headers` where the runtime exposes the response (Node with `ws`);
  *   browsers and Node's own `WebSocket` hide it, so there it is a plain `ConnectError`.
@@ -207,7 +222,11 @@ function open<In, Out>(
         return;
       }
       const cause = lastError ?? new Error(`WebSocket closed with ${closed.code} while connecting`);
-      reject(new ConnectError(`Could not connect to ${href}`, href, { cause }));
+      reject(
+        new ConnectError(`Could not connect to ${href}: ${describeFailure(cause)}`, href, {
+          cause,
+        }),
+      );
     });
 
     socket.addEventListener('open', onOpen);

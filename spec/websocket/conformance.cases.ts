@@ -568,6 +568,15 @@ export function defineConformance(env: ConformanceEnv): void {
         const error = await rejection(connect('ws://127.0.0.1:1/', { WebSocket: env.WebSocket }));
         expect(error).to.be.instanceOf(ConnectError);
         expect(error).to.include({ name: 'ConnectError', code: 'ERR_WEBSOCKET_CONNECT' });
+        // The message names the URL, and the system error where the runtime gives one.
+        const message = (error as ConnectError).message;
+        if (env.platform === 'node-ws') {
+          expect(message).to.equal(
+            'Could not connect to ws://127.0.0.1:1/: connect ECONNREFUSED 127.0.0.1:1',
+          );
+        } else {
+          expect(message).to.match(/^Could not connect to ws:\/\/127\.0\.0\.1:1\/: \S/);
+        }
       });
 
       it('reports a rejected handshake: HandshakeError with ws, ConnectError elsewhere', async () => {
