@@ -56,5 +56,6 @@ export type {
   ChannelSessionOptions,
   NetworkChannel,
   NetworkChannelOptions,
+  TextSessionHint,
 } from '../network/channels.js';
 export { ConnectionLostError, ProtocolError, RemoteError } from '../errors.js';
