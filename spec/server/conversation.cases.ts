@@ -62,6 +62,29 @@ export function defineConversationCases(run: Runner): void {
     expect(result.reason).to.include({ closeCode: 4001, reason: 'done', wasClean: true });
   });
 
+  it("the client's session methods act on the connection: flush, then await using closes with 1000", async () => {
+    const serverGot = deferred<string[]>();
+    const closed = await run<string, string, CloseReason>(
+      route({
+        codec: text(),
+        handler: async (session) => {
+          const got: string[] = [];
+          for await (const m of session.incoming) got.push(m);
+          serverGot.resolve(got);
+        },
+      }),
+      async (session) => {
+        await session.outgoing.send('a');
+        await session.flush();
+        await session[Symbol.asyncDispose]();
+        return session.closed;
+      },
+      { client: { codec: text() } },
+    );
+    expect(closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+    expect(await serverGot.promise).to.deep.equal(['a']);
+  });
+
   it('handler return: every message it sent arrives, then incoming ends normally with 1000', async () => {
     const result = await run<number, never, { got: number[]; closed: CloseReason }>(
       async (session) => {
