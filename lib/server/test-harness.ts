@@ -10,9 +10,8 @@
 import { json } from '../websocket/codec.js';
 import { APPLICATION_ERROR, checkOptions, wrap } from '../websocket/session.js';
 import type { SessionOptions } from '../websocket/session.js';
-import { HandlerSession } from '../websocket/client-session.js';
+import { HandlerSession, connectionLife } from '../websocket/client-session.js';
 import type { WebSocketHandler } from '../websocket/connect.js';
-import { WebSocketCloseError } from '../errors.js';
 import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
 import { MemorySocket } from './memory-socket.js';
 import { toRouteSpec } from './route.js';
@@ -156,10 +155,7 @@ export async function testConversation<In = unknown, Out = In, R = void>(
     undefined,
   );
   const session = wrap<In, Out>(clientSocket, clientOptions);
-  const life = new AbortController();
-  void session.closed.then((reason) => {
-    life.abort(new WebSocketCloseError(reason));
-  });
+  const life = connectionLife(session);
 
   let outcome: { ok: true; value: R } | { ok: false; error: unknown };
   try {

@@ -7,6 +7,7 @@
  * @module
  */
 import type { ReceiveChannel, SendChannel } from '../channel-types.js';
+import { WebSocketCloseError } from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import type { Session } from './session.js';
 
@@ -28,6 +29,18 @@ export interface ClientSession<In, Out = In> extends Session<In, Out> {
    * and `outgoing`, so that the work stops with the connection.
    */
   readonly signal: AbortSignal;
+}
+
+/**
+ * A controller for a handler's `signal`: aborted with a `WebSocketCloseError` carrying
+ * the close once `session` has closed (the caller may abort it sooner); internal.
+ */
+export function connectionLife(session: Pick<Session<unknown>, 'closed'>): AbortController {
+  const life = new AbortController();
+  void session.closed.then((reason) => {
+    life.abort(new WebSocketCloseError(reason));
+  });
+  return life;
 }
 
 /** A {@link ClientSession} in front of a session; internal. */

@@ -7,9 +7,9 @@
  * @module
  */
 import WebSocketDefault from 'isomorphic-ws';
-import { ConnectError, HandshakeError, TimeoutError, WebSocketCloseError } from '../errors.js';
+import { ConnectError, HandshakeError, TimeoutError } from '../errors.js';
 import { startTimer } from '../internal/timer.js';
-import { HandlerSession } from './client-session.js';
+import { HandlerSession, connectionLife } from './client-session.js';
 import type { ClientSession } from './client-session.js';
 import { APPLICATION_ERROR, SocketSession, checkOptions } from './session.js';
 import type { Session, SessionOptions } from './session.js';
@@ -301,15 +301,12 @@ export async function withWebSocket<In = unknown, Out = In, R = void>(
   // A function, not a narrowed property: the signal may abort across each await.
   const aborted = (): boolean => signal?.aborted === true;
   // The handler's signal: the caller's abort, or the connection's end, whichever is first.
-  const life = new AbortController();
+  const life = connectionLife(session);
   const onAbort = (): void => {
     life.abort((signal as AbortSignal).reason);
     void session.cancel((signal as AbortSignal).reason);
   };
   signal?.addEventListener('abort', onAbort);
-  void session.closed.then((reason) => {
-    life.abort(new WebSocketCloseError(reason));
-  });
   try {
     // Aborted after the open but before the listener was added: the handler never runs.
     if (aborted()) throw (signal as AbortSignal).reason;
