@@ -163,7 +163,7 @@ export function startBot(baseUrl: string | URL, options: BotOptions = {}): Bot {
   const client = reconnecting<ServerMsg, ClientMsg>(
     url,
     { codec: Chat.clientCodec, minDelay: 250, maxDelay: 5_000 },
-    async (outgoing, incoming) => {
+    async ({ incoming, outgoing }) => {
       await outgoing.send({ type: 'join', name: wanted });
       let me = wanted;
       const members: string[] = [];

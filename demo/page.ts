@@ -144,7 +144,7 @@ function join(name: string): ReconnectingClient {
   return reconnecting<ServerMsg, ClientMsg>(
     `${scheme}://${location.host}${Chat.path}`,
     { codec: Chat.clientCodec, minDelay: 500, maxDelay: 5_000 },
-    async (out, incoming, _session, { connection }) => {
+    async ({ incoming, outgoing: out, connection }) => {
       await out.send({ type: 'join', name });
       try {
         for await (const message of incoming) receive(message, connection, out);

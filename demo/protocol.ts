@@ -54,9 +54,9 @@ const clientMsg = v.variant('type', [
  *
  * @example
  * ```ts
- * await Chat.connect('ws://127.0.0.1:8080', async (output, input) => {
- *   await output.send({ type: 'join', name: 'ada' });
- *   console.log(await input.receive()); // { type: 'welcome', name: 'ada', members: [...] }
+ * await Chat.connect('ws://127.0.0.1:8080', async ({ incoming, outgoing }) => {
+ *   await outgoing.send({ type: 'join', name: 'ada' });
+ *   console.log(await incoming.receive()); // { type: 'welcome', name: 'ada', members: [...] }
  * });
  * ```
  */

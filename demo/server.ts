@@ -105,9 +105,10 @@ function sameOrigin(request: ServerRequest): boolean {
 
 /** The chat: every connection joins `room`, and leaves it when the connection ends. */
 function chatRoute(room: Room): Route<ClientMsg, ServerMsg> {
-  return Chat.handle(async (input, output, session) => {
+  return Chat.handle(async (session) => {
+    const { incoming, outgoing } = session;
     const first = await withTimeoutOrUndefined(JOIN_TIMEOUT, (signal) =>
-      input.receiveCatching({ signal }),
+      incoming.receiveCatching({ signal }),
     );
     if (first?.ok === false) return; // gone before joining
     if (first?.value.type !== 'join') {
@@ -123,14 +124,14 @@ function chatRoute(room: Room): Route<ClientMsg, ServerMsg> {
     // only once it has finished, and it stops when the connection does.
     session.scope.launch(async (signal) => {
       try {
-        for (;;) await output.send(await mailbox.receive({ signal }), { signal });
+        for (;;) await outgoing.send(await mailbox.receive({ signal }), { signal });
       } catch {
         // The member left (mailbox closed and drained), was too slow (mailbox cancelled),
         // or the connection is over: either way nothing more can reach this client.
       }
     });
     try {
-      for await (const message of input) {
+      for await (const message of incoming) {
         if (message.type === 'say') room.say(name, message.text);
         // A second `join` on the same connection is ignored: one name per connection.
       }

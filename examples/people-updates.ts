@@ -133,7 +133,7 @@ export async function main(options: PeopleUpdatesOptions = {}): Promise<PeopleUp
   const people = new People();
 
   const server = await serve({ port: 0 }, [
-    PeopleUpdates.handle(async (input, output, session) => {
+    PeopleUpdates.handle(async ({ incoming, outgoing, signal }) => {
       const updates = people.subscribe();
       let filter: Filter = 'both';
       try {
@@ -142,17 +142,17 @@ export async function main(options: PeopleUpdatesOptions = {}): Promise<PeopleUp
           const event = await select(
             [
               updates.onReceive((update) => ({ kind: 'update', update }) as const),
-              input.onReceiveCatching((result) => ({ kind: 'filter', result }) as const),
+              incoming.onReceiveCatching((result) => ({ kind: 'filter', result }) as const),
             ],
-            { signal: session.signal },
+            { signal },
           );
           if (event.kind === 'update') {
-            if (wanted(filter, event.update)) await output.send(event.update);
+            if (wanted(filter, event.update)) await outgoing.send(event.update);
             else log(`server: skipped ${describe(event.update)} (filter: ${filter})`);
           } else if (event.result.ok) {
             filter = event.result.value.filter;
             log(`server: filter set to ${filter}`);
-            await output.send({ type: 'filter', filter });
+            await outgoing.send({ type: 'filter', filter });
           } else {
             break; // the client closed the connection
           }
@@ -166,11 +166,11 @@ export async function main(options: PeopleUpdatesOptions = {}): Promise<PeopleUp
   try {
     const { received, closed } = await PeopleUpdates.connect(
       server.url,
-      async (output, input, session) => {
+      async ({ incoming, outgoing, closed: ended }) => {
         const seen: ServerMessage[] = [];
         const next = async (count = 1): Promise<void> => {
           for (let i = 0; i < count; i++) {
-            const message = await input.receive();
+            const message = await incoming.receive();
             log(`client: ${describe(message)}`);
             seen.push(message);
           }
@@ -181,7 +181,7 @@ export async function main(options: PeopleUpdatesOptions = {}): Promise<PeopleUp
         };
 
         // Only saves, please. The confirmation marks where the filter starts to apply.
-        await output.send({ filter: 'saves' });
+        await outgoing.send({ filter: 'saves' });
         await next();
         edit('save Ada', () => people.save({ id: 1, name: 'Ada' }));
         edit('save Bob', () => people.save({ id: 2, name: 'Bob' }));
@@ -189,21 +189,21 @@ export async function main(options: PeopleUpdatesOptions = {}): Promise<PeopleUp
         await next(2); // the two saves; the delete is filtered out on the server
 
         // Changed our mind: only deletes.
-        await output.send({ filter: 'deletes' });
+        await outgoing.send({ filter: 'deletes' });
         await next();
         edit('save Cy', () => people.save({ id: 3, name: 'Cy' }));
         edit('delete 2', () => people.delete(2));
         await next(); // only the delete
 
         // Everything.
-        await output.send({ filter: 'both' });
+        await outgoing.send({ filter: 'both' });
         await next();
         edit('save Dee', () => people.save({ id: 4, name: 'Dee' }));
         edit('delete 3', () => people.delete(3));
         await next(2);
 
         // Returning closes the connection with 1000.
-        return { received: seen, closed: session.closed };
+        return { received: seen, closed: ended };
       },
     );
     const reason = await closed;

@@ -224,16 +224,16 @@ export class SharedState<S, C> {
   handler(
     name: (query: URLSearchParams) => string,
   ): EndpointHandler<ChangeMessage<C>, SyncMessage<S, C>> {
-    return async (input, output, session) => {
-      const who = name(session.request.query);
+    return async ({ incoming, outgoing, request, scope }) => {
+      const who = name(request.query);
       const outbox = new Channel<SyncMessage<S, C>>(this.#capacity);
       outbox.trySend({ type: 'snapshot', version: this.#version, state: this.#state });
       this.#outboxes.add(outbox);
       // The writer: outbox → socket. A send fails only once the connection is ending,
       // which `session.closed` reports; then there is nobody left to write to.
-      session.scope.launch(async (signal) => {
+      scope.launch(async (signal) => {
         for await (const message of outbox) {
-          const sent = await output.send(message, { signal }).then(
+          const sent = await outgoing.send(message, { signal }).then(
             () => true,
             () => false,
           );
@@ -242,7 +242,7 @@ export class SharedState<S, C> {
         outbox.cancel();
       });
       try {
-        for await (const { id, change } of input) this.#applyChange(who, id, change, outbox);
+        for await (const { id, change } of incoming) this.#applyChange(who, id, change, outbox);
       } finally {
         this.#outboxes.delete(outbox);
         outbox.close(); // the writer sends what is left, then ends

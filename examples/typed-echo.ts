@@ -62,17 +62,18 @@ export interface TypedEchoResult {
 export async function main(options: TypedEchoOptions = {}): Promise<TypedEchoResult> {
   const { rounds = 3, period = 1000, random = Math.random, log = console.log } = options;
 
-  // The server half: `input` carries Questions, `output` takes Answers — checked by tsc.
+  // The server half: its session's `incoming` carries Questions, `outgoing` takes
+  // Answers — checked by tsc.
   // (A channel of capacity 1 doubles as a one-shot mailbox for how the server saw the end.)
   const serverClosed = new Channel<CloseReason>(1);
   const server = await serve({ port: 0 }, [
-    Echo.handle(async (input, output, session) => {
-      void session.closed.then((reason) => serverClosed.trySend(reason));
+    Echo.handle(async ({ incoming, outgoing, closed }) => {
+      void closed.then((reason) => serverClosed.trySend(reason));
       // The loop ends when the client closes normally; returning then closes with 1000.
-      for await (const { round, value } of input) {
+      for await (const { round, value } of incoming) {
         log(`server: round ${round}: ${value} → ${value * 2}`);
-        await output.send({ round, value, doubled: value * 2 });
-        // await output.send({ round, value }); // would not compile: `doubled` is missing
+        await outgoing.send({ round, value, doubled: value * 2 });
+        // await outgoing.send({ round, value }); // would not compile: `doubled` is missing
       }
       log('server: the client hung up');
     }),
@@ -80,27 +81,30 @@ export async function main(options: TypedEchoOptions = {}): Promise<TypedEchoRes
   log(`server: listening on ${server.url}`);
 
   try {
-    // The client half: `output` takes Questions, `input` carries Answers. `connect`
+    // The client half: `outgoing` takes Questions, `incoming` carries Answers. `connect`
     // keeps the connection open exactly as long as this function runs.
-    const { answers, closed } = await Echo.connect(server.url, async (output, input, session) => {
-      const received: Answer[] = [];
-      const ticks = ticker(period);
-      try {
-        for (let round = 1; round <= rounds; round++) {
-          await ticks.receive(); // one question per period
-          const value = Math.floor(random() * 100);
-          log(`client: round ${round}: sending ${value}`);
-          await output.send({ round, value });
-          const answer = await input.receive();
-          log(`client: round ${answer.round}: ${answer.value} doubled is ${answer.doubled}`);
-          received.push(answer);
+    const { answers, closed } = await Echo.connect(
+      server.url,
+      async ({ incoming, outgoing, closed: ended }) => {
+        const received: Answer[] = [];
+        const ticks = ticker(period);
+        try {
+          for (let round = 1; round <= rounds; round++) {
+            await ticks.receive(); // one question per period
+            const value = Math.floor(random() * 100);
+            log(`client: round ${round}: sending ${value}`);
+            await outgoing.send({ round, value });
+            const answer = await incoming.receive();
+            log(`client: round ${answer.round}: ${answer.value} doubled is ${answer.doubled}`);
+            received.push(answer);
+          }
+        } finally {
+          ticks.cancel(); // stops the ticker's timer
         }
-      } finally {
-        ticks.cancel(); // stops the ticker's timer
-      }
-      // Returning closes the connection with 1000; `connect` resolves once it has closed.
-      return { answers: received, closed: session.closed };
-    });
+        // Returning closes the connection with 1000; `connect` resolves once it has closed.
+        return { answers: received, closed: ended };
+      },
+    );
 
     const client = await closed;
     const serverSide = await serverClosed.receive();

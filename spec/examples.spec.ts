@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Channel, ClosedSendError, scope } from 'sluice';
@@ -81,6 +81,15 @@ describe('examples', function () {
   this.timeout(30_000);
 
   example('tour.ts', () => {
+    it('is the README tour verbatim, so the tour compiles as written', () => {
+      const readme = readFileSync(`${root}README.md`, 'utf8');
+      const section = readme.slice(readme.indexOf('## A 30-second tour'));
+      const block = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+      const tour = readFileSync(`${root}examples/tour.ts`, 'utf8');
+      expect(block).to.be.a('string');
+      expect(block).to.equal(tour.slice(tour.indexOf('import {')));
+    });
+
     it('prints what the README says it does', async () => {
       const { stdout, stderr } = await runExample('tour.ts');
       expect(stderr).to.equal('');

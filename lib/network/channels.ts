@@ -710,9 +710,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   #frame(text: unknown): void {
     if (typeof text !== 'string') {
-      this.violation(
-        `Expected text frames (make the session with the text() codec), got ${describeValue(text)}`,
-      );
+      this.violation(`Expected text frames, got ${describeValue(text)} (${TEXT_SESSION})`);
       return;
     }
     if (text === '') {
@@ -909,6 +907,23 @@ function checkSession(session: unknown): asserts session is Session<string, stri
   }
 }
 
+/** What to do when `channels()` gets a session that does not use the `text()` codec. */
+const TEXT_SESSION =
+  'channels() needs a session made with the text() codec: route({ codec: text(), handler }) on the server, connect(url, { codec: text() }) on the client';
+
+/**
+ * A compile-time hint, not a value: the extra requirement {@link channels} puts on a
+ * session whose message types are not `string` both ways (a session made without the
+ * `text()` codec, typically the default `json()`). The compiler then reports the missing
+ * property, whose name says what to do, instead of a bare mismatch between session types.
+ */
+export type TextSessionHint<In, Out> = [In, Out] extends [string, string]
+  ? unknown
+  : {
+      /** Never present: its name is the message. */
+      readonly 'channels() needs a session made with the text() codec: route({ codec: text(), handler }) on the server, connect(url, { codec: text() }) on the client': true;
+    };
+
 /**
  * Turns a session between two sluice ends into a {@link ChannelSession}: any number of
  * named, independently typed channels over the one connection, each behaving like a local
@@ -918,7 +933,10 @@ function checkSession(session: unknown): asserts session is Session<string, stri
  * peer's application or handed to this end's `onUndelivered`, once.
  *
  * The session must use the `text()` codec (`connect(url, { codec: text() })`,
- * `wrap(socket, { codec: text() })`, or a `sluice/server` route with `codec: text()`), and
+ * `wrap(socket, { codec: text() })`, or a `sluice/server` route with `codec: text()`):
+ * a session typed otherwise (`connect(url)` or a route without a codec: `json()`) does
+ * not compile, with {@link TextSessionHint} naming the fix; one forced through with a
+ * cast fails at the first message with 1002 and a `ProtocolError` saying the same. And
  * the peer must speak the same protocol (docs/protocol.md). `channels` takes the session
  * over: do not use its `incoming` or `outgoing` any more. A peer that breaks the protocol
  * (or opens more than `maxChannels` names this end has not opened) gets the connection
@@ -943,10 +961,11 @@ function checkSession(session: unknown): asserts session is Session<string, stri
  * await network.close();
  * ```
  */
-export function channels(
-  session: Session<string, string>,
+export function channels<In = string, Out = string>(
+  textSession: Session<In, Out> & TextSessionHint<In, Out>,
   options: ChannelSessionOptions = {},
 ): ChannelSession {
+  const session = textSession as unknown as Session<string, string>;
   checkSession(session);
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);

@@ -7,10 +7,11 @@
  *
  * @module
  */
-import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { json } from '../websocket/codec.js';
 import { APPLICATION_ERROR, checkOptions, wrap } from '../websocket/session.js';
-import type { Session, SessionOptions } from '../websocket/session.js';
+import type { SessionOptions } from '../websocket/session.js';
+import { HandlerSession, connectionLife } from '../websocket/client-session.js';
+import type { WebSocketHandler } from '../websocket/connect.js';
 import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
 import { MemorySocket } from './memory-socket.js';
 import { toRouteSpec } from './route.js';
@@ -18,12 +19,11 @@ import type { Route, ServerHandler } from './route.js';
 import { ServerSessionImpl, runHandler } from './server-session.js';
 import type { ServerRequest } from './server-session.js';
 
-/** The client side of {@link testConversation}: `withWebSocket`'s handler shape. */
-export type ConversationClient<In, Out, R> = (
-  outgoing: SendChannel<Out>,
-  incoming: ReceiveChannel<In>,
-  session: Session<In, Out>,
-) => R | PromiseLike<R>;
+/**
+ * The client side of {@link testConversation}: `withWebSocket`'s handler shape, given the
+ * client's session (`incoming`, `outgoing`, `signal`, `closed`, …).
+ */
+export type ConversationClient<In, Out, R> = WebSocketHandler<In, Out, R>;
 
 /** Options of {@link testConversation}. `In`/`Out` are the client's message types. */
 export interface ConversationOptions<In, Out> {
@@ -81,7 +81,8 @@ function toRequest(options: ConversationOptions<unknown, unknown>['request']): S
 /**
  * Runs `handler` (a handler function, a `route(…)`, or an endpoint's `handle(…)`) for one
  * in-memory connection, and `client` as its peer, with `withWebSocket`'s lifecycle on the
- * client side: when `client` returns, the client flushes and closes with 1000; when it
+ * client side (`client` receives the client's session; its `signal` aborts with a
+ * `WebSocketCloseError` once the connection has closed): when `client` returns, the client flushes and closes with 1000; when it
  * throws, with 4000. Resolves with `client`'s result once the handler has settled and
  * both sides have closed.
  *
@@ -97,7 +98,7 @@ function toRequest(options: ConversationOptions<unknown, unknown>['request']): S
  *   async (session) => {
  *     for await (const n of session.incoming) await session.outgoing.send(n * 2);
  *   },
- *   async (outgoing, incoming) => {
+ *   async ({ incoming, outgoing }) => {
  *     await outgoing.send(21);
  *     return incoming.receive();
  *   },
@@ -154,10 +155,11 @@ export async function testConversation<In = unknown, Out = In, R = void>(
     undefined,
   );
   const session = wrap<In, Out>(clientSocket, clientOptions);
+  const life = connectionLife(session);
 
   let outcome: { ok: true; value: R } | { ok: false; error: unknown };
   try {
-    const value = await client(session.outgoing, session.incoming, session);
+    const value = await client(new HandlerSession(session, life.signal));
     session.incoming.cancel();
     await session.close(1000);
     outcome = { ok: true, value };

@@ -7,9 +7,10 @@
  * @module
  */
 import WebSocketDefault from 'isomorphic-ws';
-import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { ConnectError, HandshakeError, TimeoutError } from '../errors.js';
 import { startTimer } from '../internal/timer.js';
+import { HandlerSession, connectionLife } from './client-session.js';
+import type { ClientSession } from './client-session.js';
 import { APPLICATION_ERROR, SocketSession, checkOptions } from './session.js';
 import type { Session, SessionOptions } from './session.js';
 import type { ErrorEventLike, WebSocketConstructor, WebSocketLike } from './socket.js';
@@ -76,6 +77,19 @@ function describeResponse(response: unknown): {
   };
 }
 
+/**
+ * What went wrong, for a `ConnectError`'s message: the system error's code and text where
+ * the runtime gives them (`connect ECONNREFUSED 127.0.0.1:9`), else the
+ * error's message; browsers give no detail at all.
+ */
+function describeFailure(cause: unknown): string {
+  if (typeof cause === 'string') return cause === '' ? 'no detail from the runtime' : cause;
+  if (!(cause instanceof Error)) return 'no detail from the runtime';
+  const code: unknown = Reflect.get(cause, 'code');
+  const message = cause.message === '' ? cause.name : cause.message;
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
 function checkConnectOptions(
   options: unknown,
 ): asserts options is ConnectOptions<unknown, unknown> {
@@ -113,8 +127,10 @@ function checkConnectOptions(
 /**
  * Opens a WebSocket to `url` and resolves with its session once the connection is open.
  *
- * - **Refused / unreachable / TLS failure:** rejects with a `ConnectError` (the platform's
- *   error, where it gives one, as `cause`).
+ * - **Refused / unreachable / TLS failure:** rejects with a `ConnectError` whose message
+ *   names the URL and the system error where the runtime gives one (`Could not connect to
+ *   ws://127.0.0.1:9/: connect ECONNREFUSED 127.0.0.1:9`; browsers give no
+ *   detail), with the platform's error as `cause`.
  * - **Handshake rejected** (an HTTP status other than 101): a `HandshakeError` with
  *   `status` and `headers` where the runtime exposes the response (Node with `ws`);
  *   browsers and Node's own `WebSocket` hide it, so there it is a plain `ConnectError`.
@@ -206,7 +222,11 @@ function open<In, Out>(
         return;
       }
       const cause = lastError ?? new Error(`WebSocket closed with ${closed.code} while connecting`);
-      reject(new ConnectError(`Could not connect to ${href}`, href, { cause }));
+      reject(
+        new ConnectError(`Could not connect to ${href}: ${describeFailure(cause)}`, href, {
+          cause,
+        }),
+      );
     });
 
     socket.addEventListener('open', onOpen);
@@ -225,16 +245,14 @@ function open<In, Out>(
 }
 
 /**
- * The handler of {@link withWebSocket}: the connection's channels and its session.
+ * The handler of {@link withWebSocket} (and of an endpoint's `connect`): it receives the
+ * connection's session — `incoming`, `outgoing`, `closed`, `signal`, … — as one object,
+ * to use as `session` or to destructure by name.
  */
-export type WebSocketHandler<In, Out, R> = (
-  outgoing: SendChannel<Out>,
-  incoming: ReceiveChannel<In>,
-  session: Session<In, Out>,
-) => R | PromiseLike<R>;
+export type WebSocketHandler<In, Out, R> = (session: ClientSession<In, Out>) => R | PromiseLike<R>;
 
 /**
- * Connects to `url`, runs `handler` with the connection's channels, and keeps the
+ * Connects to `url`, runs `handler` with the connection's session, and keeps the
  * connection exactly as long as the handler runs (KVision's `webSocket { }` shape).
  *
  * - **Returns:** `incoming` is cancelled (unread messages are dropped), everything the
@@ -246,16 +264,21 @@ export type WebSocketHandler<In, Out, R> = (
  * - **Aborted** (`options.signal`): while connecting, as {@link connect}; after the open
  *   but before the handler started, the handler never runs, the connection is closed with
  *   1000 and `withWebSocket` rejects with `signal.reason` once it has closed; while the
- *   handler runs, both channels are cancelled with `signal.reason` (its pending
- *   `receive`/`send` reject with it, unsent values go to `onUndelivered`), the connection
- *   is closed with 1000, and `withWebSocket` rejects with `signal.reason` once the handler
- *   has settled and the connection has closed.
+ *   handler runs, `session.signal` aborts with `signal.reason`, both channels are
+ *   cancelled with it (its pending `receive`/`send` reject with it, unsent values go to
+ *   `onUndelivered`), the connection is closed with 1000, and `withWebSocket` rejects
+ *   with `signal.reason` once the handler has settled and the connection has closed.
  * - **Connection lost** while the handler runs: the handler sees it through its channels
- *   (`incoming` throws a `WebSocketCloseError`, `send` rejects); its outcome decides.
+ *   (`incoming` throws a `WebSocketCloseError`, `send` rejects) and `session.signal`
+ *   (aborted with a `WebSocketCloseError`); its outcome decides.
+ *
+ * Unlike Ktor's `webSocket { }` and KVision's `webSocket { output, input -> }`, the
+ * handler gets one object rather than channels by position, so that every handler in
+ * sluice (routes, endpoints, `reconnecting`, `testConversation`) has the same shape.
  *
  * @example
  * ```ts
- * const total = await withWebSocket<number, 'next'>(url, {}, async (outgoing, incoming) => {
+ * const total = await withWebSocket<number, 'next'>(url, {}, async ({ incoming, outgoing }) => {
  *   let sum = 0;
  *   for (let i = 0; i < 3; i++) {
  *     await outgoing.send('next');
@@ -277,14 +300,17 @@ export async function withWebSocket<In = unknown, Out = In, R = void>(
   const signal = options.signal;
   // A function, not a narrowed property: the signal may abort across each await.
   const aborted = (): boolean => signal?.aborted === true;
+  // The handler's signal: the caller's abort, or the connection's end, whichever is first.
+  const life = connectionLife(session);
   const onAbort = (): void => {
+    life.abort((signal as AbortSignal).reason);
     void session.cancel((signal as AbortSignal).reason);
   };
   signal?.addEventListener('abort', onAbort);
   try {
     // Aborted after the open but before the listener was added: the handler never runs.
     if (aborted()) throw (signal as AbortSignal).reason;
-    const result = await handler(session.outgoing, session.incoming, session);
+    const result = await handler(new HandlerSession(session, life.signal));
     if (aborted()) throw (signal as AbortSignal).reason;
     session.incoming.cancel();
     await session.close(1000);

@@ -8,15 +8,13 @@
  * @module
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { makeRoute } from '../server/route.js';
-import type { Route } from '../server/route.js';
-import type { ServerSession } from '../server/server-session.js';
+import type { Route, ServerHandler } from '../server/route.js';
 import { json } from './codec.js';
 import type { Codec } from './codec.js';
 import { withWebSocket } from './connect.js';
-import type { ConnectOptions } from './connect.js';
-import type { Session, SessionOptions } from './session.js';
+import type { ConnectOptions, WebSocketHandler } from './connect.js';
+import type { SessionOptions } from './session.js';
 import { describeValue } from './validate.js';
 
 /** How an endpoint's messages are encoded: JSON by default, validated by schemas or custom codecs. */
@@ -50,19 +48,17 @@ export interface EndpointOptions<ClientMsg, ServerMsg> {
     | undefined;
 }
 
-/** The server half of an endpoint: input from the client, output to it, and the session. */
-export type EndpointHandler<ClientMsg, ServerMsg> = (
-  input: ReceiveChannel<ClientMsg>,
-  output: SendChannel<ServerMsg>,
-  session: ServerSession<ClientMsg, ServerMsg>,
-) => unknown;
+/**
+ * The server half of an endpoint: a route handler, given the connection's session
+ * (`incoming` from the client, `outgoing` to it, `request`, `signal`, `scope`, …).
+ */
+export type EndpointHandler<ClientMsg, ServerMsg> = ServerHandler<ClientMsg, ServerMsg>;
 
-/** The client half of an endpoint: output to the server, input from it, and the session. */
-export type EndpointClient<ClientMsg, ServerMsg, R> = (
-  output: SendChannel<ClientMsg>,
-  input: ReceiveChannel<ServerMsg>,
-  session: Session<ServerMsg, ClientMsg>,
-) => R | PromiseLike<R>;
+/**
+ * The client half of an endpoint: given the connection's session (`outgoing` to the
+ * server, `incoming` from it, `signal`, `closed`, …), as `withWebSocket`'s handler.
+ */
+export type EndpointClient<ClientMsg, ServerMsg, R> = WebSocketHandler<ServerMsg, ClientMsg, R>;
 
 /** Session options of a route made by {@link Endpoint.handle} (the codec is the endpoint's). */
 export type EndpointRouteOptions<ClientMsg, ServerMsg> = Omit<
@@ -94,8 +90,10 @@ export interface Endpoint<ClientMsg, ServerMsg> {
   readonly clientCodec: Codec<ServerMsg, ClientMsg>;
   /**
    * The server half: a route for `serve(options, [Endpoint.handle(…)])` or
-   * `testConversation`. The handler's lifecycle is a route handler's (return → 1000,
-   * throw → 1011 and `onError`).
+   * `testConversation`. The handler receives the connection's `ServerSession`
+   * (`incoming`: the client's messages, `outgoing`: to the client, `request`, `signal`,
+   * `scope`), as every route handler does; its lifecycle is a route handler's (return →
+   * 1000, throw → 1011 and `onError`).
    * @throws TypeError if `handler` is not a function; TypeError/RangeError for options.
    */
   handle(
@@ -104,7 +102,8 @@ export interface Endpoint<ClientMsg, ServerMsg> {
   ): Route<ClientMsg, ServerMsg>;
   /**
    * The client half: connects to `baseUrl` + the endpoint's path and runs `client` for
-   * the life of the connection, exactly as `withWebSocket` (return → 1000 after flushing
+   * the life of the connection with the connection's session (`outgoing`: to the server,
+   * `incoming`: from it, `signal`, …), exactly as `withWebSocket` (return → 1000 after flushing
    * and resolves with the result; throw → 4000 and rejects with the error; abort through
    * `options.signal`).
    * @param baseUrl - the server's URL, e.g. `ws://127.0.0.1:8080` (a trailing `/` is fine).
@@ -126,14 +125,14 @@ export interface Endpoint<ClientMsg, ServerMsg> {
  * export const Chat = endpoint<{ text: string }, { from: string; text: string }>('/chat');
  * // server.ts
  * await serve({ port: 0 }, [
- *   Chat.handle(async (input, output, session) => {
- *     for await (const { text } of input) await output.send({ from: session.request.remoteAddress, text });
+ *   Chat.handle(async ({ incoming, outgoing, request }) => {
+ *     for await (const { text } of incoming) await outgoing.send({ from: request.remoteAddress, text });
  *   }),
  * ]);
  * // client.ts
- * await Chat.connect(url, async (output, input) => {
- *   await output.send({ text: 'hi' });
- *   console.log((await input.receive()).from);
+ * await Chat.connect(url, async ({ incoming, outgoing }) => {
+ *   await outgoing.send({ text: 'hi' });
+ *   console.log((await incoming.receive()).from);
  * });
  * ```
  */
@@ -182,8 +181,7 @@ export function endpoint<ClientMsg = unknown, ServerMsg = unknown>(
         {
           ...routeOptions,
           codec: serverCodec,
-          handler: (session: ServerSession<ClientMsg, ServerMsg>) =>
-            handler(session.incoming, session.outgoing, session),
+          handler,
         },
         clientCodec as Codec<unknown, unknown>,
       );

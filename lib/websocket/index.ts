@@ -8,6 +8,7 @@ export { binary, json, raw, text } from './codec.js';
 export type { Codec, Frame } from './codec.js';
 export { connect, withWebSocket } from './connect.js';
 export type { ConnectOptions, WebSocketHandler } from './connect.js';
+export type { ClientSession } from './client-session.js';
 export { wrap } from './session.js';
 export type { IncomingOverflow, Session, SessionOptions } from './session.js';
 export { CLOSED, CLOSING, CONNECTING, OPEN } from './socket.js';
@@ -32,12 +33,12 @@ export type {
   ClosedState,
   ConnectingState,
   ConnectionClose,
-  ConnectionContext,
   ConnectionState,
   OpenState,
   ReconnectingClient,
   ReconnectingHandler,
   ReconnectingOptions,
+  ReconnectingSession,
 } from './reconnecting.js';
 export { ReconnectAttemptsError } from '../errors.js';
 export { endpoint } from './endpoint.js';
@@ -55,5 +56,6 @@ export type {
   ChannelSessionOptions,
   NetworkChannel,
   NetworkChannelOptions,
+  TextSessionHint,
 } from '../network/channels.js';
 export { ConnectionLostError, ProtocolError, RemoteError } from '../errors.js';

@@ -17,11 +17,13 @@
  * @module
  */
 import { Channel } from '../channel.js';
-import type { ReceiveChannel, SendChannel } from '../channel-types.js';
+import type { ReceiveChannel } from '../channel-types.js';
 import { ConnectError, ReconnectAttemptsError, WebSocketCloseError } from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import { startTimer } from '../internal/timer.js';
 import WebSocketDefault from 'isomorphic-ws';
+import { HandlerSession } from './client-session.js';
+import type { ClientSession } from './client-session.js';
 import { connect } from './connect.js';
 import type { ConnectOptions } from './connect.js';
 import type { Session } from './session.js';
@@ -158,30 +160,46 @@ export interface ClosedState {
 /** The state of a reconnecting client's connection (fritz2's `isOpen`/`opens`/`closes`). */
 export type ConnectionState = ConnectingState | OpenState | ClosedState;
 
-/** What the handler gets besides the channels: this connection's place in the loop. */
-export interface ConnectionContext {
-  /** The attempt that opened this connection. */
+/**
+ * What the handler of {@link reconnecting} receives for one connection: that
+ * connection's session (fresh `incoming` and `outgoing`, `closed`, …) and its place in
+ * the loop, as one object: `async ({ incoming, outgoing, attempt, signal }) => …`.
+ */
+export interface ReconnectingSession<In, Out = In> extends ClientSession<In, Out> {
+  /** The attempt that opened this connection (1 after a reset, then 2, 3, …). */
   readonly attempt: number;
   /** How many connections the client has opened, this one included (1-based). */
   readonly connection: number;
   /**
    * Aborted when this connection is over for the handler: with the stop reason when the
-   * client is stopped, or with a `WebSocketCloseError` carrying the close when the
-   * connection has closed. Pass it to anything the handler waits for besides `incoming`.
+   * client is stopped (a `DOMException` named `AbortError` for `stop()`, `signal.reason`
+   * for the client's `signal`), or with a `WebSocketCloseError` carrying the close when
+   * the connection has closed. Pass it to anything the handler waits for besides
+   * `incoming`.
    */
   readonly signal: AbortSignal;
 }
 
 /**
  * The handler of {@link reconnecting}, run once per connection with that connection's
- * fresh channels. Its result is ignored.
+ * session (fresh channels, the attempt, a signal). Its result is ignored.
  */
-export type ReconnectingHandler<In, Out> = (
-  outgoing: SendChannel<Out>,
-  incoming: ReceiveChannel<In>,
-  session: Session<In, Out>,
-  context: ConnectionContext,
-) => unknown;
+export type ReconnectingHandler<In, Out> = (session: ReconnectingSession<In, Out>) => unknown;
+
+/** The session given to a reconnecting handler; internal. */
+class AttemptSession<In, Out>
+  extends HandlerSession<In, Out>
+  implements ReconnectingSession<In, Out>
+{
+  readonly attempt: number;
+  readonly connection: number;
+
+  constructor(inner: Session<In, Out>, signal: AbortSignal, attempt: number, connection: number) {
+    super(inner, signal);
+    this.attempt = attempt;
+    this.connection = connection;
+  }
+}
 
 /** A running reconnecting client: its state, and the means to stop it. */
 export interface ReconnectingClient {
@@ -228,11 +246,25 @@ export interface ReconnectingClient {
    * `signal` aborts) and the connection closed with 1000 after flushing what `outgoing`
    * already accepted. No further attempt is made. A second call does nothing.
    *
-   * @returns a promise that resolves (never rejects) once the client has ended; `done`
-   *   tells how.
+   * - **No handler running** (connecting, waiting to retry, ended): the promise resolves
+   *   once the client has ended.
+   * - **A handler running:** the promise resolves once that connection has closed, without
+   *   waiting for the handler to settle, because the caller may be the handler itself:
+   *   `await client.stop()` inside the handler resumes once the connection is closed, and
+   *   the client ends (`done` settles, `isActive` turns false) after the handler returns.
+   *   Code outside the handler that must also wait for the handler awaits `done` (or uses
+   *   `await using`, which does). Kotlin's `cancelAndJoin()` from inside the job itself
+   *   throws instead; JavaScript cannot tell who the caller is, so sluice waits for the
+   *   one thing the caller cannot be blocking.
+   *
+   * @returns a promise that resolves (never rejects) as described; `done` tells how the
+   *   client ended.
    */
   stop(): Promise<void>;
-  /** `stop()`, for `await using`. */
+  /**
+   * For `await using`: `stop()`, then waits until the client has ended, its last
+   * handler included (never rejects).
+   */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -368,6 +400,8 @@ class Client<In, Out> implements ReconnectingClient {
    * background), so the next attempt waits for this too: one live socket at a time.
    */
   #gone: Promise<void> = Promise.resolve();
+  /** While a handler runs: its connection's `closed`. */
+  #serving: Promise<CloseReason> | undefined;
 
   readonly #onAbort = (): void => {
     this.#stop('signal', (this.#signal as AbortSignal).reason);
@@ -457,11 +491,15 @@ class Client<In, Out> implements ReconnectingClient {
 
   stop(): Promise<void> {
     this.#stop('stop', new DOMException('The reconnecting client was stopped', 'AbortError'));
-    return this.#done.then(noop, noop);
+    const serving = this.#serving;
+    // A running handler may be the caller: waiting for it to settle would never end.
+    const ended = serving === undefined ? this.#done : Promise.race([this.#done, serving]);
+    return ended.then(noop, noop);
   }
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.stop();
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await this.#done.then(noop, noop);
   }
 
   #stop(by: 'stop' | 'signal', reason: unknown): void {
@@ -620,15 +658,13 @@ class Client<In, Out> implements ReconnectingClient {
     else stopper.addEventListener('abort', onStop);
 
     let error: unknown;
+    this.#serving = session.closed;
     try {
-      await this.#handler(session.outgoing, session.incoming, session, {
-        attempt,
-        connection,
-        signal: controller.signal,
-      });
+      await this.#handler(new AttemptSession(session, controller.signal, attempt, connection));
     } catch (thrown) {
       error = thrown === undefined ? new TypeError('The handler threw undefined') : thrown;
     }
+    this.#serving = undefined;
     if (!flags.closed && !stopper.aborted) {
       // The handler ended while the connection was open: close it, as `withWebSocket` does.
       flags.local = true;
@@ -657,13 +693,14 @@ class Client<In, Out> implements ReconnectingClient {
  * with jitter) and connects again, until stopped or the policy says no. KVision's
  * `webSocket` loop, with fritz2's observable connection state.
  *
- * - **Once per connection:** `handler(outgoing, incoming, session, context)` runs for each
- *   connection that opens, with that connection's own channels. When it returns while the
+ * - **Once per connection:** `handler(session)` runs for each connection that opens, with
+ *   that connection's own session: fresh `incoming`/`outgoing`, `signal`, and the
+ *   `attempt` and `connection` numbers (destructure what you need). When it returns while the
  *   connection is open, the connection is closed with 1000 (after flushing) — a local
  *   close, so by default the client ends. When it throws while open, the connection is
  *   closed with 4000 (`'Application error'`) and, by default, `done` rejects with the
  *   error. When the connection closes first, `incoming` ends (normally, or with a
- *   `WebSocketCloseError`) and `context.signal` aborts; the handler should then settle.
+ *   `WebSocketCloseError`) and `session.signal` aborts; the handler should then settle.
  * - **One socket at a time:** the next attempt starts only after the connection has
  *   closed **and** the handler has settled; a handler that never settles stalls the loop.
  * - **Backoff:** the first attempt starts at once. Before attempt `n ≥ 2` of a streak
@@ -694,7 +731,7 @@ class Client<In, Out> implements ReconnectingClient {
  * const client = reconnecting<Quote, Subscribe>(
  *   'wss://example.org/quotes',
  *   { minDelay: 500, maxDelay: 10_000 },
- *   async (outgoing, incoming) => {
+ *   async ({ incoming, outgoing }) => {
  *     await outgoing.send({ subscribe: 'EURUSD' }); // again on every new connection
  *     for await (const quote of incoming) show(quote);
  *   },

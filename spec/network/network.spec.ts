@@ -1006,7 +1006,8 @@ describe('network channels', function () {
       const lost = await rejection(wrong.channel<number>('x').incoming.receive());
       expect(lost).to.be.instanceOf(ConnectionLostError);
       expect((lost as ConnectionLostError).cause).to.include({
-        message: 'Expected text frames (make the session with the text() codec), got object',
+        message:
+          'Expected text frames, got object (channels() needs a session made with the text() codec: route({ codec: text(), handler }) on the server, connect(url, { codec: text() }) on the client)',
       });
       expect((await good.closed).code).to.equal(1002);
     });

@@ -27,7 +27,7 @@ export function defineConversationCases(run: Runner): void {
         void session.closed.then(serverClosed.resolve);
         for await (const n of session.incoming) await session.outgoing.send(n * 2);
       },
-      async (outgoing, incoming) => {
+      async ({ incoming, outgoing }) => {
         const got: number[] = [];
         for (let i = 0; i < 100; i++) void outgoing.send(i);
         for (let i = 0; i < 100; i++) got.push(await incoming.receive());
@@ -38,15 +38,62 @@ export function defineConversationCases(run: Runner): void {
     expect(await serverClosed.promise).to.deep.equal({ code: 1000, reason: '', wasClean: true });
   });
 
+  it("the client's session is one object: its signal is live while open and aborts with the close", async () => {
+    const result = await run<string, string, { before: boolean; got: string; reason: unknown }>(
+      async (session) => {
+        await session.outgoing.send('bye');
+        await session.close(4001, 'done');
+      },
+      async ({ incoming, signal, protocol }) => {
+        expect(protocol).to.equal('');
+        const before = signal.aborted;
+        const got = await incoming.receive();
+        const reason: unknown = signal.aborted
+          ? signal.reason
+          : await new Promise((resolve) => {
+              signal.addEventListener('abort', () => resolve(signal.reason), { once: true });
+            });
+        return { before, got, reason };
+      },
+    );
+    expect(result.before).to.equal(false);
+    expect(result.got).to.equal('bye');
+    expect(result.reason).to.be.instanceOf(WebSocketCloseError);
+    expect(result.reason).to.include({ closeCode: 4001, reason: 'done', wasClean: true });
+  });
+
+  it("the client's session methods act on the connection: flush, then await using closes with 1000", async () => {
+    const serverGot = deferred<string[]>();
+    const closed = await run<string, string, CloseReason>(
+      route({
+        codec: text(),
+        handler: async (session) => {
+          const got: string[] = [];
+          for await (const m of session.incoming) got.push(m);
+          serverGot.resolve(got);
+        },
+      }),
+      async (session) => {
+        await session.outgoing.send('a');
+        await session.flush();
+        await session[Symbol.asyncDispose]();
+        return session.closed;
+      },
+      { client: { codec: text() } },
+    );
+    expect(closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+    expect(await serverGot.promise).to.deep.equal(['a']);
+  });
+
   it('handler return: every message it sent arrives, then incoming ends normally with 1000', async () => {
     const result = await run<number, never, { got: number[]; closed: CloseReason }>(
       async (session) => {
         for (let i = 0; i < 500; i++) void session.outgoing.send(i);
         await session.outgoing.send(500);
       },
-      async (_outgoing, incoming, session) => {
+      async (session) => {
         const got: number[] = [];
-        for await (const n of incoming) got.push(n);
+        for await (const n of session.incoming) got.push(n);
         return { got, closed: await session.closed };
       },
     );
@@ -62,7 +109,7 @@ export function defineConversationCases(run: Runner): void {
         await session.outgoing.send('first');
         throw failure;
       },
-      async (_outgoing, incoming) => {
+      async ({ incoming }) => {
         expect(await incoming.receive()).to.equal('first');
         return rejection(incoming.receive());
       },
@@ -82,7 +129,7 @@ export function defineConversationCases(run: Runner): void {
           wasClean: true,
         });
       },
-      (_outgoing, incoming) => rejection(incoming.receive()),
+      ({ incoming }) => rejection(incoming.receive()),
     );
     expect(seen).to.include({ closeCode: 4001, reason: 'bye', wasClean: true });
   });
@@ -95,7 +142,7 @@ export function defineConversationCases(run: Runner): void {
           for await (const m of session.incoming) await session.outgoing.send(m);
         },
       }),
-      async (outgoing, incoming) => {
+      async ({ incoming, outgoing }) => {
         const sent = ['', 'a', new Uint8Array(0), new Uint8Array([1, 255])];
         for (const m of sent) await outgoing.send(m);
         const out: (string | number[])[] = [];
@@ -122,8 +169,8 @@ export function defineConversationCases(run: Runner): void {
           throw error;
         }
       },
-      async (outgoing, _incoming, session) => {
-        await outgoing.send('not json');
+      async (session) => {
+        await session.outgoing.send('not json');
         return session.closed;
       },
       { client: { codec: text() }, onError: (error) => errors.push(error) },
@@ -144,7 +191,7 @@ export function defineConversationCases(run: Runner): void {
           await session.outgoing.send(sum);
         },
       }),
-      async (outgoing, incoming) => {
+      async ({ incoming, outgoing }) => {
         for (let i = 0; i < 2000; i++) void outgoing.send(i);
         return incoming.receive();
       },
@@ -175,7 +222,7 @@ export function defineConversationCases(run: Runner): void {
           await session.outgoing.send(`sent ${sent}`);
         },
       }),
-      async (_outgoing, incoming) => {
+      async ({ incoming }) => {
         // incomingCapacity 1: the client's socket pauses almost at once; it reads only
         // once the server's send has waited (or the server gave up after 4000 chunks).
         await settlesWithin(blocked.promise, 15_000);
@@ -209,7 +256,7 @@ export function defineConversationCases(run: Runner): void {
           aborted: session.signal.aborted,
         });
       },
-      (_outgoing, _incoming, session) => {
+      (session) => {
         session.terminate();
         return undefined;
       },

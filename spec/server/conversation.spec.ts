@@ -49,7 +49,7 @@ describe('testConversation()', () => {
           session.protocol,
         ]);
       },
-      async (_outgoing, incoming) => incoming.receive(),
+      async ({ incoming }) => incoming.receive(),
       {
         request: { path: '/p', query: { a: '1' }, headers: { 'X-K': 'v' } },
         protocol: 'proto',
@@ -65,7 +65,7 @@ describe('testConversation()', () => {
         () => {
           throw failure;
         },
-        async (_o, _i, session) => session.closed,
+        async (session) => session.closed,
       ),
     );
     expect(error).to.equal(failure);
@@ -93,8 +93,8 @@ describe('testConversation()', () => {
       async (session) => {
         for await (const m of session.incoming) expect(m).to.be.a('string');
       },
-      async (outgoing, _incoming, session) => {
-        await outgoing.send('x'.repeat(100));
+      async (session) => {
+        await session.outgoing.send('x'.repeat(100));
         return session.closed;
       },
       { maxMessageSize: 50 },

@@ -1,12 +1,11 @@
 import { expect } from 'chai';
 import { expectTypeOf } from 'expect-type';
 import { z } from 'zod';
-import type { ReceiveChannel, SendChannel } from '../../lib/channel-types.js';
 import { DecodeError } from '../../lib/errors.js';
 import { Route, endpoint, testConversation } from '../../lib/server/index.js';
 import type { ServerSession } from '../../lib/server/index.js';
 import { text } from '../../lib/websocket/index.js';
-import type { Session } from '../../lib/websocket/index.js';
+import type { ClientSession } from '../../lib/websocket/index.js';
 import { rejection, useServers } from './helpers.js';
 
 // Shared code: defined once, imported by server and client.
@@ -21,22 +20,49 @@ describe('endpoint()', function () {
 
   it('serves with handle() and talks with connect(), typed on both ends', async () => {
     const server = await start({}, [
-      Chat.handle(async (input, output, session) => {
-        for await (const { text: said } of input) {
-          await output.send({ from: session.request.path, text: said.toUpperCase() });
+      Chat.handle(async ({ incoming, outgoing, request }) => {
+        for await (const { text: said } of incoming) {
+          await outgoing.send({ from: request.path, text: said.toUpperCase() });
         }
       }),
     ]);
-    const reply = await Chat.connect(`${server.url}/`, async (output, input) => {
-      await output.send({ text: 'hi' });
-      return input.receive();
-    });
+    const reply = await Chat.connect(
+      `${server.url}/`,
+      async ({ incoming: input, outgoing: output }) => {
+        await output.send({ text: 'hi' });
+        return input.receive();
+      },
+    );
     expect(reply).to.deep.equal({ from: '/chat', text: 'HI' });
+  });
+
+  it("connect: the client's session signal aborts with options.signal's reason while the handler runs", async () => {
+    const server = await start({}, [
+      Chat.handle(async ({ incoming }) => {
+        while ((await incoming.receiveCatching()).ok);
+      }),
+    ]);
+    const controller = new AbortController();
+    const stop = new Error('enough');
+    const seen: unknown[] = [];
+    const error = await rejection(
+      Chat.connect(
+        server.url,
+        async ({ signal }) => {
+          seen.push(signal.aborted);
+          controller.abort(stop);
+          seen.push(signal.aborted, signal.reason);
+        },
+        { signal: controller.signal },
+      ),
+    );
+    expect(error).to.equal(stop);
+    expect(seen).to.deep.equal([false, true, stop]);
   });
 
   it('validates each side with its schema: a bad client message is a DecodeError and 1007', async () => {
     const seen: unknown[] = [];
-    const route = Validated.handle(async (input, output) => {
+    const route = Validated.handle(async ({ incoming: input, outgoing: output }) => {
       let total = 0;
       try {
         for await (const { add } of input) await output.send({ total: (total += add) });
@@ -45,14 +71,14 @@ describe('endpoint()', function () {
         throw error;
       }
     });
-    const totals = await testConversation(route, async (output, input) => {
+    const totals = await testConversation(route, async ({ incoming: input, outgoing: output }) => {
       await output.send({ add: 2 });
       await output.send({ add: 3 });
       return [(await input.receive()).total, (await input.receive()).total];
     });
     expect(totals).to.deep.equal([2, 5]);
-    const closed = await testConversation(route, async (output, _input, session) => {
-      await output.send({ add: 'x' } as never);
+    const closed = await testConversation(route, async (session) => {
+      await session.outgoing.send({ add: 'x' } as never);
       return session.closed;
     });
     expect(closed).to.deep.equal({ code: 1007, reason: 'Invalid payload', wasClean: true });
@@ -80,21 +106,13 @@ describe('endpoint()', function () {
   });
 
   it('types: a mismatch between the two ends does not compile', () => {
-    // Server half: input carries ClientMsg, output takes ServerMsg.
+    // Server half: one argument, the session: incoming carries ClientMsg, outgoing takes ServerMsg.
     expectTypeOf<Parameters<typeof Chat.handle>[0]>().parameters.toEqualTypeOf<
-      [
-        ReceiveChannel<{ text: string }>,
-        SendChannel<{ from: string; text: string }>,
-        ServerSession<{ text: string }, { from: string; text: string }>,
-      ]
+      [ServerSession<{ text: string }, { from: string; text: string }>]
     >();
-    // Client half: output takes ClientMsg, input carries ServerMsg.
+    // Client half: one argument, the session: outgoing takes ClientMsg, incoming carries ServerMsg.
     expectTypeOf<Parameters<typeof Chat.connect<void>>[1]>().parameters.toEqualTypeOf<
-      [
-        SendChannel<{ text: string }>,
-        ReceiveChannel<{ from: string; text: string }>,
-        Session<{ from: string; text: string }, { text: string }>,
-      ]
+      [ClientSession<{ from: string; text: string }, { text: string }>]
     >();
     // Schemas infer the types.
     expectTypeOf<ReturnType<typeof Validated.serverCodec.decode>>().toEqualTypeOf<
@@ -102,16 +120,25 @@ describe('endpoint()', function () {
     >();
     // The checks below are compile-time only; the functions never run.
     const typeErrors = (): void => {
-      Chat.handle(async (_input, output) => {
+      Chat.handle(async ({ outgoing: output }) => {
         // @ts-expect-error the server must send { from, text }, not { text }
         await output.send({ text: 'x' });
       });
-      Chat.handle(async (input) => {
-        const message = await input.receive();
+      Chat.handle(async ({ incoming }) => {
+        const message = await incoming.receive();
         // @ts-expect-error the client sends no `from`
         expectTypeOf(message.from).toBeString();
       });
-      void Chat.connect('ws://x', async (output, input) => {
+      // The positional forms of 0.1 are gone: one object, by name.
+      // @ts-expect-error handle((input, output, session) => …) no longer compiles
+      Chat.handle(async (input: unknown, output: unknown, session: unknown) => [
+        input,
+        output,
+        session,
+      ]);
+      // @ts-expect-error connect((output, input) => …) no longer compiles
+      void Chat.connect('ws://x', async (output: unknown, input: unknown) => [output, input]);
+      void Chat.connect('ws://x', async ({ incoming: input, outgoing: output }) => {
         // @ts-expect-error the client must send { text }
         await output.send({ from: 'a', txt: 'b' });
         expectTypeOf(await input.receive()).toEqualTypeOf<{ from: string; text: string }>();

@@ -612,6 +612,15 @@ export function defineConformance(env: ConformanceEnv): void {
         const error = await rejection(connect('ws://127.0.0.1:1/', { WebSocket: env.WebSocket }));
         expect(error).to.be.instanceOf(ConnectError);
         expect(error).to.include({ name: 'ConnectError', code: 'ERR_WEBSOCKET_CONNECT' });
+        // The message names the URL, and the system error where the runtime gives one.
+        const message = (error as ConnectError).message;
+        if (env.platform === 'node-ws') {
+          expect(message).to.equal(
+            'Could not connect to ws://127.0.0.1:1/: connect ECONNREFUSED 127.0.0.1:1',
+          );
+        } else {
+          expect(message).to.match(/^Could not connect to ws:\/\/127\.0\.0\.1:1\/: \S/);
+        }
       });
 
       it('reports a rejected handshake: HandshakeError with ws, ConnectError elsewhere', async () => {
@@ -671,7 +680,7 @@ export function defineConformance(env: ConformanceEnv): void {
         const result = await withWebSocket<number, number, number>(
           `${env.peerUrl()}/echo?id=${id}`,
           { WebSocket: env.WebSocket },
-          async (outgoing, incoming) => {
+          async ({ incoming, outgoing }) => {
             await outgoing.send(20);
             await outgoing.send(22);
             void outgoing.send(99); // accepted before return: must still be sent
@@ -689,14 +698,10 @@ export function defineConformance(env: ConformanceEnv): void {
         const failure = new Error('handler failed');
         let closed: Promise<CloseReason> | undefined;
         const error = await rejection(
-          withWebSocket(
-            `${env.peerUrl()}/echo?id=${id}`,
-            { WebSocket: env.WebSocket },
-            (_o, _i, s) => {
-              closed = s.closed;
-              throw failure;
-            },
-          ),
+          withWebSocket(`${env.peerUrl()}/echo?id=${id}`, { WebSocket: env.WebSocket }, (s) => {
+            closed = s.closed;
+            throw failure;
+          }),
         );
         expect(error).to.equal(failure);
         expect(await closed).to.deep.equal({
@@ -715,7 +720,7 @@ export function defineConformance(env: ConformanceEnv): void {
         const running = withWebSocket(
           `${env.peerUrl()}/echo?id=${id}`,
           { WebSocket: env.WebSocket, signal: controller.signal },
-          async (_outgoing, incoming) => {
+          async ({ incoming }) => {
             setTimeout(() => controller.abort(reason), 20);
             try {
               await incoming.receive();

@@ -6,11 +6,12 @@
 import { expect } from 'chai';
 import { ConnectError, ReconnectAttemptsError, WebSocketCloseError } from '../../lib/errors.js';
 import { defaultShouldReconnect, reconnecting } from '../../lib/websocket/index.js';
-import type { ReceiveChannel, SendChannel } from '../../lib/channel-types.js';
+import { delay } from '../../lib/time.js';
+import type { ReceiveChannel } from '../../lib/channel-types.js';
 import type {
   CloseEventLike,
   ConnectionClose,
-  ConnectionContext,
+  ReconnectingSession,
   ConnectionState,
   ReconnectingClient,
   ReconnectingHandler,
@@ -203,10 +204,7 @@ export async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 /** A handler that drains `incoming` and lets whatever it ends with propagate. */
-const drain = async (
-  _outgoing: SendChannel<unknown>,
-  incoming: ReceiveChannel<unknown>,
-): Promise<void> => {
+const drain = async ({ incoming }: { incoming: ReceiveChannel<unknown> }): Promise<void> => {
   const received: unknown[] = [];
   for await (const message of incoming) received.push(message);
 };
@@ -362,10 +360,15 @@ export function defineReconnectingCases(): void {
         { kind: 'open', close: { code: 1001, reason: 'restart' } },
         { kind: 'open', messages: ['"hello"'] },
       ]);
-      const runs: { context: ConnectionContext; incoming: unknown; outgoing: unknown }[] = [];
+      const runs: {
+        context: ReconnectingSession<unknown>;
+        incoming: unknown;
+        outgoing: unknown;
+      }[] = [];
       const errors: unknown[] = [];
       let c: ReconnectingClient | undefined = undefined;
-      c = client(world, { minUptime: 60_000 }, async (outgoing, incoming, _session, context) => {
+      c = client(world, { minUptime: 60_000 }, async (context) => {
+        const { incoming, outgoing } = context;
         runs.push({ context, incoming, outgoing });
         await outgoing.send(`hi ${context.connection}`);
         try {
@@ -431,7 +434,7 @@ export function defineReconnectingCases(): void {
             return close.code !== 4001;
           },
         },
-        async (_outgoing, incoming) => {
+        async ({ incoming }) => {
           // 4001 is not a normal close: incoming ends with a WebSocketCloseError.
           await incoming.receiveCatching();
         },
@@ -579,7 +582,7 @@ export function defineReconnectingCases(): void {
       let maxRunning = 0;
       // Asserted after the run: a failing expect in the handler would only end it.
       const liveAfterClose: number[] = [];
-      const c = client(world, { minDelay: 0, maxDelay: 0 }, async (_outgoing, incoming) => {
+      const c = client(world, { minDelay: 0, maxDelay: 0 }, async ({ incoming }) => {
         running++;
         maxRunning = Math.max(maxRunning, running);
         await incoming.receiveCatching();
@@ -652,7 +655,7 @@ export function defineReconnectingCases(): void {
     for (const code of [1000, 1008]) {
       it(`ends after the peer closes with ${code}: done resolves with that close`, async () => {
         const world = new ScriptedWorld([{ kind: 'open', close: { code, reason: 'end' } }]);
-        const c = client(world, {}, async (_outgoing, incoming) => {
+        const c = client(world, {}, async ({ incoming }) => {
           await incoming.receiveCatching();
         });
         const states = collect(c);
@@ -678,7 +681,7 @@ export function defineReconnectingCases(): void {
     it('rejects done with the handler’s error when the policy ends the client after it', async () => {
       const world = new ScriptedWorld([{ kind: 'open', close: { code: 1008, reason: 'policy' } }]);
       let thrown: unknown;
-      const c = client(world, {}, async (_outgoing, incoming) => {
+      const c = client(world, {}, async ({ incoming }) => {
         try {
           const received: unknown[] = [];
           for await (const message of incoming) received.push(message);
@@ -695,7 +698,7 @@ export function defineReconnectingCases(): void {
 
     it('closes with 1000 and ends when the handler returns while the connection is open', async () => {
       const world = new ScriptedWorld([{ kind: 'open' }]);
-      const c = client(world, {}, async (outgoing) => {
+      const c = client(world, {}, async ({ outgoing }) => {
         await outgoing.send('last words');
       });
       const last = await c.done;
@@ -754,10 +757,11 @@ export function defineReconnectingCases(): void {
   describe('reconnecting() stopping', () => {
     it('stop() while open cancels incoming, aborts the context signal, closes with 1000 and resolves', async () => {
       const world = new ScriptedWorld([{ kind: 'open' }]);
-      let context: ConnectionContext | undefined;
+      let context: ReconnectingSession<unknown> | undefined;
       let receiveError: unknown;
-      const c = client(world, {}, async (_outgoing, incoming, _session, ctx) => {
-        context = ctx;
+      const c = client(world, {}, async (session) => {
+        context = session;
+        const { incoming } = session;
         try {
           await incoming.receive();
         } catch (error) {
@@ -774,6 +778,78 @@ export function defineReconnectingCases(): void {
       expect(c.isActive).to.equal(false);
       await sleep(10);
       expect(world.sockets).to.have.length(1);
+    });
+
+    it('stop() awaited inside the handler resumes once the connection has closed; the client ends after the handler returns', async () => {
+      const world = new ScriptedWorld([{ kind: 'open' }]);
+      const steps: string[] = [];
+      let c: ReconnectingClient | undefined = undefined;
+      c = client(world, {}, async ({ closed, signal }) => {
+        steps.push('handler');
+        await c?.stop(); // deadlocked before: stop() waited for this very handler
+        steps.push(`stopped: closed ${(await closed).code}, signal ${String(signal.aborted)}`);
+        steps.push(`active while the handler runs: ${String(c?.isActive)}`);
+      });
+      // Bounded: a deadlock shows as 'deadlock' in a second, not as a mocha timeout.
+      const timer = new AbortController();
+      const outcome = await Promise.race([
+        c.done.then((close) => close),
+        delay(1000, { signal: timer.signal }).then(() => 'deadlock' as const),
+      ]);
+      timer.abort();
+      steps.push('done');
+      expect(steps).to.deep.equal([
+        'handler',
+        'stopped: closed 1000, signal true',
+        'active while the handler runs: true',
+        'done',
+      ]);
+      expect(outcome).to.include({ code: 1000, local: true, opened: true, error: undefined });
+      expect(c.isActive).to.equal(false);
+      expect(c.state).to.include({ type: 'closed', retryIn: undefined });
+    });
+
+    it('stop() from outside while a handler runs resolves once the connection has closed; done waits for the handler', async () => {
+      const world = new ScriptedWorld([{ kind: 'open' }]);
+      const steps: string[] = [];
+      let release = (): void => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const c = client(world, {}, async ({ signal }) => {
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        steps.push('handler saw the stop');
+        await released; // a handler still cleaning up after the close
+        steps.push('handler returned');
+      });
+      await until(() => c.isOpen, 'open');
+      await c.stop();
+      steps.push('stop resolved');
+      expect(c.isActive).to.equal(true);
+      const done = c.done.then(() => steps.push('done'));
+      release();
+      await done;
+      expect(steps).to.deep.equal([
+        'handler saw the stop',
+        'stop resolved',
+        'handler returned',
+        'done',
+      ]);
+    });
+
+    it('await using waits for the running handler to return', async () => {
+      const world = new ScriptedWorld([{ kind: 'open' }]);
+      const steps: string[] = [];
+      const c = client(world, {}, async ({ signal }) => {
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        await delay(5);
+        steps.push('handler returned');
+      });
+      await until(() => c.isOpen, 'open');
+      await c[Symbol.asyncDispose]();
+      steps.push('disposed');
+      expect(steps).to.deep.equal(['handler returned', 'disposed']);
+      expect(c.isActive).to.equal(false);
     });
 
     it('stop() while connecting drops the attempt: no open state, no retry', async () => {

@@ -150,7 +150,7 @@ describe('reconnecting() with real ws servers', () => {
     client = reconnecting<string>(
       server.url,
       { ...FAST, minDelay: 10, maxDelay: 40, minUptime: 0 },
-      async (outgoing, incoming, _session, { connection }) => {
+      async ({ incoming, outgoing, connection }) => {
         const mine: unknown[] = [];
         echoed.push(mine);
         await outgoing.send(`hello ${connection}`);
@@ -192,7 +192,7 @@ describe('reconnecting() with real ws servers', () => {
     client = reconnecting(
       server.url,
       { ...FAST, minDelay: 5, minUptime: 60_000 },
-      async (_o, incoming) => {
+      async ({ incoming }) => {
         await incoming.receiveCatching();
       },
     );
@@ -224,8 +224,8 @@ describe('reconnecting() with real ws servers', () => {
     client = reconnecting(
       server.url,
       { ...FAST, minDelay: 0, maxDelay: 0, idleTimeout: 20, WebSocket: counting.WebSocket },
-      async (_o, incoming, _s, context) => {
-        connections = context.connection;
+      async ({ incoming, connection }) => {
+        connections = connection;
         await incoming.receiveCatching();
       },
     );
@@ -237,7 +237,7 @@ describe('reconnecting() with real ws servers', () => {
   });
 
   it('closes the live connection when stopped and makes no further attempt', async () => {
-    client = reconnecting(server.url, FAST, async (_o, incoming) => {
+    client = reconnecting(server.url, FAST, async ({ incoming }) => {
       await incoming.receiveCatching();
     });
     await until(() => client?.isOpen === true, 'open');
@@ -330,7 +330,7 @@ describe('reconnecting() timing (fake timers)', () => {
         WebSocket: world.WebSocket,
         shouldReconnect: () => ++closes < 3,
       },
-      async (_o, incoming) => {
+      async ({ incoming }) => {
         await incoming.receiveCatching();
       },
     );
