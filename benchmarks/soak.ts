@@ -436,7 +436,13 @@ async function runAttack(attack: Attack, quick: boolean): Promise<Row> {
   const clients = attack.clients[quick ? 1 : 0];
   progress(`${attack.id}: ${clients} clients…`);
   const child = await SoakChild.start(attack.config(quick));
-  const neighbour = await Neighbour.open(`ws://127.0.0.1:${child.port}/echo`);
+  let neighbour: Neighbour;
+  try {
+    neighbour = await Neighbour.open(`ws://127.0.0.1:${child.port}/echo`);
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
   let finished: Promise<NeighbourResult> | undefined;
   const stopNeighbour = (): Promise<NeighbourResult> => (finished ??= neighbour.finish());
   await sleep(300);
@@ -487,6 +493,22 @@ async function runAttack(attack: Attack, quick: boolean): Promise<Row> {
   };
   progress(`  ${row.outcome}, loop max ${row.max}; ${notes}`);
   return row;
+}
+
+/** The row of an attack that could not run (its server did not start). */
+function failedRow(attack: Attack, quick: boolean, error: unknown): Row {
+  return {
+    attack: attack.id,
+    clients: attack.clients[quick ? 1 : 0],
+    outcome: 'error',
+    perConnection: '-',
+    rssPerConnection: '-',
+    p99: '-',
+    max: '-',
+    target: 'NO',
+    neighbour: '-',
+    notes: String(error).split('\n')[0] ?? '',
+  };
 }
 
 function table(rows: readonly Row[]): string {
@@ -547,7 +569,12 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const attack of ATTACKS) {
     if (only !== undefined && !only.includes(attack.id)) continue;
-    rows.push(await runAttack(attack, quick));
+    try {
+      rows.push(await runAttack(attack, quick));
+    } catch (error) {
+      progress(`  ${attack.id}: ${String(error)}`);
+      rows.push(failedRow(attack, quick, error));
+    }
   }
   const load = os
     .loadavg()

@@ -41,6 +41,7 @@ export class SoakChild {
   #outcome: Outcome = 'ok';
   #stderr = '';
   #stopping = false;
+  #exit = '';
   readonly #exited: Promise<void>;
   readonly #watchdog: ReturnType<typeof setInterval>;
   port = 0;
@@ -59,6 +60,9 @@ export class SoakChild {
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
     this.#child.stdin.on('error', () => undefined);
+    this.#child.on('error', (error) => {
+      this.#stderr += `spawn failed: ${String(error)}\n`;
+    });
     this.#child.stderr.on('data', (chunk: Buffer) => {
       if (this.#stderr.length < 100_000) this.#stderr += chunk.toString();
     });
@@ -84,7 +88,8 @@ export class SoakChild {
       if (index >= 0) this.#waiters.splice(index, 1)[0]?.resolve(message);
     });
     this.#exited = new Promise((resolve) => {
-      this.#child.once('exit', (code, signal) => {
+      this.#child.once('close', (code, signal) => {
+        this.#exit = String(code ?? signal);
         clearInterval(this.#watchdog);
         if (this.#outcome === 'ok' && !this.#stopping) {
           this.#outcome = /heap out of memory|Allocation failed/.test(this.#stderr)
@@ -109,8 +114,13 @@ export class SoakChild {
 
   static async start(config: SoakServerConfig): Promise<SoakChild> {
     const child = new SoakChild(config);
-    const ready = await child.#wait('ready', 30_000);
-    if (ready === undefined) throw new Error(`the soak server did not start: ${child.#stderr}`);
+    const ready = await child.#wait('ready', 60_000);
+    if (ready === undefined) {
+      await child.stop();
+      throw new Error(
+        `the soak server did not start within 60 s (exit: ${child.#exit || 'none'}): ${child.#stderr}`,
+      );
+    }
     child.port = Number(ready.port);
     child.#lastTick = Date.now();
     return child;
