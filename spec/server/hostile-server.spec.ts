@@ -283,34 +283,38 @@ describe('serve() against hostile clients and handlers', function () {
       }, 20);
       let slowEnded = 0;
       let silentEnded = 0;
-      const worst = await worstTimerDelay(async () => {
-        const client = await connect<number>(`${server.url}/x`);
-        for (let i = 0; i < 20; i++) {
-          await client.outgoing.send(i);
-          expect(await client.incoming.receive()).to.equal(i);
-          await sleep(10);
-        }
-        [slowEnded, silentEnded] = await Promise.all([slow.ended, silent.ended]);
-        // Still served after the cut.
-        await client.outgoing.send(99);
-        expect(await client.incoming.receive()).to.equal(99);
-        expect(await client.close()).to.deep.equal({ code: 1000, reason: '', wasClean: true });
-      });
-      clearInterval(trickle);
+      let worst: number;
+      try {
+        worst = await worstTimerDelay(async () => {
+          const client = await connect<number>(`${server.url}/x`);
+          for (let i = 0; i < 20; i++) {
+            await client.outgoing.send(i);
+            expect(await client.incoming.receive()).to.equal(i);
+            await sleep(10);
+          }
+          [slowEnded, silentEnded] = await Promise.all([slow.ended, silent.ended]);
+          // Still served after the cut.
+          await client.outgoing.send(99);
+          expect(await client.incoming.receive()).to.equal(99);
+          expect(await client.close()).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+        });
+      } finally {
+        clearInterval(trickle);
+      }
       expect(slowEnded - opened).to.be.within(350, 3000);
       expect(silentEnded - opened).to.be.within(350, 3000);
       expect(slow.received()).to.equal('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
       expect(silent.received()).to.equal(
         'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
       );
-      expect(worst, 'worst timer delay (ms)').to.be.below(200);
+      expect(worst, 'worst timer delay (ms)').to.be.below(500);
       expect(server.sessions).to.equal(0);
     });
 
     it('does not apply once the upgrade request is complete', async () => {
-      const server = await start({ handshakeTimeout: 100 }, { '/x': echo });
+      const server = await start({ handshakeTimeout: 300 }, { '/x': echo });
       const client = await rawClient(server.port, '/x');
-      await sleep(300);
+      await sleep(600);
       client.sendFrame(1, Buffer.from('"after the timeout"'));
       expect((await client.next()).payload.toString()).to.equal('"after the timeout"');
       client.socket.destroy();
