@@ -465,9 +465,11 @@ async function runAttack(attack: Attack, quick: boolean): Promise<Row> {
     failed = true;
     notes = `attack failed: ${String(error)}`;
   }
-  const report = await child.request('report', 'report', 5000);
+  // A stalled server answers late (its histogram then holds the stall); a hung one, never:
+  // the watchdog kills it within HANG_MS and the request resolves with nothing.
+  const report = await child.request('report', 'report', HANG_MS + 5000);
   const seen = await stopNeighbour();
-  await child.request('gc', 'gc', 10_000);
+  await child.request('gc', 'gc', HANG_MS + 5000);
   const outcome = child.outcome;
   await child.stop();
   const baseBytes = base === undefined ? NaN : Number(base.heap) + Number(base.external);
@@ -478,7 +480,7 @@ async function runAttack(attack: Attack, quick: boolean): Promise<Row> {
     report === undefined ? ticked(child.peaks.heapExternal) : Number(report.peakHeapExternal);
   const peakRss = report === undefined ? ticked(child.peaks.rss) : Number(report.peakRss);
   const max = report === undefined ? NaN : Number(report.max);
-  const stuck = outcome === 'hung' ? `≥ ${HANG_MS} ms` : '-';
+  const stuck = outcome === 'hung' ? `≥ ${HANG_MS} ms` : 'no report';
   const row: Row = {
     attack: attack.id,
     clients,
