@@ -8,8 +8,8 @@
  * ≤ 100 ms), and what the neighbour lost, got twice or out of order.
  *
  * ```
- * npm run soak                                   # build, then every attack (a few minutes)
- * npm run soak -- --quick                        # small counts (about a minute)
+ * npm run soak                                   # build, then every attack (5–6 minutes)
+ * npm run soak -- --quick                        # small counts (1–3 minutes)
  * npm run soak -- --only a-close,d-slowloris     # some attacks
  * node --import tsx benchmarks/soak.ts --quick   # without rebuilding dist/
  * ```
@@ -24,6 +24,9 @@
  * `maxConnections`; (e) `server.close({ timeout: 2000 })` while every handler ignores its
  * signal. Every wait is bounded: a server that stops ticking for 15 s is killed ("hung"),
  * one past 3 GiB rss or V8's 2 GiB heap is "OOM"; the table is always printed.
+ *
+ * The first row, `control`, runs no attack: the delay an idle server shows on the machine
+ * at that moment (other load included), to read the other rows against.
  *
  * The table goes to stdout, progress to stderr. Exit code 0 even when an attack fails its
  * target: the table is the result.
@@ -399,7 +402,19 @@ function tally(items: readonly string[]): string {
   return [...counts].map(([item, n]) => `${item}×${n}`).join(', ') || 'none';
 }
 
+/** No attack: the neighbour alone, for the machine's own event loop noise. */
+const control: Attack = {
+  id: 'control',
+  clients: [0, 0],
+  config: () => ({}),
+  run: async ({ quick }) => {
+    await sleep(quick ? 3000 : 8000);
+    return 'no attack: the delay of an idle server on this machine now';
+  },
+};
+
 const ATTACKS: readonly Attack[] = [
+  control,
   writerSpin('a-close', (peer) => peer.socket.write(closeFrame(1001))),
   writerSpin('a-fin', (peer) => peer.socket.end()),
   writerSpin('a-malformed', (peer) =>
@@ -429,7 +444,7 @@ interface Row {
 }
 
 function size(bytes: number): string {
-  if (!Number.isFinite(bytes)) return '-';
+  if (!Number.isFinite(bytes)) return '-'; // also no clients (0/0, x/0)
   if (Math.abs(bytes) >= MiB) return `${(bytes / MiB).toFixed(1)} MiB`;
   return `${(bytes / 1024).toFixed(0)} KiB`;
 }
