@@ -287,7 +287,7 @@ export class IncomingOverflowError extends Error {
 // ------------------------------------------------------------------ WebSocket server
 
 /** Stable codes of the WebSocket server's errors (`sluice/server`). */
-export type ServerErrorCode = 'ERR_SERVER_CLOSED';
+export type ServerErrorCode = 'ERR_SERVER_CLOSED' | 'ERR_SERVER_SHUTDOWN_TIMEOUT';
 
 /**
  * The reason a server session's `signal` is aborted with when `server.close()` shuts the
@@ -304,6 +304,36 @@ export class ServerClosedError extends Error {
   readonly code = 'ERR_SERVER_CLOSED' as const;
   constructor(message = 'The server is shutting down') {
     super(message);
+  }
+}
+
+/**
+ * Reported by `server.close({ timeout })` for each connection whose handler (or a child
+ * of the handler's scope) was still running when the timeout ran out: it goes to the
+ * server's `onError` with that connection's session, once per connection. By then the
+ * handler's `signal` had been aborted (with a `ServerClosedError`) for `timeout`
+ * milliseconds; its connection is dropped, it no longer counts in `server.sessions`, and
+ * `close()` resolves without waiting for it. The handler itself cannot be stopped from
+ * outside (a JavaScript function cannot be killed): whatever it still does afterwards
+ * runs against a closed connection (its sends reject), and an error it throws later is
+ * suppressed by the cancellation (as for any cancelled scope), not reported.
+ *
+ * Why a class of its own: it means a handler that does not honour its `signal`, a bug to
+ * fix in the handler (pass the signal to what it awaits), unlike `ServerClosedError`,
+ * which is the expected end of every handler during a shutdown.
+ */
+export class ShutdownTimeoutError extends Error {
+  /** Always `'ShutdownTimeoutError'`. */
+  override readonly name = 'ShutdownTimeoutError' as const;
+  /** Always `'ERR_SERVER_SHUTDOWN_TIMEOUT'`. */
+  readonly code = 'ERR_SERVER_SHUTDOWN_TIMEOUT' as const;
+  /** The `timeout` given to `close()`, in milliseconds. */
+  readonly timeout: number;
+  constructor(timeout: number) {
+    super(
+      `The handler was still running when server.close() gave up waiting after ${timeout} ms; its connection was dropped`,
+    );
+    this.timeout = timeout;
   }
 }
 

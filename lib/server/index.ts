@@ -22,5 +22,5 @@ export type {
   EndpointOptions,
   EndpointRouteOptions,
 } from '../websocket/endpoint.js';
-export { ServerClosedError } from '../errors.js';
+export { ServerClosedError, ShutdownTimeoutError } from '../errors.js';
 export type { ServerErrorCode } from '../errors.js';

@@ -1,19 +1,21 @@
 /**
  * `serve(options, routes)`: a WebSocket server on `ws` (`noServer` + `handleUpgrade`)
- * whose connections are sluice sessions. Routing, the Origin allow-list and `authorize`
- * run before the upgrade (a refused request costs no WebSocket); each accepted connection
- * runs its route's handler (see `runHandler`) with a ping/pong heartbeat; `close()` shuts
- * everything down and resolves when nothing is left.
+ * whose connections are sluice sessions. The connection limit, routing, the Origin
+ * allow-list and `authorize` run before the upgrade (a refused request costs no
+ * WebSocket), and a TCP connection that does not complete its upgrade request within the
+ * handshake timeout is cut; each accepted connection runs its route's handler (see
+ * `runHandler`) with a ping/pong heartbeat; `close()` shuts everything down and resolves
+ * when nothing is left, or at its deadline whatever the handlers do.
  *
  * @module
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { PerMessageDeflateOptions, ServerOptions, WebSocket } from 'ws';
-import { ServerClosedError, TimeoutError } from '../errors.js';
+import { ServerClosedError, ShutdownTimeoutError, TimeoutError } from '../errors.js';
 import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
 import { Heartbeat, HeartbeatEntry } from './heartbeat.js';
 import type { RouteSpec } from './route.js';
@@ -49,6 +51,33 @@ export interface ServeOptions {
    * @default undefined (sluice creates and owns a server)
    */
   readonly server?: HttpServer | undefined;
+  /**
+   * The most WebSocket connections this server holds at once: open connections (those
+   * counted by `server.sessions`) plus upgrade requests still being decided (in
+   * `authorize`). An upgrade request beyond it is answered with HTTP 503 before routing,
+   * `authorize` or any WebSocket allocation, and its socket closed; the connections
+   * already open are unaffected. `Infinity` turns the limit off.
+   *
+   * Why a limit by default: each connection may hold buffered messages up to the
+   * session's byte bounds, so memory under attack is at most about `maxConnections` times
+   * that bound; without a limit it is only bounded by the file descriptors. Raise it when
+   * one process must serve more clients (and check the process's `ulimit -n`).
+   * @default 1024
+   */
+  readonly maxConnections?: number | undefined;
+  /**
+   * Milliseconds a TCP connection may take, from the moment it is accepted, to deliver a
+   * complete upgrade request (request line and headers). A connection still without one
+   * at the deadline (a slowloris that trickles its headers, or a socket that sends
+   * nothing) is answered HTTP 408 and closed; a plain HTTP request (answered 404 or 426)
+   * does not extend it. Once the request is complete the timeout no longer applies
+   * (`authorize` takes the time it takes). `Infinity` turns it off (Node's
+   * `headersTimeout`, 60 s, still applies). Only for the server sluice creates: with
+   * `server`, bound slow requests with that server's own `headersTimeout` and
+   * `requestTimeout` (giving both `server` and `handshakeTimeout` throws).
+   * @default 10000
+   */
+  readonly handshakeTimeout?: number | undefined;
   /**
    * Decides, before the upgrade, whether a request may connect: `true` accepts; `false`
    * answers 403; a {@link Refusal} answers its status (401 with `WWW-Authenticate`, …).
@@ -104,9 +133,10 @@ export interface ServeOptions {
   readonly perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
   /**
    * Receives each error that is nobody else's: a handler that threw (its connection is
-   * closed with 1011), a failing `authorize` (answered with 500). Called once per error,
-   * with the session when there is one. Errors of the connection itself (the client went
-   * away) are not reported.
+   * closed with 1011), a failing `authorize` (answered with 500), a handler still running
+   * when `close({ timeout })` gave up on it (a `ShutdownTimeoutError`). Called once per
+   * error, with the session when there is one. Errors of the connection itself (the
+   * client went away) are not reported.
    * @default console.error
    */
   readonly onError?:
@@ -117,7 +147,8 @@ export interface ServeOptions {
 export interface CloseOptions {
   /**
    * Milliseconds to wait for handlers to finish and clients to answer the 1001 Close
-   * before the remaining connections are dropped.
+   * before the remaining connections are dropped and `close()` resolves; a handler still
+   * running then is reported to `onError` with a `ShutdownTimeoutError`.
    * @default 10000
    */
   readonly timeout?: number | undefined;
@@ -129,15 +160,34 @@ export interface Server {
   readonly url: string;
   /** The port the server listens on. */
   readonly port: number;
-  /** How many connections are open or still running their handler. */
+  /**
+   * How many connections are open or still running their handler; 0 once `close()` has
+   * resolved.
+   */
   readonly sessions: number;
   /**
    * Shuts down: stops accepting (pending upgrades get 503), aborts every handler's
    * `signal` with a `ServerClosedError`, closes every connection with 1001 (`'Going
-   * away'`) after flushing what was accepted, waits for handlers and Close replies, and
-   * drops whatever is left after `timeout`. Resolves once no socket, timer or listener of
-   * the server remains (an attached `http.Server` is left running). Calling it again
-   * returns the same promise.
+   * away'`) after flushing what was accepted, and waits for handlers and Close replies.
+   *
+   * - **Deadline:** after `timeout` milliseconds it stops waiting, whatever handlers or
+   *   peers do: the remaining connections are dropped (TCP destroyed, no Close frame) and
+   *   `sessions` reads 0. Handlers that were only waiting for their connection to end
+   *   (`for await` over `incoming` while the peer never answered the Close) end as the
+   *   sockets close; each connection whose handler (or a child of its scope) is still
+   *   running after that I/O turn (at most 100 ms) is reported to `onError` as a
+   *   `ShutdownTimeoutError` with its session, and the promise resolves. Such a handler
+   *   keeps running on its own (nothing can stop a JavaScript function from outside)
+   *   against a closed connection: its sends reject, and an error it throws later is
+   *   suppressed by the cancellation, as for any cancelled scope. Kotlin's `withTimeout`
+   *   would instead wait for the cancelled code to finish; a shutdown with a deadline
+   *   must not.
+   * - Resolves once no socket, timer or listener of the server remains (an attached
+   *   `http.Server` is left running). Never rejects, except for an invalid `timeout`.
+   * - **Concurrent calls:** calling it again returns the same promise (the first
+   *   `timeout` applies).
+   *
+   * @throws TypeError / RangeError (as a rejection) if `options` or `timeout` is invalid.
    */
   close(options?: CloseOptions): Promise<void>;
   /** `close()`, for `await using`. */
@@ -149,6 +199,15 @@ const DEFAULT_PING_INTERVAL = 30_000;
 const DEFAULT_PONG_TIMEOUT = 10_000;
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
 const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
+const DEFAULT_MAX_CONNECTIONS = 1024;
+const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+/**
+ * At the shutdown's deadline, how long the dropped sockets may take to close before the
+ * handlers still running are reported (in practice one I/O turn, a millisecond or two).
+ */
+const ABANDON_GRACE = 100;
+/** What Node's HTTP server answers to a request whose headers time out. */
+const REQUEST_TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
 
 const positive = (n: number): boolean => n > 0 && !Number.isNaN(n);
 const finitePositive = (n: number): boolean => n > 0 && Number.isFinite(n);
@@ -178,6 +237,11 @@ function checkServeOptions(options: unknown): asserts options is ServeOptions {
     if (get('port') !== undefined || get('host') !== undefined) {
       throw new TypeError('Expected either server or port/host, got both');
     }
+    if (get('handshakeTimeout') !== undefined) {
+      throw new TypeError(
+        "Expected either server or handshakeTimeout, got both (use the server's headersTimeout)",
+      );
+    }
   }
   checkNumber(
     'port',
@@ -202,6 +266,18 @@ function checkServeOptions(options: unknown): asserts options is ServeOptions {
   checkNumber('pingInterval', get('pingInterval'), 'a positive number or Infinity', positive);
   checkNumber('pongTimeout', get('pongTimeout'), 'a positive finite number', finitePositive);
   checkNumber('closeTimeout', get('closeTimeout'), 'a positive finite number', finitePositive);
+  checkNumber(
+    'maxConnections',
+    get('maxConnections'),
+    'a positive integer or Infinity',
+    (n) => n === Infinity || (Number.isSafeInteger(n) && n > 0),
+  );
+  checkNumber(
+    'handshakeTimeout',
+    get('handshakeTimeout'),
+    'a positive number or Infinity',
+    positive,
+  );
   const deflate = get('perMessageDeflate');
   if (
     deflate !== undefined &&
@@ -253,6 +329,8 @@ function defaultOnError(error: unknown): void {
  */
 class Connection extends HeartbeatEntry<WebSocket> {
   readonly session: ServerSessionImpl<unknown, unknown>;
+  /** Whether the handler (or a child of its scope) is still running. */
+  running = true;
 
   constructor(ws: WebSocket, session: ServerSessionImpl<unknown, unknown>) {
     super(ws, session);
@@ -274,7 +352,11 @@ class RunningServer implements Server {
   #onDrained: (() => void) | undefined;
   #drainedPromise: Promise<void> | undefined;
   readonly #heartbeat: Heartbeat<WebSocket, Connection> | undefined;
+  /** Upgrade requests being decided (routing, `authorize`). */
   readonly #pending = new Set<Duplex>();
+  readonly #maxConnections: number;
+  /** TCP connections of an owned server that have not completed an upgrade request yet. */
+  readonly #handshakes = new Map<Duplex, ReturnType<typeof setTimeout>>();
   readonly #routeOf = new WeakMap<IncomingMessage, RouteSpec>();
   readonly #report: (error: unknown, session: ServerSession<unknown, unknown> | undefined) => void;
   /** `runHandler`'s host for every connection of this server. */
@@ -282,8 +364,39 @@ class RunningServer implements Server {
   #closing: Promise<void> | undefined;
 
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.#handshakeDone(socket);
     void this.#upgrade(request, socket, head);
   };
+
+  /** An owned server's new TCP connection: it has `handshakeTimeout` to make its request. */
+  readonly #onConnection = (socket: Socket): void => {
+    const timeout = this.#options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    if (timeout === Infinity) return;
+    // One timer per connection in handshake, sharing this server's callbacks (no closure).
+    this.#handshakes.set(socket, setTimeout(this.#onHandshakeTimeout, timeout, socket));
+    socket.once('close', this.#onHandshakeClose);
+  };
+
+  readonly #onHandshakeTimeout = (socket: Socket): void => {
+    this.#handshakes.delete(socket);
+    socket.off('close', this.#onHandshakeClose);
+    if (socket.destroyed) return;
+    // Written and destroyed at once: a peer that does not read must not keep the socket.
+    socket.end(REQUEST_TIMEOUT_RESPONSE);
+    socket.destroy();
+  };
+
+  /** A connection closed during its handshake (called with the socket as `this`). */
+  readonly #onHandshakeClose: (this: Duplex) => void;
+
+  /** The upgrade request is complete (or the socket closed): no more handshake timeout. */
+  #handshakeDone(socket: Duplex): void {
+    const timer = this.#handshakes.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#handshakes.delete(socket);
+    socket.off('close', this.#onHandshakeClose);
+  }
 
   readonly #onRequest = (request: IncomingMessage, response: ServerResponse): void => {
     const url = parseTarget(request.url);
@@ -306,6 +419,12 @@ class RunningServer implements Server {
     this.#owned = owned;
     this.#routes = routes;
     this.#options = options;
+    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const handshakes = this.#handshakes;
+    this.#onHandshakeClose = function (this: Duplex): void {
+      clearTimeout(handshakes.get(this));
+      handshakes.delete(this);
+    };
     const address = http.address() as AddressInfo;
     this.port = address.port;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -320,6 +439,9 @@ class RunningServer implements Server {
     });
     this.#host = {
       report,
+      settled: (connection) => {
+        connection.running = false;
+      },
       done: (connection) => {
         this.#remove(connection);
       },
@@ -353,7 +475,10 @@ class RunningServer implements Server {
     };
     this.#wss = new WebSocketServer(wsOptions);
     http.on('upgrade', this.#onUpgrade);
-    if (owned) http.on('request', this.#onRequest);
+    if (owned) {
+      http.on('request', this.#onRequest);
+      http.on('connection', this.#onConnection);
+    }
   }
 
   #isClosing(): boolean {
@@ -389,6 +514,11 @@ class RunningServer implements Server {
     this.#pending.add(socket);
     try {
       if (this.#closing !== undefined) {
+        refuse(socket, 503);
+        return;
+      }
+      // `#pending` includes this request.
+      if (this.#connections.size + this.#pending.size > this.#maxConnections) {
         refuse(socket, 503);
         return;
       }
@@ -498,14 +628,43 @@ class RunningServer implements Server {
       }),
     ]);
     clearTimeout(timer);
-    if (timedOut) for (const ws of this.#connections.keys()) ws.terminate();
-    await this.#drained();
+    if (timedOut) await this.#abandon(timeout);
     this.#wss.close();
     if (this.#owned) {
       http.off('request', this.#onRequest);
+      http.off('connection', this.#onConnection);
+      // Destroys the connections still in their handshake too (their 'close' clears timers).
       http.closeAllConnections();
     }
     await stopped;
+  }
+
+  /**
+   * The shutdown's deadline: drops every connection left (TCP destroyed) and forgets it,
+   * so `sessions` reads 0 at once. A handler that merely waits for its connection to end
+   * (a `for await` over `incoming` whose peer never answered the Close) ends as the
+   * dropped sockets close, within an I/O turn: only the handlers still running after
+   * that turn (bounded by {@link ABANDON_GRACE}, whatever the peers or handlers do) are
+   * reported.
+   */
+  async #abandon(timeout: number): Promise<void> {
+    const left = [...this.#connections.values()];
+    for (const connection of left) {
+      connection.socket.terminate();
+      this.#remove(connection);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(left.map((connection) => connection.session.closed)),
+      new Promise((resolve) => (timer = setTimeout(resolve, ABANDON_GRACE))),
+    ]);
+    clearTimeout(timer);
+    // What the handlers do on seeing `incoming` end takes microtasks and, at most, the
+    // macrotask the session defers its close reporting to.
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const connection of left) {
+      if (connection.running) this.#report(new ShutdownTimeoutError(timeout), connection.session);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

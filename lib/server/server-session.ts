@@ -213,6 +213,8 @@ function isConnectionError(error: unknown): boolean {
 export interface HandlerHost<T> {
   /** A handler error to report (once); see {@link runHandler}. */
   report(error: unknown, session: ServerSessionImpl<unknown, unknown>): void;
+  /** The handler and every child of its scope have settled (the connection may still be open). */
+  settled?(token: T): void;
   /** The handler has settled and the connection has closed. */
   done?(token: T): void;
 }
@@ -224,7 +226,8 @@ export interface HandlerHost<T> {
  * - **throws:** `host.report(error)` once, Close 1011 `'Internal error'` after flushing;
  * - **ends because the connection did** (it rethrows the signal's reason, or an error of
  *   its channels once the connection is closing): nothing is reported.
- * Then, once the connection has closed, `host.done(token)`. Resolves after that; never
+ * `host.settled(token)` as soon as the handler's scope has settled, then, once the
+ * connection has closed, `host.done(token)`. Resolves after that; never
  * rejects. (One host and no closures per connection: an idle connection holds little.)
  */
 export async function runHandler<In, Out, T>(
@@ -248,6 +251,7 @@ export async function runHandler<In, Out, T>(
       failure = { error };
     }
   }
+  host.settled?.(token);
   if (failure === undefined) {
     session.incoming.cancel();
     await session.close(1000);
