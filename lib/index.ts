@@ -9,6 +9,7 @@ export type {
   ChannelOptions,
   OverflowPolicy,
   ReceiveChannel,
+  ReceiveIterator,
   ReceiveResult,
   SendChannel,
   SendResult,

@@ -124,6 +124,18 @@ export interface Scope extends AsyncDisposable {
    *   children the scope is merely cancelled, so `launch` returns a cancelled job whose
    *   block never runs, as above — a child that is winding down may call it without
    *   failing.
+   * @example
+   * ```ts
+   * const jobs = new Channel<string>(16);
+   * await scope(async (s) => {
+   *   // iterate({ signal }), not a plain `for await`: the loop must stop when the scope
+   *   // is cancelled or fails, and a plain loop waits for a value or the close.
+   *   s.launch(async (signal) => {
+   *     for await (const job of jobs.iterate({ signal })) console.log(job);
+   *   });
+   *   jobs.close();
+   * });
+   * ```
    */
   launch(block: (signal: AbortSignal) => unknown): Job;
   /**
@@ -370,7 +382,7 @@ class ProducerChannel<T> extends Channel<T> {
  *   const numbers = produce(s, async (out, signal) => {
  *     for (let i = 0; i < 3; i++) await out.send(i, { signal });
  *   });
- *   for await (const n of numbers) console.log(n); // 0, 1, 2
+ *   for await (const n of numbers.iterate({ signal: s.signal })) console.log(n); // 0, 1, 2
  * });
  * ```
  */
