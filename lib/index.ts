@@ -17,7 +17,7 @@ export type {
 } from './channel-types.js';
 export { ClosedReceiveError, ClosedSendError, TimeoutError } from './errors.js';
 export type { SluiceErrorCode } from './errors.js';
-export { onTimeout, select, selectUnbiased } from './select.js';
+export { onAbort, onTimeout, select, selectUnbiased } from './select.js';
 export type { SelectClause, SelectOptions, SelectResult } from './select.js';
 export { createScope, produce, scope, suppressedErrors, supervisorScope } from './scope.js';
 export type {
