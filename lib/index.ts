@@ -15,7 +15,13 @@ export type {
   SendResult,
   WaitOptions,
 } from './channel-types.js';
-export { ClosedReceiveError, ClosedSendError, TimeoutError } from './errors.js';
+export {
+  ClosedReceiveError,
+  ClosedSendError,
+  MutexNotLockedError,
+  PermitNotHeldError,
+  TimeoutError,
+} from './errors.js';
 export type { SluiceErrorCode } from './errors.js';
 export { onAbort, onTimeout, select, selectUnbiased } from './select.js';
 export type { SelectClause, SelectOptions, SelectResult } from './select.js';
@@ -33,3 +39,5 @@ export { delay, ticker, withTimeout, withTimeoutOrUndefined } from './time.js';
 export type { TickerOptions } from './time.js';
 export { fromReadableStream, toReadableStream, toWritableStream } from './streams.js';
 export type { FromReadableStreamOptions } from './streams.js';
+export { Mutex, Semaphore } from './sync.js';
+export type { MutexLock, SemaphorePermit } from './sync.js';
