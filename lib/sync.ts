@@ -137,17 +137,40 @@ function dropUndefinedSymbolKey(prototype: object): void {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
-/** Awaits `block()` while `handle` holds; releases it however `block` ends. */
-async function holding<R>(
-  handle: Promise<{ [Symbol.dispose](): void }>,
+/** Awaits `block()` while `held` holds; releases it however `block` ends. */
+async function runHolding<R>(
+  held: { [Symbol.dispose](): void },
   block: () => R | PromiseLike<R>,
 ): Promise<R> {
-  const held = await handle;
   try {
     return await block();
   } finally {
     held[Symbol.dispose]();
   }
+}
+
+/**
+ * `withLock`/`withPermit`: runs `block` holding a permit of `pool`. A free permit is
+ * taken at once, without waiting for a promise (the uncontended path costs no extra
+ * microtask); otherwise it waits as `lock()`/`acquire()` do.
+ */
+function withHold<H extends { [Symbol.dispose](): void }, R>(
+  pool: Pool<H>,
+  block: () => R | PromiseLike<R>,
+  options: WaitOptions | undefined,
+): Promise<R> {
+  const signal = options?.signal;
+  try {
+    assertFunction('block', block);
+    assertSignal(signal);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  if (signal?.aborted !== true) {
+    const held = pool.tryTake();
+    if (held !== undefined) return runHolding(held, block);
+  }
+  return pool.take(signal).then((held) => runHolding(held, block));
 }
 
 // ------------------------------------------------------------------------- Mutex
@@ -295,12 +318,7 @@ export class Mutex {
    *   `AbortSignal`.
    */
   withLock<R>(block: () => R | PromiseLike<R>, options?: WaitOptions): Promise<R> {
-    try {
-      assertFunction('block', block);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return holding(this.lock(options), block);
+    return withHold(this.#pool, block, options);
   }
 }
 
@@ -450,11 +468,6 @@ export class Semaphore {
    *   `AbortSignal`.
    */
   withPermit<R>(block: () => R | PromiseLike<R>, options?: WaitOptions): Promise<R> {
-    try {
-      assertFunction('block', block);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return holding(this.acquire(options), block);
+    return withHold(this.#pool, block, options);
   }
 }
