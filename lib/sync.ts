@@ -198,10 +198,11 @@ export interface MutexLock extends Disposable, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-class Lock implements MutexLock {
-  readonly #pool: Pool<Lock>;
+/** One permit of a pool, held until released; the base of both kinds of handle. */
+class Hold {
+  readonly #pool: Pool<Hold>;
 
-  constructor(pool: Pool<Lock>) {
+  constructor(pool: Pool<Hold>) {
     this.#pool = pool;
   }
 
@@ -209,10 +210,9 @@ class Lock implements MutexLock {
     return this.#pool.held.has(this);
   }
 
-  unlock(): void {
-    if (!this.#pool.held.has(this)) {
-      throw new MutexNotLockedError('Expected this lock to be held, got one already unlocked');
-    }
+  /** Releases this hold, or throws `error()` if it was released already. */
+  protected free(error: () => Error): void {
+    if (!this.#pool.held.has(this)) throw error();
     this.#pool.give(this);
   }
 
@@ -225,7 +225,15 @@ class Lock implements MutexLock {
     return RESOLVED;
   }
 }
-dropUndefinedSymbolKey(Lock.prototype);
+dropUndefinedSymbolKey(Hold.prototype);
+
+class Lock extends Hold implements MutexLock {
+  unlock(): void {
+    this.free(
+      () => new MutexNotLockedError('Expected this lock to be held, got one already unlocked'),
+    );
+  }
+}
 
 /**
  * Mutual exclusion for async code: at most one holder at a time, the others wait in
@@ -344,34 +352,13 @@ export interface SemaphorePermit extends Disposable, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-class Permit implements SemaphorePermit {
-  readonly #pool: Pool<Permit>;
-
-  constructor(pool: Pool<Permit>) {
-    this.#pool = pool;
-  }
-
-  get isHeld(): boolean {
-    return this.#pool.held.has(this);
-  }
-
+class Permit extends Hold implements SemaphorePermit {
   release(): void {
-    if (!this.#pool.held.has(this)) {
-      throw new PermitNotHeldError('Expected this permit to be held, got one already released');
-    }
-    this.#pool.give(this);
-  }
-
-  [Symbol.dispose](): void {
-    if (this.#pool.held.has(this)) this.#pool.give(this);
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    this[Symbol.dispose]();
-    return RESOLVED;
+    this.free(
+      () => new PermitNotHeldError('Expected this permit to be held, got one already released'),
+    );
   }
 }
-dropUndefinedSymbolKey(Permit.prototype);
 
 /**
  * At most `permits` holders at a time; the others wait in FIFO order. Kotlin's
