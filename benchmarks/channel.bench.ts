@@ -258,6 +258,45 @@ const sluice: Implementation = {
   },
 };
 
+/**
+ * sluice with `iterate({ signal })` in place of `for await (… of channel)`: what a
+ * cancellable loop costs over a plain one (a signal that never aborts).
+ */
+const sluiceIterate: Implementation = {
+  id: 'sluice-iterate',
+  name: 'sluice iterate({ signal })',
+  optional: true,
+  note: 'sluice iterate({ signal }): sluice with each consumer looping over `channel.iterate({ signal })` (a signal that never aborts) instead of `for await (… of channel)`',
+  lacks: {
+    batch: 'no loop: D uses tryReceive/receiveCatching',
+    idle: 'the same channel as sluice',
+    pending: 'no loop: a pending receive()',
+    'waiter-one': 'no loop: a pending receive()',
+    'waiter-own': 'no loop: a pending receive()',
+  },
+  load: async () => {
+    const { Channel } = await import('../lib/index.js');
+    return {
+      pipe: async (n, capacity, producers, consumers, check) => {
+        const channel = new Channel<number>(capacity);
+        const { signal } = new AbortController();
+        const receiving = spawn(consumers, async (c) => {
+          for await (const value of channel.iterate({ signal })) check.take(c, value);
+        });
+        await Promise.all(
+          spawn(producers, async (p) => {
+            for (let k = 0, count = shareOf(p, n, producers); k < count; k++) {
+              await channel.send(valueOf(p, k, producers));
+            }
+          }),
+        );
+        channel.close();
+        await Promise.all(receiving);
+      },
+    };
+  },
+};
+
 // ----------------------------------------------------------------------- peers
 
 const repeater: Implementation = {
@@ -588,6 +627,7 @@ export const IMPLEMENTATIONS: readonly Implementation[] = [
   floor,
   barePromise,
   sluice,
+  sluiceIterate,
   handQueue,
   repeater,
   itPushable,

@@ -76,6 +76,12 @@ function suites(channel: ChannelConfig): readonly Suite[] {
       quick: ['--runs', '1', '--deliveries', '100000'],
       markdown: true,
     }),
+    benchFile({
+      name: 'sync',
+      title: 'Mutex.withLock and Semaphore.withPermit against a hand-written promise lock',
+      quick: ['--runs', '1', '--n', '20000'],
+      markdown: true,
+    }),
     benchFile({ name: 'websocket', title: 'a WebSocket session against raw ws and it-ws' }),
     benchFile({
       name: 'network',

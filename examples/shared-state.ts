@@ -232,14 +232,17 @@ export class SharedState<S, C> {
       // The writer: outbox → socket. A send fails only once the connection is ending,
       // which `session.closed` reports; then there is nobody left to write to.
       scope.launch(async (signal) => {
-        for await (const message of outbox) {
-          const sent = await outgoing.send(message, { signal }).then(
-            () => true,
-            () => false,
-          );
-          if (!sent) break;
+        try {
+          for await (const message of outbox.iterate({ signal })) {
+            const sent = await outgoing.send(message, { signal }).then(
+              () => true,
+              () => false,
+            );
+            if (!sent) break;
+          }
+        } finally {
+          outbox.cancel();
         }
-        outbox.cancel();
       });
       try {
         for await (const { id, change } of incoming) this.#applyChange(who, id, change, outbox);

@@ -47,7 +47,8 @@ const total = await scope(async (s) => {
     { capacity: 2 },
   );
   let sum = 0;
-  for await (const n of numbers) sum += n;
+  // iterate({ signal }): the loop stops when the scope is cancelled or fails.
+  for await (const n of numbers.iterate({ signal: s.signal })) sum += n;
   return sum;
 });
 console.log(`scope: sum ${total}`);

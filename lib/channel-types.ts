@@ -100,6 +100,28 @@ export type ReceiveResult<T> =
     };
 
 /**
+ * What `iterate()` returns: an async iterator over a channel that is its own async
+ * iterable (so it goes straight into `for await`), and whose `return()` always exists.
+ *
+ * @typeParam T - the type of the values.
+ */
+export interface ReceiveIterator<T> extends AsyncIterableIterator<T, undefined, undefined> {
+  /**
+   * Takes the next value, as `receive` does: `{ done: false, value }`, or `{ done: true }`
+   * once the channel is closed normally and drained. Rejects with the close cause, the
+   * cancel reason, or — with a signal — `signal.reason` once it aborts.
+   */
+  next(): Promise<IteratorResult<T, undefined>>;
+  /**
+   * Ends this iteration (not the channel): later `next()` calls resolve `{ done: true }`
+   * and take nothing, and the iteration's abort listener is removed. A `next()` already
+   * waiting keeps waiting (and stays abortable); `for await` never has one when it calls
+   * `return()`.
+   */
+  return(): Promise<IteratorReturnResult<undefined>>;
+}
+
+/**
  * The sending half of a channel.
  *
  * @typeParam T - the type of the values.
@@ -288,19 +310,75 @@ export interface ReceiveChannel<out T> extends AsyncIterable<T, undefined, undef
   [Symbol.asyncIterator](): AsyncIterator<T, undefined, undefined>;
 
   /**
+   * An async iterable over this channel, like `for await (const v of channel)`, whose
+   * loop can be stopped from outside: `for await (const v of channel.iterate({ signal }))`.
+   * Kotlin's `for (x in channel)` is cancellable because the coroutine is; a JavaScript
+   * loop is not, so the cancellation comes in as a signal (pass the scope's or the job's).
+   *
+   * - **Aborted:** the loop ends by throwing `signal.reason` (the same object) — at
+   *   once if it waits for a value, else at its next step. **Nothing is lost:** a value
+   *   taken from the channel is yielded (an abort that comes after the channel handed a
+   *   value over does not take it back), and a value not taken stays in the channel for
+   *   other receivers. An already aborted signal throws at the first step and takes
+   *   nothing. The abort does not cancel the channel (use `consumeEach` for that).
+   * - **Closed:** as `for await`: ends once drained, or throws the close cause (the same
+   *   object) if there is one. **Cancelled:** throws the reason.
+   * - **Empty:** waits; waiting receivers (this loop among them) are served first-come
+   *   first-served.
+   * - **Leaving early** (`break`, `return`, a throw in the body) takes no extra value and
+   *   does not cancel the channel.
+   * - **Cost:** one abort listener per iteration, not per value: it is added when the
+   *   loop first waits and removed when the loop ends (drained, thrown, aborted, or
+   *   left early — `for await` calls `return()`). If you drive the iterator by hand and
+   *   stop before it is done, call `return()` to remove it.
+   * - Without a signal it is exactly `channel[Symbol.asyncIterator]()`.
+   *
+   * Go's `for v := range ch` cannot be stopped either; Go code selects on
+   * `ctx.Done()` instead, which is what this does in one line.
+   *
+   * @throws TypeError if `signal` is neither an `AbortSignal` nor `undefined` (at once,
+   *   not from the loop).
+   * @example
+   * ```ts
+   * const jobs = new Channel<string>(16);
+   * await scope(async (s) => {
+   *   s.launch(async (signal) => {
+   *     for await (const job of jobs.iterate({ signal })) console.log(job);
+   *   });
+   *   s.cancel(); // the loop throws signal.reason; the scope ends as cancelled
+   * }).catch(() => undefined);
+   * ```
+   */
+  iterate(options?: WaitOptions): ReceiveIterator<T>;
+
+  /**
    * Runs `block` with this channel and cancels the channel when `block` settles:
    * normally with the default reason, or with `block`'s error when it throws (the same
    * object is then rethrown). Values still buffered go to `onUndelivered`; producers
    * waiting in `send` are rejected.
+   *
+   * - **Aborted** (`options.signal`): the channel is cancelled with `signal.reason` at
+   *   once — a `receive` the block waits on rejects with it — and the call rejects with
+   *   `signal.reason` once the block has settled (unless the block threw an error of its
+   *   own, which is rethrown). An already aborted signal cancels the channel and rejects
+   *   without running `block`.
+   *
+   * @throws TypeError (as a rejection) if `signal` is not an `AbortSignal`.
    */
-  consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R>;
+  consume<R>(block: (channel: this) => R | PromiseLike<R>, options?: WaitOptions): Promise<R>;
 
   /**
    * Receives every value, calling (and awaiting) `action` for each, until the channel is
    * closed and drained; then cancels it, as `consume` does. Rejects with the close cause,
    * or with `action`'s error (after cancelling the channel with it).
+   *
+   * - **Aborted** (`options.signal`): rejects with `signal.reason` after cancelling the
+   *   channel with it; a running `action` is awaited first, and every value taken was
+   *   passed to `action` (the rest go to `onUndelivered`, as the cancel discards them).
+   *
+   * @throws TypeError (as a rejection) if `signal` is not an `AbortSignal`.
    */
-  consumeEach(action: (value: T) => unknown): Promise<void>;
+  consumeEach(action: (value: T) => unknown, options?: WaitOptions): Promise<void>;
 
   /**
    * A `select` clause that receives from this channel: chosen when a value can be taken

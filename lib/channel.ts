@@ -22,6 +22,7 @@ import type {
   ChannelOptions,
   OverflowPolicy,
   ReceiveChannel,
+  ReceiveIterator,
   ReceiveResult,
   SendChannel,
   SendResult,
@@ -29,7 +30,7 @@ import type {
 } from './channel-types.js';
 import { ClosedReceiveError, ClosedSendError } from './errors.js';
 import { Deque } from './internal/deque.js';
-import { describeValue } from './internal/describe-value.js';
+import { assertSignal, describeValue } from './internal/describe-value.js';
 import { callReporting } from './internal/report.js';
 import { newClause } from './internal/clauses.js';
 import type { SelectClause } from './internal/clauses.js';
@@ -357,15 +358,33 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     // One waiter per iterator, reused while it is not parked: `for await` has at most
     // one `next()` pending, so the common case allocates no waiter at all.
     const reusable = new Waiter<T>(ITERATE, undefined);
-    return new ChannelIterator(() => this.#receive(ITERATE, undefined, reusable));
+    return new ChannelIterator(() => this.#receive(ITERATE, undefined, reusable), null);
   }
 
-  consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R> {
-    return consumeChannel(this, block);
+  iterate(options?: WaitOptions): ReceiveIterator<T> {
+    const signal = options?.signal;
+    assertSignal(signal);
+    const reusable = new Waiter<T>(ITERATE, undefined);
+    if (signal === undefined) {
+      return new ChannelIterator(() => this.#receive(ITERATE, undefined, reusable), null);
+    }
+    // The reusable waiter keeps one abort listener for the whole iteration (registered
+    // when it first parks), instead of adding and removing one per value.
+    reusable.keep = true;
+    return new ChannelIterator(
+      () => this.#receive(ITERATE, signal, reusable),
+      () => {
+        this.#endIteration(reusable);
+      },
+    );
   }
 
-  consumeEach(action: (value: T) => unknown): Promise<void> {
-    return consumeEachOf(this, action);
+  consume<R>(block: (channel: this) => R | PromiseLike<R>, options?: WaitOptions): Promise<R> {
+    return consumeChannel(this, block, options?.signal);
+  }
+
+  consumeEach(action: (value: T) => unknown, options?: WaitOptions): Promise<void> {
+    return consumeEachOf(this, action, options?.signal);
   }
 
   /**
@@ -463,7 +482,10 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     signal: AbortSignal | undefined,
     reusable: Waiter<T> | null = null,
   ): Promise<unknown> {
-    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+    if (signal?.aborted === true) {
+      if (reusable !== null) this.#endIteration(reusable);
+      return Promise.reject(signal.reason as Error);
+    }
     const buffer = this.#buffer;
     if (buffer !== null && buffer.length > 0) {
       const value = buffer.shift();
@@ -473,6 +495,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     const sender = this.#takeSender();
     if (sender !== null) return Promise.resolve(wrap(kind, this.#takeFrom(sender)));
     if (this.#state !== OPEN) {
+      if (reusable !== null) this.#endIteration(reusable);
       if (kind === RECEIVE || (kind === ITERATE && this.#hasCause)) {
         return Promise.reject(this.#receiveError());
       }
@@ -485,7 +508,8 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     const promise = promiseFor(waiter);
     this.#waiters.push(waiter);
     this.#receivers++;
-    if (signal !== undefined) this.#watch(waiter, signal);
+    // A kept listener (iterate with a signal) is registered once, on the first park.
+    if (signal !== undefined && waiter.onAbort === null) this.#watch(waiter, signal);
     if (this.#onReceiverWaits !== null) this.#onReceiverWaits();
     return promise;
   }
@@ -515,7 +539,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   /** Rejects (or resolves as closed) every waiting receiver; the channel is closed. */
   #failReceivers(): void {
     for (let waiter = this.#takeReceiver(); waiter !== null; waiter = this.#takeReceiver()) {
-      this.#settle(waiter);
+      this.#detach(waiter);
       if (waiter.kind === RECEIVE || (waiter.kind === ITERATE && this.#hasCause)) {
         waiter.reject(this.#receiveError());
       } else {
@@ -536,7 +560,13 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   /** The waiter's abort listener fired while it was still waiting. */
   #abort(waiter: Waiter<T>, signal: AbortSignal): void {
     if (waiter.onAbort === null) return; // completed in the same turn, before dispatch
-    this.#settle(waiter);
+    if (waiter.keep && waiter.prev === null && this.#waiters.head !== waiter) {
+      // An iteration's waiter between two values: the value it got is yielded; the
+      // next `next()` sees the aborted signal and throws its reason.
+      this.#detach(waiter);
+      return;
+    }
+    this.#detach(waiter);
     this.#waiters.remove(waiter);
     if (waiter.kind === SEND) {
       const value = waiter.value as T;
@@ -549,8 +579,22 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     }
   }
 
-  /** Detaches a completing waiter from its abort signal. */
+  /**
+   * Detaches a waiter that got a value from its abort signal — except an iteration's
+   * kept listener, which serves its next values too.
+   */
   #settle(waiter: Waiter<T>): void {
+    if (!waiter.keep) this.#detach(waiter);
+  }
+
+  /** An iteration with a signal ended: its kept listener goes (unless still parked). */
+  #endIteration(waiter: Waiter<T>): void {
+    if (waiter.prev === null && this.#waiters.head !== waiter) this.#detach(waiter);
+    else waiter.keep = false; // parked by a concurrent `next()`: detached when it completes
+  }
+
+  /** Detaches a waiter from its abort signal, whatever it is. */
+  #detach(waiter: Waiter<T>): void {
     const onAbort = waiter.onAbort;
     if (onAbort !== null) {
       (waiter.signal as AbortSignal).removeEventListener('abort', onAbort);
@@ -601,12 +645,15 @@ export function wrap(kind: WaiterKind, value: unknown): unknown {
  * The iterator behind `for await`: each `next()` is a receive; `return()` ends this
  * iterator only (the channel is not cancelled, no value is taken).
  */
-export class ChannelIterator<T> implements AsyncIterator<T, undefined, undefined> {
+export class ChannelIterator<T> implements ReceiveIterator<T> {
   readonly #receive: () => Promise<unknown>;
+  /** Removes an iteration's kept abort listener; `null` without a signal. */
+  readonly #release: (() => void) | null;
   #done = false;
 
-  constructor(receive: () => Promise<unknown>) {
+  constructor(receive: () => Promise<unknown>, release: (() => void) | null) {
     this.#receive = receive;
+    this.#release = release;
   }
 
   next(): Promise<IteratorResult<T, undefined>> {
@@ -614,8 +661,9 @@ export class ChannelIterator<T> implements AsyncIterator<T, undefined, undefined
     return this.#receive() as Promise<IteratorResult<T, undefined>>;
   }
 
-  return(): Promise<IteratorResult<T, undefined>> {
+  return(): Promise<IteratorReturnResult<undefined>> {
     this.#done = true;
+    if (this.#release !== null) this.#release();
     return Promise.resolve(ITERATION_DONE);
   }
 

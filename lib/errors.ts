@@ -13,7 +13,11 @@ import type { Position } from './topics/position.js';
 
 /** Stable codes of sluice's own errors. */
 export type SluiceErrorCode =
-  'ERR_CHANNEL_CLOSED_FOR_SEND' | 'ERR_CHANNEL_CLOSED_FOR_RECEIVE' | 'ERR_TIMEOUT';
+  | 'ERR_CHANNEL_CLOSED_FOR_SEND'
+  | 'ERR_CHANNEL_CLOSED_FOR_RECEIVE'
+  | 'ERR_TIMEOUT'
+  | 'ERR_MUTEX_NOT_LOCKED'
+  | 'ERR_SEMAPHORE_PERMIT_NOT_HELD';
 
 /**
  * Thrown by `send` (and carried by a failed `trySend`'s result when no cause was given)
@@ -62,6 +66,42 @@ export class TimeoutError extends Error {
   /** Always `'ERR_TIMEOUT'`. */
   readonly code = 'ERR_TIMEOUT' as const;
   constructor(message = 'Timed out') {
+    super(message);
+  }
+}
+
+/**
+ * Thrown by `Mutex.unlock()` when the mutex is not locked, and by a lock handle's
+ * `unlock()` when that hold was already released (by itself or by `mutex.unlock()`).
+ *
+ * Why a class of its own: unlocking what is not held is a bug in the caller's
+ * bookkeeping — silently ignoring it would let a second unlock free somebody else's
+ * hold, the very thing a mutex exists to prevent (Kotlin throws `IllegalStateException`,
+ * Go panics).
+ */
+export class MutexNotLockedError extends Error {
+  /** Always `'MutexNotLockedError'`. */
+  override readonly name = 'MutexNotLockedError' as const;
+  /** Always `'ERR_MUTEX_NOT_LOCKED'`. */
+  readonly code = 'ERR_MUTEX_NOT_LOCKED' as const;
+  constructor(message = 'Expected the mutex to be locked, got it unlocked') {
+    super(message);
+  }
+}
+
+/**
+ * Thrown by `Semaphore.release()` when no permit is held (every permit is available),
+ * and by a permit handle's `release()` when that permit was already released.
+ *
+ * Why a class of its own: a release without an acquire would raise the number of
+ * permits above what the semaphore was made with and silently break its bound.
+ */
+export class PermitNotHeldError extends Error {
+  /** Always `'PermitNotHeldError'`. */
+  override readonly name = 'PermitNotHeldError' as const;
+  /** Always `'ERR_SEMAPHORE_PERMIT_NOT_HELD'`. */
+  readonly code = 'ERR_SEMAPHORE_PERMIT_NOT_HELD' as const;
+  constructor(message = 'Expected a permit to be held, got none') {
     super(message);
   }
 }

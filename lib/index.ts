@@ -9,6 +9,7 @@ export type {
   ChannelOptions,
   OverflowPolicy,
   ReceiveChannel,
+  ReceiveIterator,
   ReceiveResult,
   SendChannel,
   SendResult,
@@ -18,11 +19,13 @@ export {
   ClosedReceiveError,
   ClosedSendError,
   DiscontinuityError,
+  MutexNotLockedError,
+  PermitNotHeldError,
   SubscriberOverflowError,
   TimeoutError,
 } from './errors.js';
 export type { SluiceErrorCode, TopicErrorCode } from './errors.js';
-export { onTimeout, select, selectUnbiased } from './select.js';
+export { onAbort, onTimeout, select, selectUnbiased } from './select.js';
 export type { SelectClause, SelectOptions, SelectResult } from './select.js';
 export { createScope, produce, scope, suppressedErrors, supervisorScope } from './scope.js';
 export type {
@@ -38,6 +41,8 @@ export { delay, ticker, withTimeout, withTimeoutOrUndefined } from './time.js';
 export type { TickerOptions } from './time.js';
 export { fromReadableStream, toReadableStream, toWritableStream } from './streams.js';
 export type { FromReadableStreamOptions } from './streams.js';
+export { Mutex, Semaphore } from './sync.js';
+export type { MutexLock, SemaphorePermit } from './sync.js';
 export { Topic } from './topics/topic.js';
 export type { SubscribeOptions, TopicOptions } from './topics/topic.js';
 export { StateTopic } from './topics/state-topic.js';

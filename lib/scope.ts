@@ -28,6 +28,7 @@ import { Channel } from './channel.js';
 import { failureCause } from './internal/cancellation.js';
 import { abortError } from './internal/child.js';
 import { ScopeCore } from './internal/scope-core.js';
+import type { SelectClause } from './internal/clauses.js';
 import { assertFunction, assertSignal } from './internal/describe-value.js';
 
 export { suppressedErrors } from './internal/cancellation.js';
@@ -58,6 +59,31 @@ export interface Job {
    * its value or error.
    */
   join(): Promise<void>;
+  /**
+   * A `select` clause that completes when this child has settled, however it ended —
+   * Kotlin's `job.onJoin`. The select resolves with `handler()` (awaited), or with
+   * `undefined` without a handler; it never rejects because of how the child ended.
+   *
+   * - **Already settled:** ready at once (wins over later clauses in `select`).
+   * - **Losing:** the registration on the job is removed when the select settles, so a
+   *   loop of selects over one long-lived job gathers nothing.
+   * - The clause is inert until a select runs it and may be reused.
+   *
+   * @throws TypeError if `handler` is neither a function nor `undefined`.
+   * @example
+   * ```ts
+   * await scope(async (s) => {
+   *   const worker = s.launch((signal) => delay(50, { signal }));
+   *   const ticks = ticker(10, { signal: s.signal });
+   *   let seen = 0;
+   *   while (await select([worker.onJoin(() => false), ticks.onReceive(() => true)])) seen++;
+   *   s.cancel();
+   * }).catch(() => undefined);
+   * ```
+   */
+  onJoin(): SelectClause<undefined>;
+  /** As `onJoin()`, and the select resolves with `handler()` (awaited). */
+  onJoin<R>(handler: () => R | PromiseLike<R>): SelectClause<R>;
   /** `true` while the child runs and nobody has asked it to stop. */
   readonly isActive: boolean;
   /** `true` once the child has settled, however it ended. */
@@ -86,6 +112,33 @@ export interface Job {
  * someone calls `then`.
  */
 export interface Deferred<T> extends Job, PromiseLike<T> {
+  /**
+   * A `select` clause that completes when this child has settled — Kotlin's
+   * `deferred.onAwait`. Completed: the select resolves with `handler(value)` (awaited),
+   * or the value itself without a handler. Failed or cancelled: the select rejects with
+   * the error or the cancellation reason (the same object), as `await deferred` would.
+   *
+   * - **Already settled:** ready at once (wins over later clauses in `select`).
+   * - **Chosen** counts as awaiting: in a `supervisorScope` the failure is then handled
+   *   by whoever ran the select (it does not go to `onError`). A losing clause does not
+   *   count.
+   * - **Losing:** the registration on the child is removed when the select settles.
+   * - The clause is inert until a select runs it and may be reused.
+   *
+   * @throws TypeError if `handler` is neither a function nor `undefined`.
+   * @example
+   * ```ts
+   * await scope(async (s) => {
+   *   const a = s.async(() => delay(10).then(() => 'a'));
+   *   const b = s.async(() => delay(20).then(() => 'b'));
+   *   const first = await select([a.onAwait(), b.onAwait()]); // 'a'
+   *   s.cancel();
+   * }).catch(() => undefined);
+   * ```
+   */
+  onAwait(): SelectClause<T>;
+  /** As `onAwait()`, and the select resolves with `handler(value)` (awaited). */
+  onAwait<R>(handler: (value: T) => R | PromiseLike<R>): SelectClause<R>;
   /** Subscribes to the outcome, as `Promise.prototype.then`; marks the result as observed. */
   then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
@@ -124,6 +177,18 @@ export interface Scope extends AsyncDisposable {
    *   children the scope is merely cancelled, so `launch` returns a cancelled job whose
    *   block never runs, as above — a child that is winding down may call it without
    *   failing.
+   * @example
+   * ```ts
+   * const jobs = new Channel<string>(16);
+   * await scope(async (s) => {
+   *   // iterate({ signal }), not a plain `for await`: the loop must stop when the scope
+   *   // is cancelled or fails, and a plain loop waits for a value or the close.
+   *   s.launch(async (signal) => {
+   *     for await (const job of jobs.iterate({ signal })) console.log(job);
+   *   });
+   *   jobs.close();
+   * });
+   * ```
    */
   launch(block: (signal: AbortSignal) => unknown): Job;
   /**
@@ -370,7 +435,7 @@ class ProducerChannel<T> extends Channel<T> {
  *   const numbers = produce(s, async (out, signal) => {
  *     for (let i = 0; i < 3; i++) await out.send(i, { signal });
  *   });
- *   for await (const n of numbers) console.log(n); // 0, 1, 2
+ *   for await (const n of numbers.iterate({ signal: s.signal })) console.log(n); // 0, 1, 2
  * });
  * ```
  */

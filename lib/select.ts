@@ -1,7 +1,9 @@
 /**
  * `select` and `selectUnbiased`: wait for the first of several channel operations
- * (`channel.onReceive()`, `channel.onReceiveCatching()`, `channel.onSend()`) or a
- * timeout (`onTimeout()`), perform exactly that one, and leave no trace of the others.
+ * (`channel.onReceive()`, `channel.onReceiveCatching()`, `channel.onSend()`), a
+ * timeout (`onTimeout()`), an abort (`onAbort(signal)`) or a child of a scope
+ * (`job.onJoin()`, `deferred.onAwait()`), perform exactly that one, and leave no trace
+ * of the others.
  *
  * ## Algorithm
  * A select runs in one synchronous step, then waits:
@@ -11,19 +13,23 @@
  *    a lazy Fisher–Yates shuffle, so the first ready clause found is uniformly random
  *    among the ready ones). A failed `tryX` changes nothing, so the first success *is*
  *    the choice: the operation happened, nothing else was touched. A closed channel
- *    counts as ready (its clause completes by failing, as in Kotlin).
+ *    counts as ready (its clause completes by failing, as in Kotlin). An event clause
+ *    (`onAbort`, `onJoin`, `onAwait`) is ready when its event has already happened.
  * 2. **Timeout 0.** If nothing is ready and the shortest `onTimeout` is 0, that clause
  *    is chosen at once (Go's `default`); nothing was registered.
  * 3. **Park.** Otherwise a waiter per channel clause is enqueued on its channel, in the
  *    same synchronous step as the poll, so each channel's invariant holds (receivers
  *    wait only on a channel with nothing to take, senders only on a full one). Then a
- *    timer for the shortest timeout and one abort listener for the signal.
+ *    timer for the shortest timeout, one abort listener for the signal (registered
+ *    first) and one synchronous registration per event clause (an abort listener, or a
+ *    watcher on the child that its settling calls).
  * 4. **Decide.** The channel completes a parked waiter exactly as a plain `send` or
  *    `receive`, synchronously, by calling its resolve/reject. That callback is the
  *    decision: still inside it, every other waiter is dequeued, the timer cleared and the
  *    abort listener removed, so no other clause can complete afterwards — JavaScript
  *    does not preempt, and nothing in between runs user code. The timer and the abort
- *    listener decide the same way, withdrawing every waiter.
+ *    listener decide the same way, withdrawing every waiter; so does an event clause's
+ *    registration when its event happens.
  * 5. **Handle.** The chosen clause's handler runs in a later microtask, never inside the
  *    channel operation that completed the clause.
  *
@@ -39,7 +45,8 @@
 import { channelInternals } from './channel.js';
 import type { Channel } from './channel.js';
 import { ClosedReceiveError } from './errors.js';
-import { Clause, newClause, TIMEOUT } from './internal/clauses.js';
+import { Clause, EVENT, newClause, TIMEOUT } from './internal/clauses.js';
+import type { EventOutcome, EventSource } from './internal/clauses.js';
 import { assertSignal, describeValue } from './internal/describe-value.js';
 import { checkMs, startTimer } from './internal/timer.js';
 import type { SelectClause } from './internal/clauses.js';
@@ -101,6 +108,10 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * - **Aborted:** rejects with `signal.reason` and withdraws every clause; no value was
  *   taken or delivered, and no `onSend` value goes to `onUndelivered` — unlike an
  *   aborted `send`, whose value had been handed to the channel, nothing was chosen.
+ * - **Events:** `onAbort(signal, fn)` completes with the signal's reason (Go's
+ *   `case <-ctx.Done()`), `job.onJoin(fn)` when the child settles, `deferred.onAwait(fn)`
+ *   with the child's value (or rejects the select with its error, as `await` would).
+ *   Losing, they leave no listener or watcher behind.
  * - **Concurrency:** a parked clause competes with plain `send`/`receive` calls and
  *   other selects first-come first-served, like any waiter. Two selects (or a select
  *   and a `receive`) racing for one value: exactly one gets it. A select's `onSend`
@@ -197,7 +208,76 @@ export function onTimeout<R>(
   return newClause(TIMEOUT, null, checkMs('ms', ms, true), handler);
 }
 
+/**
+ * A clause that completes when `signal` aborts — Go's `case <-ctx.Done():`. The select
+ * resolves with `handler(signal.reason)` (awaited), or with `signal.reason` itself
+ * without a handler: the abort is the clause's *result*, not a failure of the select
+ * (to make the whole select fail on abort, pass the signal as its `signal` option).
+ *
+ * - **Already aborted:** ready at once; as any ready clause it wins over later clauses
+ *   in `select`, and competes at random in `selectUnbiased`.
+ * - **Losing:** its abort listener is removed when the select settles, however it
+ *   settles, so a long-lived signal used in a loop of selects gathers no listeners.
+ * - **The same signal as the select's `signal` option:** the option wins, and the
+ *   select rejects with the reason (whether the signal was already aborted or aborts
+ *   while the select waits).
+ * - The clause is inert until a select runs it and may be reused.
+ *
+ * @throws TypeError if `signal` is not an `AbortSignal` or `handler` is neither a
+ *   function nor `undefined`.
+ * @example
+ * ```ts
+ * const jobs = new Channel<string>(16);
+ * const { signal } = new AbortController();
+ * const next = await select([
+ *   jobs.onReceive((job) => ({ job })),
+ *   onAbort(signal, () => null), // stopping: no more jobs
+ * ]);
+ * ```
+ */
+export function onAbort(signal: AbortSignal): SelectClause<unknown>;
+export function onAbort<R>(
+  signal: AbortSignal,
+  handler: (reason: unknown) => R | PromiseLike<R>,
+): SelectClause<R>;
+export function onAbort<R>(
+  signal: AbortSignal,
+  handler?: (reason: unknown) => R | PromiseLike<R>,
+): SelectClause<unknown> {
+  const given: unknown = signal;
+  if (given === undefined) {
+    throw new TypeError('Expected signal to be an AbortSignal, got undefined');
+  }
+  assertSignal(given);
+  return newClause(EVENT, null, new AbortSource(signal), handler);
+}
+
 // ------------------------------------------------------------------ internals
+
+/** What an `onAbort` clause waits for. */
+class AbortSource implements EventSource {
+  readonly #signal: AbortSignal;
+
+  constructor(signal: AbortSignal) {
+    this.#signal = signal;
+  }
+
+  ready(): EventOutcome | null {
+    const signal = this.#signal;
+    return signal.aborted ? { ok: true, value: signal.reason } : null;
+  }
+
+  listen(onReady: (outcome: EventOutcome) => void): () => void {
+    const signal = this.#signal;
+    const listener = (): void => {
+      onReady({ ok: true, value: signal.reason });
+    };
+    signal.addEventListener('abort', listener);
+    return () => {
+      signal.removeEventListener('abort', listener);
+    };
+  }
+}
 
 function run(
   clauses: readonly SelectClause<unknown>[],
@@ -229,6 +309,11 @@ function run(
       order[k] = index;
     }
     const clause = list[index] as Clause;
+    if (clause.kind === EVENT) {
+      const outcome = (clause.value as EventSource).ready();
+      if (outcome !== null) return completeEvent(clause, outcome);
+      continue;
+    }
     const channel = clause.channel;
     if (channel === null) continue;
     if (clause.kind === SEND) {
@@ -282,7 +367,7 @@ function validate(clauses: unknown, options: SelectOptions | undefined): void {
     const clause: unknown = clauses[i];
     if (!(clause instanceof Clause)) {
       throw new TypeError(
-        `Expected clauses[${i}] to be a select clause (channel.onReceive(), channel.onReceiveCatching(), channel.onSend() or onTimeout()), got ${describeValue(clause)}`,
+        `Expected clauses[${i}] to be a select clause (channel.onReceive(), channel.onReceiveCatching(), channel.onSend(), onTimeout(), onAbort(), job.onJoin() or deferred.onAwait()), got ${describeValue(clause)}`,
       );
     }
     if (clause.kind === SEND) sends = true;
@@ -311,6 +396,11 @@ function complete(clause: Clause, input: unknown): Promise<unknown> {
   return RESOLVED.then(() => handler(input));
 }
 
+/** An event clause chosen with `outcome`: its handler's result, or the failure. */
+function completeEvent(clause: Clause, outcome: EventOutcome): Promise<unknown> {
+  return outcome.ok ? complete(clause, outcome.value) : Promise.reject(outcome.value);
+}
+
 /** An `onSend` chosen on a closed channel: rejects exactly as `send` does. */
 function failedSend(channel: Channel<unknown>, value: unknown): Promise<never> {
   return channel.send(value).then(() => {
@@ -321,8 +411,10 @@ function failedSend(channel: Channel<unknown>, value: unknown): Promise<never> {
 /** A select that found nothing ready: its waiters, timer and abort listener. */
 class PendingSelect {
   readonly #clauses: readonly Clause[];
-  /** One per clause; `null` for timeouts. */
+  /** One per clause; `null` for timeouts and event clauses. */
   readonly #waiters: (Waiter<unknown> | null)[];
+  /** How to stop listening to each event clause; `null` when there is none. */
+  #unlisten: (() => void)[] | null = null;
   readonly #resolve: (result: unknown) => void;
   readonly #reject: (error: unknown) => void;
   #clearTimer: (() => void) | null = null;
@@ -342,14 +434,30 @@ class PendingSelect {
     this.#reject = reject;
     this.#signal = signal;
     const count = clauses.length;
-    const waiters = new Array<Waiter<unknown> | null>(count);
+    const waiters = new Array<Waiter<unknown> | null>(count).fill(null);
+    this.#waiters = waiters;
+    // The select's own signal first: if an `onAbort` clause watches the same signal,
+    // the select rejects, as it does when that signal is already aborted.
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        if (this.#withdraw(-1)) this.#reject(signal.reason);
+      };
+      this.#onAbort = onAbort;
+      signal.addEventListener('abort', onAbort);
+    }
     for (let i = 0; i < count; i++) {
       const clause = clauses[i] as Clause;
-      const channel = clause.channel;
-      if (channel === null) {
-        waiters[i] = null;
+      if (clause.kind === EVENT) {
+        const unlisten = (clause.value as EventSource).listen((outcome) => {
+          if (!this.#withdraw(i)) return;
+          if (outcome.ok) this.#finish(clause, outcome.value);
+          else this.#reject(outcome.value);
+        });
+        (this.#unlisten ??= []).push(unlisten);
         continue;
       }
+      const channel = clause.channel;
+      if (channel === null) continue;
       const waiter = new Waiter<unknown>(clause.kind as WaiterKind, clause.value);
       waiter.resolve = (result) => {
         this.#win(i, result);
@@ -360,18 +468,10 @@ class PendingSelect {
       waiters[i] = waiter;
       channelInternals.enqueue(channel, waiter);
     }
-    this.#waiters = waiters;
     if (timeout !== null && timeout.value !== Infinity) {
       this.#clearTimer = startTimer(timeout.value as number, () => {
         if (this.#withdraw(-1)) this.#finish(timeout, undefined);
       });
-    }
-    if (signal !== undefined) {
-      const onAbort = (): void => {
-        if (this.#withdraw(-1)) this.#reject(signal.reason);
-      };
-      this.#onAbort = onAbort;
-      signal.addEventListener('abort', onAbort);
     }
   }
 
@@ -408,6 +508,9 @@ class PendingSelect {
       }
     }
     if (this.#clearTimer !== null) this.#clearTimer();
+    const unlisten = this.#unlisten;
+    // Every event registration goes; the one that fired (if any) is a no-op to remove.
+    if (unlisten !== null) for (const remove of unlisten) remove();
     const onAbort = this.#onAbort;
     if (onAbort !== null) (this.#signal as AbortSignal).removeEventListener('abort', onAbort);
     return true;

@@ -1,6 +1,12 @@
 import { getEventListeners } from 'node:events';
 import { expect } from 'chai';
-import { Channel, ClosedReceiveError, ClosedSendError } from '../lib/index.js';
+import {
+  Channel,
+  ClosedReceiveError,
+  ClosedSendError,
+  scope,
+  withTimeoutOrUndefined,
+} from '../lib/index.js';
 import type { ReceiveChannel, SendChannel } from '../lib/index.js';
 import { observe, ticks } from './helpers/async.js';
 import { kinds } from './helpers/kinds.js';
@@ -603,6 +609,171 @@ describe('Channel', () => {
     });
   });
 
+  describe('#iterate()', () => {
+    it('yields every value until close, like for await, without a signal', async () => {
+      const channel = new Channel<number>(Infinity);
+      for (const value of [1, 2, 3]) channel.trySend(value);
+      channel.close();
+      const seen: number[] = [];
+      for await (const value of channel.iterate()) seen.push(value);
+      expect(seen).to.deep.equal([1, 2, 3]);
+    });
+
+    it('ends a waiting loop by throwing signal.reason, and the next value stays in the channel', async () => {
+      const channel = new Channel<number>();
+      const controller = new AbortController();
+      const reason = new Error('stop');
+      const seen: number[] = [];
+      const loop = (async () => {
+        for await (const value of channel.iterate({ signal: controller.signal })) seen.push(value);
+      })();
+      await channel.send(1);
+      await ticks(2);
+      expect(channel.tryReceive()).to.deep.equal({ ok: false, closed: false });
+      controller.abort(reason);
+      expect(await loop.catch((e: unknown) => e)).to.equal(reason);
+      expect(seen).to.deep.equal([1]);
+      expect(abortListeners(controller.signal)).to.equal(0);
+      // Nobody waits any more: a rendezvous trySend finds no receiver.
+      expect(channel.trySend(2)).to.deep.equal({ ok: false, closed: false });
+    });
+
+    it('yields a value handed over in the same turn as the abort, then throws the reason', async () => {
+      const channel = new Channel<number>();
+      const controller = new AbortController();
+      const iterator = channel.iterate({ signal: controller.signal });
+      const first = iterator.next();
+      expect(channel.trySend(7)).to.deep.equal({ ok: true });
+      controller.abort();
+      expect(await first).to.deep.equal({ done: false, value: 7 });
+      const error = await iterator.next().catch((e: unknown) => e);
+      expect(error).to.equal(controller.signal.reason);
+      expect(abortListeners(controller.signal)).to.equal(0);
+    });
+
+    it('an abort between values leaves buffered values in the channel', async () => {
+      const channel = new Channel<number>(Infinity);
+      for (const value of [1, 2, 3]) channel.trySend(value);
+      const controller = new AbortController();
+      const seen: number[] = [];
+      const thrown = await (async () => {
+        for await (const value of channel.iterate({ signal: controller.signal })) {
+          seen.push(value);
+          if (value === 1) controller.abort('enough');
+        }
+      })().catch((e: unknown) => e);
+      expect(thrown).to.equal('enough');
+      expect(seen).to.deep.equal([1]);
+      expect(channel.tryReceive()).to.deep.equal({ ok: true, value: 2 });
+      expect(channel.tryReceive()).to.deep.equal({ ok: true, value: 3 });
+    });
+
+    it('an already aborted signal throws at the first step and takes nothing', async () => {
+      const channel = new Channel<number>(1);
+      channel.trySend(1);
+      const reason = new Error('already');
+      const iterator = channel.iterate({ signal: AbortSignal.abort(reason) });
+      expect(await iterator.next().catch((e: unknown) => e)).to.equal(reason);
+      expect(channel.tryReceive()).to.deep.equal({ ok: true, value: 1 });
+    });
+
+    it('keeps one abort listener while it waits, none after close, break or cancel', async () => {
+      const { signal } = new AbortController();
+      const closing = new Channel<number>();
+      const loop = (async () => {
+        const seen: number[] = [];
+        for await (const value of closing.iterate({ signal })) seen.push(value);
+        return seen;
+      })();
+      for (let i = 0; i < 5; i++) {
+        await closing.send(i);
+        expect(abortListeners(signal)).to.equal(1);
+      }
+      await ticks(2);
+      closing.close();
+      expect(await loop).to.deep.equal([0, 1, 2, 3, 4]);
+      expect(abortListeners(signal)).to.equal(0);
+
+      const breaking = new Channel<number>(Infinity);
+      const pending = (async () => {
+        for await (const value of breaking.iterate({ signal })) if (value === 2) break;
+      })();
+      breaking.trySend(1);
+      await ticks(2);
+      expect(abortListeners(signal)).to.equal(1);
+      breaking.trySend(2);
+      await pending;
+      expect(abortListeners(signal)).to.equal(0);
+
+      const cancelled = new Channel<number>();
+      const reason = new Error('cancelled');
+      const failing = (async () => {
+        for await (const value of cancelled.iterate({ signal })) expect(value).to.equal(-1);
+      })();
+      await ticks(2);
+      expect(abortListeners(signal)).to.equal(1);
+      cancelled.cancel(reason);
+      expect(await failing.catch((e: unknown) => e)).to.equal(reason);
+      expect(abortListeners(signal)).to.equal(0);
+    });
+
+    it('return() while a hand-driven next() waits leaves that next() abortable, then removes the listener', async () => {
+      const channel = new Channel<number>();
+      const controller = new AbortController();
+      const iterator = channel.iterate({ signal: controller.signal });
+      const waiting = iterator.next();
+      expect(await iterator.return()).to.deep.equal({ done: true, value: undefined });
+      expect(await iterator.next()).to.deep.equal({ done: true, value: undefined });
+      expect(abortListeners(controller.signal)).to.equal(1);
+      controller.abort();
+      expect(await waiting.catch((e: unknown) => e)).to.equal(controller.signal.reason);
+      expect(abortListeners(controller.signal)).to.equal(0);
+    });
+
+    it('two concurrent next() calls are served in order and each is abortable', async () => {
+      const channel = new Channel<number>();
+      const controller = new AbortController();
+      const iterator = channel.iterate({ signal: controller.signal });
+      const a = iterator.next();
+      const b = iterator.next();
+      expect(channel.trySend(1)).to.deep.equal({ ok: true });
+      expect(await a).to.deep.equal({ done: false, value: 1 });
+      controller.abort();
+      expect(await b.catch((e: unknown) => e)).to.equal(controller.signal.reason);
+      expect(channel.trySend(2)).to.deep.equal({ ok: false, closed: false });
+      expect(abortListeners(controller.signal)).to.equal(0);
+    });
+
+    it('lets withTimeoutOrUndefined and scope cancellation reach a loop over an open channel', async () => {
+      const channel = new Channel<number>();
+      const started = Date.now();
+      const result = await withTimeoutOrUndefined(20, async (signal) => {
+        for await (const value of channel.iterate({ signal })) expect(value).to.equal(-1);
+        return 'closed';
+      });
+      expect(result).to.equal(undefined);
+      expect(Date.now() - started).to.be.below(2_000);
+      const reason = new Error('shutdown');
+      const cancelled = await scope(async (s) => {
+        s.launch(async (signal) => {
+          for await (const value of channel.iterate({ signal })) expect(value).to.equal(-1);
+        });
+        await ticks(2);
+        s.cancel(reason);
+      }).catch((e: unknown) => e);
+      expect(cancelled).to.equal(reason);
+      expect(channel.trySend(1)).to.deep.equal({ ok: false, closed: false });
+    });
+
+    it('rejects a signal that is not an AbortSignal with a TypeError naming what is allowed', () => {
+      const channel = new Channel<number>();
+      expect(() => channel.iterate({ signal: 'stop' as unknown as AbortSignal })).to.throw(
+        TypeError,
+        "Expected signal to be an AbortSignal or undefined, got 'stop'",
+      );
+    });
+  });
+
   describe('#consume() and #consumeEach()', () => {
     it('consume returns the block result and cancels the channel', async () => {
       const log = undeliveredLog<number>();
@@ -652,6 +823,67 @@ describe('Channel', () => {
         .catch((e: unknown) => e);
       expect(thrown).to.equal(boom);
       expect(channel.tryReceive()).to.deep.equal({ ok: false, closed: true, cause: boom });
+    });
+
+    it('consumeEach with a signal: an abort ends it with the reason and cancels the channel', async () => {
+      const log = undeliveredLog<number>();
+      const channel = new Channel<number>(Infinity, log);
+      const controller = new AbortController();
+      const reason = new Error('shutting down');
+      const seen: number[] = [];
+      const consuming = channel.consumeEach(
+        (value) => {
+          seen.push(value);
+          if (value === 2) controller.abort(reason);
+        },
+        { signal: controller.signal },
+      );
+      for (const value of [1, 2, 3]) channel.trySend(value);
+      expect(await consuming.catch((e: unknown) => e)).to.equal(reason);
+      expect(seen).to.deep.equal([1, 2]);
+      expect(log.values).to.deep.equal([3]);
+      expect(channel.tryReceive()).to.deep.equal({ ok: false, closed: true, cause: reason });
+      expect(abortListeners(controller.signal)).to.equal(0);
+    });
+
+    it('consume with a signal: an abort cancels the channel at once and rejects with the reason', async () => {
+      const channel = new Channel<number>();
+      const controller = new AbortController();
+      const reason = new Error('stop');
+      const consuming = channel.consume((ch) => ch.receive(), { signal: controller.signal });
+      await ticks(1);
+      controller.abort(reason);
+      expect(await consuming.catch((e: unknown) => e)).to.equal(reason);
+      expect(channel.isClosedForReceive).to.equal(true);
+      expect(abortListeners(controller.signal)).to.equal(0);
+    });
+
+    it('consume with an already aborted signal cancels the channel without running the block', async () => {
+      const log = undeliveredLog<number>();
+      const channel = new Channel<number>(1, log);
+      channel.trySend(1);
+      let ran = false;
+      const reason = new Error('already');
+      const thrown = await channel
+        .consume(
+          () => {
+            ran = true;
+          },
+          { signal: AbortSignal.abort(reason) },
+        )
+        .catch((e: unknown) => e);
+      expect(thrown).to.equal(reason);
+      expect(ran).to.equal(false);
+      expect(log.values).to.deep.equal([1]);
+    });
+
+    it('consume with a signal that never aborts returns the result and removes its listener', async () => {
+      const channel = new Channel<number>(1);
+      channel.trySend(4);
+      const { signal } = new AbortController();
+      expect(await channel.consume((ch) => ch.receive(), { signal })).to.equal(4);
+      expect(abortListeners(signal)).to.equal(0);
+      expect(channel.isClosedForReceive).to.equal(true);
     });
   });
 

@@ -6,10 +6,14 @@ import {
   Channel,
   ClosedReceiveError,
   ClosedSendError,
+  onAbort,
   onTimeout,
+  scope,
   select,
   selectUnbiased,
+  supervisorScope,
 } from '../lib/index.js';
+import { gate } from './helpers/outcomes.js';
 import type { ReceiveResult, SelectClause } from '../lib/index.js';
 import { observe, ticks } from './helpers/async.js';
 import { kinds } from './helpers/kinds.js';
@@ -731,6 +735,244 @@ describe('select', () => {
       const clause: SelectClause<number> = numbers.onReceive((v) => String(v));
       expect(clause).to.be.an('object');
     });
+  });
+});
+
+describe('select on events: onAbort, job.onJoin, deferred.onAwait', () => {
+  function abortListeners(signal: AbortSignal): number {
+    return getEventListeners(signal, 'abort').length;
+  }
+
+  describe('onAbort(signal)', () => {
+    it('completes with the reason when the signal aborts, withdrawing the channel clauses', async () => {
+      const ch = new Channel<number>();
+      const controller = new AbortController();
+      const result = select([ch.onReceive((v) => `value ${v}`), onAbort(controller.signal)]);
+      expect(abortListeners(controller.signal)).to.equal(1);
+      const reason = new Error('done');
+      controller.abort(reason);
+      expect(await result).to.equal(reason);
+      expectNothingRegistered(ch);
+      expect(abortListeners(controller.signal)).to.equal(0);
+    });
+
+    it('passes the reason to its handler', async () => {
+      const controller = new AbortController();
+      const result = select([onAbort(controller.signal, (reason) => ['stopped', reason])]);
+      controller.abort('why');
+      expect(await result).to.deep.equal(['stopped', 'why']);
+    });
+
+    it('is ready at once for an aborted signal: first in order wins, a later ready channel keeps its value', async () => {
+      const ch = new Channel<number>(1);
+      ch.trySend(1);
+      const signal = AbortSignal.abort('gone');
+      expect(await select([onAbort(signal), ch.onReceive()])).to.equal('gone');
+      expect(ch.tryReceive()).to.deep.equal({ ok: true, value: 1 });
+      ch.trySend(2);
+      expect(await select([ch.onReceive(), onAbort(signal)])).to.equal(2);
+    });
+
+    it('losing, removes its listener; 1,000 selects on one long-lived signal leave none', async () => {
+      const ch = new Channel<number>();
+      const controller = new AbortController();
+      for (let i = 0; i < 1_000; i++) {
+        const result = select([ch.onReceive(), onAbort(controller.signal, () => -1)]);
+        ch.trySend(i);
+        expect(await result).to.equal(i);
+      }
+      expect(abortListeners(controller.signal)).to.equal(0);
+      controller.abort();
+      expectNothingRegistered(ch);
+    });
+
+    it("the select's own signal wins over an onAbort clause on the same signal", async () => {
+      const controller = new AbortController();
+      const waiting = select([onAbort(controller.signal, () => 'clause')], {
+        signal: controller.signal,
+      });
+      const reason = new Error('option');
+      controller.abort(reason);
+      expect(await rejection(waiting)).to.equal(reason);
+      expect(abortListeners(controller.signal)).to.equal(0);
+      const again = select([onAbort(controller.signal, () => 'clause')], {
+        signal: controller.signal,
+      });
+      expect(await rejection(again)).to.equal(reason);
+    });
+
+    it('loses to onTimeout and to the select signal without a trace', async () => {
+      const controller = new AbortController();
+      expect(await select([onAbort(controller.signal), onTimeout(1, () => 'late')])).to.equal(
+        'late',
+      );
+      const other = new AbortController();
+      const pending = select([onAbort(controller.signal)], { signal: other.signal });
+      other.abort('other');
+      expect(await rejection(pending)).to.equal('other');
+      expect(abortListeners(controller.signal)).to.equal(0);
+      expect(abortListeners(other.signal)).to.equal(0);
+    });
+
+    it('rejects what is not an AbortSignal with a TypeError naming what is allowed', () => {
+      expect(() => onAbort('stop' as unknown as AbortSignal)).to.throw(
+        TypeError,
+        "Expected signal to be an AbortSignal or undefined, got 'stop'",
+      );
+      expect(() => onAbort(undefined as unknown as AbortSignal)).to.throw(
+        TypeError,
+        'Expected signal to be an AbortSignal, got undefined',
+      );
+      expect(() => onAbort(new AbortController().signal, 5 as unknown as () => void)).to.throw(
+        TypeError,
+        'Expected handler to be a function, got 5',
+      );
+    });
+  });
+
+  describe('job.onJoin()', () => {
+    it('completes when the job settles, however it ends, and withdraws the other clauses', async () => {
+      const ch = new Channel<number>();
+      await scope(async (s) => {
+        const finish = gate();
+        const job = s.launch(() => finish.promise);
+        const result = select([ch.onReceive(), job.onJoin(() => 'joined')]);
+        await ticks(2);
+        finish.open();
+        expect(await result).to.equal('joined');
+        expectNothingRegistered(ch);
+        const cancelled = s.launch(
+          (signal) =>
+            new Promise((_, reject) => {
+              signal.addEventListener('abort', () => reject(signal.reason));
+            }),
+        );
+        const joined = select([cancelled.onJoin()]);
+        cancelled.cancel();
+        expect(await joined).to.equal(undefined);
+      });
+    });
+
+    it('is ready at once for a settled job (first in order wins)', async () => {
+      const ch = new Channel<number>(1);
+      ch.trySend(1);
+      await scope(async (s) => {
+        const job = s.launch(() => undefined);
+        await job.join();
+        expect(await select([job.onJoin(() => 'joined'), ch.onReceive()])).to.equal('joined');
+        expect(await select([ch.onReceive(), job.onJoin(() => 'joined')])).to.equal(1);
+      });
+    });
+
+    it('losing 20,000 times to a channel keeps nothing registered on a running job', async () => {
+      const ch = new Channel<number>();
+      await scope(async (s) => {
+        const finish = gate();
+        const job = s.launch(() => finish.promise);
+        globalThis.gc?.();
+        const before = process.memoryUsage().heapUsed;
+        for (let i = 0; i < 20_000; i++) {
+          const result = select([ch.onReceive(), job.onJoin(() => -1)]);
+          ch.trySend(i);
+          expect(await result).to.equal(i);
+        }
+        globalThis.gc?.();
+        expect(process.memoryUsage().heapUsed - before).to.be.below(1_500_000);
+        finish.open();
+      });
+    });
+  });
+
+  describe('deferred.onAwait()', () => {
+    it('completes with the value, or rejects the select with the error as await would', async () => {
+      await supervisorScope(
+        async (s) => {
+          const value = gate<string>();
+          const a = s.async(() => value.promise);
+          const result = select([a.onAwait((v) => `got ${v}`), onTimeout(10_000)]);
+          value.open('a');
+          expect(await result).to.equal('got a');
+          const boom = new Error('boom');
+          const failing = s.async(async () => {
+            await ticks(1);
+            throw boom;
+          });
+          expect(await rejection(select([failing.onAwait()]))).to.equal(boom);
+          const done = s.async(() => 5);
+          await done.join();
+          expect(await select([done.onAwait()])).to.equal(5);
+        },
+        {
+          onError: () => {
+            throw new Error('a failure seen by onAwait is handled, not reported');
+          },
+        },
+      );
+    });
+
+    it('losing does not count as awaiting: the failure still reaches onError', async () => {
+      const errors: unknown[] = [];
+      const boom = new Error('boom');
+      await supervisorScope(
+        async (s) => {
+          const fail = gate();
+          const failing = s.async(async () => {
+            await fail.promise;
+            throw boom;
+          });
+          expect(await select([failing.onAwait(), onTimeout(0, () => 'default')])).to.equal(
+            'default',
+          );
+          fail.open();
+          await failing.join();
+        },
+        { onError: (error) => errors.push(error) },
+      );
+      expect(errors).to.deep.equal([boom]);
+    });
+  });
+
+  it('exactly one of a channel, a job and a signal completes, whatever the timing (property)', async () => {
+    const outcomes = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: 4 }),
+        fc.nat({ max: 4 }),
+        fc.nat({ max: 4 }),
+        fc.boolean(),
+        async (sendAt, finishAt, abortAt, unbiased) => {
+          const ch = new Channel<number>();
+          const controller = new AbortController();
+          await scope(async (s) => {
+            const finish = gate();
+            const job = s.launch(() => finish.promise);
+            const clauses = [
+              ch.onReceive((v) => `value ${v}`),
+              job.onJoin(() => 'joined'),
+              onAbort(controller.signal, () => 'aborted'),
+            ];
+            const result = unbiased ? selectUnbiased(clauses) : select(clauses);
+            let sent: { state: () => { status: string } } | null = null;
+            for (let tick = 0; tick <= 4; tick++) {
+              if (tick === sendAt) sent = observe(ch.send(7));
+              if (tick === abortAt) controller.abort();
+              if (tick === finishAt) finish.open();
+              await ticks(1);
+            }
+            const won = await result;
+            await ticks(3);
+            expect(['value 7', 'joined', 'aborted']).to.include(won);
+            expect(sent?.state().status).to.equal(won === 'value 7' ? 'fulfilled' : 'pending');
+            // Nothing was taken unless the channel clause won: the sender still waits.
+            if (won !== 'value 7') expect(ch.tryReceive()).to.deep.equal({ ok: true, value: 7 });
+            outcomes.add(won);
+            expect(abortListeners(controller.signal)).to.equal(0);
+          });
+        },
+      ),
+      { numRuns: 60, seed: 4242 },
+    );
+    expect([...outcomes].sort()).to.deep.equal(['aborted', 'joined', 'value 7']);
   });
 });
 

@@ -256,6 +256,18 @@ export function targetsSection(
   for (const job of ['spsc', 'rendezvous', 'mpmc'] as const) {
     both(`${SCENARIOS[job].letter} sluice / floor`, job, 'sluice', 'floor', 1.1);
   }
+  for (const job of ['spsc', 'rendezvous', 'mpmc'] as const) {
+    both(`${SCENARIOS[job].letter} sluice / hand-written queue`, job, 'sluice', 'hand-queue', 1);
+  }
+  for (const job of ['spsc', 'rendezvous', 'mpmc'] as const) {
+    both(
+      `${SCENARIOS[job].letter} iterate({ signal }) / for await`,
+      job,
+      'sluice-iterate',
+      'sluice',
+      1.1,
+    );
+  }
   const shares = results.get(key('mpmc', 'sluice'));
   if (shares?.median != null && shares.shares.length > 0) {
     const least = Math.min(...shares.shares);

@@ -8,6 +8,8 @@
  */
 import type { Deferred } from '../scope.js';
 import { isCancellation } from './cancellation.js';
+import { EVENT, newClause } from './clauses.js';
+import type { EventOutcome, EventSource, SelectClause } from './clauses.js';
 import type { ScopeCore } from './scope-core.js';
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -29,6 +31,8 @@ export function start<T>(
   }
 }
 
+const JOINED: EventOutcome = Object.freeze({ ok: true, value: undefined });
+
 const RUNNING = 0;
 const CANCELLING = 1;
 const DONE = 2;
@@ -48,6 +52,8 @@ export class Child<T> implements Deferred<T> {
   #reject: (error: unknown) => void = noop;
   #joined: Promise<void> | null = null;
   #resolveJoined: () => void = noop;
+  /** Select clauses waiting for this child to settle (called synchronously then). */
+  #watchers: (() => void)[] | null = null;
 
   constructor(scope: ScopeCore, isDeferred: boolean) {
     this.#scope = scope;
@@ -109,6 +115,43 @@ export class Child<T> implements Deferred<T> {
     return this.#promise.then(onFulfilled, onRejected);
   }
 
+  onJoin<R>(handler?: () => R | PromiseLike<R>): SelectClause<R | undefined> {
+    const source: EventSource = {
+      ready: () => (this.#state === DONE ? JOINED : null),
+      listen: (onReady) =>
+        this.#watch(() => {
+          onReady(JOINED);
+        }),
+    };
+    return newClause(EVENT, null, source, handler);
+  }
+
+  onAwait<R>(handler?: (value: T) => R | PromiseLike<R>): SelectClause<T | R> {
+    const source: EventSource = {
+      ready: () => (this.#state === DONE ? this.#outcome() : null),
+      listen: (onReady) =>
+        this.#watch(() => {
+          onReady(this.#outcome());
+        }),
+    };
+    return newClause(EVENT, null, source, handler);
+  }
+
+  /** How an `onAwait` clause ends; chosen, it counts as awaiting (the error is handled). */
+  #outcome(): EventOutcome {
+    this.#observed = true;
+    return { ok: this.#ok, value: this.#value };
+  }
+
+  #watch(watcher: () => void): () => void {
+    const watchers = (this.#watchers ??= []);
+    watchers.push(watcher);
+    return () => {
+      const index = watchers.indexOf(watcher);
+      if (index >= 0) watchers.splice(index, 1);
+    };
+  }
+
   /** Runs the block (the caller made sure the scope is still active). */
   run(block: (signal: AbortSignal) => T | PromiseLike<T>): void {
     const signal = this.#controller.signal;
@@ -148,6 +191,12 @@ export class Child<T> implements Deferred<T> {
     if (ok) this.#resolve(value);
     else this.#reject(value);
     this.#resolveJoined();
+    const watchers = this.#watchers;
+    if (watchers !== null) {
+      this.#watchers = null;
+      // A select's watcher withdraws the select's other registrations; copy first.
+      for (const watcher of watchers.slice()) watcher();
+    }
     this.#resolve = noop;
     this.#reject = noop;
     this.#resolveJoined = noop;

@@ -12,9 +12,35 @@ import { assertFunction } from './describe-value.js';
 import { CATCHING, RECEIVE, SEND } from './waiter.js';
 
 /** The operation of a clause; the channel ones equal the waiter kinds they park. */
-export type ClauseKind = typeof RECEIVE | typeof CATCHING | typeof SEND | typeof TIMEOUT;
+export type ClauseKind =
+  typeof RECEIVE | typeof CATCHING | typeof SEND | typeof TIMEOUT | typeof EVENT;
 /** `onTimeout(ms)`: no channel, completes when the time is up. */
 export const TIMEOUT = 4;
+/**
+ * `job.onJoin()`, `deferred.onAwait()`, `onAbort(signal)`: no channel; the clause's
+ * `value` is an {@link EventSource} that tells when it is ready and with what outcome.
+ */
+export const EVENT = 5;
+
+/** How an event clause ends: with a value (`ok`) or by rejecting the select. */
+export interface EventOutcome {
+  readonly ok: boolean;
+  readonly value: unknown;
+}
+
+/**
+ * Something a select can wait for besides a channel. Both members are synchronous and
+ * run no user code, so that a select decides in one step (see select.ts).
+ */
+export interface EventSource {
+  /** The outcome if the event has happened, else `null`. */
+  ready(): EventOutcome | null;
+  /**
+   * Calls `onReady` once, synchronously, when the event happens (it has not yet).
+   * Returns a function that removes the registration (a no-op once it has fired).
+   */
+  listen(onReady: (outcome: EventOutcome) => void): () => void;
+}
 
 /**
  * One alternative of a `select`: made by `channel.onReceive()`,
@@ -42,7 +68,10 @@ export class Clause {
   readonly kind: ClauseKind;
   /** `null` for `onTimeout`. */
   readonly channel: Channel<unknown> | null;
-  /** The value of `onSend`; the delay in milliseconds of `onTimeout`. */
+  /**
+   * The value of `onSend`; the delay in milliseconds of `onTimeout`; the
+   * {@link EventSource} of an event clause.
+   */
   readonly value: unknown;
   /** Called with the clause's own result: a value, a `ReceiveResult` or `undefined`. */
   readonly handler: ((input: unknown) => unknown) | undefined;

@@ -29,6 +29,12 @@ export class Waiter<T> {
   /** The abort listener registered for this waiter, if any; removed on completion. */
   signal: AbortSignal | null = null;
   onAbort: (() => void) | null = null;
+  /**
+   * True for the reusable waiter of `iterate({ signal })`: its abort listener stays
+   * registered while values are delivered (one listener per iteration, not per value)
+   * and is removed when the iteration ends (closed, cancelled, aborted, `return()`).
+   */
+  keep = false;
 
   constructor(kind: WaiterKind, value: T | undefined) {
     this.kind = kind;

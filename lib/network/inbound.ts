@@ -23,7 +23,12 @@
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { Channel, channelInternals } from '../channel.js';
-import type { ReceiveChannel, ReceiveResult, WaitOptions } from '../channel-types.js';
+import type {
+  ReceiveChannel,
+  ReceiveIterator,
+  ReceiveResult,
+  WaitOptions,
+} from '../channel-types.js';
 import { DecodeError } from '../errors.js';
 import { describeValue } from '../internal/describe-value.js';
 import type { SelectClause } from '../internal/clauses.js';
@@ -491,12 +496,16 @@ export class NetworkIncoming<In> implements ReceiveChannel<In> {
     return this.#inner[Symbol.asyncIterator]();
   }
 
-  consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R> {
-    return consumeChannel(this, block);
+  iterate(options?: WaitOptions): ReceiveIterator<In> {
+    return this.#inner.iterate(options);
   }
 
-  consumeEach(action: (value: In) => unknown): Promise<void> {
-    return consumeEachOf(this, action);
+  consume<R>(block: (channel: this) => R | PromiseLike<R>, options?: WaitOptions): Promise<R> {
+    return consumeChannel(this, block, options?.signal);
+  }
+
+  consumeEach(action: (value: In) => unknown, options?: WaitOptions): Promise<void> {
+    return consumeEachOf(this, action, options?.signal);
   }
 
   onReceive(): SelectClause<In>;

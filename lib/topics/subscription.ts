@@ -297,7 +297,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
    * using`, `cancel`, or the `signal` given to `subscribe`).
    */
   [Symbol.asyncIterator](): AsyncIterator<TopicEvent<T>, undefined, undefined> {
-    return new ChannelIterator(() => this.#receive(ITERATE, undefined));
+    return new ChannelIterator(() => this.#receive(ITERATE, undefined), null);
   }
 
   /** Cancels the subscription (`cancel()`), for `await using`. */

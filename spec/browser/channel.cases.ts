@@ -1,7 +1,8 @@
 /**
  * Channel semantics that must come out the same in every runtime and for every kind of
  * channel: ordering, close, cancel, abort, exactly-once accounting (with a seeded
- * fast-check property), `for await` and `await using`. The kinds are given: the local
+ * fast-check property), `for await`, `iterate({ signal })` (with a property of its own:
+ * loops aborted at random points) and `await using`. The kinds are given: the local
  * ones of spec/helpers/kinds.ts (Node runs them from channel.cases.spec.ts, Chromium from
  * channel.suite.ts), or network channel pairs whose two ends are on two sessions
  * (spec/network/conformance.spec.ts, network.suite.ts). Where the cases let things happen
@@ -498,6 +499,100 @@ export function defineChannelCases(
           await producer;
           expect(seen).to.deep.equal([...seen].sort((a, b) => a - b));
           if (!kind.drops) expect(seen).to.deep.equal([0, 1, 2, 3, 4, 5]);
+        });
+
+        it('iterate({ signal }) ends a waiting loop with signal.reason; the next value goes to the next receiver', async () => {
+          const channel = await kind.create<number>();
+          const controller = new AbortController();
+          const reason = new Error('stop');
+          const seen: number[] = [];
+          const loop = (async () => {
+            for await (const value of channel.iterate({ signal: controller.signal })) {
+              seen.push(value);
+            }
+          })();
+          await channel.send(1);
+          await kind.settle();
+          controller.abort(reason);
+          expect(await rejection(loop)).to.equal(reason);
+          const sent = channel.send(2);
+          expect(await channel.receive()).to.equal(2);
+          await sent;
+          expect(seen).to.deep.equal([1]);
+        });
+
+        it('iterate({ signal }) aborted in the loop body leaves the values not yet taken in the channel', async () => {
+          const channel = await kind.create<number>();
+          const controller = new AbortController();
+          const producer = (async () => {
+            for (let i = 0; i < 4; i++) await channel.send(i);
+            channel.close();
+          })();
+          const seen: number[] = [];
+          const thrown = await rejection(
+            (async () => {
+              for await (const value of channel.iterate({ signal: controller.signal })) {
+                seen.push(value);
+                controller.abort('enough');
+              }
+            })(),
+          );
+          expect(thrown).to.equal('enough');
+          for await (const value of channel) seen.push(value);
+          await producer;
+          expect(seen).to.deep.equal([...seen].sort((a, b) => a - b));
+          if (!kind.drops) expect(seen).to.deep.equal([0, 1, 2, 3]);
+        });
+
+        it('iterate({ signal }): loops aborted at random points yield every value exactly once, in order (seeded)', async () => {
+          const round = fc.record({
+            inBodyAfter: fc.integer({ min: 0, max: 3 }),
+            settleRounds: fc.integer({ min: 0, max: 4 }),
+          });
+          await fc.assert(
+            fc.asyncProperty(fc.array(round, { minLength: 1, maxLength: 6 }), async (rounds) => {
+              const total = 30;
+              const log = undeliveredLog<number>();
+              const channel = await kind.create<number>(log);
+              const received: number[] = [];
+              const producer = (async () => {
+                for (let i = 0; i < total; i++) await channel.send(i);
+              })();
+              for (const { inBodyAfter, settleRounds } of rounds) {
+                const controller = new AbortController();
+                const reason = new Error('aborted');
+                let count = 0;
+                const loop = (async () => {
+                  for await (const value of channel.iterate({ signal: controller.signal })) {
+                    received.push(value);
+                    count += 1;
+                    if (count === inBodyAfter) controller.abort(reason);
+                  }
+                })();
+                const ended = rejection(loop); // it may end before the settle does
+                await kind.settle(settleRounds);
+                controller.abort(reason);
+                expect(await ended).to.equal(reason);
+              }
+              const drain = (async () => {
+                for await (const value of channel) received.push(value);
+              })();
+              await producer;
+              channel.close();
+              await drain;
+              await kind.settle();
+              const accounted = [...received, ...log.values];
+              expect(new Set(accounted).size).to.equal(accounted.length, 'nothing duplicated');
+              expect([...accounted].sort((a, b) => a - b)).to.deep.equal(
+                [...Array(total).keys()],
+                'nothing lost',
+              );
+              expect(received).to.deep.equal([...received].sort((a, b) => a - b));
+              if (!kind.drops) expect(log.values).to.deep.equal([]);
+            }),
+            // Across the wire every settle waits for both ends to be quiet: fewer programs.
+            { seed: SEED, numRuns: kind.recreatesCauses ? 6 : 25 },
+          );
         });
 
         it('accounts for every value exactly once under random send, receive, abort, close and cancel (seeded)', async () => {

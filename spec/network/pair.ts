@@ -9,6 +9,7 @@
 import type {
   ChannelOptions,
   ReceiveChannel,
+  ReceiveIterator,
   ReceiveResult,
   SelectClause,
   SendChannel,
@@ -179,16 +180,29 @@ class PairChannel<T> implements ChannelUnderTest<T> {
     return this.#receiver[Symbol.asyncIterator]();
   }
 
-  async consume<R>(block: (channel: this) => R | PromiseLike<R>): Promise<R> {
+  iterate(options?: WaitOptions): ReceiveIterator<T> {
+    return this.#receiver.iterate(options);
+  }
+
+  async consume<R>(
+    block: (channel: this) => R | PromiseLike<R>,
+    options?: WaitOptions,
+  ): Promise<R> {
+    const signal = options?.signal;
+    const onAbort = (): void => {
+      this.cancel(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort);
     try {
       return await block(this);
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       this.cancel();
     }
   }
 
-  consumeEach(action: (value: T) => unknown): Promise<void> {
-    return this.#receiver.consumeEach(action);
+  consumeEach(action: (value: T) => unknown, options?: WaitOptions): Promise<void> {
+    return this.#receiver.consumeEach(action, options);
   }
 
   onReceive(): SelectClause<T>;
