@@ -53,5 +53,13 @@ export class ServerClosedError extends Error {
   }
 }
 
+/** Node only: throws in a browser. */
+export class ShutdownTimeoutError extends Error {
+  constructor() {
+    super(MESSAGE);
+    unavailable();
+  }
+}
+
 // Loading the module fails at once, with the message.
 unavailable();
