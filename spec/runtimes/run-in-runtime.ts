@@ -137,7 +137,15 @@ export async function bundleForRuntime(
 function commandLine(runtime: Runtime, file: string): string[] {
   return runtime === 'bun'
     ? ['run', '--no-install', file]
-    : ['run', '-A', '--no-lock', '--no-config', '--node-modules-dir=manual', file];
+    : [
+        'run',
+        '-A',
+        '--v8-flags=--expose-gc',
+        '--no-lock',
+        '--no-config',
+        '--node-modules-dir=manual',
+        file,
+      ];
 }
 
 /**
