@@ -11,7 +11,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { ServerClosedError, TimeoutError } from '../errors.js';
-import { checkNumber } from '../websocket/validate.js';
+import { checkNumber, describeValue } from '../websocket/validate.js';
 import { BunSocket } from './bun-socket.js';
 import type { BunServerWebSocket } from './bun-socket.js';
 import { Heartbeat, HeartbeatEntry } from './heartbeat.js';
@@ -209,6 +209,10 @@ class BunServer implements Server {
     this.url = `ws://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
+  #isClosing(): boolean {
+    return this.#closing !== undefined;
+  }
+
   get sessions(): number {
     return this.#connections.size;
   }
@@ -231,14 +235,14 @@ class BunServer implements Server {
     const authorize = this.#options.authorize;
     if (authorize !== undefined) {
       let verdict: boolean | Refusal | 'closing';
-      let stop: (() => void) | undefined;
+      let stop = (): void => undefined;
+      const closing = new Promise<'closing'>((resolve) => {
+        stop = () => {
+          resolve('closing');
+        };
+      });
+      this.#pending.add(stop);
       try {
-        const closing = new Promise<'closing'>((resolve) => {
-          stop = () => {
-            resolve('closing');
-          };
-          this.#pending.add(stop);
-        });
         verdict = await Promise.race([
           Promise.resolve(authorize(serverRequest)).then((value) =>
             value === true || value === false ? value : checkRefusal(value),
@@ -249,9 +253,9 @@ class BunServer implements Server {
         this.#report(error, undefined);
         return answer(500);
       } finally {
-        if (stop !== undefined) this.#pending.delete(stop);
+        this.#pending.delete(stop);
       }
-      if (verdict === 'closing' || this.#closing !== undefined) return answer(503);
+      if (verdict === 'closing' || this.#isClosing()) return answer(503);
       if (verdict === false) return answer(403);
       if (verdict !== true) return answer(verdict.status, verdict.headers);
     }
@@ -302,7 +306,7 @@ class BunServer implements Server {
     if (this.#closing !== undefined) return this.#closing;
     if (typeof options !== 'object' || (options as unknown) === null) {
       return Promise.reject(
-        new TypeError(`Expected options to be an object, got ${String(options)}`),
+        new TypeError(`Expected options to be an object, got ${describeValue(options)}`),
       );
     }
     try {
