@@ -68,8 +68,8 @@ interface BunServeOptions {
     perMessageDeflate: boolean;
     open(ws: BunWebSocket): void;
     message(ws: BunWebSocket, message: string | ArrayBuffer | Uint8Array): void;
-    ping(ws: BunWebSocket, data: Uint8Array): void;
-    pong(ws: BunWebSocket, data: Uint8Array): void;
+    ping(ws: BunWebSocket, data: ArrayBuffer | Uint8Array): void;
+    pong(ws: BunWebSocket, data: ArrayBuffer | Uint8Array): void;
     close(ws: BunWebSocket, code: number, reason: string): void;
   };
 }

@@ -71,10 +71,12 @@ export class BunSocket<Data> implements WebSocketLike, PingableSocket {
 
   send(data: string | Uint8Array<ArrayBuffer>): void {
     if (this.#state !== OPEN) return;
-    // 0 = Bun dropped the message (over `backpressureLimit`, which bun-serve sets beyond
-    // any high-water mark, or the connection is gone): fail the connection rather than
-    // lose a message whose `send` resolves.
-    if (this.#ws.send(data) === 0) this.terminate();
+    // 0 for a non-empty message = Bun dropped it (over `backpressureLimit`, which
+    // bun-serve sets beyond any high-water mark, or the connection is gone): fail the
+    // connection rather than lose a message whose `send` resolves. (An empty message
+    // sent is 0 bytes too.)
+    const empty = typeof data === 'string' ? data === '' : data.byteLength === 0;
+    if (this.#ws.send(data) === 0 && !empty) this.terminate();
   }
 
   close(code?: number, reason?: string): void {
@@ -146,9 +148,10 @@ export class BunSocket<Data> implements WebSocketLike, PingableSocket {
     for (const listener of this.#onMessage) listener(event);
   }
 
-  /** Bun's `ping` / `pong` handlers. */
-  control(kind: 'ping' | 'pong', data: Uint8Array): void {
+  /** Bun's `ping` / `pong` handlers (the payload comes as the `binaryType` says). */
+  control(kind: 'ping' | 'pong', payload: ArrayBuffer | Uint8Array): void {
     if (this.#ended) return;
+    const data = payload instanceof ArrayBuffer ? new Uint8Array(payload) : payload;
     for (const listener of kind === 'ping' ? this.#onPing : this.#onPong) {
       listener.call(this, data);
     }
