@@ -10,7 +10,7 @@
  * @module
  */
 import { STATUS_CODES } from 'node:http';
-import { ServerClosedError, TimeoutError } from '../errors.js';
+import { ServerClosedError, ShutdownTimeoutError, TimeoutError } from '../errors.js';
 import { checkNumber, describeValue } from '../websocket/validate.js';
 import { BunSocket } from './bun-socket.js';
 import type { BunServerWebSocket } from './bun-socket.js';
@@ -18,6 +18,8 @@ import { Heartbeat, HeartbeatEntry } from './heartbeat.js';
 import type { RouteSpec } from './route.js';
 import { originAllowed, parseTarget } from './routing.js';
 import {
+  ABANDON_GRACE,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_MESSAGE_SIZE,
   DEFAULT_PING_INTERVAL,
   DEFAULT_PONG_TIMEOUT,
@@ -88,9 +90,11 @@ const BACKPRESSURE_LIMIT = 2 ** 31 - 1;
 
 class BunConnection extends HeartbeatEntry<BunSocket<Upgrade>> {
   readonly session: ServerSessionImpl<unknown, unknown>;
+  /** Whether the handler (or a child of its scope) is still running. */
+  running = true;
 
   constructor(socket: BunSocket<Upgrade>, session: ServerSessionImpl<unknown, unknown>) {
-    super(socket);
+    super(socket, session);
     this.session = session;
   }
 }
@@ -137,6 +141,9 @@ class BunServer implements Server {
   readonly #heartbeat: Heartbeat<BunSocket<Upgrade>, BunConnection> | undefined;
   /** Upgrades waiting for `authorize`: each ends its wait with 503 when called. */
   readonly #pending = new Set<() => void>();
+  /** Upgrade requests being decided (routing, `authorize`), for `maxConnections`. */
+  #deciding = 0;
+  readonly #maxConnections: number;
   readonly #report: (error: unknown, session: ServerSession<unknown, unknown> | undefined) => void;
   readonly #host: HandlerHost<BunConnection>;
   #onDrained: (() => void) | undefined;
@@ -146,6 +153,7 @@ class BunServer implements Server {
   constructor(bun: BunRuntime, routes: ReadonlyMap<string, RouteSpec>, options: ServeOptions) {
     this.#routes = routes;
     this.#options = options;
+    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     const onError = options.onError ?? defaultOnError;
     const report = (this.#report = (error, session) => {
       try {
@@ -156,6 +164,9 @@ class BunServer implements Server {
     });
     this.#host = {
       report,
+      settled: (connection) => {
+        connection.running = false;
+      },
       done: (connection) => {
         this.#remove(connection);
       },
@@ -218,14 +229,30 @@ class BunServer implements Server {
   }
 
   async #fetch(request: Request, server: BunHttpServer): Promise<Response | undefined> {
-    const url = parseTarget(new URL(request.url).pathname + new URL(request.url).search);
-    const spec = url === undefined ? undefined : this.#routes.get(url.pathname);
-    if (!isUpgradeRequest(request)) {
-      return spec === undefined
-        ? answer(404)
-        : answer(426, { Upgrade: 'websocket', Connection: 'Upgrade' });
-    }
+    if (!isUpgradeRequest(request)) return this.#plain(request);
     if (this.#closing !== undefined) return answer(503);
+    // `#deciding` includes this request.
+    this.#deciding++;
+    try {
+      if (this.#connections.size + this.#deciding > this.#maxConnections) return answer(503);
+      return await this.#upgrade(request, server);
+    } finally {
+      this.#deciding--;
+    }
+  }
+
+  /** A request without `Upgrade: websocket`: 426 on a route, else 404. */
+  #plain(request: Request): Response {
+    const url = parseTarget(new URL(request.url).pathname);
+    return url === undefined || !this.#routes.has(url.pathname)
+      ? answer(404)
+      : answer(426, { Upgrade: 'websocket', Connection: 'Upgrade' });
+  }
+
+  async #upgrade(request: Request, server: BunHttpServer): Promise<Response | undefined> {
+    const target = new URL(request.url);
+    const url = parseTarget(target.pathname + target.search);
+    const spec = url === undefined ? undefined : this.#routes.get(url.pathname);
     if (url === undefined) return answer(400);
     if (spec === undefined) return answer(404);
     if (!originAllowed(this.#options.origins, request.headers.get('origin') ?? undefined)) {
@@ -339,10 +366,32 @@ class BunServer implements Server {
       }),
     ]);
     clearTimeout(timer);
-    if (timedOut) for (const socket of this.#connections.keys()) socket.terminate();
-    await this.#drained();
+    if (timedOut) await this.#abandon(timeout);
     await stopped;
     await this.#bun.stop(true);
+  }
+
+  /**
+   * The shutdown's deadline, as in serve.ts: drops and forgets every connection left,
+   * then reports each handler still running after the sockets closed (within
+   * `ABANDON_GRACE`) with a `ShutdownTimeoutError`.
+   */
+  async #abandon(timeout: number): Promise<void> {
+    const left = [...this.#connections.values()];
+    for (const connection of left) {
+      connection.socket.terminate();
+      this.#remove(connection);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(left.map((connection) => connection.session.closed)),
+      new Promise((resolve) => (timer = setTimeout(resolve, ABANDON_GRACE))),
+    ]);
+    clearTimeout(timer);
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const connection of left) {
+      if (connection.running) this.#report(new ShutdownTimeoutError(timeout), connection.session);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -154,6 +154,9 @@ export interface ServeOptions {
    *   ends its `closed` at once with the code it sent (`wasClean: true`), so
    *   `closeTimeout` has no effect;
    * - `server` (an `http.Server` to attach to) is refused: Bun listens itself;
+   * - `handshakeTimeout` is refused: `Bun.serve` gives no hook before a request is
+   *   complete, and cuts a connection whose request is incomplete (a slowloris, a silent
+   *   socket) itself after about 10-12 s, without an answer;
    * - `perMessageDeflate` is a boolean (Bun's defaults), not `ws`'s options object;
    * - a connection that ends because of a client's protocol error (1002, 1007, 1009)
    *   reports 1006 on the server with Bun's description as the reason (`ws`: 1006, `''`).
@@ -227,8 +230,7 @@ const DEFAULT_CLOSE_TIMEOUT = 10_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
 /** Internal: shared with bun-serve.ts. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
-/** Internal: shared with bun-serve.ts. */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 /**
  * At the shutdown's deadline, how long the dropped sockets may take to close before the
  * handlers still running are reported (in practice one I/O turn, a millisecond or two).

@@ -40,6 +40,11 @@ export function checkTransport(get: (key: string) => unknown): void {
       "Expected either server (an http.Server) or transport 'bun' (Bun.serve listens itself), got both",
     );
   }
+  if (get('handshakeTimeout') !== undefined) {
+    throw new TypeError(
+      "Expected either handshakeTimeout or transport 'bun' (Bun.serve cuts an incomplete request itself, after about 10 s), got both",
+    );
+  }
   const deflate = get('perMessageDeflate');
   if (deflate !== undefined && typeof deflate !== 'boolean') {
     throw new TypeError(

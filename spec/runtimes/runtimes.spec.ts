@@ -45,6 +45,7 @@ const NATIVE_MODULES = [
   'spec/server/endpoint.spec.ts',
   'spec/server/malformed.spec.ts',
   'spec/server/fault.spec.ts',
+  'spec/server/hostile-server.spec.ts',
   'spec/server/bun-transport.spec.ts',
 ];
 
@@ -54,6 +55,7 @@ const NATIVE_SUITES = [
   'endpoint()',
   'serve() under malformed traffic',
   'serve() under faults',
+  'serve() against hostile clients and handlers',
   'serve({ transport })',
 ];
 
