@@ -220,7 +220,7 @@ export interface Server {
 }
 
 /** Internal: shared with bun-serve.ts. */
-export const DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024;
+export const DEFAULT_MAX_MESSAGE_SIZE: number = 1024 * 1024;
 /** Internal: shared with bun-serve.ts. */
 export const DEFAULT_PING_INTERVAL = 30_000;
 /** Internal: shared with bun-serve.ts. */
