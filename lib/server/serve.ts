@@ -733,7 +733,9 @@ function listen(http: HttpServer, port: number, host: string): Promise<void> {
  * - **Liveness:** a ping every `pingInterval`; no matching pong within `pongTimeout`
  *   drops the connection (1006, reason recorded, handler signal aborted).
  *
- * Listens on 127.0.0.1 unless `host` says otherwise.
+ * Listens on 127.0.0.1 unless `host` says otherwise. Runs on `ws`, or under Bun on
+ * `Bun.serve` with `transport: 'bun'` (same semantics; the differences are listed at
+ * {@link ServeOptions.transport}).
  *
  * @param routes - `{ '/path': handler or route(…) }`, or `[Endpoint.handle(…), …]`.
  * @returns the running server, once it listens.
