@@ -75,8 +75,9 @@ export class BunSocket<Data> implements WebSocketLike, PingableSocket {
     // bun-serve sets beyond any high-water mark, or the connection is gone): fail the
     // connection rather than lose a message whose `send` resolves. (An empty message
     // sent is 0 bytes too.)
-    const empty = typeof data === 'string' ? data === '' : data.byteLength === 0;
-    if (this.#ws.send(data) === 0 && !empty) this.terminate();
+    if (this.#ws.send(data) === 0 && (typeof data === 'string' ? data : data.byteLength)) {
+      this.terminate();
+    }
   }
 
   close(code?: number, reason?: string): void {
