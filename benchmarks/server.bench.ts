@@ -63,11 +63,38 @@ const OPEN_BATCH = 100;
 /** A run (one server process and its client) that takes longer than this is killed. */
 const RUN_TIMEOUT_MS = 120_000;
 
-const IMPLEMENTATIONS = ['sluice', 'ws'] as const;
+/**
+ * The servers compared: sluice's `serve` and bare `ws` everywhere; under `--runtime bun`
+ * also sluice on Bun's native server (`serve({ transport: 'bun' })`, 'sluice-bun') and a
+ * bare `Bun.serve` echo ('bun').
+ */
+const IMPLEMENTATIONS = ['sluice', 'ws', 'sluice-bun', 'bun'] as const;
 type Implementation = (typeof IMPLEMENTATIONS)[number];
 
 function isImplementation(value: string | undefined): value is Implementation {
-  return value === 'sluice' || value === 'ws';
+  return IMPLEMENTATIONS.includes(value as Implementation);
+}
+
+function implementationsFor(runtime: Runtime): readonly Implementation[] {
+  return runtime === 'bun' ? IMPLEMENTATIONS : ['sluice', 'ws'];
+}
+
+/** The part of Bun's API the bare 'bun' echo uses. */
+interface BareBunSocket {
+  send(data: string | Uint8Array): number;
+}
+interface BareBun {
+  serve(options: {
+    hostname: string;
+    port: number;
+    fetch(request: Request, server: { upgrade(request: Request): boolean }): Response | undefined;
+    websocket: {
+      perMessageDeflate: boolean;
+      open(): void;
+      close(): void;
+      message(ws: BareBunSocket, message: string | Uint8Array): void;
+    };
+  }): { readonly port: number; stop(closeActiveConnections: boolean): Promise<void> | void };
 }
 
 const RUNTIMES = ['node', 'bun', 'deno'] as const;
@@ -142,9 +169,34 @@ async function runServer(implementation: Implementation): Promise<void> {
   let count: () => number;
   let close: () => Promise<void>;
   let port: number;
-  if (implementation === 'sluice') {
+  if (implementation === 'bun') {
+    const bun = Reflect.get(globalThis, 'Bun') as BareBun;
+    let open = 0;
+    const server = bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: (request, srv) =>
+        srv.upgrade(request) ? undefined : new Response('Upgrade Required', { status: 426 }),
+      websocket: {
+        perMessageDeflate: false,
+        open: () => {
+          open++;
+        },
+        close: () => {
+          open--;
+        },
+        message: (ws, message) => void ws.send(message),
+      },
+    });
+    port = server.port;
+    count = () => open;
+    close = async () => {
+      await server.stop(true);
+    };
+  } else if (implementation === 'sluice' || implementation === 'sluice-bun') {
     const server = await serve(
       {
+        ...(implementation === 'sluice-bun' ? { transport: 'bun' as const } : {}),
         onError: (error) => {
           errors++;
           console.error('sluice server error:', error);
@@ -503,15 +555,16 @@ function format(n: number, digits = 0): string {
 }
 
 async function orchestrate(runtime: Runtime, runs: number, messages: number): Promise<void> {
-  const results = new Map<Implementation, RunResult[]>(IMPLEMENTATIONS.map((i) => [i, []]));
+  const implementations = implementationsFor(runtime);
+  const results = new Map<Implementation, RunResult[]>(implementations.map((i) => [i, []]));
   for (let round = 0; round < runs; round++) {
     // Alternate which goes first, so a drift in machine load hits both alike.
-    const order = round % 2 === 0 ? IMPLEMENTATIONS : [...IMPLEMENTATIONS].reverse();
+    const order = round % 2 === 0 ? implementations : [...implementations].reverse();
     for (const implementation of order) {
       const result = await runOnce(runtime, implementation, messages);
       results.get(implementation)!.push(result);
       process.stderr.write(
-        `round ${round + 1}/${runs} ${implementation.padEnd(6)}: ${format(result.msgsPerSecond)} msg/s, ` +
+        `round ${round + 1}/${runs} ${implementation.padEnd(10)}: ${format(result.msgsPerSecond)} msg/s, ` +
           `server CPU ${format(result.serverCpuUsPerMessage, 2)} µs/msg, ` +
           `${format(result.heapPerConnection)} B heap + ${format(result.rssPerConnection)} B rss per connection, ` +
           `heap left after close ${format(result.heapLeft / 1024)} KiB, close() ${format(result.closeMs, 1)} ms\n`,
@@ -532,19 +585,23 @@ async function orchestrate(runtime: Runtime, runs: number, messages: number): Pr
     `memory: after GC, ${format(CONNECTIONS)} idle connections minus a warmed-up baseline\n`,
   );
   console.log(
-    `  ${'server'.padEnd(8)}${'msg/s'.padStart(11)}${'CPU µs/msg'.padStart(12)}${'heap B/conn'.padStart(13)}${'rss B/conn'.padStart(12)}`,
+    `  ${'server'.padEnd(12)}${'msg/s'.padStart(11)}${'CPU µs/msg'.padStart(12)}${'heap B/conn'.padStart(13)}${'rss B/conn'.padStart(12)}`,
   );
-  for (const implementation of IMPLEMENTATIONS) {
+  for (const implementation of implementations) {
     console.log(
       '  ' +
-        implementation.padEnd(8) +
+        implementation.padEnd(12) +
         format(at(implementation, 'msgsPerSecond')).padStart(11) +
         format(at(implementation, 'serverCpuUsPerMessage'), 2).padStart(12) +
         format(at(implementation, 'heapPerConnection')).padStart(13) +
         format(at(implementation, 'rssPerConnection')).padStart(12),
     );
   }
-  const ratio = (key: keyof RunResult): number => at('sluice', key) / at('ws', key);
+  const ratio = (
+    key: keyof RunResult,
+    of: Implementation = 'sluice',
+    to: Implementation = 'ws',
+  ): number => at(of, key) / at(to, key);
   const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
   const throughput = ratio('msgsPerSecond');
   const heap = ratio('heapPerConnection');
@@ -556,6 +613,20 @@ async function orchestrate(runtime: Runtime, runs: number, messages: number): Pr
   console.log(`  server CPU/msg   ${ratio('serverCpuUsPerMessage').toFixed(3)}x`);
   console.log(`  heap per conn    ${heap.toFixed(3)}x  (target ≤ 1.5x: ${verdict(heap <= 1.5)})`);
   console.log(`  rss per conn     ${rss.toFixed(3)}x  (target ≤ 1.5x: ${verdict(rss <= 1.5)})`);
+  if (!implementations.includes('sluice-bun')) return;
+  for (const peer of ['ws', 'bun'] as const) {
+    console.log(
+      `\nsluice on Bun.serve (transport 'bun') / ${peer === 'ws' ? 'raw ws' : 'bare Bun.serve'}:`,
+    );
+    for (const [label, key] of [
+      ['throughput    ', 'msgsPerSecond'],
+      ['server CPU/msg', 'serverCpuUsPerMessage'],
+      ['heap per conn ', 'heapPerConnection'],
+      ['rss per conn  ', 'rssPerConnection'],
+    ] as const) {
+      console.log(`  ${label}   ${ratio(key, 'sluice-bun', peer).toFixed(3)}x`);
+    }
+  }
 }
 
 const args = process.argv.slice(2);

@@ -7,6 +7,7 @@
  */
 export { serve } from './serve.js';
 export type { CloseOptions, Refusal, ServeOptions, Server } from './serve.js';
+export type { Transport } from './transport.js';
 export { Route, route } from './route.js';
 export type { RouteOptions, ServerHandler } from './route.js';
 export type { Routes } from './routing.js';

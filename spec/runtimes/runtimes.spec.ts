@@ -35,6 +35,39 @@ const MODULES = [
   'spec/server/fault.spec.ts',
 ];
 
+/**
+ * Run a second time in Bun with `transport: 'bun'` in the test environment ([bun-native]):
+ * the server specs, on `Bun.serve` (spec/server/transport.ts), plus the transport's own.
+ */
+const NATIVE_MODULES = [
+  'spec/server/conversation.spec.ts',
+  'spec/server/serve.spec.ts',
+  'spec/server/endpoint.spec.ts',
+  'spec/server/malformed.spec.ts',
+  'spec/server/fault.spec.ts',
+  'spec/server/hostile-server.spec.ts',
+  'spec/server/bun-transport.spec.ts',
+];
+
+const NATIVE_SUITES = [
+  'server conformance: the same conversations over a real socket and in memory',
+  'serve()',
+  'endpoint()',
+  'serve() under malformed traffic',
+  'serve() under faults',
+  'serve() against hostile clients and handlers',
+  'serve({ transport })',
+];
+
+/** One child process: a runtime, what it runs, and the group its results go under. */
+interface Run {
+  readonly name: string;
+  readonly runtime: Runtime;
+  readonly modules: readonly string[];
+  readonly env: Readonly<Record<string, JsonValue>>;
+  readonly suites: readonly string[];
+}
+
 /** Top-level suites that must have run (a typo or a throwing module would lose them). */
 const requiredSuites = (runtime: Runtime): string[] => [
   CHANNEL_CASES_TITLE,
@@ -55,16 +88,33 @@ const inCi = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
 
 type Outcome = { readonly run: RuntimeRun } | { readonly failure: unknown };
 
-async function runSuites(runtime: Runtime): Promise<Outcome> {
+const RUNS: readonly Run[] = [
+  ...RUNTIMES.map((runtime) => ({
+    name: runtime,
+    runtime,
+    modules: MODULES,
+    env: {},
+    suites: requiredSuites(runtime),
+  })),
+  {
+    name: 'bun-native',
+    runtime: 'bun',
+    modules: NATIVE_MODULES,
+    env: { transport: 'bun' },
+    suites: NATIVE_SUITES,
+  },
+];
+
+async function runSuites({ name, runtime, modules, env: runEnv }: Run): Promise<Outcome> {
   const peer = await startPeerServer();
   let closed: Promise<void> | undefined;
   const closePeer = (): Promise<void> => (closed ??= peer.close());
   try {
-    const env: Record<string, JsonValue> = { peerUrl: peer.url };
-    const run = await runInRuntime({ runtime, modules: MODULES, env, onReport: closePeer });
+    const env: Record<string, JsonValue> = { ...runEnv, peerUrl: peer.url };
+    const run = await runInRuntime({ runtime, modules, env, onReport: closePeer });
     const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
     process.stderr.write(
-      `[${runtime}] ${run.results.length} tests in ${seconds(run.timings.total)} (bundle ${seconds(run.timings.bundle)}, run ${seconds(run.timings.run)}); ${run.version}\n`,
+      `[${name}] ${run.results.length} tests in ${seconds(run.timings.total)} (bundle ${seconds(run.timings.bundle)}, run ${seconds(run.timings.run)}); ${run.version}\n`,
     );
     return { run };
   } catch (failure) {
@@ -74,14 +124,15 @@ async function runSuites(runtime: Runtime): Promise<Outcome> {
   }
 }
 
-const outcomes = new Map<Runtime, Outcome | undefined>();
-for (const runtime of RUNTIMES) {
-  outcomes.set(runtime, existsSync(runtimePath(runtime)) ? await runSuites(runtime) : undefined);
+const outcomes = new Map<Run, Outcome | undefined>();
+for (const run of RUNS) {
+  outcomes.set(run, existsSync(runtimePath(run.runtime)) ? await runSuites(run) : undefined);
 }
 
-for (const runtime of RUNTIMES) {
-  describe(`[${runtime}]`, () => {
-    const outcome = outcomes.get(runtime);
+for (const planned of RUNS) {
+  const { name, runtime } = planned;
+  describe(`[${name}]`, () => {
+    const outcome = outcomes.get(planned);
     if (outcome === undefined) {
       const missing = `${runtimePath(runtime)} is missing`;
       if (inCi) {
@@ -107,7 +158,7 @@ for (const runtime of RUNTIMES) {
 
     it('ran every listed suite', () => {
       const ran = new Set(run.results.map((result) => result.titlePath[0]));
-      const missing = requiredSuites(runtime).filter((title) => !ran.has(title));
+      const missing = planned.suites.filter((title) => !ran.has(title));
       expect(missing).to.deep.equal([], 'suites without any result');
     });
 
@@ -125,6 +176,18 @@ for (const runtime of RUNTIMES) {
       const titles = [...new Set(run.results.map((result) => result.titlePath[0] ?? ''))];
       const comparison = compareWithNode(this.test!, run.results, titles);
       if (comparison.inNode.length === 0) this.skip();
+      if (name === 'bun-native') {
+        // Tests that exist only for one transport (bun-transport.spec.ts) are left out:
+        // every other test must have the same outcome as on `ws` in Node.
+        const both = comparison.differences.filter(([, , other]) => other !== undefined);
+        expect(both).to.deep.equal([], 'tests whose outcome differs (title, Node, bun-native)');
+        const onlyHere = comparison.reported.filter((title) => !comparison.inNode.includes(title));
+        expect(onlyHere.every((title) => title.startsWith('serve({ transport }) '))).to.equal(
+          true,
+          `tests only in bun-native outside serve({ transport }): ${onlyHere.join('; ')}`,
+        );
+        return;
+      }
       expect(comparison.reported).to.deep.equal(comparison.inNode, 'the same tests in both');
       expect(comparison.differences).to.deep.equal(
         [],

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { routeSpec } from '../../lib/server/route.js';
-import { serve, testConversation } from '../../lib/server/index.js';
+import { testConversation } from '../../lib/server/index.js';
 import type { Route } from '../../lib/server/index.js';
 import { withWebSocket } from '../../lib/websocket/index.js';
 import { defineConversationCases } from './conversation.cases.js';
 import type { Runner } from './conversation.cases.js';
 import { rejection, useServers, waitFor } from './helpers.js';
+import { serveOn } from './transport.js';
 
 describe('server conformance: the same conversations over a real socket and in memory', function () {
   this.timeout(20_000);
@@ -14,7 +15,7 @@ describe('server conformance: the same conversations over a real socket and in m
     useServers();
     const real: Runner = async (handler, client, options = {}) => {
       const errors: unknown[] = [];
-      const server = await serve(
+      const server = await serveOn(
         { onError: options.onError ?? ((error) => errors.push(error)) },
         { '/c': handler as Route },
       );

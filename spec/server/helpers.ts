@@ -1,8 +1,8 @@
 // Shared by the server specs: servers closed after each test, a leak check for sockets,
 // servers and timers, and small waiting helpers.
 import { expect } from 'chai';
-import { serve } from '../../lib/server/index.js';
 import type { Routes, ServeOptions, Server } from '../../lib/server/index.js';
+import { serveOn } from './transport.js';
 
 export async function rejection(promise: PromiseLike<unknown>): Promise<unknown> {
   return Promise.resolve(promise).then(
@@ -99,7 +99,7 @@ export function useServers(): {
   });
   return {
     start: async (options, routes) => {
-      const server = await serve(options, routes);
+      const server = await serveOn(options, routes);
       servers.push(server);
       return server;
     },
