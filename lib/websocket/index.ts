@@ -58,4 +58,6 @@ export type {
   NetworkChannelOptions,
   TextSessionHint,
 } from '../network/channels.js';
+export { RemoteTopic, remoteTopic, serveTopics } from '../network/topics.js';
+export type { RemoteTopicOptions, ServeTopicsOptions, TopicSource } from '../network/topics.js';
 export { ConnectionLostError, ProtocolError, RemoteError } from '../errors.js';
