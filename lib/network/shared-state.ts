@@ -331,10 +331,6 @@ export class SyncedState<S, C> {
       STATE_PREFIX + this.#name,
       { capacity: 16 },
     );
-    const onAbort = (): void => {
-      channel.incoming.cancel(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
     let lost: unknown = undefined;
     this.#send = (message) => {
       channel.outgoing.send(message).catch((error: unknown) => {
@@ -346,14 +342,18 @@ export class SyncedState<S, C> {
       this.#send({ id: mine.id, change: mine.change });
     }
     try {
-      for await (const message of channel.incoming) this.#receive(message);
+      // Aborting `signal` ends the loop with its reason (no value is lost in between).
+      for await (const message of channel.incoming.iterate(
+        signal === undefined ? {} : { signal },
+      )) {
+        this.#receive(message);
+      }
     } catch (error) {
       lost ??= error;
       if (signal?.aborted === true) throw signal.reason;
       if (!(error instanceof ConnectionLostError)) throw error;
     } finally {
       this.#send = undefined;
-      signal?.removeEventListener('abort', onAbort);
       channel.incoming.cancel();
       // Sent and unanswered: applied or not, the next state will tell; withdraw them.
       const error = lost ?? new Error(`State '${this.#name}' ended before the server answered`);

@@ -476,10 +476,6 @@ export class RemoteTopic<T> implements AsyncIterable<TopicEvent<T>, undefined, u
       capacity: this.#capacity,
     });
     this.#following = true;
-    const onAbort = (): void => {
-      channel.incoming.cancel(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const request: TopicRequest = {
         topic: this.#name,
@@ -488,7 +484,9 @@ export class RemoteTopic<T> implements AsyncIterable<TopicEvent<T>, undefined, u
       };
       await requestsOf(network).outgoing.send(request);
       for (;;) {
-        const result = await channel.incoming.receiveCatching();
+        const result = await channel.incoming.receiveCatching(
+          signal === undefined ? {} : { signal },
+        );
         if (!result.ok) {
           if (!('cause' in result)) {
             this.#events.close(); // the topic was closed
@@ -516,7 +514,6 @@ export class RemoteTopic<T> implements AsyncIterable<TopicEvent<T>, undefined, u
       throw error;
     } finally {
       this.#following = false;
-      signal?.removeEventListener('abort', onAbort);
       channel.incoming.cancel();
     }
   }

@@ -311,9 +311,10 @@ describe('Topics across the wire', () => {
       const client = reconnecting<string>(
         `${server.url}/topics`,
         { codec: text(), minDelay: 5, maxDelay: 10, minUptime: 0 },
-        async (_outgoing, _incoming, session) => {
-          await n.follow(channels(session)).catch((error: unknown) => {
-            if (!(error instanceof ConnectionLostError)) throw error;
+        async (session) => {
+          // The connection's signal aborts when it closes or the client stops.
+          await n.follow(channels(session), { signal: session.signal }).catch((error: unknown) => {
+            if (!(error instanceof ConnectionLostError) && !session.signal.aborted) throw error;
           });
         },
       );
