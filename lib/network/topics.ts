@@ -325,7 +325,10 @@ export interface RemoteTopicOptions {
   /**
    * How many events this end holds for its reader, across connections; the same number is
    * the credit window of each connection's subscription (how many events may be on their
-   * way). When both are full, the serving end's policy decides.
+   * way). When both are full, the serving end's policy decides. In bytes, what the
+   * serving peer can make this end hold is at most `2 × capacity` events, each within
+   * the largest message the session accepts (its `incomingMaxBytes` / `maxMessageSize`
+   * bounds), plus what the session itself buffers under those bounds.
    * @default 16
    */
   readonly capacity?: number | undefined;
@@ -523,6 +526,11 @@ export class RemoteTopic<T> implements AsyncIterable<TopicEvent<T>, undefined, u
     return cause === undefined ? this.#events.close() : this.#events.close(cause);
   }
 
+  /**
+   * `for await (const event of remote)`: the events, across connections, until it ends
+   * (normally after the topic closed, else throwing the error that ended it). Leaving the
+   * loop early does not stop following.
+   */
   [Symbol.asyncIterator](): AsyncIterator<TopicEvent<T>, undefined, undefined> {
     return this.#events[Symbol.asyncIterator]();
   }
