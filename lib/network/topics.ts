@@ -306,16 +306,12 @@ export function serveTopics(
     }
   };
 
-  return serve().then(
-    async () => {
-      await Promise.all(forwarders);
-      await network.closed;
-    },
-    async () => {
-      await Promise.all(forwarders);
-      await network.closed;
-    },
-  );
+  const settled = async (): Promise<void> => {
+    await Promise.all(forwarders);
+    await network.closed;
+  };
+  // `serve` fails only if the connection does; either way, wait for the forwarders.
+  return serve().then(settled, settled);
 }
 
 // ----------------------------------------------------------------------- subscribing
