@@ -91,6 +91,13 @@ function suites(channel: ChannelConfig): readonly Suite[] {
       optIn: 'starts two processes per run and takes about 6 minutes',
     }),
     benchFile({
+      name: 'fanout',
+      title: "one topic to 1,000 websocket clients against a raw ws loop and Socket.IO's room emit",
+      quick: ['--runs', '1', '--messages', '50'],
+      markdown: true,
+      optIn: 'opens 1,000 connections per implementation and takes about 2 minutes',
+    }),
+    benchFile({
       name: 'server',
       title: 'serve with 1,000 connections against a raw ws server',
       quick: ['--quick'],

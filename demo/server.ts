@@ -12,14 +12,15 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { Channel, withTimeoutOrUndefined } from 'sluice';
+import { SubscriberOverflowError, withTimeoutOrUndefined } from 'sluice';
 import { serve } from 'sluice/server';
 import type { Route, Server, ServerRequest } from 'sluice/server';
 import { startBot } from './bot.js';
 import type { Bot } from './bot.js';
 import { Chat } from './protocol.js';
 import type { ClientMsg, ServerMsg } from './protocol.js';
-import { MAILBOX_CAPACITY, Room } from './room.js';
+import { MAILBOX_CAPACITY, createRoom } from './room.js';
+import type { Room } from './room.js';
 
 /** Options of {@link startDemo}. */
 export interface DemoOptions {
@@ -104,7 +105,7 @@ function sameOrigin(request: ServerRequest): boolean {
 }
 
 /** The chat: every connection joins `room`, and leaves it when the connection ends. */
-function chatRoute(room: Room): Route<ClientMsg, ServerMsg> {
+function chatRoute(room: Room, log: (line: string) => void): Route<ClientMsg, ServerMsg> {
   return Chat.handle(async (session) => {
     const { incoming, outgoing } = session;
     const first = await withTimeoutOrUndefined(JOIN_TIMEOUT, (signal) =>
@@ -115,19 +116,25 @@ function chatRoute(room: Room): Route<ClientMsg, ServerMsg> {
       await session.close(1008, 'Expected a join message first');
       return;
     }
-    const mailbox = new Channel<ServerMsg>(MAILBOX_CAPACITY);
-    const name = room.join(first.value.name, mailbox, () => {
-      mailbox.cancel();
-      void session.close(1008, 'Too slow');
-    });
-    // The mailbox's pump: a child of the connection's scope, so the connection closes
+    const { name, welcome, events } = room.join(first.value.name);
+    // The subscription's pump: a child of the connection's scope, so the connection closes
     // only once it has finished, and it stops when the connection does.
     session.scope.launch(async (signal) => {
       try {
-        for (;;) await outgoing.send(await mailbox.receive({ signal }), { signal });
-      } catch {
-        // The member left (mailbox closed and drained), was too slow (mailbox cancelled),
-        // or the connection is over: either way nothing more can reach this client.
+        await outgoing.send(welcome, { signal });
+        for await (const event of events.iterate({ signal })) {
+          // Every member's policy is 'close': no gap is ever reported, only an end.
+          if (event.type === 'publication') await outgoing.send(event.value, { signal });
+        }
+      } catch (error) {
+        if (error instanceof SubscriberOverflowError) {
+          log(`${name} dropped: too slow (${MAILBOX_CAPACITY} messages unread)`);
+          room.leave(name);
+          void session.close(1008, 'Too slow');
+        }
+        // Otherwise the connection is over: nothing more can reach this client.
+      } finally {
+        events.cancel();
       }
     });
     try {
@@ -136,7 +143,7 @@ function chatRoute(room: Room): Route<ClientMsg, ServerMsg> {
         // A second `join` on the same connection is ignored: one name per connection.
       }
     } finally {
-      room.leave(name, mailbox);
+      room.leave(name);
     }
   });
 }
@@ -265,7 +272,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     })());
 
   try {
-    server = await serve({ server: http, authorize: sameOrigin }, [chatRoute(new Room(log))]);
+    server = await serve({ server: http, authorize: sameOrigin }, [
+      chatRoute(createRoom(log), log),
+    ]);
     if (options.bot ?? true) {
       bot = startBot(`ws://${origin}`, {
         name: 'bot',

@@ -58,4 +58,8 @@ export type {
   NetworkChannelOptions,
   TextSessionHint,
 } from '../network/channels.js';
+export { RemoteTopic, remoteTopic, serveTopics } from '../network/topics.js';
+export type { RemoteTopicOptions, ServeTopicsOptions, TopicSource } from '../network/topics.js';
+export { SharedState, SyncedState, syncState } from '../network/shared-state.js';
+export type { Reducer, SharedStateOptions, SyncStateOptions } from '../network/shared-state.js';
 export { ConnectionLostError, ProtocolError, RemoteError } from '../errors.js';

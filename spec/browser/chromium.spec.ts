@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { CONFORMANCE_TITLE } from '../websocket/conformance.cases.js';
 import { startPeerServer } from '../websocket/peer-server.js';
-import { NETWORK_CASES_TITLE, NETWORK_NODE_TITLE } from '../network/pair.js';
+import { NETWORK_CASES_TITLE, NETWORK_NODE_TITLE, TOPICS_NODE_TITLE } from '../network/pair.js';
 import { startRelay, startUpDown } from '../network/servers.js';
+import { startTopicServer } from '../network/topic-server.js';
 import { CHANNEL_CASES_TITLE } from './channel.cases.js';
 import { RECONNECTING_CASES_TITLE } from './reconnecting.suite.js';
 import type { JsonValue } from './env.js';
@@ -70,6 +71,25 @@ const browserSuites: readonly BrowserSuite[] = [
     setup: async () => {
       const upDown = await startUpDown();
       return { env: { upDownUrl: upDown.url }, close: () => upDown.close() };
+    },
+  },
+  {
+    title: 'Topic (properties)',
+    module: 'topic-properties.suite.ts',
+    sharedWithNode: false, // Node runs the same file: spec/topics/topic.property.spec.ts
+  },
+  {
+    title: 'StateTopic',
+    module: 'state-topic.suite.ts',
+    sharedWithNode: false, // Node runs the same file: spec/topics/state-topic.spec.ts
+  },
+  {
+    title: TOPICS_NODE_TITLE,
+    module: 'topics-node.suite.ts',
+    sharedWithNode: false, // the page follows topics served by Node
+    setup: async () => {
+      const topics = await startTopicServer();
+      return { env: { topicsUrl: topics.url }, close: () => topics.close() };
     },
   },
 ];

@@ -1,12 +1,12 @@
 import { createServer } from 'node:net';
 import { expect } from 'chai';
-import { Channel } from '../../lib/index.js';
+import { SubscriberOverflowError } from '../../lib/index.js';
 import { HandshakeError, connect } from '../../lib/websocket/index.js';
 import type { Session } from '../../lib/websocket/index.js';
 import { answer, startBot } from '../../demo/bot.js';
 import { Chat } from '../../demo/protocol.js';
 import type { ClientMsg, ServerMsg } from '../../demo/protocol.js';
-import { MAILBOX_CAPACITY, Room } from '../../demo/room.js';
+import { MAILBOX_CAPACITY, createRoom } from '../../demo/room.js';
 import { startDemo } from '../../demo/server.js';
 import type { Demo } from '../../demo/server.js';
 
@@ -220,45 +220,57 @@ describe('demo server (startDemo)', function () {
 });
 
 describe('demo room', () => {
-  it('drops a member whose mailbox is full (too slow), and tells the others it left', () => {
+  it('ends a member whose subscription is full (too slow) with SubscriberOverflowError; the others lose nothing', async () => {
     const lines: string[] = [];
-    const room = new Room((line) => lines.push(line));
-    const slow = new Channel<ServerMsg>(MAILBOX_CAPACITY);
-    const fast = new Channel<ServerMsg>(Infinity);
-    let kicked = 0;
-    room.join('slow', slow, () => {
-      kicked += 1;
+    const room = createRoom((line) => lines.push(line));
+    const slow = room.join('slow');
+    const fast = room.join('fast');
+    expect(slow.welcome).to.deep.equal({ type: 'welcome', name: 'slow', members: ['slow'] });
+    expect(fast.welcome).to.deep.equal({
+      type: 'welcome',
+      name: 'fast',
+      members: ['slow', 'fast'],
     });
-    room.join('fast', fast, () => {
-      throw new Error('fast must not be kicked');
-    });
-    // slow holds: welcome, joined fast, then 254 messages: full.
-    for (let i = 1; i <= MAILBOX_CAPACITY - 2; i++) room.say('fast', `m${i}`);
-    expect([kicked, room.names]).to.deep.equal([0, ['slow', 'fast']]);
+    // slow holds: joined fast, then 255 messages: full.
+    for (let i = 1; i <= MAILBOX_CAPACITY - 1; i++) room.say('fast', `m${i}`);
     room.say('fast', 'one too many');
-    expect([kicked, room.names]).to.deep.equal([1, ['fast']]);
-    expect(lines.at(-1)).to.equal('slow dropped: too slow (256 messages unread)');
-    const drain = (channel: Channel<ServerMsg>): ServerMsg[] => {
-      const values: ServerMsg[] = [];
-      for (let r = channel.tryReceive(); r.ok; r = channel.tryReceive()) values.push(r.value);
-      return values;
-    };
-    const toSlow = drain(slow);
+    const toSlow: unknown[] = [];
+    const error = await (async () => {
+      try {
+        for await (const event of slow.events) {
+          if (event.type === 'publication') toSlow.push(event.value);
+        }
+      } catch (failure) {
+        return failure;
+      }
+      return undefined;
+    })();
+    expect(error).to.be.instanceOf(SubscriberOverflowError);
     expect(toSlow).to.have.length(MAILBOX_CAPACITY);
-    expect(toSlow.slice(0, 2)).to.deep.equal([
-      { type: 'welcome', name: 'slow', members: ['slow'] },
-      { type: 'joined', name: 'fast' },
-    ]);
-    expect(toSlow.at(-1)).to.deep.equal({ type: 'message', id: 254, from: 'fast', text: 'm254' });
-    const toFast = drain(fast);
-    expect(toFast).to.have.length(1 + 254 + 2);
-    expect(toFast[0]).to.deep.equal({ type: 'welcome', name: 'fast', members: ['slow', 'fast'] });
+    expect(toSlow[0]).to.deep.equal({ type: 'joined', name: 'fast' });
+    expect(toSlow.at(-1)).to.deep.equal({ type: 'message', id: 255, from: 'fast', text: 'm255' });
+    // fast reads as it goes: it has every message, and sees slow leave.
+    const toFast: unknown[] = [];
+    const readFast = (): void => {
+      for (let r = fast.events.tryReceive(); r.ok; r = fast.events.tryReceive()) {
+        if (r.value.type === 'publication') toFast.push(r.value.value);
+      }
+    };
+    readFast();
+    room.leave('slow'); // what the slow member's handler does
+    room.leave('slow'); // and its cleanup: already gone, nothing happens
+    expect(room.names).to.deep.equal(['fast']);
+    readFast();
+    expect(toFast).to.have.length(256 + 1);
     expect(toFast.slice(-2)).to.deep.equal([
-      { type: 'message', id: 255, from: 'fast', text: 'one too many' },
+      { type: 'message', id: 256, from: 'fast', text: 'one too many' },
       { type: 'left', name: 'slow' },
     ]);
-    room.leave('slow', slow); // its handler's cleanup: already gone, nothing happens
-    expect(room.names).to.deep.equal(['fast']);
+    expect(lines).to.deep.equal([
+      'slow joined (1 here)',
+      'fast joined (2 here)',
+      'slow left (1 here)',
+    ]);
   });
 });
 

@@ -26,6 +26,9 @@ export const NETWORK_CASES_TITLE = 'Channel across the wire (a network channel p
 /** Title of the Chromium↔Node suite (spec/browser/network-node.suite.ts). */
 export const NETWORK_NODE_TITLE = 'Network channels, Chromium↔Node';
 
+/** Title of the Chromium↔Node topics suite (spec/browser/topics-node.suite.ts). */
+export const TOPICS_NODE_TITLE = 'Topics, Chromium↔Node';
+
 /** The capacity of 'up' on the Node side of the '/updown' route (spec/network/servers.ts). */
 export const UP_CAPACITY = 4;
 

@@ -578,6 +578,44 @@ describe('Topic', () => {
     });
   });
 
+  describe('Subscription#iterate({ signal })', () => {
+    it('ends the loop with signal.reason when aborted while waiting; what was not taken stays', async () => {
+      const topic = new Topic<string>();
+      const sub = topic.subscribe({ capacity: 4 });
+      await topic.publish('a');
+      const controller = new AbortController();
+      const seen: string[] = [];
+      const reason = new Error('stop');
+      const loop = (async () => {
+        for await (const event of sub.iterate({ signal: controller.signal })) {
+          seen.push(show(event));
+          if (seen.length === 1) setTimeout(() => controller.abort(reason), 0);
+        }
+      })();
+      expect(await rejection(loop)).to.equal(reason);
+      expect(seen).to.deep.equal(['1=a']);
+      await topic.publish('b');
+      expect(takeNow(sub)).to.deep.equal(['2=b']); // not cancelled, nothing lost
+      expect(() => sub.iterate({ signal: 'x' as never })).to.throw(TypeError);
+      const aborted = AbortSignal.abort(reason);
+      await topic.publish('c');
+      expect(await rejection(sub.iterate({ signal: aborted }).next())).to.equal(reason);
+      expect(takeNow(sub)).to.deep.equal(['3=c']);
+    });
+
+    it('ends normally when the topic closes', async () => {
+      const topic = new Topic<string>();
+      const sub = topic.subscribe();
+      await topic.publish('a');
+      topic.close();
+      const seen: string[] = [];
+      for await (const event of sub.iterate({ signal: new AbortController().signal })) {
+        seen.push(show(event));
+      }
+      expect(seen).to.deep.equal(['1=a']);
+    });
+  });
+
   describe('retention', () => {
     it('keeps only values younger than maxAge', async () => {
       const clock = FakeTimers.install({ toFake: ['Date'] });
