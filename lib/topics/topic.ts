@@ -257,6 +257,8 @@ export class Topic<T> {
    * - **Aborted** while waiting: rejects with `signal.reason`; nothing was published.
    * - A backend that fails rejects it with the backend's error.
    *
+   * @throws (as a rejection) TypeError if `signal` is neither an `AbortSignal` nor
+   *   `undefined`; nothing is published.
    * @example
    * ```ts
    * const topic = new Topic<string>();
@@ -265,6 +267,11 @@ export class Topic<T> {
    */
   publish(value: T, options?: { readonly signal?: AbortSignal | undefined }): Promise<Position> {
     const signal = options?.signal;
+    try {
+      assertSignal(signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     if (this.#closed) return Promise.reject(this.#sendError());
     if (this.#publishers.head === null && this.#hasRoom()) return this.#start(value);

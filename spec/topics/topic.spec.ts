@@ -734,5 +734,25 @@ describe('Topic', () => {
         expect(topic.subscriberCount).to.equal(0);
       });
     }
+
+    // As subscribe, Mutex#lock and Semaphore#acquire: a rejection naming what is allowed,
+    // whether or not the call would wait, and nothing left behind (close() still works).
+    it('publish, receive and receiveCatching reject a signal that is not an AbortSignal with a TypeError', async () => {
+      const own = new Topic<number>();
+      const full = own.subscribe({ capacity: 0 });
+      const bad = { signal: {} as AbortSignal };
+      const message = 'Expected signal to be an AbortSignal or undefined, got object';
+      const outcomes = [
+        await rejection(own.publish(1, bad)), // would wait: the subscriber has no room
+        await rejection(new Topic<number>().publish(1, bad)), // would not wait
+        await rejection(full.receive(bad)),
+        await rejection(full.receiveCatching(bad)),
+      ];
+      for (const error of outcomes) {
+        expect(error).to.be.instanceOf(TypeError).with.property('message', message);
+      }
+      expect(own.close()).to.equal(true);
+      expect(await full.receiveCatching()).to.deep.equal({ ok: false, closed: true });
+    });
   });
 });
