@@ -399,13 +399,11 @@ export class Topic<T> {
   }
 
   #start(value: T): Promise<Position> {
-    if (this.#suspending.size === 0) {
-      return this.#backend.publish(this.#name, value, this.#retention);
-    }
+    if (this.#suspending.size === 0) return this.#publishToBackend(value);
     // Reserved before the backend is called: a synchronous one hands the value out inside.
     this.#reserved++;
     const head = this.#head;
-    const published = this.#backend.publish(this.#name, value, this.#retention);
+    const published = this.#publishToBackend(value);
     if (this.#head !== head) {
       // Handed out already (a synchronous backend): the subscribers hold it, no need to
       // reserve room until the promise settles. A `#pump` loop that called this goes on.
@@ -421,6 +419,18 @@ export class Topic<T> {
   }
 
   /** Lets waiting publishers through, oldest first, while every suspending subscriber has room. */
+  /**
+   * The backend's `publish`, a synchronous throw turned into a rejection: it must not
+   * escape `#pump` (run from a subscriber's `receive`) nor keep the room reserved.
+   */
+  #publishToBackend(value: T): Promise<Position> {
+    try {
+      return this.#backend.publish(this.#name, value, this.#retention);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   #pump(): void {
     while (this.#publishers.head !== null && !this.#closed && this.#hasRoom()) {
       const waiter = this.#publishers.shift() as Waiter<T>;

@@ -291,6 +291,31 @@ describe('Topic', () => {
   }
 
   describe('#publish()', () => {
+    it('a backend whose publish throws: publish rejects with its error, reserves no room, and a waiting publish that meets it rejects without breaking receive', async () => {
+      const memory = new MemoryBackend();
+      const failure = new Error('cannot serialise');
+      const backend: TopicBackend = {
+        publish: (name, value, retention) => {
+          if (value === 'bad') throw failure;
+          return memory.publish(name, value, retention);
+        },
+        listen: (name, listener) => memory.listen(name, listener),
+        history: (name, since) => memory.history(name, since),
+        position: (name) => memory.position(name),
+      };
+      const topic = new Topic<string>({ backend });
+      const sub = topic.subscribe({ capacity: 1 });
+      expect(await rejection(topic.publish('bad'))).to.equal(failure);
+      expect((await topic.publish('a')).offset).to.equal(1); // no room left behind
+      const waiting = topic.publish('bad'); // waits: the subscriber holds 'a'
+      const later = topic.publish('b');
+      expect(show(await sub.receive())).to.equal('1=a'); // lets both through, in order
+      expect(await rejection(waiting)).to.equal(failure);
+      expect((await later).offset).to.equal(2);
+      expect(show(await sub.receive())).to.equal('2=b');
+      topic.close();
+    });
+
     it('resolves with contiguous offsets from 1 under one random epoch; a new topic has a new epoch', async () => {
       const a = new Topic<number>();
       const b = new Topic<number>();
