@@ -24,7 +24,7 @@ import {
   detachAbort as unwatch,
   promiseFor,
 } from '../internal/waiter.js';
-import type { Retention, TopicBackend } from './backend.js';
+import type { History, Retention, TopicBackend } from './backend.js';
 import { MemoryBackend } from './memory-backend.js';
 import { validatePosition } from './position.js';
 import type { Position, Publication } from './position.js';
@@ -324,7 +324,14 @@ export class Topic<T> {
     this.#subscribers.add(subscription);
     if (policy === SUSPEND) this.#suspending.add(subscription);
     if (since !== undefined) {
-      this.#backend.history(this.#name, since).then(
+      let history: Promise<History<unknown>>;
+      try {
+        history = this.#backend.history(this.#name, since);
+      } catch (error) {
+        // As a rejection: the subscription ends with the error (and leaves the topic).
+        history = Promise.reject(error);
+      }
+      history.then(
         (history) => {
           internals.caughtUp(subscription, history as never, since, onDiscontinuity);
         },

@@ -574,6 +574,26 @@ describe('Topic', () => {
       topic.close();
     });
 
+    it('ends with the backend error when reading the history throws at once, and holds no publisher back', async () => {
+      const memory = new MemoryBackend();
+      const failure = new Error('history unavailable');
+      const backend: TopicBackend = {
+        publish: (topic, value, retention) => memory.publish(topic, value, retention),
+        listen: (topic, listener) => memory.listen(topic, listener),
+        history: () => {
+          throw failure;
+        },
+        position: (topic) => memory.position(topic),
+      };
+      const topic = new Topic<number>({ backend });
+      const sub = topic.subscribe({ since: { epoch: 'x', offset: 0 }, capacity: 0 });
+      expect(await rejection(sub.receive())).to.equal(failure);
+      expect(topic.subscriberCount).to.equal(0);
+      // Not a 'suspend' subscriber any more: a publish does not wait for it.
+      expect((await topic.publish(1)).offset).to.equal(1);
+      topic.close();
+    });
+
     it('through a slow backend, a subscription closed during the catch-up still delivers the history', async () => {
       const memory = new MemoryBackend();
       let release: () => void = () => undefined;
