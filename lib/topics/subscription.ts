@@ -22,6 +22,7 @@
 import type { ReceiveIterator, ReceiveResult, WaitOptions } from '../channel-types.js';
 import { assertSignal } from '../internal/describe-value.js';
 import { ClosedReceiveError, DiscontinuityError, SubscriberOverflowError } from '../errors.js';
+import { assertSignal } from '../internal/describe-value.js';
 import { Deque } from '../internal/deque.js';
 import { ChannelIterator, wrap } from '../channel.js';
 import {
@@ -230,6 +231,8 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
    * - **Aborted** while waiting: rejects with `signal.reason` and takes nothing; the
    *   subscription goes on (abort the `signal` given to `subscribe` to end it).
    *
+   * @throws (as a rejection) TypeError if `signal` is neither an `AbortSignal` nor
+   *   `undefined`; nothing is taken.
    * @example
    * ```ts
    * const topic = new Topic<string>();
@@ -244,7 +247,8 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
 
   /**
    * Like `receive`, but an ended subscription resolves with `{ ok: false, closed: true,
-   * cause? }` instead of rejecting. Rejects only when aborted (with `signal.reason`).
+   * cause? }` instead of rejecting. Rejects only when aborted (with `signal.reason`), or
+   * with a TypeError for a `signal` that is not an `AbortSignal`.
    */
   receiveCatching(options?: WaitOptions): Promise<ReceiveResult<TopicEvent<T>>> {
     return this.#receive(CATCHING, options?.signal) as Promise<ReceiveResult<TopicEvent<T>>>;
@@ -418,6 +422,11 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   }
 
   #receive(kind: WaiterKind, signal: AbortSignal | undefined): Promise<unknown> {
+    try {
+      assertSignal(signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     const event = this.#take();
     if (event === END) return this.#closedOutcome(kind);

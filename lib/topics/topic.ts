@@ -24,7 +24,7 @@ import {
   detachAbort as unwatch,
   promiseFor,
 } from '../internal/waiter.js';
-import type { Retention, TopicBackend } from './backend.js';
+import type { History, Retention, TopicBackend } from './backend.js';
 import { MemoryBackend } from './memory-backend.js';
 import { validatePosition } from './position.js';
 import type { Position, Publication } from './position.js';
@@ -257,6 +257,8 @@ export class Topic<T> {
    * - **Aborted** while waiting: rejects with `signal.reason`; nothing was published.
    * - A backend that fails rejects it with the backend's error.
    *
+   * @throws (as a rejection) TypeError if `signal` is neither an `AbortSignal` nor
+   *   `undefined`; nothing is published.
    * @example
    * ```ts
    * const topic = new Topic<string>();
@@ -265,6 +267,11 @@ export class Topic<T> {
    */
   publish(value: T, options?: { readonly signal?: AbortSignal | undefined }): Promise<Position> {
     const signal = options?.signal;
+    try {
+      assertSignal(signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     if (this.#closed) return Promise.reject(this.#sendError());
     if (this.#publishers.head === null && this.#hasRoom()) return this.#start(value);
@@ -317,7 +324,14 @@ export class Topic<T> {
     this.#subscribers.add(subscription);
     if (policy === SUSPEND) this.#suspending.add(subscription);
     if (since !== undefined) {
-      this.#backend.history(this.#name, since).then(
+      let history: Promise<History<unknown>>;
+      try {
+        history = this.#backend.history(this.#name, since);
+      } catch (error) {
+        // As a rejection: the subscription ends with the error (and leaves the topic).
+        history = Promise.reject(error);
+      }
+      history.then(
         (history) => {
           internals.caughtUp(subscription, history as never, since, onDiscontinuity);
         },
@@ -392,13 +406,11 @@ export class Topic<T> {
   }
 
   #start(value: T): Promise<Position> {
-    if (this.#suspending.size === 0) {
-      return this.#backend.publish(this.#name, value, this.#retention);
-    }
+    if (this.#suspending.size === 0) return this.#publishToBackend(value);
     // Reserved before the backend is called: a synchronous one hands the value out inside.
     this.#reserved++;
     const head = this.#head;
-    const published = this.#backend.publish(this.#name, value, this.#retention);
+    const published = this.#publishToBackend(value);
     if (this.#head !== head) {
       // Handed out already (a synchronous backend): the subscribers hold it, no need to
       // reserve room until the promise settles. A `#pump` loop that called this goes on.
@@ -414,6 +426,18 @@ export class Topic<T> {
   }
 
   /** Lets waiting publishers through, oldest first, while every suspending subscriber has room. */
+  /**
+   * The backend's `publish`, a synchronous throw turned into a rejection: it must not
+   * escape `#pump` (run from a subscriber's `receive`) nor keep the room reserved.
+   */
+  #publishToBackend(value: T): Promise<Position> {
+    try {
+      return this.#backend.publish(this.#name, value, this.#retention);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   #pump(): void {
     while (this.#publishers.head !== null && !this.#closed && this.#hasRoom()) {
       const waiter = this.#publishers.shift() as Waiter<T>;

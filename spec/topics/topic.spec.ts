@@ -291,6 +291,31 @@ describe('Topic', () => {
   }
 
   describe('#publish()', () => {
+    it('a backend whose publish throws: publish rejects with its error, reserves no room, and a waiting publish that meets it rejects without breaking receive', async () => {
+      const memory = new MemoryBackend();
+      const failure = new Error('cannot serialise');
+      const backend: TopicBackend = {
+        publish: (name, value, retention) => {
+          if (value === 'bad') throw failure;
+          return memory.publish(name, value, retention);
+        },
+        listen: (name, listener) => memory.listen(name, listener),
+        history: (name, since) => memory.history(name, since),
+        position: (name) => memory.position(name),
+      };
+      const topic = new Topic<string>({ backend });
+      const sub = topic.subscribe({ capacity: 1 });
+      expect(await rejection(topic.publish('bad'))).to.equal(failure);
+      expect((await topic.publish('a')).offset).to.equal(1); // no room left behind
+      const waiting = topic.publish('bad'); // waits: the subscriber holds 'a'
+      const later = topic.publish('b');
+      expect(show(await sub.receive())).to.equal('1=a'); // lets both through, in order
+      expect(await rejection(waiting)).to.equal(failure);
+      expect((await later).offset).to.equal(2);
+      expect(show(await sub.receive())).to.equal('2=b');
+      topic.close();
+    });
+
     it('resolves with contiguous offsets from 1 under one random epoch; a new topic has a new epoch', async () => {
       const a = new Topic<number>();
       const b = new Topic<number>();
@@ -549,6 +574,26 @@ describe('Topic', () => {
       topic.close();
     });
 
+    it('ends with the backend error when reading the history throws at once, and holds no publisher back', async () => {
+      const memory = new MemoryBackend();
+      const failure = new Error('history unavailable');
+      const backend: TopicBackend = {
+        publish: (topic, value, retention) => memory.publish(topic, value, retention),
+        listen: (topic, listener) => memory.listen(topic, listener),
+        history: () => {
+          throw failure;
+        },
+        position: (topic) => memory.position(topic),
+      };
+      const topic = new Topic<number>({ backend });
+      const sub = topic.subscribe({ since: { epoch: 'x', offset: 0 }, capacity: 0 });
+      expect(await rejection(sub.receive())).to.equal(failure);
+      expect(topic.subscriberCount).to.equal(0);
+      // Not a 'suspend' subscriber any more: a publish does not wait for it.
+      expect((await topic.publish(1)).offset).to.equal(1);
+      topic.close();
+    });
+
     it('through a slow backend, a subscription closed during the catch-up still delivers the history', async () => {
       const memory = new MemoryBackend();
       let release: () => void = () => undefined;
@@ -772,5 +817,25 @@ describe('Topic', () => {
         expect(topic.subscriberCount).to.equal(0);
       });
     }
+
+    // As subscribe, Mutex#lock and Semaphore#acquire: a rejection naming what is allowed,
+    // whether or not the call would wait, and nothing left behind (close() still works).
+    it('publish, receive and receiveCatching reject a signal that is not an AbortSignal with a TypeError', async () => {
+      const own = new Topic<number>();
+      const full = own.subscribe({ capacity: 0 });
+      const bad = { signal: {} as AbortSignal };
+      const message = 'Expected signal to be an AbortSignal or undefined, got object';
+      const outcomes = [
+        await rejection(own.publish(1, bad)), // would wait: the subscriber has no room
+        await rejection(new Topic<number>().publish(1, bad)), // would not wait
+        await rejection(full.receive(bad)),
+        await rejection(full.receiveCatching(bad)),
+      ];
+      for (const error of outcomes) {
+        expect(error).to.be.instanceOf(TypeError).with.property('message', message);
+      }
+      expect(own.close()).to.equal(true);
+      expect(await full.receiveCatching()).to.deep.equal({ ok: false, closed: true });
+    });
   });
 });

@@ -6,6 +6,8 @@ import { expect } from 'chai';
 import { WebSocketServer } from 'ws';
 import type { WebSocket as WsSocket } from 'ws';
 import { z } from 'zod';
+import net from 'node:net';
+import { captureUncaught } from '../helpers/root-hooks.js';
 import { connect, json, text, wrap } from '../../lib/websocket/index.js';
 import { startPeerServer } from './peer-server.js';
 import type { PeerServer } from './peer-server.js';
@@ -74,4 +76,37 @@ describe('WebSocket adapter in Node', function () {
     for await (const message of session.incoming) received.push(message.i);
     expect(received).to.deep.equal(Array.from({ length: 50 }, (_, i) => i));
   });
+  // An abort while opening drops the socket; `ws` may still emit 'error' on it later (the
+  // aborted handshake, a reset). The session's error listener stays, so nothing is uncaught.
+  for (const when of ['before the TCP connection', 'after the request, before a reply']) {
+    it(`connect() aborted ${when}, then the server resets: nothing uncaught`, async () => {
+      const sockets: net.Socket[] = [];
+      let requested = (): void => undefined;
+      const request = new Promise<void>((resolve) => (requested = resolve));
+      const server = net.createServer((socket) => {
+        sockets.push(socket);
+        socket.on('error', () => undefined);
+        socket.once('data', () => requested());
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      const reason = new Error('stop');
+      const uncaught = await captureUncaught(async () => {
+        const controller = new AbortController();
+        const outcome = connect(`ws://127.0.0.1:${port}/`, { signal: controller.signal }).then(
+          () => 'opened',
+          (error: unknown) => error,
+        );
+        if (when.startsWith('after')) await request;
+        controller.abort(reason);
+        expect(await outcome).to.equal(reason);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        for (const socket of sockets) socket.resetAndDestroy();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      });
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      expect(uncaught).to.deep.equal([]);
+      if (when.startsWith('after')) expect(sockets).to.have.length(1);
+    });
+  }
 });
