@@ -22,7 +22,6 @@
 import type { ReceiveIterator, ReceiveResult, WaitOptions } from '../channel-types.js';
 import { assertSignal } from '../internal/describe-value.js';
 import { ClosedReceiveError, DiscontinuityError, SubscriberOverflowError } from '../errors.js';
-import { assertSignal } from '../internal/describe-value.js';
 import { Deque } from '../internal/deque.js';
 import { ChannelIterator, wrap } from '../channel.js';
 import {
