@@ -532,8 +532,12 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
 
   /** Hands `value` to a receiver that was shifted off the list. */
   #deliver(receiver: Waiter<T>, value: T): void {
-    this.#settle(receiver);
-    receiver.resolve(wrap(receiver.kind, value));
+    // Most receivers wait without a signal: no listener to detach.
+    if (receiver.onAbort !== null && !receiver.keep) this.#detach(receiver);
+    const kind = receiver.kind;
+    receiver.resolve(
+      kind === ITERATE ? { done: false, value } : kind === RECEIVE ? value : { ok: true, value },
+    );
   }
 
   /** Rejects (or resolves as closed) every waiting receiver; the channel is closed. */

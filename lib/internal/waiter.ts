@@ -25,7 +25,6 @@ export class Waiter<T> {
   value: T | undefined;
   readonly kind: WaiterKind;
   resolve: (result: unknown) => void;
-  reject: (error: unknown) => void;
   /** The abort listener registered for this waiter, if any; removed on completion. */
   signal: AbortSignal | null = null;
   onAbort: (() => void) | null = null;
@@ -33,16 +32,29 @@ export class Waiter<T> {
    * True for the reusable waiter of `iterate({ signal })`: its abort listener stays
    * registered while values are delivered (one listener per iteration, not per value)
    * and is removed when the iteration ends (closed, cancelled, aborted, `return()`).
+   * `false` on the prototype, so only a waiter that sets it carries the field: every
+   * field of a parked waiter costs 8 bytes on a 64-bit engine without pointer compression.
    */
-  keep = false;
+  declare keep: boolean;
 
   constructor(kind: WaiterKind, value: T | undefined) {
     this.kind = kind;
     this.value = value;
     this.resolve = noop;
-    this.reject = noop;
+  }
+
+  /**
+   * Rejects the waiter's promise through its resolve function: resolving with a
+   * rejected promise rejects it with the same reason (two microtasks later). Keeping
+   * only `resolve` lets the engine free the promise's reject function, and a method
+   * instead of a field keeps the node small — rejection is the rare path (close,
+   * cancel, abort). Waiters settled by other means assign their own `reject`.
+   */
+  reject(error: unknown): void {
+    this.resolve(Promise.reject(error));
   }
 }
+Object.defineProperty(Waiter.prototype, 'keep', { value: false, writable: true });
 
 let captured: (result: unknown) => void = noop;
 function noop(): void {
@@ -54,16 +66,6 @@ function capture(resolve: (result: never) => void): void {
 }
 
 /**
- * Rejects a waiter's promise through its resolve function: resolving with a rejected
- * promise rejects it with the same reason (two microtasks later). Keeping only `resolve`
- * lets the engine free the promise's reject function, a third of what a parked waiter
- * would otherwise hold — rejection is the rare path (close, cancel, abort).
- */
-function rejectThroughResolve(this: Waiter<unknown>, error: unknown): void {
-  this.resolve(Promise.reject(error));
-}
-
-/**
  * Creates the promise a waiter settles and stores how to settle it on the waiter. One
  * shared executor instead of a closure per call: this is the hot path of every
  * suspended send and receive.
@@ -71,7 +73,6 @@ function rejectThroughResolve(this: Waiter<unknown>, error: unknown): void {
 export function promiseFor<R>(waiter: Waiter<unknown>): Promise<R> {
   const promise = new Promise<R>(capture);
   waiter.resolve = captured;
-  waiter.reject = rejectThroughResolve;
   captured = noop;
   return promise;
 }
