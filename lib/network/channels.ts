@@ -258,7 +258,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const DEFAULT_BYE_TIMEOUT = 1000;
 /** The longest delay `setTimeout` takes (2^31 − 1 ms). */
 const MAX_TIMEOUT = 2_147_483_647;
-const taken = new WeakSet<object>();
+/** The channel session that took over each session. */
+const taken = new WeakMap<object, ChannelSessionImpl>();
 
 function noop(): void {
   // a frame that could not be sent: the end of the connection settles everything
@@ -459,12 +460,21 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   close(code?: number, reason?: string): Promise<CloseReason> {
     if (this.#closing) return this.closed;
+    if (!this.#stopped) checkCloseArguments(code ?? 1000, reason ?? '');
+    return this.goAway(code, reason);
+  }
+
+  /**
+   * `close` without checking the code: the server's shutdown says goodbye with 1001,
+   * which its session may send (see {@link goAway}).
+   */
+  goAway(code: number | undefined, reason: string | undefined): Promise<CloseReason> {
+    if (this.#closing) return this.closed;
     if (this.#stopped) {
       // The peer's bye was answered (or the connection is ending): nothing to wait for.
       void this.#session.close(code, reason);
       return this.closed;
     }
-    checkCloseArguments(code ?? 1000, reason ?? '');
     this.#closing = true;
     this.#closeCode = code;
     this.#closeReason = reason;
@@ -1008,8 +1018,24 @@ export function channels<In = string, Out = string>(
   if (taken.has(session)) {
     throw new TypeError('Expected a session not yet taken over by channels(), got one that was');
   }
-  taken.add(session);
-  return new ChannelSessionImpl(session, options);
+  const network = new ChannelSessionImpl(session, options);
+  taken.set(session, network);
+  return network;
+}
+
+/**
+ * If `channels()` took `session` over: starts its goodbye handshake (docs/protocol.md
+ * section 7), closing the WebSocket with `code` and `reason` on the peer's answer or after
+ * `byeTimeout`, and returns the channel session's `closed`; else `undefined`. The server's
+ * shutdown (1001) calls it so that every value is accounted once. `code` is not checked:
+ * the caller's session must accept it. Internal: not exported by any entry point.
+ */
+export function goAway(
+  session: object,
+  code: number,
+  reason: string,
+): Promise<CloseReason> | undefined {
+  return taken.get(session)?.goAway(code, reason);
 }
 
 // Where the runtime lacks `Symbol.asyncDispose`, the method above landed under the key

@@ -169,6 +169,10 @@ export interface Server {
    * Shuts down: stops accepting (pending upgrades get 503), aborts every handler's
    * `signal` with a `ServerClosedError`, closes every connection with 1001 (`'Going
    * away'`) after flushing what was accepted, and waits for handlers and Close replies.
+   * A connection taken over by `channels()` closes with 1001 after the goodbye handshake
+   * (docs/protocol.md section 7; at most its `byeTimeout`): the client's last acks
+   * arrive first, so every value is received once or reported to `onUndelivered` once,
+   * and a reconnecting client retries the 1001. The handler's own close waits for it.
    *
    * - **Deadline:** after `timeout` milliseconds it stops waiting, whatever handlers or
    *   peers do: the remaining connections are dropped (TCP destroyed, no Close frame) and

@@ -10,6 +10,7 @@ import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import {
   ClosedReceiveError,
   ClosedSendError,
+  ConnectionLostError,
   DecodeError,
   IncomingOverflowError,
   WebSocketCloseError,
@@ -21,6 +22,7 @@ import { SocketSession } from '../websocket/session.js';
 import type { Session, SessionOptions } from '../websocket/session.js';
 import type { WebSocketLike } from '../websocket/socket.js';
 import type { ServerHandler } from './route.js';
+import { goAway } from '../network/channels.js';
 
 /** The HTTP upgrade request a connection came from, as the handler (and `authorize`) sees it. */
 export interface ServerRequest {
@@ -90,6 +92,7 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
   #abortReason: unknown = undefined;
   /** Set when the server failed the connection itself (heartbeat): reported by `closed`. */
   #override: CloseReason | undefined;
+  #goingAway: Promise<CloseReason> | undefined;
 
   constructor(socket: WebSocketLike, options: SessionOptions<In, Out>, request: ServerRequest) {
     this.#inner = new SocketSession<In, Out>(socket, options);
@@ -164,10 +167,25 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
     this.#inner.terminate();
   }
 
-  /** Server shutdown: aborts the signal with `reason`, then closes with 1001; internal. */
+  /**
+   * Server shutdown: aborts the signal with `reason`, then closes with 1001 — after the
+   * goodbye handshake when `channels()` took the session over, so that the values in
+   * flight are acknowledged or reported once (see {@link goingAway}); internal.
+   */
   shutdown(reason: unknown): void {
     this.#abort(reason);
-    void this.#inner.closeWith(1001, 'Going away');
+    const away = goAway(this, 1001, 'Going away');
+    if (away === undefined) void this.#inner.closeWith(1001, 'Going away');
+    else this.#goingAway = away;
+  }
+
+  /**
+   * While the shutdown's goodbye handshake runs: the channel session's `closed`, which
+   * `runHandler` awaits before closing the session itself (a close of its own would cut
+   * the handshake short); internal.
+   */
+  get goingAway(): Promise<CloseReason> | undefined {
+    return this.#goingAway;
   }
 
   /**
@@ -202,6 +220,7 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
 function isConnectionError(error: unknown): boolean {
   return (
     error instanceof WebSocketCloseError ||
+    error instanceof ConnectionLostError ||
     error instanceof ClosedSendError ||
     error instanceof ClosedReceiveError ||
     error instanceof DecodeError ||
@@ -252,6 +271,9 @@ export async function runHandler<In, Out, T>(
     }
   }
   host.settled?.(token);
+  // The server's shutdown is saying goodbye on the channels: let it finish (it closes).
+  const away = session.goingAway;
+  if (away !== undefined) await away;
   if (failure === undefined) {
     session.incoming.cancel();
     await session.close(1000);
