@@ -37,7 +37,7 @@
  * @module
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { ConnectionLostError, ProtocolError } from '../errors.js';
+import { ConnectionLostError, ContractMismatchError, ProtocolError } from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { describeValue } from '../internal/describe-value.js';
@@ -48,12 +48,15 @@ import { Inbound } from './inbound.js';
 import { afterMacrotask } from '../internal/macrotask.js';
 import { YIELD_EVERY } from '../websocket/outgoing.js';
 import { Outbound } from './outbound.js';
+import { compareViews, encodeView, parseView, viewOf } from './contract.js';
+import type { Contract, ContractView } from './contract.js';
 import {
   ACK,
   BYE,
   CANCEL,
   CLOSE,
   CLOSED,
+  CONTRACT,
   OPEN,
   PROTOCOL_NAME,
   PROTOCOL_VERSION,
@@ -109,6 +112,20 @@ export interface ChannelSessionOptions {
    * @default 1024
    */
   readonly maxInFlight?: number | undefined;
+  /**
+   * The contract this end declared, and which side of it this end is (`side`): sent to
+   * the peer after the hello and compared with the peer's (a mismatch closes with 1008
+   * and `ready` rejects with a `ContractMismatchError` naming the channel). It does not
+   * open the channels: endpoints made with `channelEndpoint` do that. A peer without a
+   * contract or of protocol version 1 is not checked.
+   * @default undefined (no contract: nothing is checked)
+   */
+  readonly contract?: Contract | undefined;
+  /**
+   * Which side of `contract` this end is.
+   * @default 'server'
+   */
+  readonly side?: 'server' | 'client' | undefined;
 }
 
 /** Options of {@link ChannelSession.channel}. */
@@ -214,6 +231,14 @@ export interface ChannelSession {
     name: string,
     options?: NetworkChannelOptions<In, Out>,
   ): NetworkChannel<In, Out>;
+  /**
+   * Resolves once the peer's hello has arrived and, when both ends declared a contract,
+   * the contracts agree. Rejects with a `ContractMismatchError` when they do not (the
+   * connection is then closing with 1008), or with the `ConnectionLostError` when the
+   * connection ends first. Channels work before it settles (values wait for the peer as
+   * usual); await it to fail fast. Never reported as unhandled.
+   */
+  readonly ready: Promise<void>;
   /**
    * Resolves once the connection has closed and every channel has been ended, with the
    * session's close code, reason and `wasClean`. Never rejects.
@@ -339,6 +364,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
   /** Names the peer opened that this end has not opened. */
   #peerOnly = 0;
   #greeted = false;
+  /** The version both ends speak (the lower of the two hellos). */
+  #version = 0;
+  readonly #contract: ContractView | undefined;
+  #contractReceived = false;
+  readonly ready: Promise<void>;
+  #settleReady: ((error?: Error) => void) | undefined;
   /** The peer broke the protocol (or a schema): later frames are ignored. */
   #failed = false;
   #problem: Error | undefined;
@@ -389,6 +420,18 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.closed = new Promise<CloseReason>((resolve) => {
       this.#resolveClosed = resolve;
     });
+    this.#contract =
+      options.contract === undefined
+        ? undefined
+        : viewOf(options.contract, options.side ?? 'server');
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#settleReady = (error) => {
+        this.#settleReady = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+    });
+    this.ready.catch(noop);
     session.outgoing.onClose(() => {
       this.#stopWriting();
     });
@@ -701,6 +744,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
       problem === undefined ? undefined : { cause: problem },
     );
     this.#endError = error;
+    this.#settleReady?.(problem instanceof ContractMismatchError ? problem : error);
     for (const inbound of this.#inbound) inbound.lost(error);
     for (const outbound of this.#outboundByName.values()) outbound.lost(error);
     this.#resolveClosed(reason);
@@ -754,8 +798,17 @@ class ChannelSessionImpl implements ChannelSession, Link {
       } else if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
         this.violation(`Expected protocol version 1 or higher in the hello frame`);
       } else {
-        // A later version speaks version 1 too when its peer announces 1.
+        // A later version speaks the peer's when its peer announces a lower one.
         this.#greeted = true;
+        this.#version = Math.min(version, PROTOCOL_VERSION);
+        if (this.#version >= 2) {
+          const own = this.#contract;
+          this.write(
+            own === undefined ? `["${CONTRACT}"]` : `["${CONTRACT}",${encodeView(own).slice(1)}`,
+          );
+        } else {
+          this.#settleReady?.();
+        }
       }
       return;
     }
@@ -865,6 +918,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
         if (error !== undefined) this.violation(error);
         return;
       }
+      case CONTRACT: {
+        if (this.#version < 2 || this.#contractReceived || (length !== 1 && length !== 4)) break;
+        this.#contractReceived = true;
+        this.#peerContract(length === 1 ? null : parseView(items[1], items[2], items[3]));
+        return;
+      }
       case BYE: {
         if (length !== 1) break;
         if (this.#byeReceived) {
@@ -891,6 +950,30 @@ class ChannelSessionImpl implements ChannelSession, Link {
         return;
     }
     this.violation(`Received a malformed '${type}' frame`);
+  }
+
+  /** The peer's `contract` frame (`null`: it declared none; `undefined`: malformed). */
+  #peerContract(peer: ContractView | null | undefined): void {
+    if (peer === undefined) {
+      this.violation(`Received a malformed '${CONTRACT}' frame`);
+      return;
+    }
+    if (peer !== null && peer.sends.size > this.#maxChannels) {
+      this.violation(
+        `Received a contract of ${String(peer.sends.size)} channels, beyond maxChannels (${String(this.#maxChannels)})`,
+      );
+      return;
+    }
+    const own = this.#contract;
+    const difference = own === undefined || peer === null ? undefined : compareViews(own, peer);
+    if (difference === undefined) {
+      this.#settleReady?.();
+      return;
+    }
+    const [message, channel] = difference;
+    const error = new ContractMismatchError(message, channel);
+    this.#settleReady?.(error);
+    this.#fail(error, 1008, message);
   }
 
   #inboundAt(id: unknown): Inbound<unknown> | undefined {

@@ -18,7 +18,7 @@ import type { PerMessageDeflateOptions, ServerOptions, WebSocket } from 'ws';
 import { ServerClosedError, ShutdownTimeoutError, TimeoutError } from '../errors.js';
 import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
 import { Heartbeat, HeartbeatEntry } from './heartbeat.js';
-import type { RouteSpec } from './route.js';
+import type { RouteSpec } from '../websocket/route.js';
 import { originAllowed, parseTarget, refuse, routeTable, toServerRequest } from './routing.js';
 import type { Routes } from './routing.js';
 import { ServerSessionImpl, runHandler } from './server-session.js';

@@ -14,8 +14,8 @@ import { HandlerSession, connectionLife } from '../websocket/client-session.js';
 import type { WebSocketHandler } from '../websocket/connect.js';
 import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
 import { MemorySocket } from './memory-socket.js';
-import { toRouteSpec } from './route.js';
-import type { Route, ServerHandler } from './route.js';
+import { toRouteSpec } from '../websocket/route.js';
+import type { Route, ServerHandler } from '../websocket/route.js';
 import { ServerSessionImpl, runHandler } from './server-session.js';
 import type { ServerRequest } from './server-session.js';
 

@@ -8,8 +8,8 @@
  * @module
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { makeRoute } from '../server/route.js';
-import type { Route, ServerHandler } from '../server/route.js';
+import { makeRoute } from './route.js';
+import type { Route, ServerHandler } from './route.js';
 import { json } from './codec.js';
 import type { Codec } from './codec.js';
 import { withWebSocket } from './connect.js';

@@ -50,12 +50,5 @@ export type {
   EndpointOptions,
   EndpointRouteOptions,
 } from './endpoint.js';
-export { channels } from '../network/channels.js';
-export type {
-  ChannelSession,
-  ChannelSessionOptions,
-  NetworkChannel,
-  NetworkChannelOptions,
-  TextSessionHint,
-} from '../network/channels.js';
-export { ConnectionLostError, ProtocolError, RemoteError } from '../errors.js';
+export { Route, route } from './route.js';
+export type { RouteOptions, ServerHandler, ServerRequest, ServerSession } from './route.js';

@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import { route, serve } from '../../lib/server/index.js';
 import type { Server } from '../../lib/server/index.js';
-import { ConnectionLostError, channels, reconnecting, text } from '../../lib/websocket/index.js';
+import { reconnecting, text } from '../../lib/websocket/index.js';
+import { ConnectionLostError, channels } from '../../lib/network/index.js';
 import type { ConnectionState } from '../../lib/websocket/index.js';
 
 const TOTAL = 40;
