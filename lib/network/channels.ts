@@ -122,6 +122,21 @@ export interface ChannelSessionOptions {
    */
   readonly contract?: Contract | undefined;
   /**
+   * Called once with the name of a channel this end opened (with
+   * {@link ChannelSession.channel}) that the peer has not opened within `openTimeout`
+   * milliseconds: its sends would wait until the peer does. Surfaces a name typo or a
+   * peer built from other code, where a contract (checked at connect) is not used. Not
+   * called once the connection has ended.
+   * @default undefined (no timer: a send waits for the peer's open as long as it takes)
+   */
+  readonly onUnopened?: ((name: string) => void) | undefined;
+  /**
+   * How long, in milliseconds, a name this end opened may go unopened by the peer before
+   * `onUnopened` is called.
+   * @default 5000
+   */
+  readonly openTimeout?: number | undefined;
+  /**
    * Which side of `contract` this end is.
    * @default 'server'
    */
@@ -281,6 +296,7 @@ const DEFAULT_MAX_NAME_LENGTH = 256;
 const DEFAULT_MAX_IN_FLIGHT = 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 const DEFAULT_BYE_TIMEOUT = 1000;
+const DEFAULT_OPEN_TIMEOUT = 5000;
 /** The longest delay `setTimeout` takes (2^31 − 1 ms). */
 const MAX_TIMEOUT = 2_147_483_647;
 /** The channel session that took over each session. */
@@ -364,6 +380,10 @@ class ChannelSessionImpl implements ChannelSession, Link {
   /** Names the peer opened that this end has not opened. */
   #peerOnly = 0;
   #greeted = false;
+  readonly #onUnopened: ((name: string) => void) | undefined;
+  readonly #openTimeout: number;
+  /** Timers of names this end opened and the peer has not (only with `onUnopened`). */
+  readonly #unopened = new Map<string, ReturnType<typeof setTimeout>>();
   /** The version both ends speak (the lower of the two hellos). */
   #version = 0;
   readonly #contract: ContractView | undefined;
@@ -417,6 +437,8 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
     this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.#byeTimeout = options.byeTimeout ?? DEFAULT_BYE_TIMEOUT;
+    this.#onUnopened = options.onUnopened;
+    this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
     this.closed = new Promise<CloseReason>((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -497,6 +519,14 @@ class ChannelSessionImpl implements ChannelSession, Link {
       this.write(
         `["${OPEN}",${id},${JSON.stringify(name)},${capacity === Infinity ? 'null' : String(capacity)}]`,
       );
+      const onUnopened = this.#onUnopened;
+      if (onUnopened !== undefined && !outbound.peerOpened && this.#openTimeout !== Infinity) {
+        const timer = setTimeout(() => {
+          this.#unopened.delete(name);
+          onUnopened(name);
+        }, this.#openTimeout);
+        this.#unopened.set(name, timer);
+      }
     }
     return Object.freeze({ name, incoming: inbound.facade, outgoing: outbound.facade });
   }
@@ -744,6 +774,8 @@ class ChannelSessionImpl implements ChannelSession, Link {
       problem === undefined ? undefined : { cause: problem },
     );
     this.#endError = error;
+    for (const timer of this.#unopened.values()) clearTimeout(timer);
+    this.#unopened.clear();
     this.#settleReady?.(problem instanceof ContractMismatchError ? problem : error);
     for (const inbound of this.#inbound) inbound.lost(error);
     for (const outbound of this.#outboundByName.values()) outbound.lost(error);
@@ -873,6 +905,11 @@ class ChannelSessionImpl implements ChannelSession, Link {
           this.#outboundByName.set(name, outbound);
         }
         this.#outboundById.push(outbound);
+        const timer = this.#unopened.get(name);
+        if (timer !== undefined) {
+          clearTimeout(timer);
+          this.#unopened.delete(name);
+        }
         outbound.open(id, capacity === null ? Infinity : capacity);
         return;
       }
@@ -1094,6 +1131,31 @@ export function channels<In = string, Out = string>(
         `Expected byeTimeout to be a number of milliseconds from 0 to ${String(MAX_TIMEOUT)} or undefined, got ${String(byeTimeout)}`,
       );
     }
+  }
+  const onUnopened: unknown = options.onUnopened;
+  if (onUnopened !== undefined && typeof onUnopened !== 'function') {
+    throw new TypeError(
+      `Expected onUnopened to be a function or undefined, got ${describeValue(onUnopened)}`,
+    );
+  }
+  const openTimeout: unknown = options.openTimeout;
+  if (
+    openTimeout !== undefined &&
+    !(
+      typeof openTimeout === 'number' &&
+      openTimeout >= 0 &&
+      (openTimeout <= MAX_TIMEOUT || openTimeout === Infinity)
+    )
+  ) {
+    throw new RangeError(
+      `Expected openTimeout to be a number of milliseconds from 0 to ${String(MAX_TIMEOUT)}, Infinity or undefined, got ${describeValue(openTimeout)}`,
+    );
+  }
+  const side: unknown = options.side;
+  if (side !== undefined && side !== 'server' && side !== 'client') {
+    throw new TypeError(
+      `Expected side to be 'server', 'client' or undefined, got ${describeValue(side)}`,
+    );
   }
   // No Infinity: the names a peer opens are held here, and their length must be bounded.
   checkPositive('maxNameLength', options.maxNameLength, false);

@@ -232,6 +232,46 @@ describe('contract() and channelEndpoint()', () => {
       }
     });
 
+    it('surfaces a name the peer never opens through onUnopened, and not one it opens', async () => {
+      const unopened: string[] = [];
+      const sent: string[] = [];
+      const peer = await connectRawPeer(sent);
+      const network = channels(peer.session, {
+        onUnopened: (name) => unopened.push(name),
+        openTimeout: 30,
+      });
+      network.channel<number>('result');
+      network.channel<number>('jobs');
+      peer.deliver('["sluice",2]\n["contract"]\n["open",0,"jobs",0]');
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(unopened).to.deep.equal(['result']);
+      peer.end();
+      await network.closed;
+    });
+
+    it('rejects a bad onUnopened, openTimeout or side', () => {
+      const session = {
+        incoming: {},
+        outgoing: {},
+        close: () => undefined,
+        closed: Promise.resolve(),
+      };
+      const as = (options: object) => () =>
+        channels(session as never, options as Parameters<typeof channels>[1]);
+      expect(as({ onUnopened: 1 })).to.throw(
+        TypeError,
+        'Expected onUnopened to be a function or undefined, got 1',
+      );
+      expect(as({ openTimeout: -1 })).to.throw(
+        RangeError,
+        /^Expected openTimeout to be a number of milliseconds/,
+      );
+      expect(as({ side: 'both' })).to.throw(
+        TypeError,
+        /^Expected side to be 'server', 'client' or undefined/,
+      );
+    });
+
     it('speaks version 1 to a version-1 peer: no contract frame, ready at its hello', async () => {
       const sent: string[] = [];
       const session = await connectRawPeer(sent);
