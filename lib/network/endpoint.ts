@@ -77,8 +77,8 @@ export interface ChannelReconnectingSession<
   readonly connection: number;
 }
 
-/** Options every side of a channel endpoint takes. */
-interface ChannelSideOptions<C extends ChannelDeclarations, D extends 'toServer' | 'toClient'> {
+/** Options every side of a channel endpoint takes (`undelivered`, `network`). */
+export interface ChannelSideOptions<C extends ChannelDeclarations, D extends 'toServer' | 'toClient'> {
   /**
    * `onUndelivered` of the channels this side sends on, by name: called once for every
    * value the peer's application will never receive (see `NetworkChannelOptions`).

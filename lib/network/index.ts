@@ -36,6 +36,7 @@ export type {
   ChannelReconnectingSession,
   ChannelRouteOptions,
   ChannelServerSession,
+  ChannelSideOptions,
 } from './endpoint.js';
 export {
   ConnectionLostError,
