@@ -78,7 +78,10 @@ export interface ChannelReconnectingSession<
 }
 
 /** Options every side of a channel endpoint takes (`undelivered`, `network`). */
-export interface ChannelSideOptions<C extends ChannelDeclarations, D extends 'toServer' | 'toClient'> {
+export interface ChannelSideOptions<
+  C extends ChannelDeclarations,
+  D extends 'toServer' | 'toClient',
+> {
   /**
    * `onUndelivered` of the channels this side sends on, by name: called once for every
    * value the peer's application will never receive (see `NetworkChannelOptions`).

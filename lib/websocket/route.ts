@@ -59,7 +59,6 @@ export interface ServerSession<In, Out = In> extends Session<In, Out> {
   close(code?: number, reason?: string): Promise<CloseReason>;
 }
 
-
 /**
  * What runs for each connection on a route. The connection lives as long as the handler:
  * when it returns, everything it sent is flushed and the connection is closed with 1000;
