@@ -37,12 +37,8 @@ const dist = new URL('../../dist/', import.meta.url);
 const { serve, route } = (await import(
   new URL('server/index.js', dist).href
 )) as typeof ServerModule;
-const { text } = (await import(
-  new URL('websocket/index.js', dist).href
-)) as typeof WebSocketModule;
-const { channels } = (await import(
-  new URL('network/index.js', dist).href
-)) as typeof NetworkModule;
+const { text } = (await import(new URL('websocket/index.js', dist).href)) as typeof WebSocketModule;
+const { channels } = (await import(new URL('network/index.js', dist).href)) as typeof NetworkModule;
 
 const config = JSON.parse(process.argv[2] ?? '{}') as SoakServerConfig;
 
