@@ -118,6 +118,66 @@ describe('contract() and channelEndpoint()', () => {
     });
   });
 
+  describe('bad arguments', () => {
+    it('say what was expected and what was given', () => {
+      expect(() => toServer({ capacity: -1 })).to.throw(
+        RangeError,
+        'Expected capacity to be a non-negative integer or Infinity, got -1',
+      );
+      expect(() => toClient(null as never)).to.throw(
+        TypeError,
+        'Expected options to be an object, got null',
+      );
+      expect(() => contract('', 1, {})).to.throw(
+        TypeError,
+        "Expected name to be a non-empty string, got ''",
+      );
+      expect(() => contract('x', 0, {})).to.throw(
+        TypeError,
+        'Expected version to be a positive integer, got 0',
+      );
+      expect(() => contract('x', 1, null as never)).to.throw(
+        TypeError,
+        'Expected channels to be an object, got null',
+      );
+      expect(() => contract('x', 1, { a: { capacity: 1 } as never })).to.throw(
+        TypeError,
+        "Expected channel 'a' to be declared with toServer() or toClient(), got",
+      );
+      expect(() => channelEndpoint('jobs', Jobs)).to.throw(
+        RangeError,
+        "Expected path to start with '/' and have no query or fragment, got 'jobs'",
+      );
+      expect(() => channelEndpoint('/jobs', {} as never)).to.throw(
+        TypeError,
+        'Expected a contract (made by contract()), got',
+      );
+      expect(() => JobQueue.handle(42 as never)).to.throw(
+        TypeError,
+        'Expected handler to be a function, got 42',
+      );
+      expect(() => JobQueue.reconnecting(42 as never, () => undefined)).to.throw(
+        TypeError,
+        'Expected baseUrl to be a string or a URL, got 42',
+      );
+      expect(() => JobQueue.client(async () => undefined, null as never)).to.throw(
+        TypeError,
+        'Expected options to be an object, got null',
+      );
+    });
+
+    it('rejects connect() with a bad baseUrl instead of throwing', async () => {
+      const error: unknown = await JobQueue.connect(42 as never, () => undefined).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).to.be.instanceOf(TypeError);
+      expect((error as Error).message).to.equal(
+        'Expected baseUrl to be a string or a URL, got 42 (number)',
+      );
+    });
+  });
+
   describe('a mismatch at connect', () => {
     const cases: [string, ReturnType<typeof contract>, string | undefined, RegExp][] = [
       [
