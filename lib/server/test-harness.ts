@@ -80,7 +80,8 @@ function toRequest(options: ConversationOptions<unknown, unknown>['request']): S
 
 /**
  * Runs `handler` (a handler function, a `route(…)`, or an endpoint's `handle(…)`) for one
- * in-memory connection, and `client` as its peer, with `withWebSocket`'s lifecycle on the
+ * in-memory connection (for a channel endpoint of `sluice/network`, pass
+ * `endpoint.client(fn)` as `client`: both ends then get the contract's typed channels), and `client` as its peer, with `withWebSocket`'s lifecycle on the
  * client side (`client` receives the client's session; its `signal` aborts with a
  * `WebSocketCloseError` once the connection has closed): when `client` returns, the client flushes and closes with 1000; when it
  * throws, with 4000. Resolves with `client`'s result once the handler has settled and
