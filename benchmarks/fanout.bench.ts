@@ -33,7 +33,8 @@ import { io as ioClient } from 'socket.io-client';
 import WebSocket, { WebSocketServer } from 'ws';
 import { Topic } from '../lib/index.js';
 import { route, serve } from '../lib/server/index.js';
-import { channels, remoteTopic, serveTopics, text, wrap } from '../lib/websocket/index.js';
+import { text, wrap } from '../lib/websocket/index.js';
+import { channels, remoteTopic, serveTopics } from '../lib/network/index.js';
 
 const IMPLEMENTATIONS = ['raw ws loop', 'sluice Topic', 'Socket.IO room'] as const;
 type Impl = (typeof IMPLEMENTATIONS)[number];

@@ -67,7 +67,8 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
 import { delay } from '../lib/index.js';
-import { channels, connect, json, text, wrap } from '../lib/websocket/index.js';
+import { connect, json, text, wrap } from '../lib/websocket/index.js';
+import { channels } from '../lib/network/index.js';
 import type { Session } from '../lib/websocket/index.js';
 import { formatNumber, formatRatio, markdownTable, median } from './lib/report.js';
 

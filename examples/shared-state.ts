@@ -22,8 +22,10 @@
  */
 import { pathToFileURL } from 'node:url';
 import { route, serve } from 'sluice/server';
-import { SharedState, channels, connect, syncState, text } from 'sluice/websocket';
-import type { CloseReason, SyncedState } from 'sluice/websocket';
+import { connect, text } from 'sluice/websocket';
+import { SharedState, channels, syncState } from 'sluice/network';
+import type { CloseReason } from 'sluice/websocket';
+import type { SyncedState } from 'sluice/network';
 
 /** One entry of the server's history: which version, who, what. */
 export interface Applied<C> {

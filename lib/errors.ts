@@ -117,7 +117,8 @@ export type WebSocketErrorCode =
   | 'ERR_WEBSOCKET_HANDSHAKE'
   | 'ERR_WEBSOCKET_INCOMING_OVERFLOW'
   | 'ERR_SLUICE_CONNECTION_LOST'
-  | 'ERR_SLUICE_PROTOCOL';
+  | 'ERR_SLUICE_PROTOCOL'
+  | 'ERR_SLUICE_CONTRACT_MISMATCH';
 
 /**
  * What a WebSocket connection ended with: the close frame's code and reason as the
@@ -461,6 +462,33 @@ export class ProtocolError extends Error {
   override readonly name = 'ProtocolError' as const;
   /** Always `'ERR_SLUICE_PROTOCOL'`. */
   readonly code = 'ERR_SLUICE_PROTOCOL' as const;
+}
+
+/**
+ * The two ends of a connection declared different network channel contracts
+ * (`contract()`): a channel name only one side has, a direction that differs (both send,
+ * or both receive), or a different contract name or version. Detected at connect, from
+ * the `contract` frame each end sends after the hello (docs/protocol.md section 8); the
+ * connection is closed with 1008 (4008 where the runtime refuses protocol codes) and
+ * every channel ends with a {@link ConnectionLostError} whose `cause` is this error.
+ * `Endpoint.connect` and `reconnecting` reject with it before running the handler; on the
+ * server the handler does not run and the error goes to `onError`.
+ *
+ * Why a class of its own: client and server were built from different code — retrying
+ * cannot help, and a send on a channel the peer does not have would otherwise wait
+ * forever.
+ */
+export class ContractMismatchError extends Error {
+  /** Always `'ContractMismatchError'`. */
+  override readonly name = 'ContractMismatchError' as const;
+  /** Always `'ERR_SLUICE_CONTRACT_MISMATCH'`. */
+  readonly code = 'ERR_SLUICE_CONTRACT_MISMATCH' as const;
+  /** The channel that differs, or `undefined` when the contracts' names or versions do. */
+  readonly channel: string | undefined;
+  constructor(message: string, channel?: string) {
+    super(message);
+    this.channel = channel;
+  }
 }
 
 /**

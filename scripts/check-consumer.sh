@@ -49,7 +49,16 @@ import { connect, endpoint, json, reconnecting, text } from 'sluice/websocket';
 import type { ClientSession, ReconnectingSession, Session } from 'sluice/websocket';
 import { route, serve, testConversation } from 'sluice/server';
 import type { ServerSession } from 'sluice/server';
+import { channelEndpoint, contract, toClient, toServer } from 'sluice/network';
 
+const Jobs = channelEndpoint('/jobs', contract('jobs', 1, {
+  jobs: toClient<{ id: number }>({ capacity: 4 }),
+  results: toServer<{ id: number }>(),
+}));
+const jobsRoute = Jobs.handle(async ({ channels: { jobs, results } }) => {
+  await jobs.send({ id: 1 });
+  return (await results.receive()).id;
+});
 const Echo = endpoint<{ n: number }, { doubled: number }>('/echo');
 const channel = new Channel<number>(1);
 await scope(async (s) => {
@@ -57,6 +66,7 @@ await scope(async (s) => {
   await select([channel.onReceive((n) => n), onTimeout(10, () => 0)]);
 });
 const server = await serve({ port: 0 }, [
+  jobsRoute,
   Echo.handle(async ({ incoming, outgoing }: ServerSession<{ n: number }, { doubled: number }>) => {
     for await (const { n } of incoming) await outgoing.send({ doubled: n * 2 });
   }),
@@ -79,10 +89,15 @@ const client = reconnecting<string, string>(server.url, { codec: json() }, async
   await s.outgoing.send(`attempt ${s.attempt}`);
 });
 await client.stop();
+const firstJob: number = await Jobs.connect(server.url, async ({ channels: { jobs, results } }) => {
+  const { id } = await jobs.receive();
+  await results.send({ id });
+  return id;
+});
 const plain: Session<string> = await connect<string>(server.url);
 await plain.close();
 await server.close();
-console.log(shouted, doubled);
+console.log(shouted, doubled, firstJob);
 TS
 
 status=0

@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { Channel, ClosedSendError, scope } from 'sluice';
+import * as jobQueue from '../examples/job-queue.js';
 import * as peopleUpdates from '../examples/people-updates.js';
 import * as sharedState from '../examples/shared-state.js';
 import * as typedEcho from '../examples/typed-echo.js';
@@ -391,10 +393,34 @@ describe('examples', function () {
     });
   });
 
+  example('job-queue.ts', () => {
+    expectNoLeaks();
+
+    it("completes every job but the cancelled one exactly once, the crashed worker's jobs requeued, and drains with 1001", async () => {
+      const { lines, log } = collector();
+      const run = await jobQueue.main({ jobs: 12, cancel: 5, log });
+      expect([...run.completed].sort((a, b) => a - b)).to.deep.equal([
+        1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12,
+      ]);
+      expect(new Set(run.completed).size).to.equal(run.completed.length);
+      expect(run.crash).to.be.instanceOf(Error);
+      const crashed = Number(/working on job (\d+)/.exec((run.crash as Error).message)?.[1]);
+      // The job it was working on came back (no result), and so did its buffered ones
+      // (through onUndelivered), each once.
+      expect(run.requeued).to.include(crashed);
+      expect(new Set(run.requeued).size).to.equal(run.requeued.length);
+      expect(run.requeued).to.not.include(5);
+      expect(run.drainCode).to.equal(1001);
+      expect(lines).to.include('producer: cancelled job 5');
+      expect(lines.at(-1)).to.equal('w1: the server went away (1001), it would come back later');
+    });
+  });
+
   it('runs each example as a program: `node --import tsx examples/<name>` exits 0', async function () {
     this.timeout(120_000);
     const lastLines: Record<string, string> = {
       'typed-echo.ts': 'server: closed with 1000 (clean: true)',
+      'job-queue.ts': 'completed: ',
       'people-updates.ts': 'client: closed with 1000',
       'shared-state.ts': 'bob sees title=Groceries',
       'worker-pool.ts': '  cancelled: ',

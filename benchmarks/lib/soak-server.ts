@@ -21,6 +21,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type * as ServerModule from '../../lib/server/index.js';
+import type * as NetworkModule from '../../lib/network/index.js';
 import type * as WebSocketModule from '../../lib/websocket/index.js';
 
 /** What the soak configures per attack (all optional: sluice's defaults otherwise). */
@@ -36,9 +37,8 @@ const dist = new URL('../../dist/', import.meta.url);
 const { serve, route } = (await import(
   new URL('server/index.js', dist).href
 )) as typeof ServerModule;
-const { channels, text } = (await import(
-  new URL('websocket/index.js', dist).href
-)) as typeof WebSocketModule;
+const { text } = (await import(new URL('websocket/index.js', dist).href)) as typeof WebSocketModule;
+const { channels } = (await import(new URL('network/index.js', dist).href)) as typeof NetworkModule;
 
 const config = JSON.parse(process.argv[2] ?? '{}') as SoakServerConfig;
 

@@ -37,7 +37,7 @@
  * @module
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { ConnectionLostError, ProtocolError } from '../errors.js';
+import { ConnectionLostError, ContractMismatchError, ProtocolError } from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { describeValue } from '../internal/describe-value.js';
@@ -48,12 +48,15 @@ import { Inbound } from './inbound.js';
 import { afterMacrotask } from '../internal/macrotask.js';
 import { YIELD_EVERY } from '../websocket/outgoing.js';
 import { Outbound } from './outbound.js';
+import { compareViews, encodeView, parseView, viewOf } from './contract.js';
+import type { Contract, ContractView } from './contract.js';
 import {
   ACK,
   BYE,
   CANCEL,
   CLOSE,
   CLOSED,
+  CONTRACT,
   OPEN,
   PROTOCOL_NAME,
   PROTOCOL_VERSION,
@@ -109,6 +112,35 @@ export interface ChannelSessionOptions {
    * @default 1024
    */
   readonly maxInFlight?: number | undefined;
+  /**
+   * The contract this end declared, and which side of it this end is (`side`): sent to
+   * the peer after the hello and compared with the peer's (a mismatch closes with 1008
+   * and `ready` rejects with a `ContractMismatchError` naming the channel). It does not
+   * open the channels: endpoints made with `channelEndpoint` do that. A peer without a
+   * contract or of protocol version 1 is not checked.
+   * @default undefined (no contract: nothing is checked)
+   */
+  readonly contract?: Contract | undefined;
+  /**
+   * Called once with the name of a channel this end opened (with
+   * {@link ChannelSession.channel}) that the peer has not opened within `openTimeout`
+   * milliseconds: its sends would wait until the peer does. Surfaces a name typo or a
+   * peer built from other code, where a contract (checked at connect) is not used. Not
+   * called once the connection has ended.
+   * @default undefined (no timer: a send waits for the peer's open as long as it takes)
+   */
+  readonly onUnopened?: ((name: string) => void) | undefined;
+  /**
+   * How long, in milliseconds, a name this end opened may go unopened by the peer before
+   * `onUnopened` is called.
+   * @default 5000
+   */
+  readonly openTimeout?: number | undefined;
+  /**
+   * Which side of `contract` this end is.
+   * @default 'server'
+   */
+  readonly side?: 'server' | 'client' | undefined;
 }
 
 /** Options of {@link ChannelSession.channel}. */
@@ -215,6 +247,14 @@ export interface ChannelSession {
     options?: NetworkChannelOptions<In, Out>,
   ): NetworkChannel<In, Out>;
   /**
+   * Resolves once the peer's hello has arrived and, when both ends declared a contract,
+   * the contracts agree. Rejects with a `ContractMismatchError` when they do not (the
+   * connection is then closing with 1008), or with the `ConnectionLostError` when the
+   * connection ends first. Channels work before it settles (values wait for the peer as
+   * usual); await it to fail fast. Never reported as unhandled.
+   */
+  readonly ready: Promise<void>;
+  /**
    * Resolves once the connection has closed and every channel has been ended, with the
    * session's close code, reason and `wasClean`. Never rejects.
    */
@@ -256,9 +296,11 @@ const DEFAULT_MAX_NAME_LENGTH = 256;
 const DEFAULT_MAX_IN_FLIGHT = 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 const DEFAULT_BYE_TIMEOUT = 1000;
+const DEFAULT_OPEN_TIMEOUT = 5000;
 /** The longest delay `setTimeout` takes (2^31 − 1 ms). */
 const MAX_TIMEOUT = 2_147_483_647;
-const taken = new WeakSet<object>();
+/** The channel session that took over each session. */
+const taken = new WeakMap<object, ChannelSessionImpl>();
 
 function noop(): void {
   // a frame that could not be sent: the end of the connection settles everything
@@ -338,6 +380,16 @@ class ChannelSessionImpl implements ChannelSession, Link {
   /** Names the peer opened that this end has not opened. */
   #peerOnly = 0;
   #greeted = false;
+  readonly #onUnopened: ((name: string) => void) | undefined;
+  readonly #openTimeout: number;
+  /** Timers of names this end opened and the peer has not (only with `onUnopened`). */
+  readonly #unopened = new Map<string, ReturnType<typeof setTimeout>>();
+  /** The version both ends speak (the lower of the two hellos). */
+  #version = 0;
+  readonly #contract: ContractView | undefined;
+  #contractReceived = false;
+  readonly ready: Promise<void>;
+  #settleReady: ((error?: Error) => void) | undefined;
   /** The peer broke the protocol (or a schema): later frames are ignored. */
   #failed = false;
   #problem: Error | undefined;
@@ -385,9 +437,23 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
     this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.#byeTimeout = options.byeTimeout ?? DEFAULT_BYE_TIMEOUT;
+    this.#onUnopened = options.onUnopened;
+    this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
     this.closed = new Promise<CloseReason>((resolve) => {
       this.#resolveClosed = resolve;
     });
+    this.#contract =
+      options.contract === undefined
+        ? undefined
+        : viewOf(options.contract, options.side ?? 'server');
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#settleReady = (error) => {
+        this.#settleReady = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+    });
+    this.ready.catch(noop);
     session.outgoing.onClose(() => {
       this.#stopWriting();
     });
@@ -453,18 +519,35 @@ class ChannelSessionImpl implements ChannelSession, Link {
       this.write(
         `["${OPEN}",${id},${JSON.stringify(name)},${capacity === Infinity ? 'null' : String(capacity)}]`,
       );
+      const onUnopened = this.#onUnopened;
+      if (onUnopened !== undefined && !outbound.peerOpened && this.#openTimeout !== Infinity) {
+        const timer = setTimeout(() => {
+          this.#unopened.delete(name);
+          onUnopened(name);
+        }, this.#openTimeout);
+        this.#unopened.set(name, timer);
+      }
     }
     return Object.freeze({ name, incoming: inbound.facade, outgoing: outbound.facade });
   }
 
   close(code?: number, reason?: string): Promise<CloseReason> {
     if (this.#closing) return this.closed;
+    if (!this.#stopped) checkCloseArguments(code ?? 1000, reason ?? '');
+    return this.goAway(code, reason);
+  }
+
+  /**
+   * `close` without checking the code: the server's shutdown says goodbye with 1001,
+   * which its session may send (see {@link goAway}).
+   */
+  goAway(code: number | undefined, reason: string | undefined): Promise<CloseReason> {
+    if (this.#closing) return this.closed;
     if (this.#stopped) {
       // The peer's bye was answered (or the connection is ending): nothing to wait for.
       void this.#session.close(code, reason);
       return this.closed;
     }
-    checkCloseArguments(code ?? 1000, reason ?? '');
     this.#closing = true;
     this.#closeCode = code;
     this.#closeReason = reason;
@@ -691,6 +774,9 @@ class ChannelSessionImpl implements ChannelSession, Link {
       problem === undefined ? undefined : { cause: problem },
     );
     this.#endError = error;
+    for (const timer of this.#unopened.values()) clearTimeout(timer);
+    this.#unopened.clear();
+    this.#settleReady?.(problem instanceof ContractMismatchError ? problem : error);
     for (const inbound of this.#inbound) inbound.lost(error);
     for (const outbound of this.#outboundByName.values()) outbound.lost(error);
     this.#resolveClosed(reason);
@@ -744,8 +830,17 @@ class ChannelSessionImpl implements ChannelSession, Link {
       } else if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
         this.violation(`Expected protocol version 1 or higher in the hello frame`);
       } else {
-        // A later version speaks version 1 too when its peer announces 1.
+        // A later version speaks the peer's when its peer announces a lower one.
         this.#greeted = true;
+        this.#version = Math.min(version, PROTOCOL_VERSION);
+        if (this.#version >= 2) {
+          const own = this.#contract;
+          this.write(
+            own === undefined ? `["${CONTRACT}"]` : `["${CONTRACT}",${encodeView(own).slice(1)}`,
+          );
+        } else {
+          this.#settleReady?.();
+        }
       }
       return;
     }
@@ -810,6 +905,11 @@ class ChannelSessionImpl implements ChannelSession, Link {
           this.#outboundByName.set(name, outbound);
         }
         this.#outboundById.push(outbound);
+        const timer = this.#unopened.get(name);
+        if (timer !== undefined) {
+          clearTimeout(timer);
+          this.#unopened.delete(name);
+        }
         outbound.open(id, capacity === null ? Infinity : capacity);
         return;
       }
@@ -855,6 +955,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
         if (error !== undefined) this.violation(error);
         return;
       }
+      case CONTRACT: {
+        if (this.#version < 2 || this.#contractReceived || (length !== 1 && length !== 4)) break;
+        this.#contractReceived = true;
+        this.#peerContract(length === 1 ? null : parseView(items[1], items[2], items[3]));
+        return;
+      }
       case BYE: {
         if (length !== 1) break;
         if (this.#byeReceived) {
@@ -881,6 +987,30 @@ class ChannelSessionImpl implements ChannelSession, Link {
         return;
     }
     this.violation(`Received a malformed '${type}' frame`);
+  }
+
+  /** The peer's `contract` frame (`null`: it declared none; `undefined`: malformed). */
+  #peerContract(peer: ContractView | null | undefined): void {
+    if (peer === undefined) {
+      this.violation(`Received a malformed '${CONTRACT}' frame`);
+      return;
+    }
+    if (peer !== null && peer.sends.size > this.#maxChannels) {
+      this.violation(
+        `Received a contract of ${String(peer.sends.size)} channels, beyond maxChannels (${String(this.#maxChannels)})`,
+      );
+      return;
+    }
+    const own = this.#contract;
+    const difference = own === undefined || peer === null ? undefined : compareViews(own, peer);
+    if (difference === undefined) {
+      this.#settleReady?.();
+      return;
+    }
+    const [message, channel] = difference;
+    const error = new ContractMismatchError(message, channel);
+    this.#settleReady?.(error);
+    this.#fail(error, 1008, message);
   }
 
   #inboundAt(id: unknown): Inbound<unknown> | undefined {
@@ -1002,14 +1132,55 @@ export function channels<In = string, Out = string>(
       );
     }
   }
+  const onUnopened: unknown = options.onUnopened;
+  if (onUnopened !== undefined && typeof onUnopened !== 'function') {
+    throw new TypeError(
+      `Expected onUnopened to be a function or undefined, got ${describeValue(onUnopened)}`,
+    );
+  }
+  const openTimeout: unknown = options.openTimeout;
+  if (
+    openTimeout !== undefined &&
+    !(
+      typeof openTimeout === 'number' &&
+      openTimeout >= 0 &&
+      (openTimeout <= MAX_TIMEOUT || openTimeout === Infinity)
+    )
+  ) {
+    throw new RangeError(
+      `Expected openTimeout to be a number of milliseconds from 0 to ${String(MAX_TIMEOUT)}, Infinity or undefined, got ${describeValue(openTimeout)}`,
+    );
+  }
+  const side: unknown = options.side;
+  if (side !== undefined && side !== 'server' && side !== 'client') {
+    throw new TypeError(
+      `Expected side to be 'server', 'client' or undefined, got ${describeValue(side)}`,
+    );
+  }
   // No Infinity: the names a peer opens are held here, and their length must be bounded.
   checkPositive('maxNameLength', options.maxNameLength, false);
   checkPositive('maxInFlight', options.maxInFlight, true);
   if (taken.has(session)) {
     throw new TypeError('Expected a session not yet taken over by channels(), got one that was');
   }
-  taken.add(session);
-  return new ChannelSessionImpl(session, options);
+  const network = new ChannelSessionImpl(session, options);
+  taken.set(session, network);
+  return network;
+}
+
+/**
+ * If `channels()` took `session` over: starts its goodbye handshake (docs/protocol.md
+ * section 7), closing the WebSocket with `code` and `reason` on the peer's answer or after
+ * `byeTimeout`, and returns the channel session's `closed`; else `undefined`. The server's
+ * shutdown (1001) calls it so that every value is accounted once. `code` is not checked:
+ * the caller's session must accept it. Internal: not exported by any entry point.
+ */
+export function goAway(
+  session: object,
+  code: number,
+  reason: string,
+): Promise<CloseReason> | undefined {
+  return taken.get(session)?.goAway(code, reason);
 }
 
 // Where the runtime lacks `Symbol.asyncDispose`, the method above landed under the key

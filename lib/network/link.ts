@@ -7,8 +7,8 @@
 
 /** The protocol's name, the first element of the hello frame. */
 export const PROTOCOL_NAME = 'sluice';
-/** The protocol version this implementation speaks. */
-export const PROTOCOL_VERSION = 1;
+/** The protocol version this implementation speaks (2: the `contract` frame). */
+export const PROTOCOL_VERSION = 2;
 
 /** `["open", id, name, capacity]`: the receiving end announces its buffer for `name`. */
 export const OPEN = 'open';
@@ -28,6 +28,12 @@ export const CANCEL = 'cancel';
 export const WITHDRAW = 'withdraw';
 /** `["withdrawn", id, seq]`: value `seq` was not taken and has been discarded. */
 export const WITHDRAWN = 'withdrawn';
+
+/**
+ * `["contract", name, version, [[channel, "s" | "r"], …]]` or `["contract"]` (none): what
+ * this end declared, sent once after the peer's hello announced version 2 or later.
+ */
+export const CONTRACT = 'contract';
 
 /** `["bye"]`: goodbye: this end's acks are all sent, it takes and sends nothing more. */
 export const BYE = 'bye';

@@ -15,7 +15,7 @@ import { checkNumber, describeValue } from '../websocket/validate.js';
 import { BunSocket } from './bun-socket.js';
 import type { BunServerWebSocket } from './bun-socket.js';
 import { Heartbeat, HeartbeatEntry } from './heartbeat.js';
-import type { RouteSpec } from './route.js';
+import type { RouteSpec } from '../websocket/route.js';
 import { originAllowed, parseTarget } from './routing.js';
 import {
   ABANDON_GRACE,

@@ -8,8 +8,8 @@
 export { serve } from './serve.js';
 export type { CloseOptions, Refusal, ServeOptions, Server } from './serve.js';
 export type { Transport } from './transport.js';
-export { Route, route } from './route.js';
-export type { RouteOptions, ServerHandler } from './route.js';
+export { Route, route } from '../websocket/route.js';
+export type { RouteOptions, ServerHandler } from '../websocket/route.js';
 export type { Routes } from './routing.js';
 export type { ServerRequest, ServerSession } from './server-session.js';
 export { testConversation } from './test-harness.js';

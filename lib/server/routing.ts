@@ -9,8 +9,8 @@ import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describeValue } from '../websocket/validate.js';
-import { toRouteSpec } from './route.js';
-import type { Route, RouteSpec, ServerHandler } from './route.js';
+import { toRouteSpec } from '../websocket/route.js';
+import type { Route, RouteSpec, ServerHandler } from '../websocket/route.js';
 import type { ServerRequest } from './server-session.js';
 
 /**

@@ -18,7 +18,7 @@ import type { PerMessageDeflateOptions, ServerOptions, WebSocket } from 'ws';
 import { ServerClosedError, ShutdownTimeoutError, TimeoutError } from '../errors.js';
 import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
 import { Heartbeat, HeartbeatEntry } from './heartbeat.js';
-import type { RouteSpec } from './route.js';
+import type { RouteSpec } from '../websocket/route.js';
 import { originAllowed, parseTarget, refuse, routeTable, toServerRequest } from './routing.js';
 import type { Routes } from './routing.js';
 import { ServerSessionImpl, runHandler } from './server-session.js';
@@ -194,6 +194,10 @@ export interface Server {
    * Shuts down: stops accepting (pending upgrades get 503), aborts every handler's
    * `signal` with a `ServerClosedError`, closes every connection with 1001 (`'Going
    * away'`) after flushing what was accepted, and waits for handlers and Close replies.
+   * A connection taken over by `channels()` closes with 1001 after the goodbye handshake
+   * (docs/protocol.md section 7; at most its `byeTimeout`): the client's last acks
+   * arrive first, so every value is received once or reported to `onUndelivered` once,
+   * and a reconnecting client retries the 1001. The handler's own close waits for it.
    *
    * - **Deadline:** after `timeout` milliseconds it stops waiting, whatever handlers or
    *   peers do: the remaining connections are dropped (TCP destroyed, no Close frame) and

@@ -10,6 +10,7 @@ import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import {
   ClosedReceiveError,
   ClosedSendError,
+  ConnectionLostError,
   DecodeError,
   IncomingOverflowError,
   WebSocketCloseError,
@@ -18,56 +19,11 @@ import type { CloseReason } from '../errors.js';
 import { scope } from '../scope.js';
 import type { Scope } from '../scope.js';
 import { SocketSession } from '../websocket/session.js';
-import type { Session, SessionOptions } from '../websocket/session.js';
+import type { SessionOptions } from '../websocket/session.js';
 import type { WebSocketLike } from '../websocket/socket.js';
-import type { ServerHandler } from './route.js';
-
-/** The HTTP upgrade request a connection came from, as the handler (and `authorize`) sees it. */
-export interface ServerRequest {
-  /** The path of the request target, without the query (`/chat`). */
-  readonly path: string;
-  /** The parsed query string. */
-  readonly query: URLSearchParams;
-  /** The request headers, with lower-cased names (as Node's `http` gives them). */
-  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
-  /** The peer's IP address (`'127.0.0.1'`, `'::1'`), or `''` when unknown. */
-  readonly remoteAddress: string;
-}
-
-/**
- * A connection on the server: the same {@link Session} as on the client — `incoming`,
- * `outgoing`, `closed`, `flush`, `terminate` with the same semantics — plus what only the
- * server knows.
- *
- * @typeParam In - messages from the client.
- * @typeParam Out - messages to the client.
- */
-export interface ServerSession<In, Out = In> extends Session<In, Out> {
-  /** The upgrade request (path, query, headers, remote address). */
-  readonly request: ServerRequest;
-  /**
-   * Aborted when the connection ends (reason: a `WebSocketCloseError` with the close
-   * code; for a silent peer, code 1006 with a `TimeoutError` cause), when the server shuts
-   * down (a `ServerClosedError`), or when a child of {@link ServerSession.scope} fails.
-   * Pass it to whatever the handler awaits so that the work stops with the connection.
-   */
-  readonly signal: AbortSignal;
-  /**
-   * The handler's scope: children started with `scope.launch`/`scope.async` get
-   * {@link ServerSession.signal}, and the handler's connection is closed only after all
-   * of them have settled. A failing child fails the handler (1011, `onError`).
-   */
-  readonly scope: Scope;
-  /**
-   * As {@link Session.close}, but a server may also send protocol codes: 1000–1003,
-   * 1007–1014 (1001 going away, 1008 policy violation, 1011 internal error, …) or
-   * 3000–4999. Flushes what `send` accepted first; a second call does nothing.
-   *
-   * @throws TypeError if `code` is not a number or `reason` not a string.
-   * @throws RangeError if `code` is not one of those, or `reason` exceeds 123 UTF-8 bytes.
-   */
-  close(code?: number, reason?: string): Promise<CloseReason>;
-}
+import type { ServerHandler, ServerRequest, ServerSession } from '../websocket/route.js';
+export type { ServerRequest, ServerSession } from '../websocket/route.js';
+import { goAway } from '../network/channels.js';
 
 /** The reason sent with 1011 when a handler throws: generic, so no error text leaks. */
 export const INTERNAL_ERROR_REASON = 'Internal error';
@@ -90,6 +46,7 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
   #abortReason: unknown = undefined;
   /** Set when the server failed the connection itself (heartbeat): reported by `closed`. */
   #override: CloseReason | undefined;
+  #goingAway: Promise<CloseReason> | undefined;
 
   constructor(socket: WebSocketLike, options: SessionOptions<In, Out>, request: ServerRequest) {
     this.#inner = new SocketSession<In, Out>(socket, options);
@@ -164,10 +121,25 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
     this.#inner.terminate();
   }
 
-  /** Server shutdown: aborts the signal with `reason`, then closes with 1001; internal. */
+  /**
+   * Server shutdown: aborts the signal with `reason`, then closes with 1001 — after the
+   * goodbye handshake when `channels()` took the session over, so that the values in
+   * flight are acknowledged or reported once (see {@link goingAway}); internal.
+   */
   shutdown(reason: unknown): void {
     this.#abort(reason);
-    void this.#inner.closeWith(1001, 'Going away');
+    const away = goAway(this, 1001, 'Going away');
+    if (away === undefined) void this.#inner.closeWith(1001, 'Going away');
+    else this.#goingAway = away;
+  }
+
+  /**
+   * While the shutdown's goodbye handshake runs: the channel session's `closed`, which
+   * `runHandler` awaits before closing the session itself (a close of its own would cut
+   * the handshake short); internal.
+   */
+  get goingAway(): Promise<CloseReason> | undefined {
+    return this.#goingAway;
   }
 
   /**
@@ -202,6 +174,7 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
 function isConnectionError(error: unknown): boolean {
   return (
     error instanceof WebSocketCloseError ||
+    error instanceof ConnectionLostError ||
     error instanceof ClosedSendError ||
     error instanceof ClosedReceiveError ||
     error instanceof DecodeError ||
@@ -252,6 +225,9 @@ export async function runHandler<In, Out, T>(
     }
   }
   host.settled?.(token);
+  // The server's shutdown is saying goodbye on the channels: let it finish (it closes).
+  const away = session.goingAway;
+  if (away !== undefined) await away;
   if (failure === undefined) {
     session.incoming.cancel();
     await session.close(1000);

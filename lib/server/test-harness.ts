@@ -14,8 +14,8 @@ import { HandlerSession, connectionLife } from '../websocket/client-session.js';
 import type { WebSocketHandler } from '../websocket/connect.js';
 import { checkFunction, checkNumber, describeValue } from '../websocket/validate.js';
 import { MemorySocket } from './memory-socket.js';
-import { toRouteSpec } from './route.js';
-import type { Route, ServerHandler } from './route.js';
+import { toRouteSpec } from '../websocket/route.js';
+import type { Route, ServerHandler } from '../websocket/route.js';
 import { ServerSessionImpl, runHandler } from './server-session.js';
 import type { ServerRequest } from './server-session.js';
 
@@ -80,7 +80,8 @@ function toRequest(options: ConversationOptions<unknown, unknown>['request']): S
 
 /**
  * Runs `handler` (a handler function, a `route(…)`, or an endpoint's `handle(…)`) for one
- * in-memory connection, and `client` as its peer, with `withWebSocket`'s lifecycle on the
+ * in-memory connection (for a channel endpoint of `sluice/network`, pass
+ * `endpoint.client(fn)` as `client`: both ends then get the contract's typed channels), and `client` as its peer, with `withWebSocket`'s lifecycle on the
  * client side (`client` receives the client's session; its `signal` aborts with a
  * `WebSocketCloseError` once the connection has closed): when `client` returns, the client flushes and closes with 1000; when it
  * throws, with 4000. Resolves with `client`'s result once the handler has settled and

@@ -8,12 +8,18 @@
  * @module
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { makeRoute } from '../server/route.js';
-import type { Route, ServerHandler } from '../server/route.js';
+import { makeRoute } from './route.js';
+import type { Route, ServerHandler } from './route.js';
 import { json } from './codec.js';
 import type { Codec } from './codec.js';
 import { withWebSocket } from './connect.js';
 import type { ConnectOptions, WebSocketHandler } from './connect.js';
+import { reconnecting } from './reconnecting.js';
+import type {
+  ReconnectingClient,
+  ReconnectingHandler,
+  ReconnectingOptions,
+} from './reconnecting.js';
 import type { SessionOptions } from './session.js';
 import { describeValue } from './validate.js';
 
@@ -113,6 +119,18 @@ export interface Endpoint<ClientMsg, ServerMsg> {
     client: EndpointClient<ClientMsg, ServerMsg, R>,
     options?: EndpointConnectOptions<ClientMsg, ServerMsg>,
   ): Promise<R>;
+  /**
+   * A reconnecting client of the endpoint: `reconnecting(baseUrl + path, { …options,
+   * codec: clientCodec }, handler)`, so the handler's session is typed with the
+   * endpoint's messages and carries the attempt details (`attempt`, `connection`). A
+   * server shutting down (1001) is retried; see `reconnecting` for the policy.
+   * @throws TypeError if `baseUrl` is not a string or URL, or `handler` not a function.
+   */
+  reconnecting(
+    baseUrl: string | URL,
+    handler: ReconnectingHandler<ServerMsg, ClientMsg>,
+    options?: Omit<ReconnectingOptions<ServerMsg, ClientMsg>, 'codec'>,
+  ): ReconnectingClient;
 }
 
 /**
@@ -202,6 +220,19 @@ export function endpoint<ClientMsg = unknown, ServerMsg = unknown>(
         { ...connectOptions, codec: clientCodec },
         client,
       );
+    },
+    reconnecting(
+      baseUrl: string | URL,
+      handler: ReconnectingHandler<ServerMsg, ClientMsg>,
+      options: Omit<ReconnectingOptions<ServerMsg, ClientMsg>, 'codec'> = {},
+    ): ReconnectingClient {
+      if (typeof baseUrl !== 'string' && !(baseUrl instanceof URL)) {
+        throw new TypeError(
+          `Expected baseUrl to be a string or a URL, got ${describeValue(baseUrl)}`,
+        );
+      }
+      const url = `${String(baseUrl).replace(/\/+$/, '')}${path}`;
+      return reconnecting<ServerMsg, ClientMsg>(url, { ...options, codec: clientCodec }, handler);
     },
   });
 }

@@ -50,16 +50,5 @@ export type {
   EndpointOptions,
   EndpointRouteOptions,
 } from './endpoint.js';
-export { channels } from '../network/channels.js';
-export type {
-  ChannelSession,
-  ChannelSessionOptions,
-  NetworkChannel,
-  NetworkChannelOptions,
-  TextSessionHint,
-} from '../network/channels.js';
-export { RemoteTopic, remoteTopic, serveTopics } from '../network/topics.js';
-export type { RemoteTopicOptions, ServeTopicsOptions, TopicSource } from '../network/topics.js';
-export { SharedState, SyncedState, syncState } from '../network/shared-state.js';
-export type { Reducer, SharedStateOptions, SyncStateOptions } from '../network/shared-state.js';
-export { ConnectionLostError, ProtocolError, RemoteError } from '../errors.js';
+export { Route, route } from './route.js';
+export type { RouteOptions, ServerHandler, ServerRequest, ServerSession } from './route.js';

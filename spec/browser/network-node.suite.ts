@@ -3,8 +3,9 @@
 // of a browser sender by a Node receiver, order, and close causes re-created in both
 // directions.
 import { expect } from 'chai';
-import { channels, text, wrap } from '../../lib/websocket/index.js';
-import type { ChannelSession, NetworkChannel } from '../../lib/websocket/index.js';
+import { text, wrap } from '../../lib/websocket/index.js';
+import { channels } from '../../lib/network/index.js';
+import type { ChannelSession, NetworkChannel } from '../../lib/network/index.js';
 import { observe } from '../helpers/async.js';
 import { rejection } from '../helpers/outcomes.js';
 import { NETWORK_NODE_TITLE, UP_CAPACITY } from '../network/pair.js';

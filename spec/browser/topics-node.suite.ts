@@ -4,8 +4,9 @@
 // on 'suspend' (another connection) receives every value.
 import { expect } from 'chai';
 import type { TopicEvent } from '../../lib/index.js';
-import { channels, remoteTopic, text, wrap } from '../../lib/websocket/index.js';
-import type { ChannelSession } from '../../lib/websocket/index.js';
+import { text, wrap } from '../../lib/websocket/index.js';
+import { channels, remoteTopic } from '../../lib/network/index.js';
+import type { ChannelSession } from '../../lib/network/index.js';
 import { TOPICS_NODE_TITLE } from '../network/pair.js';
 import { envString, injectedEnv } from './env.js';
 

@@ -13,7 +13,8 @@
  * full `gc()`, and how many values the `send`s of the latest feed loop accepted.
  */
 import { route, serve } from '../../lib/server/index.js';
-import { channels, text } from '../../lib/websocket/index.js';
+import { text } from '../../lib/websocket/index.js';
+import { channels } from '../../lib/network/index.js';
 
 /** The reporting timer's period, in ms. */
 const TICK = 50;

@@ -13,13 +13,10 @@ import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import { MemorySocket } from '../../lib/server/memory-socket.js';
 import { BATCH_CHARS } from '../../lib/network/channels.js';
-import { RemoteError, channels, connect, text, wrap } from '../../lib/websocket/index.js';
-import type {
-  ChannelSession,
-  ChannelSessionOptions,
-  MessageEventLike,
-  Session,
-} from '../../lib/websocket/index.js';
+import { connect, text, wrap } from '../../lib/websocket/index.js';
+import { RemoteError, channels } from '../../lib/network/index.js';
+import type { MessageEventLike, Session } from '../../lib/websocket/index.js';
+import type { ChannelSession, ChannelSessionOptions } from '../../lib/network/index.js';
 import { rejection } from '../server/helpers.js';
 
 /** One report of the child server: see hostile-server.ts. `at`: when it arrived here. */

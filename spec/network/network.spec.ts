@@ -12,27 +12,24 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import { Channel, ClosedReceiveError, ClosedSendError, select } from '../../lib/index.js';
 import { route } from '../../lib/server/index.js';
+import { DecodeError, EncodeError, connect, json, text, wrap } from '../../lib/websocket/index.js';
 import {
   ConnectionLostError,
-  DecodeError,
-  EncodeError,
   ProtocolError,
   RemoteError,
   channels,
-  connect,
-  json,
-  text,
-  wrap,
+} from '../../lib/network/index.js';
+import type {
+  CloseEventLike,
+  MessageEventLike,
+  Session,
+  WebSocketLike,
 } from '../../lib/websocket/index.js';
 import type {
   ChannelSession,
   ChannelSessionOptions,
-  CloseEventLike,
-  MessageEventLike,
   NetworkChannel,
-  Session,
-  WebSocketLike,
-} from '../../lib/websocket/index.js';
+} from '../../lib/network/index.js';
 import { MemorySocket } from '../../lib/server/memory-socket.js';
 import { BATCH_CHARS } from '../../lib/network/channels.js';
 import { deferred, rejection, useServers } from '../server/helpers.js';
@@ -1093,7 +1090,7 @@ describe('network channels', function () {
       right.send('["nope"]');
       expect(await taken).to.equal(1);
       expect(await net.closed).to.include({ code: 1002 });
-      expect(frames).to.deep.equal(['["sluice",1]', '["open",0,"x",8]', '["ack",0,1]']);
+      expect(frames).to.deep.equal(['["sluice",2]', '["open",0,"x",8]', '["ack",0,1]']);
     });
 
     it('takes nothing more once its own close started, except from a channel closed and confirmed', async () => {
@@ -1148,7 +1145,7 @@ describe('network channels', function () {
       const after = x.incoming.tryReceive();
       expect(after).to.include({ ok: false, closed: true });
       expect((after as { cause?: unknown }).cause).to.be.instanceOf(ConnectionLostError);
-      expect(frames).to.deep.equal(['["sluice",1]', '["open",0,"x",4]']);
+      expect(frames).to.deep.equal(['["sluice",2]', '["open",0,"x",4]']);
     });
 
     it('ends the channels on a dropped connection, on both sides', async () => {
@@ -1319,7 +1316,7 @@ describe('network channels', function () {
       expect(await x.incoming.receive()).to.equal(3);
       // Acks: at the batch of 2 (a microtask), then the third after the macrotask.
       expect(await received(4)).to.deep.equal([
-        '["sluice",1]',
+        '["sluice",2]',
         '["open",0,"x",4]',
         '["ack",0,2]',
         '["ack",0,3]',
@@ -1336,7 +1333,7 @@ describe('network channels', function () {
       expect(await closed).to.deep.equal({ code: 1002, reason });
       expect(await net.closed).to.deep.equal({ code: 1002, reason, wasClean: true });
       // The take was acknowledged before the Close; the value after the bad frame never came.
-      expect(frames).to.deep.equal(['["sluice",1]', '["open",0,"x",4]', '["ack",0,1]']);
+      expect(frames).to.deep.equal(['["sluice",2]', '["open",0,"x",4]', '["ack",0,1]']);
       const after = x.incoming.tryReceive();
       expect(after).to.include({ ok: false, closed: true });
       expect((after as { cause?: unknown }).cause).to.be.instanceOf(ConnectionLostError);
@@ -1360,7 +1357,7 @@ describe('network channels', function () {
       x.outgoing.close();
       void net.close(4000, 'bye');
       expect(await received(6)).to.deep.equal([
-        '["sluice",1]',
+        '["sluice",2]',
         '["open",0,"x",0]',
         '["v",0,1]',
         '["v",0,2]',
@@ -1385,7 +1382,7 @@ describe('network channels', function () {
       right.send('["sluice",1]\n["open",0,"x",4]\n["v",0,1]\n["bye"]\n["v",0,2]');
       expect(await taken).to.equal(1);
       expect(await received(4)).to.deep.equal([
-        '["sluice",1]',
+        '["sluice",2]',
         '["open",0,"x",8]',
         '["ack",0,1]',
         '["bye"]',
@@ -1406,7 +1403,7 @@ describe('network channels', function () {
       const start = Date.now();
       const closing = net.close(4000, 'bye');
       const state = track(closing);
-      expect(await received(3)).to.deep.equal(['["sluice",1]', '["open",0,"x",0]', '["bye"]']);
+      expect(await received(3)).to.deep.equal(['["sluice",2]', '["open",0,"x",0]', '["bye"]']);
       expect(state.state).to.equal('pending');
       expect(await closing).to.deep.equal({ code: 4000, reason: 'bye', wasClean: true });
       expect(Date.now() - start).to.be.at.least(49);
@@ -1440,7 +1437,7 @@ describe('network channels', function () {
       const x = net.channel<number>('x', { onUndelivered: (v) => undelivered.push(v) });
       right.send('["sluice",1]\n["open",0,"x",8]');
       await x.outgoing.send(1);
-      expect(await received(3)).to.deep.equal(['["sluice",1]', '["open",0,"x",0]', '["v",0,1]']);
+      expect(await received(3)).to.deep.equal(['["sluice",2]', '["open",0,"x",0]', '["v",0,1]']);
       right.close(4000, 'bye');
       expect(await net.closed).to.deep.equal({ code: 4000, reason: 'bye', wasClean: true });
       expect(late).to.deep.equal({ ok: true });
@@ -1586,7 +1583,7 @@ describe('network channels', function () {
       [
         'a first frame that is not a hello',
         ['["open",0,"x",1]'],
-        'Expected the hello frame ["sluice",1] first',
+        'Expected the hello frame ["sluice",2] first',
       ],
       [
         'an unsupported version',
@@ -1664,7 +1661,7 @@ describe('network channels', function () {
         code: 1002,
         reason: "Received a frame of unknown type 'nope' (string)",
       });
-      expect(rawClient.frames).to.deep.equal(['["sluice",1]', '["open",0,"x",1]']);
+      expect(rawClient.frames).to.deep.equal(['["sluice",2]', '["open",0,"x",1]']);
       const error = await rejection(served[0]?.x.incoming.receive() as Promise<number>);
       expect(error).to.be.instanceOf(ConnectionLostError);
       const lost = error as ConnectionLostError;

@@ -16,8 +16,10 @@ import type {
   SendResult,
   WaitOptions,
 } from '../../lib/index.js';
-import { channels, text, wrap } from '../../lib/websocket/index.js';
-import type { ChannelSession, WebSocketLike } from '../../lib/websocket/index.js';
+import { text, wrap } from '../../lib/websocket/index.js';
+import { channels } from '../../lib/network/index.js';
+import type { WebSocketLike } from '../../lib/websocket/index.js';
+import type { ChannelSession } from '../../lib/network/index.js';
 import type { CaseKind, ChannelUnderTest } from '../helpers/kinds.js';
 
 /** Title of the shared channel cases over network pairs, the same in Node and Chromium. */

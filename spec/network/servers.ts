@@ -16,8 +16,9 @@ import type { RawData } from 'ws';
 import { delay } from '../../lib/index.js';
 import { describeValue } from '../../lib/internal/describe-value.js';
 import { route, serve } from '../../lib/server/index.js';
-import { ConnectionLostError, channels, text } from '../../lib/websocket/index.js';
-import type { ChannelSession } from '../../lib/websocket/index.js';
+import { text } from '../../lib/websocket/index.js';
+import { ConnectionLostError, channels } from '../../lib/network/index.js';
+import type { ChannelSession } from '../../lib/network/index.js';
 import { UP_CAPACITY } from './pair.js';
 import type { SocketPair } from './pair.js';
 

@@ -3,15 +3,9 @@
 // conflicts resolved by server order, refusals, changes made offline, a lost connection.
 import { expect } from 'chai';
 import { MemorySocket } from '../../lib/server/memory-socket.js';
-import {
-  ConnectionLostError,
-  SharedState,
-  channels,
-  syncState,
-  text,
-  wrap,
-} from '../../lib/websocket/index.js';
-import type { ChannelSession } from '../../lib/websocket/index.js';
+import { text, wrap } from '../../lib/websocket/index.js';
+import { ConnectionLostError, SharedState, channels, syncState } from '../../lib/network/index.js';
+import type { ChannelSession } from '../../lib/network/index.js';
 import { STATE_PREFIX } from '../../lib/network/shared-state.js';
 import { rejection } from '../server/helpers.js';
 

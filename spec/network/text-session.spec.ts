@@ -3,7 +3,8 @@
 import { expect } from 'chai';
 import { route } from '../../lib/server/index.js';
 import type { ServerSession } from '../../lib/server/index.js';
-import { channels, connect, text } from '../../lib/websocket/index.js';
+import { connect, text } from '../../lib/websocket/index.js';
+import { channels } from '../../lib/network/index.js';
 import type { Session } from '../../lib/websocket/index.js';
 
 describe('channels() types', () => {

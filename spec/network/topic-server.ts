@@ -7,7 +7,8 @@
  */
 import { Topic } from '../../lib/index.js';
 import { route, serve } from '../../lib/server/index.js';
-import { ConnectionLostError, channels, serveTopics, text } from '../../lib/websocket/index.js';
+import { text } from '../../lib/websocket/index.js';
+import { ConnectionLostError, channels, serveTopics } from '../../lib/network/index.js';
 import type { Listening } from './servers.js';
 
 interface Command {

@@ -7,16 +7,14 @@ import { DiscontinuityError, SubscriberOverflowError, Topic } from '../../lib/in
 import type { TopicEvent } from '../../lib/index.js';
 import { route } from '../../lib/server/index.js';
 import { MemorySocket } from '../../lib/server/memory-socket.js';
+import { reconnecting, text, wrap } from '../../lib/websocket/index.js';
 import {
   ConnectionLostError,
   channels,
-  reconnecting,
   remoteTopic,
   serveTopics,
-  text,
-  wrap,
-} from '../../lib/websocket/index.js';
-import type { ChannelSession, RemoteTopic } from '../../lib/websocket/index.js';
+} from '../../lib/network/index.js';
+import type { ChannelSession, RemoteTopic } from '../../lib/network/index.js';
 import { TOPICS_CHANNEL } from '../../lib/network/topics.js';
 import { rejection, useServers, waitFor } from '../server/helpers.js';
 import { show } from '../topics/helpers.js';

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { expectTypeOf } from 'expect-type';
 import { z } from 'zod';
 import { DecodeError } from '../../lib/errors.js';
+import type { ReceiveChannel } from '../../lib/index.js';
 import { Route, endpoint, testConversation } from '../../lib/server/index.js';
 import type { ServerSession } from '../../lib/server/index.js';
 import { text } from '../../lib/websocket/index.js';
@@ -34,6 +35,33 @@ describe('endpoint()', function () {
       },
     );
     expect(reply).to.deep.equal({ from: '/chat', text: 'HI' });
+  });
+
+  it('reconnecting(): a typed reconnecting client at the endpoint, with the attempt on the session', async () => {
+    const server = await start({}, [
+      Chat.handle(async (session) => {
+        const { text: said } = await session.incoming.receive();
+        await session.outgoing.send({ from: 'server', text: said });
+        await session.close(4000, 'come again');
+      }),
+    ]);
+    const seen: [number, string][] = [];
+    const client = Chat.reconnecting(
+      server.url,
+      async ({ incoming, outgoing, attempt, connection, closed }) => {
+        expectTypeOf(incoming).toEqualTypeOf<ReceiveChannel<{ from: string; text: string }>>();
+        await outgoing.send({ text: `hi ${String(connection)}` });
+        seen.push([attempt, (await incoming.receive()).text]);
+        if (connection === 2) await client.stop();
+        else await closed;
+      },
+      { minDelay: 1, maxDelay: 1, jitter: 0 },
+    );
+    await client.done;
+    expect(seen).to.deep.equal([
+      [1, 'hi 1'],
+      [2, 'hi 2'], // the first connection lived less than minUptime: the count goes on
+    ]);
   });
 
   it("connect: the client's session signal aborts with options.signal's reason while the handler runs", async () => {

@@ -5,11 +5,59 @@
  *
  * @module
  */
-import type { Codec } from '../websocket/codec.js';
-import type { SessionOptions } from '../websocket/session.js';
-import { checkOptions } from '../websocket/session.js';
-import { checkFunction, describeValue } from '../websocket/validate.js';
-import type { ServerSession } from './server-session.js';
+import type { CloseReason } from '../errors.js';
+import type { Scope } from '../scope.js';
+import type { Codec } from './codec.js';
+import type { Session, SessionOptions } from './session.js';
+import { checkOptions } from './session.js';
+import { checkFunction, describeValue } from './validate.js';
+
+/** The HTTP upgrade request a connection came from, as the handler (and `authorize`) sees it. */
+export interface ServerRequest {
+  /** The path of the request target, without the query (`/chat`). */
+  readonly path: string;
+  /** The parsed query string. */
+  readonly query: URLSearchParams;
+  /** The request headers, with lower-cased names (as Node's `http` gives them). */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  /** The peer's IP address (`'127.0.0.1'`, `'::1'`), or `''` when unknown. */
+  readonly remoteAddress: string;
+}
+
+/**
+ * A connection on the server: the same {@link Session} as on the client — `incoming`,
+ * `outgoing`, `closed`, `flush`, `terminate` with the same semantics — plus what only the
+ * server knows.
+ *
+ * @typeParam In - messages from the client.
+ * @typeParam Out - messages to the client.
+ */
+export interface ServerSession<In, Out = In> extends Session<In, Out> {
+  /** The upgrade request (path, query, headers, remote address). */
+  readonly request: ServerRequest;
+  /**
+   * Aborted when the connection ends (reason: a `WebSocketCloseError` with the close
+   * code; for a silent peer, code 1006 with a `TimeoutError` cause), when the server shuts
+   * down (a `ServerClosedError`), or when a child of {@link ServerSession.scope} fails.
+   * Pass it to whatever the handler awaits so that the work stops with the connection.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * The handler's scope: children started with `scope.launch`/`scope.async` get
+   * {@link ServerSession.signal}, and the handler's connection is closed only after all
+   * of them have settled. A failing child fails the handler (1011, `onError`).
+   */
+  readonly scope: Scope;
+  /**
+   * As {@link Session.close}, but a server may also send protocol codes: 1000–1003,
+   * 1007–1014 (1001 going away, 1008 policy violation, 1011 internal error, …) or
+   * 3000–4999. Flushes what `send` accepted first; a second call does nothing.
+   *
+   * @throws TypeError if `code` is not a number or `reason` not a string.
+   * @throws RangeError if `code` is not one of those, or `reason` exceeds 123 UTF-8 bytes.
+   */
+  close(code?: number, reason?: string): Promise<CloseReason>;
+}
 
 /**
  * What runs for each connection on a route. The connection lives as long as the handler:
