@@ -52,6 +52,8 @@ import { CATCHING, Waiter } from '../internal/waiter.js';
 import { json } from './codec.js';
 import type { Codec, Frame } from './codec.js';
 import { Outgoing, poll } from './outgoing.js';
+import { charge, decodeOnTurn, hasBudget, waitForTurn } from './read-turns.js';
+import type { Reader } from './read-turns.js';
 import type { Entry } from './outgoing.js';
 import { CLOSING, CONNECTING, OPEN } from './socket.js';
 import type { CloseEventLike, ErrorEventLike, MessageEventLike, WebSocketLike } from './socket.js';
@@ -345,6 +347,19 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #paused = false;
   /** Paused, but reading again until the heartbeat's pong arrives (see `pinged`). */
   #peeking = false;
+  /**
+   * The socket is paused until this session's next read turn (read-turns.ts): the bytes
+   * decoded in one macrotask across sessions ran out, or a pause has ended.
+   */
+  #throttled = false;
+  /** The read turn awaited is for a heartbeat peek (see `pinged`). */
+  #peekQueued = false;
+  readonly #reader: Reader = {
+    lastSize: 0,
+    granted: () => {
+      this.#granted();
+    },
+  };
   /**
    * `performance.now()` when the socket last stopped being paused without reading;
    * `Infinity` while it is; `-Infinity` if it never was. See `unreadUntil`.
@@ -688,6 +703,16 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     }
     const size = sizeOf(data);
     if (!this.#admit(size)) return;
+    const pausable = typeof this.#socket.pause === 'function';
+    if (pausable && !hasBudget()) {
+      // Many sockets read in the same turn: decode later, in a turn of its own.
+      const decoded = decodeOnTurn(() => this.#codec.decode(data), size);
+      decoded.catch(noop);
+      this.#enqueue(new PendingDecode(decoded, data), size);
+      this.#checkBytes();
+      this.#throttle(size);
+      return;
+    }
     let value: unknown;
     try {
       value = this.#codec.decode(data);
@@ -705,6 +730,32 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       else this.#overflowed(); // the message is dropped; those before it stay receivable
     }
     this.#checkBytes();
+    if (pausable && !charge(size)) this.#throttle(size);
+  }
+
+  /** The turn's budget of bytes is spent: pause until a later turn (read-turns.ts). */
+  #throttle(size: number): void {
+    this.#reader.lastSize = size;
+    // Paused for back-pressure already: its resume waits for a turn (`#resumeReading`).
+    if (this.#throttled || this.#finished || (this.#paused && !this.#peeking)) return;
+    this.#throttled = true;
+    this.#unreadUntil = Infinity;
+    this.#stopIdleTimer();
+    (this.#socket.pause as () => void)();
+    waitForTurn(this.#reader);
+  }
+
+  /** This session's read turn: reading goes on unless it is paused for back-pressure. */
+  #granted(): void {
+    this.#throttled = false;
+    const peek = this.#peekQueued;
+    this.#peekQueued = false;
+    if (this.#finished || (this.#paused && !this.#peeking)) return;
+    // A peek counts from the ping on (see `pinged`): a dead peer is still detected.
+    if (!peek) this.#unreadUntil = performance.now();
+    this.#touch();
+    this.#startIdleTimer();
+    this.#socket.resume?.();
   }
 
   /**
@@ -789,15 +840,18 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     (this.#socket.pause as () => void)();
   }
 
-  /** Ends a pause (and a peek); reading goes on. */
+  /**
+   * Ends a pause (and a peek); reading goes on at this session's next read turn (at once
+   * when peeking: the socket is reading already), so that many sessions resumed together
+   * do not all decode in the same macrotask (read-turns.ts).
+   */
   #resumeReading(): void {
+    const reading = this.#peeking && !this.#throttled;
     if (this.#peeking) this.#stopPeeking();
-    else this.#unreadUntil = performance.now();
     this.#paused = false;
-    if (this.#finished) return;
-    this.#touch();
-    this.#startIdleTimer();
-    this.#socket.resume?.();
+    if (this.#finished || reading || this.#throttled) return;
+    this.#throttled = true;
+    waitForTurn(this.#reader);
   }
 
   /** Resumes once the backlog is delivered and the bytes held are under half the bound. */
@@ -818,9 +872,16 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (!this.#paused || this.#peeking || this.#finished || typeof socket.on !== 'function') return;
     if (this.#held() >= this.#peekLimit()) return;
     this.#peeking = true;
-    this.#unreadUntil = performance.now();
     socket.on('pong', this.#onPeekPong);
-    socket.resume?.();
+    // Throttled: the read turn it waits for resumes it (and sets `unreadUntil` then).
+    if (this.#throttled) return;
+    // Reading resumes at the next read turn, so that a heartbeat that pings many paused
+    // sessions at once does not make them all read in the same macrotask; the wait counts
+    // against the peer's pong timeout (a dead peer must still be detected).
+    this.#unreadUntil = performance.now();
+    this.#throttled = true;
+    this.#peekQueued = true;
+    waitForTurn(this.#reader);
   }
 
   /**
