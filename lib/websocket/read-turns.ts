@@ -16,7 +16,7 @@
  * socket and queues for a turn. After the macrotask (`afterMacrotask`: in Node, the check
  * phase right after the poll that read the data) the budget starts again and queued
  * sessions are resumed first come, first served, while the sizes of their last messages
- * fit in one budget (at least one per turn). A resumed session that has nothing to read
+ * fit in one budget (at least one per turn); those whose last message was small go first. A resumed session that has nothing to read
  * costs nothing; one that reads past the budget again goes back to the end of the queue.
  * So a turn decodes about one budget, plus at most one message per socket that was
  * already reading, and every session gets its turn (round-robin by arrival).
@@ -31,7 +31,10 @@ import { afterMacrotask } from '../internal/macrotask.js';
 /** The bytes of messages decoded per macrotask, across sessions, before sessions wait. */
 export const TURN_BYTES = 1024 * 1024;
 
-/** What a resumed session is expected to read at least (small messages: many per turn). */
+/**
+ * A message up to this size is small: its reader is granted before the large ones, and is
+ * expected to read at least this much (many small readers per turn).
+ */
 const MIN_RESERVE = 16 * 1024;
 
 /** A session waiting for a turn. */
@@ -44,18 +47,27 @@ export interface Reader {
 
 let spent = 0;
 let scheduled = false;
-const waiting = new Deque<Reader>();
+/** Readers whose last message was small (at most {@link MIN_RESERVE}), and the others. */
+const small = new Deque<Reader>();
+const large = new Deque<Reader>();
 
 function nextTurn(): void {
   scheduled = false;
   spent = 0;
   let reserved = 0;
-  while (waiting.length > 0 && (reserved === 0 || reserved < TURN_BYTES)) {
-    const reader = waiting.shift();
-    reserved += Math.max(reader.lastSize, MIN_RESERVE);
-    reader.granted();
+  // Small messages first (a chat beside bulk uploads waits one turn, not one per upload),
+  // then at least one large reader per turn, so that neither queue can starve the other.
+  while (small.length > 0 && reserved < TURN_BYTES) {
+    reserved += MIN_RESERVE;
+    small.shift().granted();
   }
-  if (waiting.length > 0) schedule();
+  let first = true;
+  while (large.length > 0 && (first || reserved < TURN_BYTES)) {
+    first = false;
+    reserved += large.peek().lastSize;
+    large.shift().granted();
+  }
+  if (small.length > 0 || large.length > 0) schedule();
 }
 
 function schedule(): void {
@@ -102,6 +114,6 @@ export function decodeOnTurn<T>(decode: () => T, size: number): Promise<Awaited<
 
 /** Queues `reader` to be granted a later turn (first come, first served). */
 export function waitForTurn(reader: Reader): void {
-  waiting.push(reader);
+  (reader.lastSize <= MIN_RESERVE ? small : large).push(reader);
   schedule();
 }

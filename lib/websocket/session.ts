@@ -265,9 +265,23 @@ export const APPLICATION_ERROR = 4000;
 class PendingDecode {
   constructor(
     readonly promise: Promise<unknown>,
-    readonly data: Frame,
+    readonly data: Frame | TextBytes,
   ) {}
 }
+
+/**
+ * A text message from `ws`'s own `'message'` event, still as UTF-8 bytes: made a string
+ * only when decoded (on its read turn, when it arrived past the turn's budget).
+ */
+class TextBytes {
+  constructor(readonly bytes: Uint8Array) {}
+  toString(): string {
+    return UTF8.decode(this.bytes);
+  }
+}
+
+/** `ws` validated the UTF-8 of text messages already. */
+const UTF8 = new TextDecoder();
 
 /** The end of `incoming`, queued behind the messages still in the backlog. */
 class EndOfIncoming {
@@ -387,6 +401,14 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   readonly #onMessage = (event: MessageEventLike): void => {
     this.#receive(event.data);
   };
+  /** `ws`'s own message event, where reading can pause (see `TextBytes`). */
+  readonly #onRawMessage = (data: unknown, isBinary: boolean): void => {
+    if (isBinary || !(data instanceof Uint8Array)) this.#receive(data);
+    else if (hasBudget()) this.#receive(UTF8.decode(data));
+    else this.#receive(new TextBytes(data));
+  };
+  /** Whether messages come through `#onRawMessage` (`ws`: it has `on` and `pause`). */
+  readonly #raw: boolean;
   readonly #onClose = (event: CloseEventLike): void => {
     this.#socketClosed(event);
   };
@@ -441,7 +463,9 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     });
 
     socket.binaryType = 'arraybuffer';
-    socket.addEventListener('message', this.#onMessage);
+    this.#raw = typeof socket.on === 'function' && typeof socket.pause === 'function';
+    if (this.#raw) (socket.on as NonNullable<WebSocketLike['on']>)('message', this.#onRawMessage);
+    else socket.addEventListener('message', this.#onMessage);
     socket.addEventListener('close', this.#onClose);
     socket.addEventListener('error', this.#onError);
     if (this.#idleTimeout !== undefined && typeof socket.on === 'function') {
@@ -691,6 +715,10 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #receive(raw: unknown): void {
     if (this.#finished || this.#discarding) return;
     this.#touch();
+    if (raw instanceof TextBytes) {
+      this.#receiveLater(raw);
+      return;
+    }
     const data = toFrame(raw);
     if (data === undefined) {
       this.#decodeFailed(
@@ -731,6 +759,17 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     }
     this.#checkBytes();
     if (pausable && !charge(size)) this.#throttle(size);
+  }
+
+  /** A text message past the turn's budget: decoded (made a string) on a later turn. */
+  #receiveLater(text: TextBytes): void {
+    const size = text.bytes.byteLength;
+    if (!this.#admit(size)) return;
+    const decoded = decodeOnTurn(() => this.#codec.decode(text.toString()), size);
+    decoded.catch(noop);
+    this.#enqueue(new PendingDecode(decoded, text), size);
+    this.#checkBytes();
+    this.#throttle(size);
   }
 
   /** The turn's budget of bytes is spent: pause until a later turn (read-turns.ts). */
@@ -953,7 +992,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
           value = await item.promise;
         } catch (error) {
           this.#backlogBytes -= size;
-          const decodeError = this.#decodeFailed(toDecodeError(error, item.data), false);
+          const data = item.data instanceof TextBytes ? item.data.toString() : item.data;
+          const decodeError = this.#decodeFailed(toDecodeError(error, data), false);
           if (decodeError === undefined) continue;
           this.#incoming.close(decodeError);
           break;
@@ -1088,7 +1128,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#closeReason = Object.freeze(reason);
     const socket = this.#socket;
     socket.removeEventListener('open', this.#onOpen);
-    socket.removeEventListener('message', this.#onMessage);
+    if (this.#raw) socket.off?.('message', this.#onRawMessage);
+    else socket.removeEventListener('message', this.#onMessage);
     socket.removeEventListener('close', this.#onClose);
     // The error listener stays: `ws` (an EventEmitter) throws an 'error' nobody listens to,
     // and a dropped socket may still emit one.
