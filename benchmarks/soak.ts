@@ -438,6 +438,8 @@ interface Row {
   readonly rssPerConnection: string;
   readonly p99: string;
   readonly max: string;
+  /** The longest stall: its length and the CPU the server used during it. */
+  readonly stall: string;
   readonly target: string;
   readonly neighbour: string;
   readonly notes: string;
@@ -504,6 +506,8 @@ async function runAttack(attack: Attack, quick: boolean): Promise<Row> {
     rssPerConnection: size((peakRss - baseRss) / clients),
     p99: report === undefined ? stuck : `${String(report.p99)} ms`,
     max: report === undefined ? stuck : `${String(report.max)} ms`,
+    stall:
+      report === undefined ? '-' : `${String(report.stallWall)} / ${String(report.stallCpu)} ms`,
     target: outcome === 'ok' && max <= 100 ? 'yes' : 'NO',
     neighbour:
       `${seen.lost}/${seen.duplicated}/${seen.reordered} of ${seen.sent}` +
@@ -524,6 +528,7 @@ function failedRow(attack: Attack, quick: boolean, error: unknown): Row {
     rssPerConnection: '-',
     p99: '-',
     max: '-',
+    stall: '-',
     target: 'NO',
     neighbour: '-',
     notes: String(error).split('\n')[0] ?? '',
@@ -539,6 +544,7 @@ function table(rows: readonly Row[]): string {
     'rss/conn',
     'loop p99',
     'loop max',
+    'longest stall / its CPU',
     'max ≤ 100 ms',
     'neighbour lost/dup/reordered',
     'notes',
@@ -551,6 +557,7 @@ function table(rows: readonly Row[]): string {
     row.rssPerConnection,
     row.p99,
     row.max,
+    row.stall,
     row.target,
     row.neighbour,
     row.notes,
@@ -602,6 +609,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nSoak${quick ? ' (--quick)' : ''}: sluice from dist/, server in a child process (Node ${process.version}, ${os.cpus().length} cores, load average at the end ${load}); ` +
       `memory = peak during the attack minus the baseline after GC, per attacking connection; ` +
+      `longest stall / its CPU = the longest gap of a 10 ms timer and the CPU time the server used during it (far less CPU than wall: the machine's other load held it off the cores); ` +
       `neighbour: numbered messages echoed during the attack\n\n${table(rows)}\n`,
   );
 }

@@ -407,7 +407,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     else if (hasBudget()) this.#receive(UTF8.decode(data));
     else this.#receive(new TextBytes(data));
   };
-  /** Whether messages come through `#onRawMessage` (`ws`: it has `on` and `pause`). */
+  /** Whether messages come through `#onRawMessage` (a server's `ws` socket). */
   readonly #raw: boolean;
   readonly #onClose = (event: CloseEventLike): void => {
     this.#socketClosed(event);
@@ -431,7 +431,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (this.#paused && this.#backlog === null) this.#maybeResume();
   };
 
-  constructor(socket: WebSocketLike, options: SessionOptions<In, Out> = {}) {
+  /**
+   * `rawMessages` (internal, for `sluice/server`, whose sockets are `ws`'s): listen to
+   * `ws`'s own `'message'` event, `(data, isBinary)`, where the socket has `on` and `pause`.
+   */
+  constructor(socket: WebSocketLike, options: SessionOptions<In, Out> = {}, rawMessages = false) {
     checkSocket(socket);
     checkOptions(options);
     this.#socket = socket;
@@ -463,7 +467,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     });
 
     socket.binaryType = 'arraybuffer';
-    this.#raw = typeof socket.on === 'function' && typeof socket.pause === 'function';
+    this.#raw =
+      rawMessages && typeof socket.on === 'function' && typeof socket.pause === 'function';
     if (this.#raw) (socket.on as NonNullable<WebSocketLike['on']>)('message', this.#onRawMessage);
     else socket.addEventListener('message', this.#onMessage);
     socket.addEventListener('close', this.#onClose);
