@@ -308,7 +308,11 @@ describe('many clients flooding big messages to slow consumers (process under at
   const MiB = 1024 * 1024;
 
   // Each socket with data completes about one message per turn of the event loop: without
-  // a budget shared by the sessions, one turn decoded one 4 MiB message per client.
+  // a budget shared by the sessions, one turn decoded one 4 MiB message per client, and the
+  // process stalled for seconds (the second connection was not served within 3 s). The
+  // first turn of the attack still costs what `ws` does per message (unmasking, UTF-8
+  // check) once per client: hence a bound of a second, not ON_TIME_MS.
+  const STALL_MS = 1000;
   it(`${CLIENTS} clients × ${MESSAGES} JSON messages of 4 MiB: timers stay on time and a second connection is served, during and after`, async () => {
     const child = start(['slow']);
     const { url } = (await child.next('ready', 20_000)) as Report & { url: string };
@@ -346,7 +350,7 @@ describe('many clients flooding big messages to slow consumers (process under at
       const worst = Math.max(...lateness);
       if (process.env.HOSTILE_FIGURES !== undefined)
         console.log(`lateness ${lateness.join(', ')} ms`);
-      expect(worst, `lateness ${lateness.join(', ')} ms`).to.be.below(ON_TIME_MS);
+      expect(worst, `lateness ${lateness.join(', ')} ms`).to.be.below(STALL_MS);
       // Still flooding (each connection has messages to deliver), none cut.
       expect(clients.map((ws) => ws.readyState)).to.deep.equal(clients.map(() => WebSocket.OPEN));
     } finally {
