@@ -75,13 +75,19 @@ interface Attack {
 
 // ---------------------------------------------------------------- (a) writer spin
 
-/** Peers of `/flood` stop reading; once the server's buffer is full, `act` on each. */
+/**
+ * Peers of `/flood` stop reading; once the server's buffer is full, `act` on each. How
+ * long the server takes to end those sessions is read from `server.sessions` (the peers
+ * cannot tell: a socket that does not read never sees the server's FIN). A server whose
+ * Close cannot be written (the peer reads nothing) drops the connection at `closeTimeout`
+ * (10 s by default).
+ */
 function writerSpin(id: string, act: (peer: RawPeer) => void): Attack {
   return {
     id,
     clients: [75, 5],
     config: () => ({}),
-    run: async ({ port, quick }, clients) => {
+    run: async ({ port, child }, clients) => {
       const peers = (await openMany(clients, 50, () => rawPeer(port, '/flood'))).filter(
         (peer): peer is RawPeer => peer !== undefined,
       );
@@ -91,11 +97,16 @@ function writerSpin(id: string, act: (peer: RawPeer) => void): Attack {
       await sleep(1500);
       const acted = Date.now();
       for (const peer of peers) act(peer);
-      await sleep(quick ? 3000 : 8000);
-      const ended = peers.filter((peer) => peer.socket.destroyed).length;
+      // The neighbour is the one session left once the attack's are over.
+      const deadline = acted + 14_000;
+      while (child.sessions > 1 && Date.now() < deadline) await sleep(100);
+      const left = Math.max(0, child.sessions - 1);
+      const took = Date.now() - acted;
       for (const peer of peers) peer.socket.destroy();
       await sleep(500);
-      return `${peers.length} opened; ${Date.now() - acted} ms after the ${id.slice(2)}: server dropped ${ended} TCP`;
+      return left === 0
+        ? `${peers.length} opened; the server ended all their sessions within ${took} ms of the ${id.slice(2)}`
+        : `${peers.length} opened; ${left} sessions still open ${took} ms after the ${id.slice(2)}`;
     },
   };
 }

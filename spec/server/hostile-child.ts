@@ -129,7 +129,7 @@ if (mode === 'server') {
   const server = await serve(
     { maxMessageSize: 4 * 1024 * 1024 },
     {
-      '/slow': route<unknown>({
+      '/slow': route({
         incomingMaxBytes: 16 * 1024 * 1024,
         handler: async (session) => {
           while ((await session.incoming.receiveCatching()).ok) {
