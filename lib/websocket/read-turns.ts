@@ -29,7 +29,7 @@ import { Deque } from '../internal/deque.js';
 import { afterMacrotask } from '../internal/macrotask.js';
 
 /** The bytes of messages decoded per macrotask, across sessions, before sessions wait. */
-export const TURN_BYTES = 1024 * 1024;
+export const TURN_BYTES: number = 1024 * 1024;
 
 /**
  * A message up to this size is small: its reader is granted before the large ones, and is

@@ -26,6 +26,13 @@
  *   waits for bytes. Reading pauses at half of `incomingMaxBytes`; past all of it the
  *   connection fails (1009). The heartbeat's ping lets a paused socket read again, up to
  *   five eighths, for the pong (see `pinged`).
+ * - **Read turns.** Where the socket can pause (`ws`), every received message is charged
+ *   to one budget of bytes per macrotask shared by all sessions of the process
+ *   (read-turns.ts). Past it the session pauses its socket until its turn comes, and a
+ *   message that arrived past it is decoded on a later turn (a server's text message
+ *   stays UTF-8 bytes until then): many connections delivering big messages in the same
+ *   turn of the event loop take turns instead of holding it. Resuming after a pause (and
+ *   a heartbeat's peek) also waits for a turn, after at least one macrotask.
  * - **The writer never spins.** Each pass of the writer loop first checks that the socket
  *   is open (else it refuses the waiting sends and ends), then writes, then waits for a
  *   send, the close or the drain poll's timer: no state can send it round without one
