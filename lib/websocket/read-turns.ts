@@ -93,8 +93,10 @@ export function hasBudget(): boolean {
 
 /**
  * Runs `decode` (a message of `size` bytes) on a later turn, charged to that turn's
- * budget, in the order of the calls: for a message received once this turn's budget is
- * spent. Resolves with what `decode` returns (awaited), rejects with what it throws.
+ * budget: for a message received once this turn's budget is spent. Resolves with what
+ * `decode` returns (awaited), rejects with what it throws. Calls of one size class run in
+ * call order; a small message's may run before an earlier large one's (the session
+ * delivers in arrival order whatever the order of decoding).
  */
 export function decodeOnTurn<T>(decode: () => T, size: number): Promise<Awaited<T>> {
   return new Promise<Awaited<T>>((resolve, reject) => {
