@@ -112,7 +112,9 @@ export interface SessionOptions<In, Out> {
    *   takes the frames the socket delivers after it paused (`ws` parses the rest of the
    *   chunk it read: up to 64 KiB on the wire, more once inflated) and those it reads
    *   while the server's heartbeat waits for a pong (see `ServeOptions.pongTimeout`).
-   *   Reading resumes once the queue is delivered and the bytes held are under half.
+   *   Reading resumes once the queue is delivered and the bytes held are under half, at
+   *   the session's next read turn (after at least one macrotask: sessions resumed
+   *   together read in turns, not all in one turn of the event loop).
    * - A message that would take the bytes held past the bound — a peer flooding past
    *   the pause, a burst of deflate bombs, or any overflow with `'close'` — fails the
    *   connection with 1009 and ends `incoming` with an `IncomingOverflowError` (its
@@ -914,7 +916,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   /**
    * The server's heartbeat has just pinged. A socket sluice paused cannot read the pong:
-   * it reads again until the pong arrives, or until the bytes held reach five eighths
+   * from its next read turn on (the wait counts against the peer) it reads again until
+   * the pong arrives, or until the bytes held reach five eighths
    * of `incomingMaxBytes` (then it pauses again, and the heartbeat does not count that
    * time against the peer). Internal, for `sluice/server`.
    */
