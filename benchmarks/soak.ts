@@ -75,13 +75,19 @@ interface Attack {
 
 // ---------------------------------------------------------------- (a) writer spin
 
-/** Peers of `/flood` stop reading; once the server's buffer is full, `act` on each. */
+/**
+ * Peers of `/flood` stop reading; once the server's buffer is full, `act` on each. How
+ * long the server takes to end those sessions is read from `server.sessions` (the peers
+ * cannot tell: a socket that does not read never sees the server's FIN). A server whose
+ * Close cannot be written (the peer reads nothing) drops the connection at `closeTimeout`
+ * (10 s by default).
+ */
 function writerSpin(id: string, act: (peer: RawPeer) => void): Attack {
   return {
     id,
     clients: [75, 5],
     config: () => ({}),
-    run: async ({ port, quick }, clients) => {
+    run: async ({ port, child }, clients) => {
       const peers = (await openMany(clients, 50, () => rawPeer(port, '/flood'))).filter(
         (peer): peer is RawPeer => peer !== undefined,
       );
@@ -91,11 +97,16 @@ function writerSpin(id: string, act: (peer: RawPeer) => void): Attack {
       await sleep(1500);
       const acted = Date.now();
       for (const peer of peers) act(peer);
-      await sleep(quick ? 3000 : 8000);
-      const ended = peers.filter((peer) => peer.socket.destroyed).length;
+      // The neighbour is the one session left once the attack's are over.
+      const deadline = acted + 14_000;
+      while (child.sessions > 1 && Date.now() < deadline) await sleep(100);
+      const left = Math.max(0, child.sessions - 1);
+      const took = Date.now() - acted;
       for (const peer of peers) peer.socket.destroy();
       await sleep(500);
-      return `${peers.length} opened; ${Date.now() - acted} ms after the ${id.slice(2)}: server dropped ${ended} TCP`;
+      return left === 0
+        ? `${peers.length} opened; the server ended all their sessions within ${took} ms of the ${id.slice(2)}`
+        : `${peers.length} opened; ${left} sessions still open ${took} ms after the ${id.slice(2)}`;
     },
   };
 }
@@ -438,6 +449,8 @@ interface Row {
   readonly rssPerConnection: string;
   readonly p99: string;
   readonly max: string;
+  /** The longest stall: its length and the CPU the server used during it. */
+  readonly stall: string;
   readonly target: string;
   readonly neighbour: string;
   readonly notes: string;
@@ -504,6 +517,8 @@ async function runAttack(attack: Attack, quick: boolean): Promise<Row> {
     rssPerConnection: size((peakRss - baseRss) / clients),
     p99: report === undefined ? stuck : `${String(report.p99)} ms`,
     max: report === undefined ? stuck : `${String(report.max)} ms`,
+    stall:
+      report === undefined ? '-' : `${String(report.stallWall)} / ${String(report.stallCpu)} ms`,
     target: outcome === 'ok' && max <= 100 ? 'yes' : 'NO',
     neighbour:
       `${seen.lost}/${seen.duplicated}/${seen.reordered} of ${seen.sent}` +
@@ -524,6 +539,7 @@ function failedRow(attack: Attack, quick: boolean, error: unknown): Row {
     rssPerConnection: '-',
     p99: '-',
     max: '-',
+    stall: '-',
     target: 'NO',
     neighbour: '-',
     notes: String(error).split('\n')[0] ?? '',
@@ -539,6 +555,7 @@ function table(rows: readonly Row[]): string {
     'rss/conn',
     'loop p99',
     'loop max',
+    'longest stall / its CPU',
     'max ≤ 100 ms',
     'neighbour lost/dup/reordered',
     'notes',
@@ -551,6 +568,7 @@ function table(rows: readonly Row[]): string {
     row.rssPerConnection,
     row.p99,
     row.max,
+    row.stall,
     row.target,
     row.neighbour,
     row.notes,
@@ -602,6 +620,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nSoak${quick ? ' (--quick)' : ''}: sluice from dist/, server in a child process (Node ${process.version}, ${os.cpus().length} cores, load average at the end ${load}); ` +
       `memory = peak during the attack minus the baseline after GC, per attacking connection; ` +
+      `longest stall / its CPU = the longest gap of a 10 ms timer and the CPU time the server used during it (far less CPU than wall: the machine's other load held it off the cores); ` +
       `neighbour: numbered messages echoed during the attack\n\n${table(rows)}\n`,
   );
 }

@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +56,8 @@ export class SoakChild {
       [
         '--expose-gc',
         `--max-old-space-size=${OLD_SPACE_MB}`,
+        // e.g. SOAK_SERVER_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the server
+        ...(process.env.SOAK_SERVER_ARGS ?? '').split(' ').filter((arg) => arg !== ''),
         '--import',
         'tsx',
         SERVER,
@@ -66,7 +69,9 @@ export class SoakChild {
     this.#child.on('error', (error) => {
       this.#stderr += `spawn failed: ${String(error)}\n`;
     });
+    const log = process.env.SOAK_SERVER_LOG;
     this.#child.stderr.on('data', (chunk: Buffer) => {
+      if (log !== undefined) appendFileSync(log, chunk);
       if (this.#stderr.length < 100_000) this.#stderr += chunk.toString();
     });
     createInterface({ input: this.#child.stdout }).on('line', (line) => {
@@ -74,6 +79,7 @@ export class SoakChild {
       try {
         message = JSON.parse(line) as Message;
       } catch {
+        if (log !== undefined) appendFileSync(log, `${line}\n`);
         return;
       }
       if (message.type === 'tick') {

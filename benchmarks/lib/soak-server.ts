@@ -7,8 +7,8 @@
  *   `server.sessions`. A parent that sees no tick for seconds knows the event loop hung.
  * - `mark`: GC, then the baseline memory; resets the event loop delay histogram
  *   (`perf_hooks.monitorEventLoopDelay`, 10 ms resolution) and the peaks.
- * - `report`: the histogram's p99 and max since `mark`, the memory peaks, what `onError`
- *   got (by error name).
+ * - `report`: the histogram's p99 and max since `mark`, the longest stall and the CPU this
+ *   process used during it, the memory peaks, what `onError` got (by error name).
  * - `gc`: GC, then the memory.
  * - `close <ms>`: `server.close({ timeout: ms })`, then how long it took.
  * - stdin's end: closes the server (1 s) and exits.
@@ -46,13 +46,16 @@ function say(message: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(message)}\n`);
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts (its listener removed either way). */
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const done = (): void => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done);
   });
 
 const errors: Record<string, number> = {};
@@ -146,11 +149,30 @@ const ticker = setInterval(() => {
 
 const ms = (ns: number): number => Math.round(ns / 1e5) / 10;
 
+/**
+ * The longest stall since `mark` (the gap between two runs of a 10 ms timer) and the CPU
+ * time (user + system) this process used during it: a stall whose CPU is a fraction of
+ * its length was mostly the machine's other load keeping this process off the cores.
+ */
+let stall = { wall: 0, cpu: 0 };
+let lastProbe = performance.now();
+let lastCpu = process.cpuUsage();
+const probe = setInterval(() => {
+  const now = performance.now();
+  const cpu = process.cpuUsage(lastCpu);
+  if (now - lastProbe > stall.wall) {
+    stall = { wall: now - lastProbe, cpu: (cpu.user + cpu.system) / 1000 };
+  }
+  lastProbe = now;
+  lastCpu = process.cpuUsage();
+}, 10);
+
 async function command(line: string): Promise<void> {
   const [name, argument] = line.trim().split(' ');
   if (name === 'mark') {
     const base = await collected();
     histogram.reset();
+    stall = { wall: 0, cpu: 0 };
     peak = { rss: 0, heapExternal: 0 };
     say({ type: 'mark', ...base });
   } else if (name === 'report') {
@@ -159,6 +181,8 @@ async function command(line: string): Promise<void> {
       type: 'report',
       p99: ms(histogram.percentile(99)),
       max: ms(histogram.max),
+      stallWall: Math.round(stall.wall),
+      stallCpu: Math.round(stall.cpu),
       peakRss: peak.rss,
       peakHeapExternal: peak.heapExternal,
       sessions: server.sessions,
@@ -188,6 +212,7 @@ input.on('close', () => {
     .then(() => server.close({ timeout: 1000 }))
     .finally(() => {
       clearInterval(ticker);
+      clearInterval(probe);
       histogram.disable();
       process.exit(0);
     });

@@ -54,6 +54,7 @@ export interface HeartbeatTiming {
 }
 
 const OPEN = 1;
+const CLOSING = 2;
 const CLOSED = 3;
 /** An entry's wait: not scheduled, waiting to ping, waiting for the pong. */
 const IDLE = 0;
@@ -74,6 +75,8 @@ export class HeartbeatEntry<S extends PingableSocket = PingableSocket> {
   wait: typeof IDLE | typeof PING | typeof PONG = IDLE;
   /** When the last ping was sent (`performance.now()` clock). */
   pingedAt = 0;
+  /** A ping found the socket closing (not closed): the next one drops it. */
+  closingSeen = false;
   readonly liveness: Liveness | undefined;
 
   constructor(socket: S, liveness?: Liveness) {
@@ -243,7 +246,18 @@ export class Heartbeat<S extends PingableSocket, E extends HeartbeatEntry<S>> {
           entry.liveness?.pinged();
           entry.pingedAt = performance.now();
           this.#schedule(entry, PONG, now);
+        } else if (socket.readyState === CLOSING && entry.closingSeen) {
+          // Still closing a whole interval later: `ws` times its own closing handshakes
+          // (`closeTimeout`), but not a peer's FIN while our writes are stuck (the socket
+          // ends only once they are flushed, which a peer that stopped reading never lets
+          // happen). Dropped like a dead peer.
+          entry.socket.off('pong', this.#onPong);
+          this.#onTimeout(
+            entry,
+            `Closing timeout: the connection was still closing after ${this.#timing.interval} ms`,
+          );
         } else {
+          if (socket.readyState === CLOSING) entry.closingSeen = true;
           this.#schedule(entry, PING, now);
         }
       } else if ((entry.liveness?.unreadUntil ?? -Infinity) > entry.pingedAt) {

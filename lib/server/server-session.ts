@@ -49,7 +49,8 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
   #goingAway: Promise<CloseReason> | undefined;
 
   constructor(socket: WebSocketLike, options: SessionOptions<In, Out>, request: ServerRequest) {
-    this.#inner = new SocketSession<In, Out>(socket, options);
+    // `ws`'s own message event: a text message is decoded only when its read turn comes.
+    this.#inner = new SocketSession<In, Out>(socket, options, true);
     this.request = request;
     this.closed = this.#inner.closed.then((reason) => {
       const final = this.#override ?? reason;

@@ -26,6 +26,13 @@
  *   waits for bytes. Reading pauses at half of `incomingMaxBytes`; past all of it the
  *   connection fails (1009). The heartbeat's ping lets a paused socket read again, up to
  *   five eighths, for the pong (see `pinged`).
+ * - **Read turns.** Where the socket can pause (`ws`), every received message is charged
+ *   to one budget of bytes per macrotask shared by all sessions of the process
+ *   (read-turns.ts). Past it the session pauses its socket until its turn comes, and a
+ *   message that arrived past it is decoded on a later turn (a server's text message
+ *   stays UTF-8 bytes until then): many connections delivering big messages in the same
+ *   turn of the event loop take turns instead of holding it. Resuming after a pause (and
+ *   a heartbeat's peek) also waits for a turn, after at least one macrotask.
  * - **The writer never spins.** Each pass of the writer loop first checks that the socket
  *   is open (else it refuses the waiting sends and ends), then writes, then waits for a
  *   send, the close or the drain poll's timer: no state can send it round without one
@@ -52,6 +59,8 @@ import { CATCHING, Waiter } from '../internal/waiter.js';
 import { json } from './codec.js';
 import type { Codec, Frame } from './codec.js';
 import { Outgoing, poll } from './outgoing.js';
+import { charge, decodeOnTurn, hasBudget, waitForTurn } from './read-turns.js';
+import type { Reader } from './read-turns.js';
 import type { Entry } from './outgoing.js';
 import { CLOSING, CONNECTING, OPEN } from './socket.js';
 import type { CloseEventLike, ErrorEventLike, MessageEventLike, WebSocketLike } from './socket.js';
@@ -103,7 +112,9 @@ export interface SessionOptions<In, Out> {
    *   takes the frames the socket delivers after it paused (`ws` parses the rest of the
    *   chunk it read: up to 64 KiB on the wire, more once inflated) and those it reads
    *   while the server's heartbeat waits for a pong (see `ServeOptions.pongTimeout`).
-   *   Reading resumes once the queue is delivered and the bytes held are under half.
+   *   Reading resumes once the queue is delivered and the bytes held are under half, at
+   *   the session's next read turn (after at least one macrotask: sessions resumed
+   *   together read in turns, not all in one turn of the event loop).
    * - A message that would take the bytes held past the bound — a peer flooding past
    *   the pause, a burst of deflate bombs, or any overflow with `'close'` — fails the
    *   connection with 1009 and ends `incoming` with an `IncomingOverflowError` (its
@@ -263,9 +274,23 @@ export const APPLICATION_ERROR = 4000;
 class PendingDecode {
   constructor(
     readonly promise: Promise<unknown>,
-    readonly data: Frame,
+    readonly data: Frame | TextBytes,
   ) {}
 }
+
+/**
+ * A text message from `ws`'s own `'message'` event, still as UTF-8 bytes: made a string
+ * only when decoded (on its read turn, when it arrived past the turn's budget).
+ */
+class TextBytes {
+  constructor(readonly bytes: Uint8Array) {}
+  toString(): string {
+    return UTF8.decode(this.bytes);
+  }
+}
+
+/** `ws` validated the UTF-8 of text messages already. */
+const UTF8 = new TextDecoder();
 
 /** The end of `incoming`, queued behind the messages still in the backlog. */
 class EndOfIncoming {
@@ -346,6 +371,19 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   /** Paused, but reading again until the heartbeat's pong arrives (see `pinged`). */
   #peeking = false;
   /**
+   * The socket is paused until this session's next read turn (read-turns.ts): the bytes
+   * decoded in one macrotask across sessions ran out, or a pause has ended.
+   */
+  #throttled = false;
+  /** The read turn awaited is for a heartbeat peek (see `pinged`). */
+  #peekQueued = false;
+  readonly #reader: Reader = {
+    lastSize: 0,
+    granted: () => {
+      this.#granted();
+    },
+  };
+  /**
    * `performance.now()` when the socket last stopped being paused without reading;
    * `Infinity` while it is; `-Infinity` if it never was. See `unreadUntil`.
    */
@@ -372,6 +410,14 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   readonly #onMessage = (event: MessageEventLike): void => {
     this.#receive(event.data);
   };
+  /** `ws`'s own message event, where reading can pause (see `TextBytes`). */
+  readonly #onRawMessage = (data: unknown, isBinary: boolean): void => {
+    if (isBinary || !(data instanceof Uint8Array)) this.#receive(data);
+    else if (hasBudget()) this.#receive(UTF8.decode(data));
+    else this.#receive(new TextBytes(data));
+  };
+  /** Whether messages come through `#onRawMessage` (a server's `ws` socket). */
+  readonly #raw: boolean;
   readonly #onClose = (event: CloseEventLike): void => {
     this.#socketClosed(event);
   };
@@ -394,7 +440,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (this.#paused && this.#backlog === null) this.#maybeResume();
   };
 
-  constructor(socket: WebSocketLike, options: SessionOptions<In, Out> = {}) {
+  /**
+   * `rawMessages` (internal, for `sluice/server`, whose sockets are `ws`'s): listen to
+   * `ws`'s own `'message'` event, `(data, isBinary)`, where the socket has `on` and `pause`.
+   */
+  constructor(socket: WebSocketLike, options: SessionOptions<In, Out> = {}, rawMessages = false) {
     checkSocket(socket);
     checkOptions(options);
     this.#socket = socket;
@@ -426,7 +476,10 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     });
 
     socket.binaryType = 'arraybuffer';
-    socket.addEventListener('message', this.#onMessage);
+    this.#raw =
+      rawMessages && typeof socket.on === 'function' && typeof socket.pause === 'function';
+    if (this.#raw) (socket.on as NonNullable<WebSocketLike['on']>)('message', this.#onRawMessage);
+    else socket.addEventListener('message', this.#onMessage);
     socket.addEventListener('close', this.#onClose);
     socket.addEventListener('error', this.#onError);
     if (this.#idleTimeout !== undefined && typeof socket.on === 'function') {
@@ -676,6 +729,10 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #receive(raw: unknown): void {
     if (this.#finished || this.#discarding) return;
     this.#touch();
+    if (raw instanceof TextBytes) {
+      this.#receiveLater(raw);
+      return;
+    }
     const data = toFrame(raw);
     if (data === undefined) {
       this.#decodeFailed(
@@ -688,6 +745,16 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     }
     const size = sizeOf(data);
     if (!this.#admit(size)) return;
+    const pausable = typeof this.#socket.pause === 'function';
+    if (pausable && !hasBudget()) {
+      // Many sockets read in the same turn: decode later, in a turn of its own.
+      const decoded = decodeOnTurn(() => this.#codec.decode(data), size);
+      decoded.catch(noop);
+      this.#enqueue(new PendingDecode(decoded, data), size);
+      this.#checkBytes();
+      this.#throttle(size);
+      return;
+    }
     let value: unknown;
     try {
       value = this.#codec.decode(data);
@@ -705,6 +772,43 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       else this.#overflowed(); // the message is dropped; those before it stay receivable
     }
     this.#checkBytes();
+    if (pausable && !charge(size)) this.#throttle(size);
+  }
+
+  /** A text message past the turn's budget: decoded (made a string) on a later turn. */
+  #receiveLater(text: TextBytes): void {
+    const size = text.bytes.byteLength;
+    if (!this.#admit(size)) return;
+    const decoded = decodeOnTurn(() => this.#codec.decode(text.toString()), size);
+    decoded.catch(noop);
+    this.#enqueue(new PendingDecode(decoded, text), size);
+    this.#checkBytes();
+    this.#throttle(size);
+  }
+
+  /** The turn's budget of bytes is spent: pause until a later turn (read-turns.ts). */
+  #throttle(size: number): void {
+    this.#reader.lastSize = size;
+    // Paused for back-pressure already: its resume waits for a turn (`#resumeReading`).
+    if (this.#throttled || this.#finished || (this.#paused && !this.#peeking)) return;
+    this.#throttled = true;
+    this.#unreadUntil = Infinity;
+    this.#stopIdleTimer();
+    (this.#socket.pause as () => void)();
+    waitForTurn(this.#reader);
+  }
+
+  /** This session's read turn: reading goes on unless it is paused for back-pressure. */
+  #granted(): void {
+    this.#throttled = false;
+    const peek = this.#peekQueued;
+    this.#peekQueued = false;
+    if (this.#finished || (this.#paused && !this.#peeking)) return;
+    // A peek counts from the ping on (see `pinged`): a dead peer is still detected.
+    if (!peek) this.#unreadUntil = performance.now();
+    this.#touch();
+    this.#startIdleTimer();
+    this.#socket.resume?.();
   }
 
   /**
@@ -789,15 +893,18 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     (this.#socket.pause as () => void)();
   }
 
-  /** Ends a pause (and a peek); reading goes on. */
+  /**
+   * Ends a pause (and a peek); reading goes on at this session's next read turn (at once
+   * when peeking: the socket is reading already), so that many sessions resumed together
+   * do not all decode in the same macrotask (read-turns.ts).
+   */
   #resumeReading(): void {
+    const reading = this.#peeking && !this.#throttled;
     if (this.#peeking) this.#stopPeeking();
-    else this.#unreadUntil = performance.now();
     this.#paused = false;
-    if (this.#finished) return;
-    this.#touch();
-    this.#startIdleTimer();
-    this.#socket.resume?.();
+    if (this.#finished || reading || this.#throttled) return;
+    this.#throttled = true;
+    waitForTurn(this.#reader);
   }
 
   /** Resumes once the backlog is delivered and the bytes held are under half the bound. */
@@ -809,7 +916,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   /**
    * The server's heartbeat has just pinged. A socket sluice paused cannot read the pong:
-   * it reads again until the pong arrives, or until the bytes held reach five eighths
+   * from its next read turn on (the wait counts against the peer) it reads again until
+   * the pong arrives, or until the bytes held reach five eighths
    * of `incomingMaxBytes` (then it pauses again, and the heartbeat does not count that
    * time against the peer). Internal, for `sluice/server`.
    */
@@ -818,9 +926,16 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (!this.#paused || this.#peeking || this.#finished || typeof socket.on !== 'function') return;
     if (this.#held() >= this.#peekLimit()) return;
     this.#peeking = true;
-    this.#unreadUntil = performance.now();
     socket.on('pong', this.#onPeekPong);
-    socket.resume?.();
+    // Throttled: the read turn it waits for resumes it (and sets `unreadUntil` then).
+    if (this.#throttled) return;
+    // Reading resumes at the next read turn, so that a heartbeat that pings many paused
+    // sessions at once does not make them all read in the same macrotask; the wait counts
+    // against the peer's pong timeout (a dead peer must still be detected).
+    this.#unreadUntil = performance.now();
+    this.#throttled = true;
+    this.#peekQueued = true;
+    waitForTurn(this.#reader);
   }
 
   /**
@@ -892,7 +1007,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
           value = await item.promise;
         } catch (error) {
           this.#backlogBytes -= size;
-          const decodeError = this.#decodeFailed(toDecodeError(error, item.data), false);
+          const data = item.data instanceof TextBytes ? item.data.toString() : item.data;
+          const decodeError = this.#decodeFailed(toDecodeError(error, data), false);
           if (decodeError === undefined) continue;
           this.#incoming.close(decodeError);
           break;
@@ -1027,7 +1143,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#closeReason = Object.freeze(reason);
     const socket = this.#socket;
     socket.removeEventListener('open', this.#onOpen);
-    socket.removeEventListener('message', this.#onMessage);
+    if (this.#raw) socket.off?.('message', this.#onRawMessage);
+    else socket.removeEventListener('message', this.#onMessage);
     socket.removeEventListener('close', this.#onClose);
     // The error listener stays: `ws` (an EventEmitter) throws an 'error' nobody listens to,
     // and a dropped socket may still emit one.

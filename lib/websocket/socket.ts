@@ -88,8 +88,16 @@ export interface WebSocketLike {
   resume?(): void;
   /** `ws` only: control-frame events. */
   on?(event: 'ping' | 'pong', listener: () => void): unknown;
+  /**
+   * `ws` only: each message as `ws` parsed it, a text message still as UTF-8 bytes (sluice
+   * listens so where the socket can also pause, to decode a text frame only when its turn
+   * comes).
+   */
+  on?(event: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown;
   /** `ws` only: removes a listener added with `on`. */
   off?(event: 'ping' | 'pong', listener: () => void): unknown;
+  /** `ws` only: removes a `'message'` listener added with `on`. */
+  off?(event: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown;
 }
 
 /**

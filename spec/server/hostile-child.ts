@@ -11,6 +11,8 @@
 // - `memory [deflate]`: `serve` (with `perMessageDeflate` if asked) and `/hold`, whose
 //   handler never reads `incoming`; `{ type: 'heap' }` answers with heapUsed and
 //   arrayBuffers after a GC.
+// - `slow`: `serve` with `/slow` (JSON, 4 MiB messages allowed; takes one message every
+//   50 ms) and `/echo`: many clients flooding big messages to slow consumers.
 import { serve, route } from '../../lib/server/index.js';
 import type { Session } from '../../lib/websocket/index.js';
 import { connect, text } from '../../lib/websocket/index.js';
@@ -123,6 +125,27 @@ if (mode === 'server') {
   });
   report({ type: 'ready' });
   await stream(session, undelivered);
+} else if (mode === 'slow') {
+  const server = await serve(
+    { maxMessageSize: 4 * 1024 * 1024 },
+    {
+      '/slow': route({
+        incomingMaxBytes: 16 * 1024 * 1024,
+        handler: async (session) => {
+          while ((await session.incoming.receiveCatching()).ok) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        },
+      }),
+      '/echo': route<string>({
+        codec: text(),
+        handler: async (session) => {
+          for await (const line of session.incoming) await session.outgoing.send(line);
+        },
+      }),
+    },
+  );
+  report({ type: 'ready', url: server.url });
 } else if (mode === 'memory') {
   const deflate = process.argv[3] === 'deflate';
   const server = await serve(

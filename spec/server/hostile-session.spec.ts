@@ -301,6 +301,68 @@ describe('the heartbeat and sessions paused for back-pressure', function () {
   }
 });
 
+describe('many clients flooding big messages to slow consumers (process under attack in a child)', function () {
+  this.timeout(60_000);
+  const CLIENTS = 16;
+  const MESSAGES = 12;
+  const MiB = 1024 * 1024;
+
+  // Each socket with data completes about one message per turn of the event loop: without
+  // a budget shared by the sessions, one turn decoded one 4 MiB message per client, and the
+  // process stalled for seconds (the second connection was not served within 3 s). The
+  // first turn of the attack still costs what `ws` does per message (unmasking, UTF-8
+  // check) once per client: hence a bound of a second, not ON_TIME_MS.
+  const STALL_MS = 1000;
+  it(`${CLIENTS} clients × ${MESSAGES} JSON messages of 4 MiB: timers stay on time and a second connection is served, during and after`, async () => {
+    const child = start(['slow']);
+    const { url } = (await child.next('ready', 20_000)) as Report & { url: string };
+    await child.ask('lateness');
+    const message = JSON.stringify('a'.repeat(4 * MiB - 64));
+    const clients = await Promise.all(
+      Array.from(
+        { length: CLIENTS },
+        () =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(`${url}/slow`);
+            ws.once('open', () => {
+              resolve(ws);
+            });
+            ws.once('error', reject);
+          }),
+      ),
+    );
+    const closed = clients.map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          ws.once('close', () => {
+            resolve();
+          });
+        }),
+    );
+    try {
+      for (const ws of clients) for (let n = 0; n < MESSAGES; n++) ws.send(message);
+      const lateness: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        await sleep(750);
+        lateness.push(Number((await child.ask('lateness')).worst));
+      }
+      expect(await echoes(url)).to.equal('still here');
+      const worst = Math.max(...lateness);
+      if (process.env.HOSTILE_FIGURES !== undefined)
+        console.log(`lateness ${lateness.join(', ')} ms`);
+      expect(worst, `lateness ${lateness.join(', ')} ms`).to.be.below(STALL_MS);
+      // Still flooding (each connection has messages to deliver), none cut.
+      expect(clients.map((ws) => ws.readyState)).to.deep.equal(clients.map(() => WebSocket.OPEN));
+    } finally {
+      for (const ws of clients) ws.terminate();
+    }
+    await Promise.all(closed);
+    await sleep(300);
+    expect(Number((await child.ask('lateness')).worst)).to.be.below(ON_TIME_MS);
+    expect(await echoes(url)).to.equal('still here');
+  });
+});
+
 describe('memory one flooding client can pin (process under attack in a child)', function () {
   this.timeout(60_000);
   const CLIENTS = 3;

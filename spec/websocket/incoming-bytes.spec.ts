@@ -110,6 +110,9 @@ describe('Session incomingMaxBytes', () => {
     socket.deliver(chars('b', 20)); // 50 bytes held: half
     expect([socket.pauses, socket.isPaused]).to.deep.equal([1, true]);
     expect(await session.incoming.receive()).to.equal(chars('a', 30)); // 20 held
+    // Reading resumes at the session's next read turn (read-turns.ts): after a macrotask.
+    expect([socket.resumes, socket.isPaused]).to.deep.equal([0, true]);
+    await tick();
     expect([socket.resumes, socket.isPaused]).to.deep.equal([1, false]);
     session.terminate();
   });
@@ -287,13 +290,18 @@ describe('Session paused for back-pressure, pinged by the heartbeat', () => {
     return pair;
   };
 
-  it('reads again until the pong arrives, then pauses again; unreadUntil tells', () => {
+  it('reads again (at its next read turn) until the pong arrives, then pauses again; unreadUntil tells', async () => {
     const [socket, session] = pausedSession();
     expect(session.unreadUntil).to.equal(Infinity);
     const before = performance.now();
     session.pinged();
+    // The wait for the read turn counts against the peer: unreadUntil is the ping's time.
+    expect([socket.isPaused, socket.listeners('pong')]).to.deep.equal([true, 1]);
+    const pinged = session.unreadUntil;
+    expect(pinged).to.be.within(before, performance.now());
+    await tick();
     expect([socket.isPaused, socket.listeners('pong')]).to.deep.equal([false, 1]);
-    expect(session.unreadUntil).to.be.within(before, performance.now());
+    expect(session.unreadUntil).to.equal(pinged);
     socket.deliver('c'); // held while reading for the pong
     socket.pong();
     expect([socket.isPaused, socket.listeners('pong')]).to.deep.equal([true, 0]);
@@ -301,9 +309,10 @@ describe('Session paused for back-pressure, pinged by the heartbeat', () => {
     session.terminate();
   });
 
-  it('pauses again without the pong once the bytes held reach five eighths of the bound', () => {
+  it('pauses again without the pong once the bytes held reach five eighths of the bound', async () => {
     const [socket, session] = pausedSession();
     session.pinged();
+    await tick();
     socket.deliver(chars('c', 400)); // 402 held
     expect(socket.isPaused).to.equal(false);
     socket.deliver(chars('d', 98)); // 500 = 5/8 of 800
