@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { Channel, ClosedSendError, scope } from 'sluice';
 import * as jobQueue from '../examples/job-queue.js';
 import * as peopleUpdates from '../examples/people-updates.js';
 import * as sharedState from '../examples/shared-state.js';

@@ -302,6 +302,7 @@ class BunServer implements Server {
       socket,
       upgrade.spec.session,
       upgrade.request,
+      false, // Bun hands over whole messages: no ws message event to listen to
     );
     const connection = new BunConnection(socket, session);
     upgrade.connection = connection;

@@ -130,15 +130,31 @@ export class BunSocket<Data> implements WebSocketLike, PingableSocket {
     }
   }
 
-  on(event: 'ping' | 'pong', listener: ControlListener): this {
-    if (event === 'ping') this.#onPing = [...this.#onPing, listener];
-    else this.#onPong = [...this.#onPong, listener];
+  /** Ping and pong listeners (a `'message'` listener is refused: use `addEventListener`). */
+  on(event: 'ping' | 'pong', listener: ControlListener): this;
+  on(event: 'message', listener: (data: unknown, isBinary: boolean) => void): this;
+  on(
+    event: 'ping' | 'pong' | 'message',
+    listener: ControlListener | ((data: unknown, isBinary: boolean) => void),
+  ): this {
+    if (event === 'message') throw new TypeError("Expected 'ping' or 'pong', got 'message'");
+    const control = listener as ControlListener;
+    if (event === 'ping') this.#onPing = [...this.#onPing, control];
+    else this.#onPong = [...this.#onPong, control];
     return this;
   }
 
-  off(event: 'ping' | 'pong', listener: ControlListener): this {
-    if (event === 'ping') this.#onPing = without(this.#onPing, listener);
-    else this.#onPong = without(this.#onPong, listener);
+  /** Removes a ping or pong listener added with `on`. */
+  off(event: 'ping' | 'pong', listener: ControlListener): this;
+  off(event: 'message', listener: (data: unknown, isBinary: boolean) => void): this;
+  off(
+    event: 'ping' | 'pong' | 'message',
+    listener: ControlListener | ((data: unknown, isBinary: boolean) => void),
+  ): this {
+    if (event === 'message') return this;
+    const control = listener as ControlListener;
+    if (event === 'ping') this.#onPing = without(this.#onPing, control);
+    else this.#onPong = without(this.#onPong, control);
     return this;
   }
 

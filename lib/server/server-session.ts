@@ -48,9 +48,18 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
   #override: CloseReason | undefined;
   #goingAway: Promise<CloseReason> | undefined;
 
-  constructor(socket: WebSocketLike, options: SessionOptions<In, Out>, request: ServerRequest) {
-    // `ws`'s own message event: a text message is decoded only when its read turn comes.
-    this.#inner = new SocketSession<In, Out>(socket, options, true);
+  /**
+   * `rawMessages`: listen to `ws`'s own message event, so that a text message is decoded
+   * only when its read turn comes (the `ws` transport); `false` for sockets whose `on`
+   * knows only ping and pong (the Bun transport).
+   */
+  constructor(
+    socket: WebSocketLike,
+    options: SessionOptions<In, Out>,
+    request: ServerRequest,
+    rawMessages = true,
+  ) {
+    this.#inner = new SocketSession<In, Out>(socket, options, rawMessages);
     this.request = request;
     this.closed = this.#inner.closed.then((reason) => {
       const final = this.#override ?? reason;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { routeSpec } from '../../lib/websocket/route.js';
-import { serve, testConversation } from '../../lib/server/index.js';
+import { testConversation } from '../../lib/server/index.js';
 import type { Route } from '../../lib/server/index.js';
 import { withWebSocket } from '../../lib/websocket/index.js';
 import { defineConversationCases } from './conversation.cases.js';
