@@ -11,7 +11,6 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { ServerClosedError, ShutdownTimeoutError, TimeoutError } from '../errors.js';
-import { checkNumber, describeValue } from '../websocket/validate.js';
 import { BunSocket } from './bun-socket.js';
 import type { BunServerWebSocket } from './bun-socket.js';
 import { Heartbeat, HeartbeatEntry } from './heartbeat.js';
@@ -23,7 +22,7 @@ import {
   DEFAULT_MAX_MESSAGE_SIZE,
   DEFAULT_PING_INTERVAL,
   DEFAULT_PONG_TIMEOUT,
-  DEFAULT_SHUTDOWN_TIMEOUT,
+  shutdownTimeout,
   checkRefusal,
   defaultOnError,
 } from './serve.js';
@@ -332,22 +331,13 @@ class BunServer implements Server {
 
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    if (typeof options !== 'object' || (options as unknown) === null) {
-      return Promise.reject(
-        new TypeError(`Expected options to be an object, got ${describeValue(options)}`),
-      );
-    }
+    let timeout: number;
     try {
-      checkNumber(
-        'timeout',
-        options.timeout,
-        'a non-negative finite number',
-        (n) => n >= 0 && Number.isFinite(n),
-      );
+      timeout = shutdownTimeout(options);
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#closing = this.#shutdown(options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT);
+    this.#closing = this.#shutdown(timeout);
     return this.#closing;
   }
 

@@ -326,6 +326,23 @@ function checkServeOptions(options: unknown): asserts options is ServeOptions {
 }
 
 /** Checks what `authorize` returned when it is not a boolean; internal. */
+/**
+ * The deadline of `server.close(options)`, for every transport: `options.timeout` or the
+ * default. Throws a `TypeError`/`RangeError` saying what was expected.
+ */
+export function shutdownTimeout(options: CloseOptions): number {
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
+  }
+  checkNumber(
+    'timeout',
+    options.timeout,
+    'a non-negative finite number',
+    (n) => n >= 0 && Number.isFinite(n),
+  );
+  return options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
+}
+
 export function checkRefusal(verdict: unknown): Refusal {
   const status: unknown =
     typeof verdict === 'object' && verdict !== null ? Reflect.get(verdict, 'status') : undefined;
@@ -622,22 +639,13 @@ class RunningServer implements Server {
 
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    if (typeof options !== 'object' || (options as unknown) === null) {
-      return Promise.reject(
-        new TypeError(`Expected options to be an object, got ${describeValue(options)}`),
-      );
-    }
+    let timeout: number;
     try {
-      checkNumber(
-        'timeout',
-        options.timeout,
-        'a non-negative finite number',
-        (n) => n >= 0 && Number.isFinite(n),
-      );
+      timeout = shutdownTimeout(options);
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#closing = this.#shutdown(options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT);
+    this.#closing = this.#shutdown(timeout);
     return this.#closing;
   }
 
