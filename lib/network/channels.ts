@@ -592,7 +592,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
   bytesRefused(value: unknown): Error {
     const why =
       this.#ownVersion < 3
-        ? 'this end\'s session carries text only (make it with the raw() codec)'
+        ? "this end's session carries text only (make it with the raw() codec)"
         : 'the peer speaks protocol version 2';
     return new EncodeError(
       `Expected a value that JSON can encode, got a Uint8Array: bytes travel as binary messages, from protocol version 3 on, and ${why}`,
@@ -862,7 +862,9 @@ class ChannelSessionImpl implements ChannelSession, Link {
     }
     const inbound = this.#inboundAt(decoded.id);
     if (inbound === undefined) {
-      this.violation(`Received a binary message for channel id ${String(decoded.id)}, which was not announced`);
+      this.violation(
+        `Received a binary message for channel id ${String(decoded.id)}, which was not announced`,
+      );
       return;
     }
     const error = inbound.value(decoded.bytes);
@@ -1133,9 +1135,9 @@ export type TextSessionHint<In, Out> = [In] extends [string | Uint8Array]
 
 /** The missing property of {@link TextSessionHint}: its name says what to do. */
 export type TextSessionFix = {
-      /** Never present: its name is the message. */
-      readonly 'channels() needs a session made with the raw() codec (or text(), without binary values): route({ codec: raw(), handler }) on the server, connect(url, { codec: raw() }) on the client': true;
-    };
+  /** Never present: its name is the message. */
+  readonly 'channels() needs a session made with the raw() codec (or text(), without binary values): route({ codec: raw(), handler }) on the server, connect(url, { codec: raw() }) on the client': true;
+};
 
 /**
  * Turns a session between two sluice ends into a {@link ChannelSession}: any number of

@@ -64,7 +64,6 @@ function noop(): void {
   // the pump settles parked sends itself
 }
 
-
 /** A value on its way: its encoding and, for a plain send we settle ourselves, how. */
 export class Entry<Out> {
   readonly value: Out;
