@@ -7,7 +7,9 @@
  *
  * ## How it works
  * The channel session takes over the session's `incoming` and `outgoing` (text
- * messages, each holding one or more frames — JSON arrays — separated by line feeds). A
+ * messages, each holding one or more frames — JSON arrays — separated by line feeds;
+ * from protocol version 3, binary messages too, one `Uint8Array` value each, encoded and
+ * decoded in wire.ts; a binary message first sends the frames pending before it). A
  * reader loop drains `incoming` without ever waiting on a channel — each frame is handled
  * synchronously — so one unconsumed channel never blocks another: the credits bound what
  * each channel may have in memory.
@@ -177,7 +179,7 @@ export interface NetworkChannelOptions<In, Out> {
    * Asynchronous schemas keep the order of values. A schema that throws (or rejects) counts
    * as a failure (1007); one that returns something other than a Standard Schema result
    * closes the connection with 1011 (the cause is a `TypeError` naming the channel).
-   * @default undefined (values are received as JSON gives them)
+   * @default undefined (values are received as JSON gives them, bytes as a `Uint8Array`)
    */
   readonly schema?: StandardSchemaV1<unknown, In> | undefined;
   /**
@@ -212,7 +214,9 @@ export interface NetworkChannel<In, Out = In> {
    * local semantics (see docs/protocol.md for the few differences). Ends after the peer's
    * `outgoing.close(cause)` with the cause re-created, or with a `ConnectionLostError`.
    * `cancel(reason)` discards what it holds and makes the peer's `send`s reject with the
-   * reason re-created.
+   * reason re-created. Bytes sent as a `Uint8Array` arrive as a `Uint8Array` (never a
+   * `Buffer`): a view into the received message, whose `byteOffset` is past the message's
+   * header (its `buffer` holds the header too).
    */
   readonly incoming: ReceiveChannel<In>;
   /**
@@ -224,7 +228,15 @@ export interface NetworkChannel<In, Out = In> {
    * after a macrotask, so that a tight `await send` loop lets timers and I/O run. Before
    * the peer has opened the name, sends wait. Values travel as
    * JSON (`undefined` included); one JSON cannot encode rejects its `send` with an
-   * `EncodeError` (`trySend` and `onSend` throw it).
+   * `EncodeError` (`trySend` and `onSend` throw it). A `Uint8Array` (a `Buffer` is one)
+   * travels as its bytes, a binary message of its own in order with the other values,
+   * when both ends speak protocol version 3 (sessions made with `raw()`); on a
+   * version-2 connection (a `text()` session here, or a version-2 peer) its `send`
+   * rejects with an `EncodeError` and the value goes to `onUndelivered`, also when the
+   * send was made before the peer's hello told the version. Other binary views and
+   * `ArrayBuffer` are refused the same way. A `Uint8Array` nested inside another value
+   * is not detected: it goes through JSON as an object of indexes (checking every member
+   * would double the cost of JSON); send bytes as the value itself.
    */
   readonly outgoing: SendChannel<Out>;
 }
