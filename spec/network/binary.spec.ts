@@ -521,6 +521,11 @@ describe('network channels: binary values', () => {
         `Expected a binary message's header to be ["b",id], got '["v",0]' (string)`,
       ],
       [
+        'a header that is not JSON',
+        Buffer.from('b 0\nxy'),
+        `Expected a binary message's header to be ["b",id], got 'b 0' (string)`,
+      ],
+      [
         'an id that is not a count',
         Buffer.from('["b",-1]\nxy'),
         `Expected a binary message's header to be ["b",id], got '["b",-1]' (string)`,
