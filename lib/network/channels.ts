@@ -614,8 +614,9 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   writeBytes(id: number, bytes: Uint8Array): boolean {
     if (this.#stopped) return false;
-    // The text frames written before it go first: order holds across both kinds.
-    if (!this.#sendPending()) return false;
+    // The text frames written before it go first: order holds across both kinds (forced:
+    // values leave only while not congested, but pending frames must never be overtaken).
+    if (!this.#sendPending(true)) return false;
     return this.#deliver(encodeBinaryMessage(id, bytes));
   }
 
