@@ -3,8 +3,9 @@
  * server turns it into a route (`handle`), the client into a connection (`connect`,
  * `reconnecting`), and both handlers receive one object whose `channels` are the
  * contract's typed halves, already opened and checked against the peer's contract. The
- * library picks the codec (`raw()`: text messages, and binary ones for `Uint8Array` values), so the codec trap cannot happen. A declaration
- * only: nothing here imports the server, and serving needs `sluice/server`.
+ * library picks the codec (`raw()`: text messages, and binary ones for `Uint8Array`
+ * values), so the codec trap cannot happen. A declaration only: nothing here imports the
+ * server, and serving needs `sluice/server`.
  *
  * @module
  */
