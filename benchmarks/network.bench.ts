@@ -22,6 +22,13 @@
  *   trip (`pull` → value → `ack`): compared with sequential request/response pairs over a
  *   raw session (send, then wait for the echo).
  *
+ * - **bytes** (protocol version 3): `Uint8Array` values of 1 KiB and 64 KiB (`--bytes-n`,
+ *   `--bytes64-n` of them) sent with `await send` on one network channel of capacity 64
+ *   over a `raw()` session (each value one binary message: an 8-byte header, a line feed,
+ *   the bytes) against the raw session with the `binary()` codec (each value one binary
+ *   message as it is); the receiver checks every value's length and its index in its
+ *   first four bytes.
+ *
  * Every figure is the median of `--runs` fresh client processes (rounds interleave the
  * variants). Beside it: CPU time per message in the sender (client) and the receiver
  * (server) process.
@@ -51,9 +58,12 @@
  * node --import tsx benchmarks/network.bench.ts                 # everything, 5 runs
  * node --import tsx benchmarks/network.bench.ts --runs 1 --quick  # smoke test
  * node --import tsx benchmarks/network.bench.ts --only throughput --n 100000
+ * node --import tsx benchmarks/network.bench.ts --only bytes --runs 3
  * ```
  * Options: `--runs N` (5), `--n N` messages one way (200,000), `--rendezvous-n N`
- * (10,000), `--slow-seconds S` (8), `--slow-every MS` (2), `--only throughput|slow`,
+ * (10,000), `--bytes-n N` values of 1 KiB (50,000), `--bytes64-n N` values of 64 KiB
+ * (2,000), `--slow-seconds S` (8), `--slow-every MS` (2), `--only throughput|bytes|slow`
+ * (`throughput` includes the bytes tables),
  * `--quick` (small counts). Progress on stderr, markdown tables on stdout; exits with 1
  * when a run failed its verification.
  *
@@ -67,7 +77,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
 import { delay } from '../lib/index.js';
-import { connect, json, text, wrap } from '../lib/websocket/index.js';
+import { binary, connect, json, raw, text, wrap } from '../lib/websocket/index.js';
 import { channels } from '../lib/network/index.js';
 import type { Session } from '../lib/websocket/index.js';
 import { formatNumber, formatRatio, markdownTable, median } from './lib/report.js';
@@ -177,6 +187,72 @@ async function serveNetwork(ws: WebSocket, n: number, k: number, capacity: numbe
   await network.closed;
 }
 
+/** Value `i` of the bytes runs: `size` bytes, `i` in the first four (big-endian). */
+function bytesValue(i: number, size: number): Uint8Array {
+  const value = new Uint8Array(size);
+  new DataView(value.buffer).setUint32(0, i);
+  return value;
+}
+
+/** Counts the byte values received and checks each one's length and index. */
+class BytesVerifier {
+  #count = 0;
+  #error: string | null = null;
+  constructor(readonly size: number) {}
+
+  take(value: Uint8Array): void {
+    const index = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0);
+    if (value.byteLength !== this.size) {
+      this.#error ??= `value ${this.#count}: ${value.byteLength} bytes, expected ${this.size}`;
+    } else if (index !== this.#count) {
+      this.#error ??= `expected value ${this.#count}, got ${index}`;
+    }
+    this.#count++;
+  }
+
+  verdict(expected: number): string {
+    if (this.#error !== null) return this.#error;
+    return this.#count === expected ? 'ok' : `expected ${expected} values, got ${this.#count}`;
+  }
+}
+
+/** The raw session's side of the bytes runs: `binary()` in, JSON verdict back as text. */
+async function serveBytesRaw(ws: WebSocket, n: number, size: number): Promise<void> {
+  const session = wrap<string | Uint8Array<ArrayBuffer>, string>(ws, { codec: raw() });
+  await session.outgoing.send('ready');
+  const check = new BytesVerifier(size);
+  const cpu = process.cpuUsage();
+  let count = 0;
+  for await (const value of session.incoming) {
+    if (typeof value === 'string') throw new Error('expected bytes');
+    check.take(value);
+    if (++count === n) break;
+  }
+  await session.outgoing.send(JSON.stringify({ verdict: check.verdict(n), cpuMs: cpuMs(cpu) }));
+  await session.closed;
+}
+
+async function serveBytesNetwork(
+  ws: WebSocket,
+  n: number,
+  size: number,
+  capacity: number,
+): Promise<void> {
+  const network = channels(wrap(ws, { codec: raw() }));
+  const incoming = network.channel<Uint8Array, never>('bytes', { capacity }).incoming;
+  const done = network.channel<never, string | Verdict>('done').outgoing;
+  await done.send('ready');
+  const check = new BytesVerifier(size);
+  const cpu = process.cpuUsage();
+  let count = 0;
+  for await (const value of incoming) {
+    check.take(value);
+    if (++count === n) break;
+  }
+  await done.send({ verdict: check.verdict(n), cpuMs: cpuMs(cpu) });
+  await network.closed;
+}
+
 async function serve(): Promise<void> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   await new Promise((resolve) => wss.once('listening', resolve));
@@ -185,12 +261,17 @@ async function serve(): Promise<void> {
     const n = Number(url.searchParams.get('n'));
     const k = Number(url.searchParams.get('k') ?? 1);
     const capacity = url.searchParams.get('capacity');
+    const size = Number(url.searchParams.get('size'));
     const job =
-      url.pathname === '/echo'
-        ? serveEcho(ws)
-        : url.pathname === '/raw'
-          ? serveRaw(ws, n, k)
-          : serveNetwork(ws, n, k, capacity === 'Infinity' ? Infinity : Number(capacity));
+      url.pathname === '/bytes-raw'
+        ? serveBytesRaw(ws, n, size)
+        : url.pathname === '/bytes-network'
+          ? serveBytesNetwork(ws, n, size, Number(capacity))
+          : url.pathname === '/echo'
+            ? serveEcho(ws)
+            : url.pathname === '/raw'
+              ? serveRaw(ws, n, k)
+              : serveNetwork(ws, n, k, capacity === 'Infinity' ? Infinity : Number(capacity));
     job.catch((error: unknown) => {
       process.stderr.write(`server: ${String(error)}\n`);
       process.exitCode = 1;
@@ -267,6 +348,56 @@ async function clientNetwork(
       for (let i = 0; i < count; i++) await outgoing.send(message(i, p));
     }),
   );
+  const verdict = checkVerdict(await done.receive());
+  const ms = performance.now() - start;
+  const senderCpuMs = cpuMs(cpu);
+  await network.close();
+  return { ms, senderCpuMs, receiverCpuMs: verdict.cpuMs };
+}
+
+async function clientBytesRaw(url: string, n: number, size: number): Promise<RunResult> {
+  const session = await connect(`${url}/bytes-raw?n=${n}&size=${size}`, { codec: raw() });
+  if ((await session.incoming.receive()) !== 'ready') throw new Error('no ready');
+  const values = Array.from({ length: 64 }, (_, i) => bytesValue(i, size));
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  // Sent with the binary() codec's rules: each value one binary message as it is.
+  const codec = binary();
+  for (let i = 0; i < n; i++) {
+    const value = values[i % 64] as Uint8Array;
+    new DataView(value.buffer).setUint32(0, i);
+    await session.outgoing.send(codec.encode(value));
+  }
+  const verdict = checkVerdict(JSON.parse(String(await session.incoming.receive())));
+  const ms = performance.now() - start;
+  const senderCpuMs = cpuMs(cpu);
+  await session.close();
+  return { ms, senderCpuMs, receiverCpuMs: verdict.cpuMs };
+}
+
+async function clientBytesNetwork(
+  url: string,
+  n: number,
+  size: number,
+  capacity: number,
+): Promise<RunResult> {
+  const session = await connect(`${url}/bytes-network?n=${n}&size=${size}&capacity=${capacity}`, {
+    codec: raw(),
+  });
+  const network = channels(session);
+  const outgoing = network.channel<never, Uint8Array>('bytes').outgoing;
+  const done = network.channel<string | Verdict, never>('done', { capacity: 1 }).incoming;
+  if ((await done.receive()) !== 'ready') throw new Error('no ready');
+  const values = Array.from({ length: 64 }, (_, i) => bytesValue(i, size));
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    // A value is copied into its message when it leaves, so reusing 64 buffers is safe
+    // with a capacity of at most 64 (the send resolves once the value has left).
+    const value = values[i % 64] as Uint8Array;
+    new DataView(value.buffer).setUint32(0, i);
+    await outgoing.send(value);
+  }
   const verdict = checkVerdict(await done.receive());
   const ms = performance.now() - start;
   const senderCpuMs = cpuMs(cpu);
@@ -472,9 +603,11 @@ interface Options {
   readonly runs: number;
   readonly n: number;
   readonly rendezvousN: number;
+  readonly bytesN: number;
+  readonly bytes64N: number;
   readonly slowSeconds: number;
   readonly slowEvery: number;
-  readonly only: 'throughput' | 'slow' | undefined;
+  readonly only: 'throughput' | 'bytes' | 'slow' | undefined;
 }
 
 /** A throughput variant: its label, child arguments, and how many values it moves. */
@@ -485,10 +618,32 @@ interface Variant {
   /** The label of the variant its ratio is taken against (absent: none). */
   readonly base?: string;
   /** Rendezvous and round trips go to their own table. */
-  readonly table: 'one-way' | 'multiplexed' | 'round-trip';
+  readonly table: 'one-way' | 'multiplexed' | 'round-trip' | 'bytes';
+}
+
+function bytesVariants(options: Options): Variant[] {
+  const list: Variant[] = [];
+  for (const [size, n, name] of [
+    [1024, options.bytesN, '1 KiB'],
+    [64 * 1024, options.bytes64N, '64 KiB'],
+  ] as const) {
+    const base = `raw binary session, ${name}`;
+    list.push(
+      { label: base, args: ['bytes-raw', `${n}`, `${size}`], n, table: 'bytes' },
+      {
+        label: `network, capacity 64, ${name}`,
+        args: ['bytes-network', `${n}`, `${size}`, '64'],
+        n,
+        base,
+        table: 'bytes',
+      },
+    );
+  }
+  return list;
 }
 
 function variants(options: Options): Variant[] {
+  if (options.only === 'bytes') return bytesVariants(options);
   const { n, rendezvousN } = options;
   const list: Variant[] = [
     { label: 'raw session', args: ['raw', `${n}`, '1'], n, table: 'one-way' },
@@ -524,6 +679,7 @@ function variants(options: Options): Variant[] {
       base: 'raw session request/response',
       table: 'round-trip',
     },
+    ...bytesVariants(options),
   );
   return list;
 }
@@ -582,8 +738,13 @@ async function throughput(options: Options): Promise<boolean> {
       'round-trip',
       `A round trip per value, ${formatNumber(options.rendezvousN)} values: rendezvous channel (pull → value → ack) vs sequential request/response on a raw session`,
     ],
+    [
+      'bytes',
+      `Bytes: ${formatNumber(options.bytesN)} Uint8Array values of 1 KiB and ${formatNumber(options.bytes64N)} of 64 KiB, one producer: a network channel (capacity 64, raw() session, binary messages) vs the raw session with binary()`,
+    ],
   ];
   for (const [table, title] of tables) {
+    if (!list.some((v) => v.table === table)) continue;
     const rows = list
       .filter((v) => v.table === table)
       .map((v) => {
@@ -776,11 +937,15 @@ async function main(args: readonly string[]): Promise<void> {
   if (mode === '--child') {
     const [, url, job, n, k, capacity] = args as string[];
     const result =
-      job === 'raw'
-        ? await clientRaw(url as string, Number(n), Number(k))
-        : job === 'echo'
-          ? await clientEcho(url as string, Number(n))
-          : await clientNetwork(url as string, Number(n), Number(k), Number(capacity));
+      job === 'bytes-raw'
+        ? await clientBytesRaw(url as string, Number(n), Number(k))
+        : job === 'bytes-network'
+          ? await clientBytesNetwork(url as string, Number(n), Number(k), Number(capacity))
+          : job === 'raw'
+            ? await clientRaw(url as string, Number(n), Number(k))
+            : job === 'echo'
+              ? await clientEcho(url as string, Number(n))
+              : await clientNetwork(url as string, Number(n), Number(k), Number(capacity));
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
     return;
   }
@@ -793,13 +958,15 @@ async function main(args: readonly string[]): Promise<void> {
   const quick = args.includes('--quick');
   const onlyAt = args.indexOf('--only');
   const only = onlyAt < 0 ? undefined : args[onlyAt + 1];
-  if (only !== undefined && only !== 'throughput' && only !== 'slow') {
-    throw new RangeError(`Expected --only throughput or slow, got ${only}`);
+  if (only !== undefined && only !== 'throughput' && only !== 'bytes' && only !== 'slow') {
+    throw new RangeError(`Expected --only throughput, bytes or slow, got ${only}`);
   }
   const options: Options = {
     runs: numberAfter(args, '--runs', 5),
     n: numberAfter(args, '--n', quick ? 20_000 : 200_000),
     rendezvousN: numberAfter(args, '--rendezvous-n', quick ? 1_000 : 10_000),
+    bytesN: numberAfter(args, '--bytes-n', quick ? 5_000 : 50_000),
+    bytes64N: numberAfter(args, '--bytes64-n', quick ? 300 : 2_000),
     slowSeconds: numberAfter(args, '--slow-seconds', quick ? 2 : 8),
     slowEvery: numberAfter(args, '--slow-every', 2),
     only,
@@ -815,7 +982,9 @@ async function main(args: readonly string[]): Promise<void> {
   );
   let ok = true;
   if (options.only !== 'slow') ok = (await throughput(options)) && ok;
-  if (options.only !== 'throughput') ok = (await slowConsumer(options)) && ok;
+  if (options.only === undefined || options.only === 'slow') {
+    ok = (await slowConsumer(options)) && ok;
+  }
   process.stdout.write(
     `Load average (1, 5, 15 min) on ${os.availableParallelism()} cores: ${loadBefore} at the start, ${load()} at the end.\n`,
   );

@@ -226,7 +226,9 @@ export class DecodeError extends Error {
 /**
  * A value given to a session's `outgoing.send` that its codec cannot encode (for
  * `json()`: a `BigInt`, a cycle, `undefined`, a function; for `text()`: not a string;
- * for `binary()`: not a `Uint8Array`). That `send` rejects with it, the value goes to
+ * for `binary()`: not a `Uint8Array`), or that a network channel cannot send (what JSON
+ * cannot encode; a binary view other than `Uint8Array`; a `Uint8Array` on a connection
+ * of protocol version 2). That `send` rejects with it, the value goes to
  * `onUndelivered`, and the connection stays usable.
  *
  * Why a class of its own: it is a bug in the sender's data, local to one message, and

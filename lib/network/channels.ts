@@ -7,7 +7,9 @@
  *
  * ## How it works
  * The channel session takes over the session's `incoming` and `outgoing` (text
- * messages, each holding one or more frames — JSON arrays — separated by line feeds). A
+ * messages, each holding one or more frames — JSON arrays — separated by line feeds;
+ * from protocol version 3, binary messages too, one `Uint8Array` value each, encoded and
+ * decoded in wire.ts; a binary message first sends the frames pending before it). A
  * reader loop drains `incoming` without ever waiting on a channel — each frame is handled
  * synchronously — so one unconsumed channel never blocks another: the credits bound what
  * each channel may have in memory.
@@ -37,7 +39,12 @@
  * @module
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { ConnectionLostError, ContractMismatchError, ProtocolError } from '../errors.js';
+import {
+  ConnectionLostError,
+  ContractMismatchError,
+  EncodeError,
+  ProtocolError,
+} from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { describeValue } from '../internal/describe-value.js';
@@ -46,7 +53,7 @@ import { checkCloseArguments, toCloseReason } from '../websocket/validate.js';
 import { MAX_CAUSE_LENGTH, isCauseTooLong } from './causes.js';
 import { Inbound } from './inbound.js';
 import { afterMacrotask } from '../internal/macrotask.js';
-import { YIELD_EVERY } from '../websocket/outgoing.js';
+import { YIELD_EVERY, carriesBytes } from '../websocket/outgoing.js';
 import { Outbound } from './outbound.js';
 import { compareViews, encodeView, parseView, viewOf } from './contract.js';
 import type { Contract, ContractView } from './contract.js';
@@ -61,12 +68,14 @@ import {
   PROTOCOL_NAME,
   PROTOCOL_VERSION,
   PULL,
+  TEXT_VERSION,
   VALUE,
   WITHDRAW,
   WITHDRAWN,
   isCount,
 } from './link.js';
 import type { AckSource, Link } from './link.js';
+import { decodeBinaryMessage, encodeBinaryMessage } from './wire.js';
 
 /** Options of {@link channels}. */
 export interface ChannelSessionOptions {
@@ -170,7 +179,7 @@ export interface NetworkChannelOptions<In, Out> {
    * Asynchronous schemas keep the order of values. A schema that throws (or rejects) counts
    * as a failure (1007); one that returns something other than a Standard Schema result
    * closes the connection with 1011 (the cause is a `TypeError` naming the channel).
-   * @default undefined (values are received as JSON gives them)
+   * @default undefined (values are received as JSON gives them, bytes as a `Uint8Array`)
    */
   readonly schema?: StandardSchemaV1<unknown, In> | undefined;
   /**
@@ -205,7 +214,9 @@ export interface NetworkChannel<In, Out = In> {
    * local semantics (see docs/protocol.md for the few differences). Ends after the peer's
    * `outgoing.close(cause)` with the cause re-created, or with a `ConnectionLostError`.
    * `cancel(reason)` discards what it holds and makes the peer's `send`s reject with the
-   * reason re-created.
+   * reason re-created. Bytes sent as a `Uint8Array` arrive as a `Uint8Array` (never a
+   * `Buffer`): a view into the received message, whose `byteOffset` is past the message's
+   * header (its `buffer` holds the header too).
    */
   readonly incoming: ReceiveChannel<In>;
   /**
@@ -217,7 +228,15 @@ export interface NetworkChannel<In, Out = In> {
    * after a macrotask, so that a tight `await send` loop lets timers and I/O run. Before
    * the peer has opened the name, sends wait. Values travel as
    * JSON (`undefined` included); one JSON cannot encode rejects its `send` with an
-   * `EncodeError` (`trySend` and `onSend` throw it).
+   * `EncodeError` (`trySend` and `onSend` throw it). A `Uint8Array` (a `Buffer` is one)
+   * travels as its bytes, a binary message of its own in order with the other values,
+   * when both ends speak protocol version 3 (sessions made with `raw()`); on a
+   * version-2 connection (a `text()` session here, or a version-2 peer) its `send`
+   * rejects with an `EncodeError` and the value goes to `onUndelivered`, also when the
+   * send was made before the peer's hello told the version. Other binary views and
+   * `ArrayBuffer` are refused the same way. A `Uint8Array` nested inside another value
+   * is not detected: it goes through JSON as an object of indexes (checking every member
+   * would double the cost of JSON); send bytes as the value itself.
    */
   readonly outgoing: SendChannel<Out>;
 }
@@ -353,10 +372,15 @@ function checkCapacity(capacity: unknown): number {
   return capacity;
 }
 
+/** The session under a channel session: text messages, and binary ones with `raw()`. */
+type WireSession = Session<string | Uint8Array<ArrayBuffer>, string | Uint8Array>;
+
 class ChannelSessionImpl implements ChannelSession, Link {
   readonly sendStacks: boolean;
   readonly closed: Promise<CloseReason>;
-  readonly #session: Session<string, string>;
+  readonly #session: WireSession;
+  /** The version this end announces: 3 if its session carries binary messages, else 2. */
+  readonly #ownVersion: number;
   #resolveClosed: (reason: CloseReason) => void = noop;
   readonly #names = new Set<string>();
   /** This end's incoming ends, by the id this end gave them. */
@@ -430,8 +454,9 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#sendPending();
   };
 
-  constructor(session: Session<string, string>, options: ChannelSessionOptions) {
+  constructor(session: WireSession, options: ChannelSessionOptions) {
     this.#session = session;
+    this.#ownVersion = carriesBytes(session.outgoing) ? PROTOCOL_VERSION : TEXT_VERSION;
     this.sendStacks = options.sendStacks === true;
     this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
     this.#maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
@@ -457,7 +482,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
     session.outgoing.onClose(() => {
       this.#stopWriting();
     });
-    this.write(`["${PROTOCOL_NAME}",${PROTOCOL_VERSION}]`);
+    this.write(`["${PROTOCOL_NAME}",${String(this.#ownVersion)}]`);
     void this.#read();
   }
 
@@ -572,6 +597,29 @@ class ChannelSessionImpl implements ChannelSession, Link {
     return this.#queued > 0;
   }
 
+  get bytes(): boolean | undefined {
+    return this.#greeted ? this.#version >= 3 : undefined;
+  }
+
+  bytesRefused(value: unknown): Error {
+    const why =
+      this.#ownVersion < 3
+        ? "this end's session carries text only (make it with the raw() codec)"
+        : 'the peer speaks protocol version 2';
+    return new EncodeError(
+      `Expected a value that JSON can encode, got a Uint8Array: bytes travel as binary messages, from protocol version 3 on, and ${why}`,
+      value,
+    );
+  }
+
+  writeBytes(id: number, bytes: Uint8Array): boolean {
+    if (this.#stopped) return false;
+    // The text frames written before it go first: order holds across both kinds (forced:
+    // values leave only while not congested, but pending frames must never be overtaken).
+    if (!this.#sendPending(true)) return false;
+    return this.#deliver(encodeBinaryMessage(id, bytes));
+  }
+
   sentDirectly(): Promise<void> {
     if (++this.#direct < YIELD_EVERY) return RESOLVED;
     this.#direct = 0;
@@ -681,6 +729,15 @@ class ChannelSessionImpl implements ChannelSession, Link {
     const message = pending.length === 1 ? (pending[0] as string) : pending.join('\n');
     this.#pending = [];
     this.#pendingChars = 0;
+    return this.#deliver(message);
+  }
+
+  /**
+   * Hands one message to the session: `trySend` when it takes it now, else its queued
+   * `send`, and this end is congested until the session took it; `false` if the session
+   * no longer takes messages.
+   */
+  #deliver(message: string | Uint8Array): boolean {
     const outgoing = this.#session.outgoing;
     const result = outgoing.trySend(message);
     if (result.ok) return true;
@@ -712,7 +769,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#flushAllAcks();
     // Frames before the failure (those acks included) go out before the Close.
     this.#sendPending(true);
-    const session = this.#session as Session<string, string> & {
+    const session = this.#session as WireSession & {
       closeWith?: (code: number, reason?: string) => Promise<CloseReason>;
     };
     const text = toCloseReason(reason);
@@ -784,6 +841,10 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   /** One message: its frames in order, none after one that failed the connection. */
   #message(message: unknown): void {
+    if (message instanceof Uint8Array) {
+      this.#binary(message as Uint8Array<ArrayBuffer>);
+      return;
+    }
     if (typeof message !== 'string' || !message.includes('\n')) {
       this.#frame(message);
       return;
@@ -792,6 +853,35 @@ class ChannelSessionImpl implements ChannelSession, Link {
       this.#frame(frame);
       if (this.#failed) return;
     }
+  }
+
+  /** A binary message: one value's bytes (version 3), `["b",id]`, a line feed, the bytes. */
+  #binary(data: Uint8Array<ArrayBuffer>): void {
+    if (!this.#greeted) {
+      this.violation(
+        `Expected the hello frame ["${PROTOCOL_NAME}",${String(this.#ownVersion)}] first, got a binary message`,
+      );
+      return;
+    }
+    if (this.#version < 3) {
+      const message = `Expected text messages (protocol version ${String(this.#version)}), got a binary message`;
+      this.#fail(new ProtocolError(message), 1003, message);
+      return;
+    }
+    const decoded = decodeBinaryMessage(data);
+    if (typeof decoded === 'string') {
+      this.violation(decoded);
+      return;
+    }
+    const inbound = this.#inboundAt(decoded.id);
+    if (inbound === undefined) {
+      this.violation(
+        `Received a binary message for channel id ${String(decoded.id)}, which was not announced`,
+      );
+      return;
+    }
+    const error = inbound.value(decoded.bytes);
+    if (error !== undefined) this.violation(error);
   }
 
   #frame(text: unknown): void {
@@ -826,13 +916,15 @@ class ChannelSessionImpl implements ChannelSession, Link {
     if (!this.#greeted) {
       const version = items[1];
       if (type !== PROTOCOL_NAME || length !== 2) {
-        this.violation(`Expected the hello frame ["${PROTOCOL_NAME}",${PROTOCOL_VERSION}] first`);
+        this.violation(
+          `Expected the hello frame ["${PROTOCOL_NAME}",${String(this.#ownVersion)}] first`,
+        );
       } else if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
         this.violation(`Expected protocol version 1 or higher in the hello frame`);
       } else {
         // A later version speaks the peer's when its peer announces a lower one.
         this.#greeted = true;
-        this.#version = Math.min(version, PROTOCOL_VERSION);
+        this.#version = Math.min(version, this.#ownVersion);
         if (this.#version >= 2) {
           const own = this.#contract;
           this.write(
@@ -1022,7 +1114,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
   }
 }
 
-function checkSession(session: unknown): asserts session is Session<string, string> {
+function checkSession(session: unknown): asserts session is WireSession {
   const ok =
     typeof session === 'object' &&
     session !== null &&
@@ -1037,22 +1129,28 @@ function checkSession(session: unknown): asserts session is Session<string, stri
   }
 }
 
-/** What to do when `channels()` gets a session that does not use the `text()` codec. */
+/** What to do when `channels()` gets a session made with neither `raw()` nor `text()`. */
 const TEXT_SESSION =
-  'channels() needs a session made with the text() codec: route({ codec: text(), handler }) on the server, connect(url, { codec: text() }) on the client';
+  'channels() needs a session made with the raw() codec (or text(), without binary values): route({ codec: raw(), handler }) on the server, connect(url, { codec: raw() }) on the client';
 
 /**
  * A compile-time hint, not a value: the extra requirement {@link channels} puts on a
- * session whose message types are not `string` both ways (a session made without the
- * `text()` codec, typically the default `json()`). The compiler then reports the missing
- * property, whose name says what to do, instead of a bare mismatch between session types.
+ * session that neither receives only `string`s and `Uint8Array`s nor sends `string`s (a
+ * session made with neither the `raw()` nor the `text()` codec, typically the default
+ * `json()`). The compiler then reports the missing property, whose name says what to do,
+ * instead of a bare mismatch between session types.
  */
-export type TextSessionHint<In, Out> = [In, Out] extends [string, string]
-  ? unknown
-  : {
-      /** Never present: its name is the message. */
-      readonly 'channels() needs a session made with the text() codec: route({ codec: text(), handler }) on the server, connect(url, { codec: text() }) on the client': true;
-    };
+export type TextSessionHint<In, Out> = [In] extends [string | Uint8Array]
+  ? [string] extends [Out]
+    ? unknown
+    : TextSessionFix
+  : TextSessionFix;
+
+/** The missing property of {@link TextSessionHint}: its name says what to do. */
+export type TextSessionFix = {
+  /** Never present: its name is the message. */
+  readonly 'channels() needs a session made with the raw() codec (or text(), without binary values): route({ codec: raw(), handler }) on the server, connect(url, { codec: raw() }) on the client': true;
+};
 
 /**
  * Turns a session between two sluice ends into a {@link ChannelSession}: any number of
@@ -1062,11 +1160,16 @@ export type TextSessionHint<In, Out> = [In, Out] extends [string, string]
  * causes and cancel reasons cross the wire, and every value is either received by the
  * peer's application or handed to this end's `onUndelivered`, once.
  *
- * The session must use the `text()` codec (`connect(url, { codec: text() })`,
- * `wrap(socket, { codec: text() })`, or a `sluice/server` route with `codec: text()`):
- * a session typed otherwise (`connect(url)` or a route without a codec: `json()`) does
- * not compile, with {@link TextSessionHint} naming the fix; one forced through with a
- * cast fails at the first message with 1002 and a `ProtocolError` saying the same. And
+ * The session must use the `raw()` codec (`connect(url, { codec: raw() })`,
+ * `wrap(socket, { codec: raw() })`, or a `sluice/server` route with `codec: raw()`; a
+ * `channelEndpoint` picks it for you): values then travel as JSON in text messages, and a
+ * `Uint8Array` value as its bytes in a binary message (protocol version 3). A session
+ * made with `text()` works too, but announces protocol version 2 (text only): sending a
+ * `Uint8Array` on its channels rejects with an `EncodeError`, as it does when the peer
+ * speaks version 2. A session typed otherwise (`connect(url)` or a route without a codec:
+ * `json()`) does not compile, with {@link TextSessionHint} naming the fix; one forced
+ * through with a cast fails at the first message with 1002 and a `ProtocolError` saying
+ * the same. And
  * the peer must speak the same protocol (docs/protocol.md). `channels` takes the session
  * over: do not use its `incoming` or `outgoing` any more. A peer that breaks the protocol
  * (or opens more than `maxChannels` names this end has not opened) gets the connection
@@ -1084,7 +1187,7 @@ export type TextSessionHint<In, Out> = [In, Out] extends [string, string]
  *   positive integer or `Infinity`.
  * @example
  * ```ts
- * const network = channels(await connect(url, { codec: text() }));
+ * const network = channels(await connect(url, { codec: raw() }));
  * const chat = network.channel<string>('chat', { capacity: 8 });
  * await chat.outgoing.send('hello');
  * console.log(await chat.incoming.receive());
@@ -1095,7 +1198,7 @@ export function channels<In = string, Out = string>(
   textSession: Session<In, Out> & TextSessionHint<In, Out>,
   options: ChannelSessionOptions = {},
 ): ChannelSession {
-  const session = textSession as unknown as Session<string, string>;
+  const session = textSession as unknown as WireSession;
   checkSession(session);
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);

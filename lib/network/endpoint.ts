@@ -3,14 +3,16 @@
  * server turns it into a route (`handle`), the client into a connection (`connect`,
  * `reconnecting`), and both handlers receive one object whose `channels` are the
  * contract's typed halves, already opened and checked against the peer's contract. The
- * library picks the codec (`text()`), so the codec trap cannot happen. A declaration
- * only: nothing here imports the server, and serving needs `sluice/server`.
+ * library picks the codec (`raw()`: text messages, and binary ones for `Uint8Array`
+ * values), so the codec trap cannot happen. A declaration only: nothing here imports the
+ * server, and serving needs `sluice/server`.
  *
  * @module
  */
 import type { CloseReason } from '../errors.js';
 import type { Scope } from '../scope.js';
-import { text } from '../websocket/codec.js';
+import { raw } from '../websocket/codec.js';
+import type { Frame } from '../websocket/codec.js';
 import { withWebSocket } from '../websocket/connect.js';
 import type { ConnectOptions } from '../websocket/connect.js';
 import type { ClientSession } from '../websocket/client-session.js';
@@ -100,8 +102,8 @@ export interface ChannelRouteOptions<C extends ChannelDeclarations> extends Chan
   C,
   'toClient'
 > {
-  /** Session options of the route's connections (the codec is always `text()`). */
-  readonly session?: Omit<SessionOptions<string, string>, 'codec'> | undefined;
+  /** Session options of the route's connections (the codec is always `raw()`). */
+  readonly session?: Omit<SessionOptions<Frame, Frame>, 'codec'> | undefined;
   /** Subprotocols, as `RouteOptions.protocols`. */
   readonly protocols?: readonly string[] | undefined;
 }
@@ -111,16 +113,16 @@ export interface ChannelConnectOptions<C extends ChannelDeclarations> extends Ch
   C,
   'toServer'
 > {
-  /** Connect options (the codec is always `text()`). */
-  readonly connect?: Omit<ConnectOptions<string, string>, 'codec'> | undefined;
+  /** Connect options (the codec is always `raw()`). */
+  readonly connect?: Omit<ConnectOptions<Frame, Frame>, 'codec'> | undefined;
 }
 
 /** Options of {@link ChannelEndpoint.reconnecting}. */
 export interface ChannelReconnectingOptions<
   C extends ChannelDeclarations,
 > extends ChannelSideOptions<C, 'toServer'> {
-  /** The reconnecting client's options (the codec is always `text()`). */
-  readonly reconnect?: Omit<ReconnectingOptions<string, string>, 'codec'> | undefined;
+  /** The reconnecting client's options (the codec is always `raw()`). */
+  readonly reconnect?: Omit<ReconnectingOptions<Frame, Frame>, 'codec'> | undefined;
 }
 
 /**
@@ -148,7 +150,7 @@ export interface ChannelEndpoint<C extends ChannelDeclarations> {
   handle(
     handler: (session: ChannelServerSession<C>) => unknown,
     options?: ChannelRouteOptions<C>,
-  ): Route<string, string>;
+  ): Route<Frame, Frame>;
   /**
    * The client half: connects to `baseUrl` + the path, opens and checks the channels,
    * runs `client` with `{ channels, network, signal, closed, close }`, and resolves with
@@ -181,7 +183,7 @@ export interface ChannelEndpoint<C extends ChannelDeclarations> {
   client<R>(
     client: (session: ChannelClientSession<C>) => R | Promise<R>,
     options?: ChannelSideOptions<C, 'toServer'>,
-  ): (session: ClientSession<string, string>) => Promise<R>;
+  ): (session: ClientSession<Frame, Frame>) => Promise<R>;
 }
 
 type Side = 'server' | 'client';
@@ -206,7 +208,7 @@ function openChannels(
 
 /** The channel session over `session`, its contract's halves, once the peer agreed. */
 async function start(
-  session: ServerSession<string, string> | ClientSession<string, string>,
+  session: ServerSession<Frame, Frame> | ClientSession<Frame, Frame>,
   declared: Contract,
   side: Side,
   options: {
@@ -289,7 +291,7 @@ export function channelEndpoint<C extends ChannelDeclarations>(
   ) {
     throw new TypeError(`Expected a contract (made by contract()), got ${describeValue(declared)}`);
   }
-  const codec = text();
+  const codec = raw();
   const urlOf = (baseUrl: unknown): string => {
     if (typeof baseUrl !== 'string' && !(baseUrl instanceof URL)) {
       throw new TypeError(
@@ -306,7 +308,7 @@ export function channelEndpoint<C extends ChannelDeclarations>(
   const client = <R>(
     body: (session: ChannelClientSession<C>) => R | Promise<R>,
     options: ChannelSideOptions<C, 'toServer'> = {},
-  ): ((session: ClientSession<string, string>) => Promise<R>) => {
+  ): ((session: ClientSession<Frame, Frame>) => Promise<R>) => {
     checkHandler(body);
     checkOptionsObject(options);
     return async (session) => {
@@ -321,10 +323,10 @@ export function channelEndpoint<C extends ChannelDeclarations>(
     handle(
       handler: (session: ChannelServerSession<C>) => unknown,
       options: ChannelRouteOptions<C> = {},
-    ): Route<string, string> {
+    ): Route<Frame, Frame> {
       checkHandler(handler);
       checkOptionsObject(options);
-      return makeRoute<string, string>(
+      return makeRoute<Frame, Frame>(
         path,
         {
           ...options.session,
@@ -349,7 +351,7 @@ export function channelEndpoint<C extends ChannelDeclarations>(
     ): Promise<R> {
       try {
         const url = urlOf(baseUrl);
-        return withWebSocket<string, string, R>(
+        return withWebSocket<Frame, Frame, R>(
           url,
           { ...options.connect, codec },
           client(body, options),
@@ -366,10 +368,10 @@ export function channelEndpoint<C extends ChannelDeclarations>(
       const url = urlOf(baseUrl);
       checkHandler(handler);
       checkOptionsObject(options);
-      return reconnectingClient<string, string>(
+      return reconnectingClient<Frame, Frame>(
         url,
         { ...options.reconnect, codec },
-        async (session: ReconnectingSession<string, string>) => {
+        async (session: ReconnectingSession<Frame, Frame>) => {
           const [network, halves] = await start(session, declared, 'client', options);
           const view: ChannelReconnectingSession<C> = Object.assign(
             handlerView(network, halves as ClientChannels<C>, () => session.signal),

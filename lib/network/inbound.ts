@@ -368,9 +368,9 @@ export class Inbound<In> implements AckSource {
     this.#discarding = true;
     const first = issues?.[0]?.message ?? 'the schema threw';
     const message = `Received a value on channel '${this.name}' that does not match its schema: ${first}`;
-    // It came from JSON, so it encodes again (`undefined` as nothing).
-    const text: unknown = JSON.stringify(raw);
-    const data = typeof text === 'string' ? text : '';
+    // Bytes as they arrived; else it came from JSON, so it encodes again (`undefined` as nothing).
+    const text: unknown = raw instanceof Uint8Array ? raw : JSON.stringify(raw);
+    const data = typeof text === 'string' || text instanceof Uint8Array ? text : '';
     const error = new DecodeError(message, {
       data,
       closeCode: 1007,

@@ -12,6 +12,7 @@ export type {
   ChannelSessionOptions,
   NetworkChannel,
   NetworkChannelOptions,
+  TextSessionFix,
   TextSessionHint,
 } from './channels.js';
 export { contract, toClient, toServer } from './contract.js';

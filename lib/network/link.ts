@@ -1,19 +1,30 @@
 /**
  * What each network channel end needs from its connection ({@link Link}), and the frame
- * type strings of protocol version 1 (docs/protocol.md has the full description).
+ * type strings of the protocol (docs/protocol.md has the full description).
  *
  * @module
  */
 
 /** The protocol's name, the first element of the hello frame. */
 export const PROTOCOL_NAME = 'sluice';
-/** The protocol version this implementation speaks (2: the `contract` frame). */
-export const PROTOCOL_VERSION = 2;
+/**
+ * The highest protocol version this implementation speaks (2: the `contract` frame; 3:
+ * binary messages). An end whose session cannot carry binary messages announces
+ * {@link TEXT_VERSION}.
+ */
+export const PROTOCOL_VERSION = 3;
+/** The version an end announces when its session carries text messages only. */
+export const TEXT_VERSION = 2;
 
 /** `["open", id, name, capacity]`: the receiving end announces its buffer for `name`. */
 export const OPEN = 'open';
 /** `["v", id]` (the value `undefined`) or `["v", id, value]`: one value. */
 export const VALUE = 'v';
+/**
+ * `["b", id]`: version 3: the header of a binary message carrying one value's bytes
+ * (never a frame of a text message; see wire.ts).
+ */
+export const BINARY = 'b';
 /** `["ack", id, taken]`: how many values the receiving application has taken in all. */
 export const ACK = 'ack';
 /** `["pull", id, limit]`: rendezvous: how many values the sender may have sent in all. */
@@ -63,6 +74,19 @@ export interface Link {
    * if frames can no longer be sent.
    */
   write(frame: string): boolean;
+  /**
+   * Whether `Uint8Array` values travel as bytes: `true` once both hellos said version 3 or
+   * later, `false` when one end speaks a lower version (then such a value cannot be sent),
+   * `undefined` until the peer's hello has arrived.
+   */
+  readonly bytes: boolean | undefined;
+  /**
+   * Sends the pending frames, then one value's bytes as a binary message to channel `id`
+   * (only when {@link Link.bytes} is `true`); `false` if frames can no longer be sent.
+   */
+  writeBytes(id: number, bytes: Uint8Array): boolean;
+  /** The `EncodeError` for bytes this connection cannot carry (`bytes` is `false`). */
+  bytesRefused(value: unknown): Error;
   /**
    * Hands the pending batch to the session now; `false` if the session no longer takes
    * messages (the frames are lost), `true` if it took them (or queued them).

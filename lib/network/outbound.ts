@@ -37,9 +37,10 @@ import type { SendChannel, SendResult, WaitOptions } from '../channel-types.js';
 import { callReporting } from '../internal/report.js';
 import type { SelectClause } from '../internal/clauses.js';
 import { RECEIVE, SEND, Waiter } from '../internal/waiter.js';
-import { stringifyJson } from '../websocket/codec.js';
 import { decodeCause, encodeCauseJson } from './causes.js';
 import type { Link } from './link.js';
+import { encodeValue } from './wire.js';
+import type { Encoded } from './wire.js';
 
 /** Open for sending (the user may have closed `staging`, but the close frame is not out). */
 const ACTIVE = 0;
@@ -63,15 +64,10 @@ function noop(): void {
   // the pump settles parked sends itself
 }
 
-/** `JSON.stringify(value)`, or `undefined` for the value `undefined` (sent as `["v", id]`). */
-function encodeValue(value: unknown): string | undefined {
-  return value === undefined ? undefined : stringifyJson(value);
-}
-
 /** A value on its way: its encoding and, for a plain send we settle ourselves, how. */
 export class Entry<Out> {
   readonly value: Out;
-  readonly data: string | undefined;
+  readonly data: Encoded;
   /** 1-based number of the value among those sent (set when it leaves). */
   seq = 0;
   state: number = SETTLED;
@@ -82,7 +78,7 @@ export class Entry<Out> {
   abortReason: unknown = undefined;
   waiter: Waiter<Entry<Out>> | null = null;
 
-  constructor(value: Out, data: string | undefined) {
+  constructor(value: Out, data: Encoded) {
     this.value = value;
     this.data = data;
   }
@@ -293,9 +289,9 @@ export class Outbound<Out> {
       // Rejects as a channel does, and hands the value to onUndelivered.
       return staging.send(new Entry(value, undefined), options);
     }
-    let data: string | undefined;
+    let data: Encoded;
     try {
-      data = encodeValue(value);
+      data = this.#encode(value);
     } catch (error) {
       this.#undelivered(value);
       return Promise.reject(error);
@@ -315,7 +311,7 @@ export class Outbound<Out> {
   trySend(value: Out): SendResult {
     const staging = this.staging;
     if (staging.isClosedForSend) return staging.trySend(PLACEHOLDER);
-    const data = encodeValue(value);
+    const data = this.#encode(value);
     if (this.#pumpParked) {
       this.#transmitDirect(value, data);
       return SEND_OK;
@@ -326,7 +322,7 @@ export class Outbound<Out> {
   onSend(value: Out, handler?: () => unknown): SelectClause<unknown> {
     const entry = this.staging.isClosedForSend
       ? new Entry(value, undefined)
-      : new Entry(value, encodeValue(value));
+      : new Entry(value, this.#encode(value));
     return handler === undefined ? this.staging.onSend(entry) : this.staging.onSend(entry, handler);
   }
 
@@ -409,21 +405,49 @@ export class Outbound<Out> {
   }
 
   /** Sends a value the pump would take at once, without the hop through `staging`. */
-  #transmitDirect(value: Out, data: string | undefined): void {
+  #transmitDirect(value: Out, data: Encoded): void {
     if (this.#capacity === 0 || this.#onUndelivered !== undefined) {
       this.#transmit(new Entry(value, data));
     } else {
       this.#sent++;
-      const id = this.#peerId;
-      this.#link.write(data === undefined ? `["v",${id}]` : `["v",${id},${data}]`);
+      this.#writeValue(data);
     }
     if (this.#sent >= this.#limit) this.stopWriting();
   }
 
-  #transmit(entry: Entry<Out>): void {
-    const seq = ++this.#sent;
+  /**
+   * Encodes `value` (wire.ts); bytes on a connection that cannot carry them (a lower
+   * protocol version) throw an `EncodeError` instead of travelling in another form.
+   */
+  #encode(value: Out): Encoded {
+    const data = encodeValue(value);
+    if (data instanceof Uint8Array && this.#link.bytes === false) {
+      throw this.#link.bytesRefused(value);
+    }
+    return data;
+  }
+
+  /** Writes one value's frame: a `v` frame, or a binary message for bytes. */
+  #writeValue(data: Encoded): void {
     const id = this.#peerId;
-    this.#link.write(entry.data === undefined ? `["v",${id}]` : `["v",${id},${entry.data}]`);
+    if (data instanceof Uint8Array) this.#link.writeBytes(id, data);
+    else this.#link.write(data === undefined ? `["v",${id}]` : `["v",${id},${data}]`);
+  }
+
+  #transmit(entry: Entry<Out>): void {
+    if (entry.data instanceof Uint8Array && this.#link.bytes === false) {
+      // Staged before the peer's hello said it speaks a version without bytes: refused.
+      if (entry.state === PARKED) {
+        entry.state = SETTLED;
+        entry.waiter = null;
+        entry.unwatch();
+        entry.reject(this.#link.bytesRefused(entry.value));
+      }
+      this.#undelivered(entry.value);
+      return;
+    }
+    const seq = ++this.#sent;
+    this.#writeValue(entry.data);
     const rendezvous = this.#capacity === 0;
     if (entry.state === PARKED) {
       entry.waiter = null;

@@ -35,6 +35,7 @@ import type { SendChannel, SendResult, WaitOptions } from '../channel-types.js';
 import { EncodeError } from '../errors.js';
 import { callReporting } from '../internal/report.js';
 import type { SelectClause } from '../select.js';
+import { raw } from './codec.js';
 import type { Codec, Frame } from './codec.js';
 import { afterMacrotask } from '../internal/macrotask.js';
 
@@ -71,7 +72,22 @@ function nextMacrotask(): Promise<void> {
 
 const SEND_OK: SendResult = Object.freeze({ ok: true as const });
 
+let codecOf: (outgoing: Outgoing<unknown>) => Codec<unknown, unknown>;
+
+/**
+ * Whether `outgoing` is the `outgoing` of a session made with the `raw()` codec, so that
+ * it sends both strings (as text) and `Uint8Array`s (as binary) and its `incoming` gives
+ * both. Internal: `channels()` asks it to choose its protocol version.
+ */
+export function carriesBytes(outgoing: unknown): boolean {
+  return outgoing instanceof Outgoing && codecOf(outgoing) === raw();
+}
+
 export class Outgoing<Out> implements SendChannel<Out> {
+  static {
+    codecOf = (outgoing) => outgoing.#codec;
+  }
+
   readonly #frames: Channel<Entry<Out>>;
   readonly #codec: Codec<unknown, Out>;
   readonly #onUndelivered: ((value: Out) => void) | undefined;

@@ -3,7 +3,7 @@
 // of a browser sender by a Node receiver, order, and close causes re-created in both
 // directions.
 import { expect } from 'chai';
-import { text, wrap } from '../../lib/websocket/index.js';
+import { raw, text, wrap } from '../../lib/websocket/index.js';
 import { channels } from '../../lib/network/index.js';
 import type { ChannelSession, NetworkChannel } from '../../lib/network/index.js';
 import { observe } from '../helpers/async.js';
@@ -11,7 +11,8 @@ import { rejection } from '../helpers/outcomes.js';
 import { NETWORK_NODE_TITLE, UP_CAPACITY } from '../network/pair.js';
 import { envString, injectedEnv } from './env.js';
 
-const upDownUrl = `${envString(injectedEnv(), 'upDownUrl')}/updown`;
+const baseUrl = envString(injectedEnv(), 'upDownUrl');
+const upDownUrl = `${baseUrl}/updown`;
 
 interface Ends {
   readonly net: ChannelSession;
@@ -87,5 +88,30 @@ describe(NETWORK_NODE_TITLE, () => {
     expect(error).to.be.instanceOf(RangeError);
     expect(error).to.include({ name: 'RangeError', message: 'node closed down' });
     expect(await rejection(up.outgoing.send('late'))).to.equal(cause);
+  });
+
+  it('carries Uint8Array values as bytes both ways (binary messages, protocol version 3)', async () => {
+    const net = channels(wrap(new WebSocket(`${baseUrl}/bytes`), { codec: raw() }));
+    try {
+      const bytes = net.channel<Uint8Array>('bytes', { capacity: 4 });
+      const sent = [
+        new Uint8Array(0),
+        Uint8Array.of(0x0a),
+        Uint8Array.from({ length: 1024 }, (_, i) => (i * 37) & 0xff),
+        Uint8Array.from({ length: 64 * 1024 }, (_, i) => (i * 101 + 7) & 0xff),
+      ];
+      for (const value of sent) await bytes.outgoing.send(value);
+      bytes.outgoing.close();
+      const back: Uint8Array[] = [];
+      for await (const value of bytes.incoming) back.push(value);
+      expect(back.map((value) => value.constructor.name)).to.deep.equal(
+        sent.map(() => 'Uint8Array'),
+      );
+      expect(back.map((value) => [...value])).to.deep.equal(
+        sent.map((value) => [...value.map((byte) => byte ^ 0xff)]),
+      );
+    } finally {
+      await net.close();
+    }
   });
 });

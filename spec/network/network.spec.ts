@@ -991,7 +991,7 @@ describe('network channels', function () {
       expect(await b.closed).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
     });
 
-    it('closes with 1002 when a session does not use the text() codec', async () => {
+    it('closes with 1002 when a session uses neither the raw() nor the text() codec', async () => {
       const [left, right] = MemorySocket.pair();
       const good = channels(wrap<string, string>(left, { codec: text() }));
       const wrong = channels(
@@ -1004,7 +1004,7 @@ describe('network channels', function () {
       expect(lost).to.be.instanceOf(ConnectionLostError);
       expect((lost as ConnectionLostError).cause).to.include({
         message:
-          'Expected text frames, got object (channels() needs a session made with the text() codec: route({ codec: text(), handler }) on the server, connect(url, { codec: text() }) on the client)',
+          'Expected text frames, got object (channels() needs a session made with the raw() codec (or text(), without binary values): route({ codec: raw(), handler }) on the server, connect(url, { codec: raw() }) on the client)',
       });
       expect((await good.closed).code).to.equal(1002);
     });

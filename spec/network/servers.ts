@@ -16,7 +16,7 @@ import type { RawData } from 'ws';
 import { delay } from '../../lib/index.js';
 import { describeValue } from '../../lib/internal/describe-value.js';
 import { route, serve } from '../../lib/server/index.js';
-import { text } from '../../lib/websocket/index.js';
+import { raw, text } from '../../lib/websocket/index.js';
 import { ConnectionLostError, channels } from '../../lib/network/index.js';
 import type { ChannelSession } from '../../lib/network/index.js';
 import { UP_CAPACITY } from './pair.js';
@@ -149,8 +149,9 @@ export async function startRelay(): Promise<Listening> {
 export const ECHO_DELAY = 5;
 
 /**
- * Starts a sluice server with one route, `/updown`, that puts network channels on each
- * connection (text codec):
+ * Starts a sluice server with two routes. `/bytes` (raw codec) inverts every byte of each
+ * `Uint8Array` sent on its channel 'bytes' and sends it back. `/updown` puts network
+ * channels on each connection (text codec):
  * - 'control' (capacity Infinity): answers 'ping' with 'pong'; 'go' starts the echo;
  * - 'up' (capacity {@link UP_CAPACITY}): nothing is taken before 'go'; then each value is
  *   echoed on 'down' as `echo <value>`, {@link ECHO_DELAY} ms after it was taken;
@@ -172,6 +173,25 @@ export async function startUpDown(): Promise<Listening> {
           } catch (error) {
             // The page went away mid-conversation (a failing test): nothing to report here,
             // the page's test says what went wrong.
+            if (!(error instanceof ConnectionLostError)) throw error;
+          } finally {
+            await net.closed;
+          }
+        },
+      }),
+      // Binary values (protocol version 3): each Uint8Array on 'bytes' comes back on
+      // 'bytes' with every byte inverted (x ^ 0xff), until the page closes it.
+      '/bytes': route({
+        codec: raw(),
+        handler: async (session) => {
+          const net = channels(session);
+          const bytes = net.channel<Uint8Array>('bytes', { capacity: 4 });
+          try {
+            for await (const value of bytes.incoming) {
+              await bytes.outgoing.send(value.map((byte) => byte ^ 0xff));
+            }
+            bytes.outgoing.close();
+          } catch (error) {
             if (!(error instanceof ConnectionLostError)) throw error;
           } finally {
             await net.closed;
