@@ -154,3 +154,61 @@ export async function startRedis(options?: {
     },
   };
 }
+
+/** A TCP proxy to a redis-server whose `loseReplies()` makes replies vanish with the connection. */
+export interface RedisProxy {
+  readonly url: string;
+  /**
+   * For the connections open now: replies from Redis are no longer forwarded (the
+   * commands still run), and after `ms` the client side is closed, as a connection that
+   * dies after Redis executed a command and before its reply arrived.
+   */
+  loseReplies(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function redisProxy(port: number): Promise<RedisProxy> {
+  const pairs = new Set<{
+    client: import('node:net').Socket;
+    upstream: import('node:net').Socket;
+    mute: boolean;
+  }>();
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    const pair = { client, upstream, mute: false };
+    pairs.add(pair);
+    client.on('data', (chunk) => upstream.write(chunk));
+    upstream.on('data', (chunk) => {
+      if (!pair.mute) client.write(chunk);
+    });
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    url: `redis://127.0.0.1:${address.port}`,
+    loseReplies: async (ms) => {
+      const now = [...pairs];
+      for (const pair of now) pair.mute = true;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      for (const pair of now) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+    },
+    close: async () => {
+      for (const pair of pairs) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

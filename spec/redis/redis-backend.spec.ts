@@ -8,7 +8,7 @@ import { redisBackend } from '../../lib/redis/index.js';
 import { PUBLISH_SCRIPT } from '../../lib/redis/scripts.js';
 import { waitFor } from '../server/helpers.js';
 import type { RedisBackend } from '../../lib/redis/index.js';
-import { startRedis } from '../helpers/redis-server.js';
+import { redisProxy, startRedis } from '../helpers/redis-server.js';
 import type { RedisServer } from '../helpers/redis-server.js';
 import { backendContract } from '../topics/backend-contract.js';
 
@@ -19,8 +19,8 @@ describe('RedisBackend', function () {
   const backends: RedisBackend[] = [];
   let count = 0;
 
-  const client = async () => {
-    const made = createClient({ url: server.url });
+  const client = async (url?: string) => {
+    const made = createClient({ url: url ?? server.url });
     made.on('error', () => {});
     clients.push(made);
     await made.connect();
@@ -63,10 +63,11 @@ describe('RedisBackend', function () {
   const values = (events: readonly TopicEvent<unknown>[]): unknown[] =>
     events.map((event) => (event.type === 'publication' ? event.value : `gap ${event.count}`));
 
+  let lossyClient: Awaited<ReturnType<typeof client>> | undefined;
   /** A publication that reaches the stream but not pub/sub: a message pub/sub lost. */
   const lossy = async (topic: string, value: unknown, count = 100): Promise<number> => {
-    const admin = await client();
-    const reply = (await admin.sendCommand([
+    lossyClient ??= await client();
+    const reply = await lossyClient.sendCommand<[string, number]>([
       'EVAL',
       PUBLISH_SCRIPT,
       '3',
@@ -81,7 +82,7 @@ describe('RedisBackend', function () {
       '',
       '1024',
       '1000',
-    ])) as [string, number];
+    ]);
     return reply[1];
   };
 
@@ -110,9 +111,7 @@ describe('RedisBackend', function () {
       // No new connection until 101..200 are published: only the refill after the
       // reconnection can bring them (nothing is published after it, the timer is off).
       const lines = async (...args: string[]): Promise<number> =>
-        String(await admin.sendCommand(['CLIENT', 'LIST', ...args]))
-          .trim()
-          .split('\n').length;
+        (await admin.sendCommand<string>(['CLIENT', 'LIST', ...args])).trim().split('\n').length;
       const others = (await lines()) - (await lines('TYPE', 'pubsub'));
       await admin.sendCommand(['CONFIG', 'SET', 'maxclients', String(others)]);
       try {
@@ -222,6 +221,8 @@ describe('RedisBackend', function () {
       await sleep(1);
       await server.command('CLIENT', 'KILL', 'TYPE', 'normal');
       const positions = await Promise.all(publishing);
+      // The kill met publishes in flight: they were sent again.
+      expect(reports.length).to.be.above(0);
       await waitFor(() => seen.got.length >= 300, 5000, '300 delivered');
       await sleep(50);
       seen.stop();
@@ -232,6 +233,30 @@ describe('RedisBackend', function () {
       );
       const history = await b.history(topic, { epoch: positions[0]!.epoch, offset: 0 });
       expect(history.position.offset).to.equal(300);
+    });
+
+    it('a publish whose reply was lost after Redis ran it is sent again and lands once (producer id and sequence)', async () => {
+      const proxy = await redisProxy(server.port);
+      try {
+        const reports: unknown[] = [];
+        const a = redisBackend({
+          client: await client(proxy.url),
+          checkInterval: Infinity,
+          onError: (error) => reports.push(error),
+        });
+        backends.push(a);
+        const topic = `lost-reply${++count}`;
+        await a.publish(topic, 0, { count: 1000 });
+        const publishing = range(1, 50).map((i) => a.publish(topic, i, { count: 1000 }));
+        await proxy.loseReplies(100);
+        const positions = await Promise.all(publishing);
+        expect(reports.length).to.be.above(0);
+        expect(positions.map((p) => p.offset)).to.deep.equal(range(2, 51));
+        const history = await a.history(topic, { epoch: positions[0]!.epoch, offset: 0 });
+        expect(history.publications.map((p) => p.value)).to.deep.equal(range(0, 50));
+      } finally {
+        await proxy.close();
+      }
     });
 
     it('the same producer sequence sent twice lands once and answers the first position', async () => {
@@ -282,6 +307,40 @@ describe('RedisBackend', function () {
         `Cannot resume after ${old!.epoch}:5: epoch ${old!.epoch} is gone, the topic is at ${next.epoch}:0`,
       );
       expect(seen.got.map((p) => p.value)).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    });
+
+    it('redis-server restarted with append-only persistence: the same epoch continues exactly, nothing lost or repeated', async () => {
+      const persistent = await startRedis({ appendonly: true });
+      try {
+        const node = async (): Promise<RedisBackend> => {
+          const made = redisBackend({ client: await client(persistent.url), checkInterval: 100 });
+          backends.push(made);
+          return made;
+        };
+        const a = await node();
+        const b = await node();
+        const topic = `aof${++count}`;
+        const seen = record(b, topic);
+        await sleep(100);
+        const before: Position[] = [];
+        for (let i = 1; i <= 5; i++) before.push(await a.publish(topic, i, { count: 100 }));
+        await waitFor(() => seen.got.length === 5, 2000, 'five delivered');
+        await persistent.restart();
+        const after: Position[] = [];
+        for (let i = 6; i <= 10; i++) after.push(await a.publish(topic, i, { count: 100 }));
+        await waitFor(() => seen.got.length >= 10, 5000, 'ten delivered');
+        await sleep(250);
+        seen.stop();
+        expect(seen.errors).to.deep.equal([]);
+        expect([...before, ...after]).to.deep.equal(
+          range(1, 10).map((offset) => ({ epoch: before[0]!.epoch, offset })),
+        );
+        expect(seen.offsets()).to.deep.equal(range(1, 10));
+        expect(seen.got.map((p) => p.value)).to.deep.equal(range(1, 10));
+      } finally {
+        for (const made of backends.splice(0)) await made.close();
+        await persistent.stop();
+      }
     });
   });
 
