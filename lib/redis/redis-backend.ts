@@ -86,8 +86,10 @@ export interface RedisBackendOptions {
    */
   readonly batch?: number | undefined;
   /**
-   * How many times a publish whose reply was lost with the connection is sent again.
-   * The same producer id and sequence go with it, so it lands once.
+   * How many times a publish is sent again when its reply was lost with the connection
+   * or Redis was not ready (`LOADING` after a restart, `BUSY`, `TRYAGAIN`, `MASTERDOWN`),
+   * after a backoff of 10 ms doubling to 1 s. The same producer id and sequence go with
+   * it, so it lands once.
    * @default 10
    */
   readonly publishRetries?: number | undefined;
@@ -132,6 +134,15 @@ function isReply(error: unknown): boolean {
     proto = Object.getPrototypeOf(proto);
   }
   return false;
+}
+
+/** Error replies of a command Redis did not run, that may succeed later. */
+const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN) /;
+
+/** Whether a failed publish may be sent again: the connection was lost, or Redis was not ready. */
+function isRetryable(error: unknown): boolean {
+  if (isReply(error)) return TRANSIENT.test((error as Error).message);
+  return !isClientClosed(error);
 }
 
 function isClientClosed(error: unknown): boolean {
@@ -284,9 +295,11 @@ export class RedisBackend implements TopicBackend {
    * Publishes `value` to `topic`: one `PUBLISH_SCRIPT` call, then (if this process
    * listens to the topic) waits until the listeners got it.
    *
-   * - Connection lost before the reply: sent again, at most `publishRetries` times,
-   *   landing once (producer id and sequence); then rejects with the connection's error.
-   * - Rejects with the Redis error reply, e.g. a full memory (`OOM`), unretried.
+   * - Connection lost before the reply, or Redis not ready (`LOADING`, `BUSY`,
+   *   `TRYAGAIN`, `MASTERDOWN`): sent again after a backoff (10 ms doubling to 1 s), at
+   *   most `publishRetries` times, landing once (producer id and sequence); then
+   *   rejects with the last error.
+   * - Rejects with any other Redis error reply, e.g. a full memory (`OOM`), unretried.
    * - Closed backend: rejects with `ClosedSendError`.
    *
    * @throws (as a rejection) TypeError if `encode` does not return a string.
@@ -324,7 +337,7 @@ export class RedisBackend implements TopicBackend {
         reply = await this.#eval(PUBLISH_SCRIPT, PUBLISH_SHA, keys, args);
         break;
       } catch (error) {
-        if (isReply(error) || isClientClosed(error) || attempt >= this.#retries || this.isClosed) {
+        if (!isRetryable(error) || attempt >= this.#retries || this.isClosed) {
           throw error;
         }
         this.#report(error);
