@@ -78,6 +78,8 @@ const published = names.map(() => new Map<number, string>());
 let publishes = 0;
 let failed = 0;
 let running = true;
+/** A function, so that the loops see `running` change while they await. */
+const isRunning = (): boolean => running;
 const started = Date.now();
 
 const publisher = async (node: RedisBackend, n: number, lane: number): Promise<void> => {
@@ -98,7 +100,7 @@ const faults = { 'CLIENT KILL TYPE pubsub': 0, 'CLIENT KILL TYPE normal': 0, 're
 const injector = async (): Promise<void> => {
   for (let k = 0; running; k++) {
     await sleep(FAULT_EVERY);
-    if (!running) return;
+    if (!isRunning()) return;
     const kind = (Object.keys(faults) as (keyof typeof faults)[])[k % 3]!;
     if (kind === 'redis restart') await redis.restart();
     else
