@@ -66,7 +66,7 @@ const GONE_KEPT = 8;
 
 export class Feed {
   readonly topic: string;
-  readonly entries = new Set<Entry>();
+  readonly entries: Set<Entry> = new Set<Entry>();
   readonly #host: FeedHost;
   #epoch = '';
   #offset = 0;

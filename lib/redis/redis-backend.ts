@@ -45,6 +45,7 @@ export interface RedisClient {
   ): Promise<unknown>;
   /** node-redis emits `'error'` on a dropped connection, `'ready'` once (re)connected. */
   on(event: 'error' | 'ready', listener: (error: unknown) => void): unknown;
+  /** Removes a listener added with `on`. */
   off(event: 'error' | 'ready', listener: (error: unknown) => void): unknown;
   /** Closes at once, rejecting pending commands. */
   destroy(): unknown;
