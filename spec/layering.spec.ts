@@ -98,7 +98,11 @@ describe('layering', () => {
         if (!['core', 'internal', 'redis'].includes(name))
           wrong.push(`${relative(root, file)} -> ${specifier}`);
       }
-      if (/^\s*(?:import|export)\b[^\n]*from\s*'redis'|\bimport\(\s*'redis'/m.test(readFileSync(file, 'utf8'))) {
+      if (
+        /^\s*(?:import|export)\b[^\n]*from\s*'redis'|\bimport\(\s*'redis'/m.test(
+          readFileSync(file, 'utf8'),
+        )
+      ) {
         wrong.push(`${relative(root, file)} -> redis`);
       }
     }
