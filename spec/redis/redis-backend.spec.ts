@@ -29,6 +29,7 @@ describe('RedisBackend', function () {
   const backend = async (options?: {
     checkInterval?: number;
     maxPendingBytes?: number;
+    batch?: number;
     onError?: (error: unknown) => void;
   }): Promise<RedisBackend> => {
     const made = redisBackend({ client: await client(), ...options });
@@ -167,6 +168,24 @@ describe('RedisBackend', function () {
         [4, 'four'],
         [5, 'five'],
       ]);
+    });
+
+    it('refills and reads history in batches of `batch` entries, contiguous across them', async () => {
+      const a = await backend({ checkInterval: Infinity });
+      const b = await backend({ checkInterval: Infinity, batch: 2 });
+      const topic = `batch${++count}`;
+      const seen = record(b, topic);
+      await sleep(100);
+      for (let i = 1; i <= 7; i++) await lossy(topic, i);
+      const { epoch } = await a.publish(topic, 8, { count: 100 });
+      await waitFor(() => seen.got.length >= 8, 2000, 'eight delivered');
+      seen.stop();
+      expect(seen.got.map((p) => [p.position.offset, p.value])).to.deep.equal(
+        range(1, 8).map((i) => [i, i]),
+      );
+      const history = await b.history(topic, { epoch, offset: 2 });
+      expect(history.publications.map((p) => p.value)).to.deep.equal(range(3, 8));
+      expect(history.position).to.deep.equal({ epoch, offset: 8 });
     });
 
     it('a lost range past retention is a DiscontinuityError naming it, and delivery goes on after it', async () => {
