@@ -397,7 +397,11 @@ export class RedisBackend implements TopicBackend {
     }
   }
 
-  /** The position of `topic`'s last publication (offset 0 in a fresh epoch if none). */
+  /**
+   * The position of `topic`'s last publication (offset 0 in a fresh epoch if none; the
+   * read makes that epoch). Rejects with the connection's or Redis' error; closed:
+   * `ClosedSendError`.
+   */
   async position(topic: string): Promise<Position> {
     const read = await this.#read(topic, '', 0, 0, undefined);
     return { epoch: read.epoch, offset: read.head };

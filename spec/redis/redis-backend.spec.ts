@@ -64,11 +64,19 @@ describe('RedisBackend', function () {
   const values = (events: readonly TopicEvent<unknown>[]): unknown[] =>
     events.map((event) => (event.type === 'publication' ? event.value : `gap ${event.count}`));
 
-  let lossyClient: Awaited<ReturnType<typeof client>> | undefined;
-  /** A publication that reaches the stream but not pub/sub: a message pub/sub lost. */
-  const lossy = async (topic: string, value: unknown, count = 100): Promise<number> => {
-    lossyClient ??= await client();
-    const reply = await lossyClient.sendCommand<[string, number]>([
+  let scriptClient: Awaited<ReturnType<typeof client>> | undefined;
+  /**
+   * Runs PUBLISH_SCRIPT as the backend does, with producer 'test', but publishing on the
+   * channel 'nowhere': the publication reaches the stream, not pub/sub (a lost message).
+   * `sequence` '' publishes without dedupe. Resolves with [epoch, offset, duplicate].
+   */
+  const runPublishScript = async (
+    topic: string,
+    value: unknown,
+    { count = 100, sequence = '' }: { count?: number; sequence?: string } = {},
+  ): Promise<[string, number, number]> => {
+    scriptClient ??= await client();
+    return scriptClient.sendCommand<[string, number, number]>([
       'EVAL',
       PUBLISH_SCRIPT,
       '3',
@@ -80,12 +88,14 @@ describe('RedisBackend', function () {
       String(count),
       '-1',
       'nowhere',
-      '',
+      sequence,
       '1024',
       '1000',
     ]);
-    return reply[1];
   };
+  /** A publication that reaches the stream but not pub/sub: a message pub/sub lost. */
+  const lossy = async (topic: string, value: unknown, count = 100): Promise<number> =>
+    (await runPublishScript(topic, value, { count }))[1];
 
   /** Listens on `node`: the offsets and values delivered, and the discontinuities. */
   const record = (node: RedisBackend, topic: string) => {
@@ -279,27 +289,11 @@ describe('RedisBackend', function () {
     });
 
     it('the same producer sequence sent twice lands once and answers the first position', async () => {
-      const admin = await client();
       const topic = `dedupe${++count}`;
-      const send = (value: string) =>
-        admin.sendCommand([
-          'EVAL',
-          PUBLISH_SCRIPT,
-          '3',
-          `sluice:{${topic}}:meta`,
-          `sluice:{${topic}}:stream`,
-          `sluice:{${topic}}:p:test`,
-          'ffffffffffffffff',
-          JSON.stringify(value),
-          '100',
-          '-1',
-          'nowhere',
-          '7',
-          '1024',
-          '1000',
-        ]);
+      const send = (value: string) => runPublishScript(topic, value, { sequence: '7' });
       expect(await send('x')).to.deep.equal(['ffffffffffffffff', 1, 0]);
       expect(await send('x')).to.deep.equal(['ffffffffffffffff', 1, 1]);
+      const admin = await client();
       expect(await admin.sendCommand(['XLEN', `sluice:{${topic}}:stream`])).to.equal(1);
     });
 
