@@ -2,12 +2,14 @@
 // one redis-server of this run; remote followers (this process) subscribe on one node
 // while another publishes. Faults: a node frozen (SIGSTOP) until Redis drops its
 // pub/sub connection for a full output buffer, then thawed; a node killed (SIGKILL)
-// while its follower moves to another node. Each asserts every value exactly once, in
-// order, with contiguous offsets (0 lost, 0 duplicated).
+// while its follower moves to another node; redis-server restarted without persistence.
+// Each asserts every value exactly once, in order, with contiguous offsets (0 lost, 0
+// duplicated), or the exact DiscontinuityError (the restart).
 import { expect } from 'chai';
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createClient } from 'redis';
+import { DiscontinuityError } from '../../lib/index.js';
 import type { Position, TopicEvent } from '../../lib/index.js';
 import { channels, remoteTopic } from '../../lib/network/index.js';
 import type { RemoteTopic } from '../../lib/network/index.js';
@@ -73,12 +75,19 @@ function follower(name: string, since: Position) {
     serverCapacity: 1000,
   });
   const events: TopicEvent<unknown>[] = [];
+  let ended: unknown;
   const collecting = (async () => {
-    for await (const event of topic.events) events.push(event);
+    try {
+      for await (const event of topic.events) events.push(event);
+    } catch (error) {
+      ended = error;
+    }
   })();
   const stops: (() => Promise<void>)[] = [];
   return {
     events,
+    /** How the events ended (`undefined` while they go on or when they ended normally). */
+    ended: () => ended,
     /** Follows on the node at `url`; resolves when that connection is lost. */
     follow: async (url: string): Promise<void> => {
       const session = await connect<string, string>(`${url}/topics`, { codec: text() });
@@ -214,5 +223,31 @@ describe('Topics across three nodes on Redis', function () {
     await moving.stop();
     await onB;
     expect(shown(moving.events)).to.deep.equal(expected(1, 1, 200));
+  });
+
+  // Last: it restarts the redis-server the other cases use.
+  it('redis-server restarted without persistence: a follower on another node than the publisher ends with a DiscontinuityError naming the gone epoch', async () => {
+    const [a, b] = nodes as [Node, Node, Node];
+    const name = `restarted${++count}`;
+    const since = await observer.position(name);
+    const onB = follower(name, since);
+    const following = onB.follow(b.url);
+    await a.publish(name, 1, 5);
+    await waitFor(() => onB.events.length >= 5, 10_000, 'the first 5');
+    await redis.restart();
+    const error = await following.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    await onB.stop();
+    expect(shown(onB.events)).to.deep.equal(expected(1, 1, 5));
+    expect(error).to.be.instanceOf(DiscontinuityError);
+    expect(onB.ended()).to.equal(error);
+    const { since: from, position } = error as DiscontinuityError;
+    expect(from).to.deep.equal({ epoch: since.epoch, offset: 5 });
+    expect(position.epoch).to.not.equal(since.epoch);
+    expect((error as Error).message).to.equal(
+      `Cannot resume after ${since.epoch}:5: epoch ${since.epoch} is gone, the topic is at ${position.epoch}:${position.offset}`,
+    );
   });
 });
