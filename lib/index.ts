@@ -49,5 +49,11 @@ export { StateTopic } from './topics/state-topic.js';
 export { Subscription } from './topics/subscription.js';
 export type { OnDiscontinuity, TopicOverflow } from './topics/subscription.js';
 export { MemoryBackend } from './topics/memory-backend.js';
-export type { History, PublicationListener, Retention, TopicBackend } from './topics/backend.js';
+export type {
+  DiscontinuityListener,
+  History,
+  PublicationListener,
+  Retention,
+  TopicBackend,
+} from './topics/backend.js';
 export type { Gap, Position, Publication, TopicEvent } from './topics/position.js';

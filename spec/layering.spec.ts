@@ -89,6 +89,27 @@ describe('layering', () => {
     );
   });
 
+  it('lib/redis imports only core, topics, internal and itself, and never the redis package', () => {
+    const redis = join(lib, 'redis');
+    const wrong: string[] = [];
+    for (const file of sources(redis)) {
+      for (const specifier of importsOf(file)) {
+        const [name] = layerOf(resolve(dirname(file), specifier));
+        if (!['core', 'internal', 'redis'].includes(name))
+          wrong.push(`${relative(root, file)} -> ${specifier}`);
+      }
+      if (
+        /^\s*(?:import|export)\b[^\n]*from\s*'redis'|\bimport\(\s*'redis'/m.test(
+          readFileSync(file, 'utf8'),
+        )
+      ) {
+        wrong.push(`${relative(root, file)} -> redis`);
+      }
+    }
+    expect(sources(redis).length).to.be.above(0);
+    expect(wrong).to.deep.equal([]);
+  });
+
   it('bundles sluice/websocket for the browser without any module of lib/server or lib/network', async () => {
     const result = await build({
       entryPoints: [join(lib, 'websocket', 'index.ts')],

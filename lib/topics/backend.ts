@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { DiscontinuityError } from '../errors.js';
 import type { Position, Publication } from './position.js';
 
 /** How much history a topic keeps, passed with every publish (as Centrifugo does). */
@@ -49,6 +50,16 @@ export interface History<T> {
 export type PublicationListener = (publication: Publication<unknown>) => void;
 
 /**
+ * Called by a shared backend when it cannot give a listener every publication after the
+ * last one it gave: they are past retention, or the topic's epoch changed (its history
+ * was lost). `error.since` is the last position the listener got, `error.position` the
+ * topic's position then, `error.oldest` the oldest offset still retained there. The
+ * listener then goes on with publications after `error.position`. The memory backend
+ * never calls it (nothing between publish and listener can be lost).
+ */
+export type DiscontinuityListener = (error: DiscontinuityError) => void;
+
+/**
  * Where topics keep their history. One backend serves any number of topics, by name.
  * Values are `unknown` to the backend: a shared one serialises them.
  *
@@ -70,8 +81,15 @@ export interface TopicBackend {
    * every local listener has been called.
    */
   publish(topic: string, value: unknown, retention: Retention): Promise<Position>;
-  /** Calls `listener` with every later publication of `topic`; returns how to stop. */
-  listen(topic: string, listener: PublicationListener): () => void;
+  /**
+   * Calls `listener` with every later publication of `topic`, and `onDiscontinuity`
+   * (when given) if some can no longer be delivered; returns how to stop.
+   */
+  listen(
+    topic: string,
+    listener: PublicationListener,
+    onDiscontinuity?: DiscontinuityListener,
+  ): () => void;
   /** The retained publications of `topic` after `since`; see {@link History}. */
   history(topic: string, since: Position): Promise<History<unknown>>;
   /** The position of `topic`'s last publication (offset 0 in its epoch if none). */

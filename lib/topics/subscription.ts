@@ -120,6 +120,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * - `overflow: 'close'` and it was full: after what it holds, with a
  *   `SubscriberOverflowError`;
  * - `since` could not be honoured: at once, with a `DiscontinuityError`.
+ * - a shared backend lost publications it had not delivered yet: after what it holds,
+ *   with a `DiscontinuityError` (the Redis backend past retention or after an epoch change).
  *
  * Differs from a `ReceiveChannel`: it has no `select` clauses (yet), and several
  * consumers may share it as they share a channel, each event going to one of them.

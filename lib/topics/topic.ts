@@ -16,6 +16,7 @@
  * @module
  */
 import { ClosedSendError } from '../errors.js';
+import type { DiscontinuityError } from '../errors.js';
 import { assertSignal, describeValue } from '../internal/describe-value.js';
 import {
   SEND,
@@ -154,6 +155,10 @@ function validateRetention(retention: unknown): Retention {
  * - **Per subscriber:** one slow subscriber affects the others only if its policy is
  *   `'suspend'` (then publishers wait for it); with a drop policy it loses values
  *   (and is told), with `'close'` it is ended and can resume `since` its position.
+ * - **Shared backend** (`sluice/redis`): when the backend reports publications it can no
+ *   longer deliver (past retention, or a new epoch after the store lost its data), every
+ *   current subscriber gets what it holds, then ends with that `DiscontinuityError`
+ *   (`since`: its last position); it may subscribe again `since` it. Never a silent loss.
  *
  * Differs from Kotlin's `SharedFlow` and Effect's `PubSub`, where one buffer and one
  * policy serve every subscriber (one slow subscriber slows or drops for all), and from
@@ -229,9 +234,15 @@ export class Topic<T> {
         }
       },
     };
-    this.#unlisten = this.#backend.listen(name, (publication) => {
-      this.#fanOut(publication as Publication<T>);
-    });
+    this.#unlisten = this.#backend.listen(
+      name,
+      (publication) => {
+        this.#fanOut(publication as Publication<T>);
+      },
+      (error) => {
+        this.#discontinuity(error);
+      },
+    );
   }
 
   /** `true` once `close` was called: `publish` rejects, subscriptions end after draining. */
@@ -396,6 +407,17 @@ export class Topic<T> {
       this.#fanningOut = false;
     }
     if (this.#publishers.head !== null) this.#pump();
+  }
+
+  /**
+   * The backend lost publications between the last one handed out and the next (a shared
+   * backend past retention, or a new epoch): every current subscriber delivers what it
+   * holds, then ends with `error`, whose `since` is the last position handed out. Later
+   * subscribers start afresh.
+   */
+  #discontinuity(error: DiscontinuityError): void {
+    for (const subscription of [...this.#subscribers]) internals.end(subscription, error, true);
+    this.#head = -1;
   }
 
   #hasRoom(): boolean {
