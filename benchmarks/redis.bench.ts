@@ -1,14 +1,15 @@
 /**
  * Cross-node publish through Redis: one node publishes, the two other nodes deliver to
- * their websocket subscribers (three Node processes, one redis-server started for the
- * run). sluice: a `Topic` on the Redis backend (`sluice/redis`) on every node, served to
+ * their websocket subscribers (three Node server processes, plus one process of clients
+ * per subscriber node so that their cost is not the nodes'; one redis-server started for
+ * the run, as the tests start theirs: `spec/helpers/redis-server.ts`). sluice: a `Topic` on the Redis backend (`sluice/redis`) on every node, served to
  * the subscribers with `serveTopics` and followed with `remoteTopic`; against Socket.IO
  * with `@socket.io/redis-adapter` (`io.to(room).emit` on the publishing node, sockets
  * joined to the room on the others), on the same redis-server in the same run.
  *
  * Fair by construction: the same payload (`{ k, i, t, x }`, x = 64 characters), the same
  * number of subscribers (`--subscribers` per node, default 50, on each of the two
- * subscriber nodes), websocket transport only on both, clients in their node's process.
+ * subscriber nodes), websocket transport only on both.
  * sluice subscribers use `overflow: 'drop-oldest'` (bounded, 256 on the server and 256
  * on the client): a drop would show as a gap and is counted as lost; Socket.IO buffers
  * without bound.
@@ -35,13 +36,9 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcess, ChildProcessByStdio } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import type { ChildProcessByStdio } from 'node:child_process';
 import { createServer } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +52,7 @@ import { channels, remoteTopic, serveTopics } from '../lib/network/index.js';
 import { redisBackend } from '../lib/redis/index.js';
 import { route, serve } from '../lib/server/index.js';
 import { text, wrap } from '../lib/websocket/index.js';
+import { startRedis } from '../spec/helpers/redis-server.js';
 
 const IMPLEMENTATIONS = ['sluice Topic (Redis backend)', 'Socket.IO redis-adapter'] as const;
 type Impl = (typeof IMPLEMENTATIONS)[number];
@@ -73,8 +71,12 @@ interface Msg {
   readonly x: string;
 }
 
-/** Milliseconds on a clock that all processes of the machine share. */
-const clock = (): number => performance.timeOrigin + performance.now();
+/**
+ * Milliseconds on a clock that all processes of the machine share: the monotonic clock
+ * (`performance.timeOrigin` is fixed per process from the wall clock, and two processes'
+ * can differ by milliseconds).
+ */
+const clock = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 function arg(name: string, fallback: number): number {
   const at = process.argv.indexOf(name);
@@ -154,19 +156,13 @@ async function startPublisher(impl: Impl, url: string): Promise<Publisher> {
   };
 }
 
-/** A subscribing node: its server and its clients (in the same process). */
+/** A subscribing node: its websocket server, whose clients run in another process. */
 interface SubscriberNode {
+  readonly url: string;
   close(): Promise<void>;
 }
 
-async function startSubscriberNode(
-  impl: Impl,
-  url: string,
-  subscribers: number,
-  deliver: (client: number, message: Msg) => void,
-  lost: (count: number) => void,
-): Promise<SubscriberNode> {
-  const closers: (() => void)[] = [];
+async function startSubscriberNode(impl: Impl, url: string): Promise<SubscriberNode> {
   if (impl === SLUICE) {
     const client = await redisClient(url);
     const backend = redisBackend({ client });
@@ -181,8 +177,43 @@ async function startSubscriberNode(
         }),
       },
     );
-    for (let c = 0; c < subscribers; c++) {
-      const ws = new WebSocket(server.url);
+    return {
+      url: server.url,
+      async close() {
+        await server.close({ timeout: 2000 });
+        topic.close();
+        await backend.close();
+        await client.quit();
+      },
+    };
+  }
+  const pub = await redisClient(url);
+  const sub = await redisClient(url);
+  const http = createServer();
+  const io = new IoServer(http, { transports: ['websocket'], adapter: createAdapter(pub, sub) });
+  io.on('connection', (socket) => void socket.join('room'));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    async close() {
+      await io.close();
+      await Promise.all([pub.quit(), sub.quit()]);
+    },
+  };
+}
+
+/** Connects `subscribers` clients to a subscriber node, one after the other. */
+async function connectClients(
+  impl: Impl,
+  url: string,
+  subscribers: number,
+  deliver: (client: number, message: Msg) => void,
+  lost: (count: number) => void,
+): Promise<() => void> {
+  const closers: (() => void)[] = [];
+  for (let c = 0; c < subscribers; c++) {
+    if (impl === SLUICE) {
+      const ws = new WebSocket(url);
       const network = channels(wrap<string, string>(ws, { codec: text() }));
       const feed = remoteTopic<Msg>(TOPIC, {
         capacity: 256,
@@ -200,38 +231,17 @@ async function startSubscriberNode(
         ws.terminate();
       });
       await new Promise((resolve) => ws.once('open', resolve));
+    } else {
+      const socket = ioClient(url, { transports: ['websocket'], forceNew: true });
+      socket.on('m', (message: Msg) => {
+        deliver(c, message);
+      });
+      closers.push(() => socket.disconnect());
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     }
-    return {
-      async close() {
-        for (const close of closers) close();
-        await server.close({ timeout: 2000 });
-        topic.close();
-        await backend.close();
-        await client.quit();
-      },
-    };
   }
-  const pub = await redisClient(url);
-  const sub = await redisClient(url);
-  const http = createServer();
-  const io = new IoServer(http, { transports: ['websocket'], adapter: createAdapter(pub, sub) });
-  io.on('connection', (socket) => void socket.join('room'));
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  for (let c = 0; c < subscribers; c++) {
-    const socket = ioClient(base, { transports: ['websocket'], forceNew: true });
-    socket.on('m', (message: Msg) => {
-      deliver(c, message);
-    });
-    closers.push(() => socket.disconnect());
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  }
-  return {
-    async close() {
-      for (const close of closers) close();
-      await io.close();
-      await Promise.all([pub.quit(), sub.quit()]);
-    },
+  return () => {
+    for (const close of closers) close();
   };
 }
 
@@ -271,6 +281,17 @@ async function nodeMain(role: string, impl: Impl, url: string): Promise<void> {
       }
     }
   }
+  if (role === 'sub') {
+    const node = await startSubscriberNode(impl, url);
+    say({ url: node.url });
+    const cpu = process.cpuUsage();
+    await next(); // stop
+    const used = process.cpuUsage(cpu);
+    say({ cpu: (used.user + used.system) / 1000 });
+    await node.close();
+    process.exit(0);
+  }
+  // role 'clients': `url` is the subscriber node's.
   const subscribers = Number(process.argv[6]);
   const blast = Number(process.argv[7]);
   const paced = Number(process.argv[8]);
@@ -283,7 +304,7 @@ async function nodeMain(role: string, impl: Impl, url: string): Promise<void> {
   let lostCount = 0;
   let outOfOrder = 0;
   let lastBlast = 0;
-  const node = await startSubscriberNode(
+  const close = await connectClients(
     impl,
     url,
     subscribers,
@@ -295,7 +316,8 @@ async function nodeMain(role: string, impl: Impl, url: string): Promise<void> {
           if (warmed.size === subscribers) say({ warm: true });
         }
       } else if (message.k === 'b') {
-        if (message.i !== (blasted[c] ?? 0) + 1) outOfOrder += 1;
+        // A skip is a loss (a gap, counted as lost); going back is a duplicate or a reorder.
+        if (message.i <= (blasted[c] ?? 0)) outOfOrder += 1;
         blasted[c] = message.i;
         lastBlast = now;
         if (message.i === blast && ++blastDone === subscribers) say({ blasted: lastBlast });
@@ -317,71 +339,8 @@ async function nodeMain(role: string, impl: Impl, url: string): Promise<void> {
     blasted.reduce((sum, got) => sum + (blast - got), 0) +
     pacedCount.reduce((sum, got) => sum + (paced - got), 0);
   say({ missing, lost: lostCount, outOfOrder });
-  await node.close();
+  close();
   process.exit(0);
-}
-
-// ------------------------------------------------------------------ redis-server
-
-interface RedisServer {
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
-
-/** A redis-server of its own: a free port, a temporary directory, no persistence. */
-async function startRedis(): Promise<RedisServer> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-redis-bench-'));
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      reject(new Error(`redis-server exited with ${String(code)} before it was ready:\n${output}`));
-    });
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      if (output.includes('Ready to accept connections')) resolve();
-    });
-  });
-  child.stdout?.resume();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 // ------------------------------------------------------------------ the orchestrator
@@ -421,6 +380,8 @@ interface Figures {
   readonly p99: number;
   readonly lost: number;
   readonly publisherCpu: number;
+  /** CPU ms of one subscriber node (the mean of both) over the whole run. */
+  readonly nodeCpu: number;
 }
 
 /** `promise`, or a rejection naming `what` after `ms` (a lost message would hang the run). */
@@ -449,11 +410,16 @@ async function once(
   messages: number,
   paced: number,
 ): Promise<Figures> {
-  const subs = [1, 2].map(() =>
-    startNode(['sub', impl, url, String(subscribers), String(messages), String(paced)]),
-  );
+  const nodes = [1, 2].map(() => startNode(['sub', impl, url]));
   const pub = startNode(['pub', impl, url]);
+  const subs: NodeProcess[] = [];
   try {
+    const urls = (await Promise.all(nodes.map((n) => n.next()))) as { url: string }[];
+    for (const { url: nodeUrl } of urls) {
+      subs.push(
+        startNode(['clients', impl, nodeUrl, String(subscribers), String(messages), String(paced)]),
+      );
+    }
     await Promise.all([pub.next(), ...subs.map((s) => s.next())]); // ready
     // Warm-up: one message every 50 ms until every subscriber on both nodes has one (the
     // subscriptions through Redis are then in place on both sides).
@@ -487,6 +453,8 @@ async function once(
       lost: number;
       outOfOrder: number;
     }[];
+    for (const n of nodes) n.send('stop');
+    const nodeCpu = (await Promise.all(nodes.map((n) => n.next()))) as { cpu: number }[];
     const outOfOrder = finals.reduce((sum, f) => sum + f.outOfOrder, 0);
     if (outOfOrder > 0) throw new Error(`${impl}: ${outOfOrder} deliveries out of order`);
     return {
@@ -495,13 +463,14 @@ async function once(
       p99: percentile(latencies, 99),
       lost: finals.reduce((sum, f) => sum + Math.max(f.missing, f.lost), 0),
       publisherCpu: cpu,
+      nodeCpu: nodeCpu.reduce((sum, n) => sum + n.cpu, 0) / 2,
     };
   } finally {
-    pub.send('stop');
-    for (const s of subs) s.send('stop');
-    const all = Promise.all([pub, ...subs].map((n) => n.exited));
+    const everyone = [pub, ...nodes, ...subs];
+    for (const n of everyone) if (n.child.exitCode === null) n.send('stop');
+    const all = Promise.all(everyone.map((n) => n.exited));
     const timer = setTimeout(() => {
-      for (const n of [pub, ...subs]) n.child.kill('SIGKILL');
+      for (const n of everyone) n.child.kill('SIGKILL');
     }, 10_000);
     await all;
     clearTimeout(timer);
@@ -543,12 +512,12 @@ async function main(): Promise<void> {
   );
   console.log('');
   console.log(
-    '| implementation | msg/s (each to all subscribers) | throughput ÷ Socket.IO | p50 ms | p99 ms | p99 ÷ Socket.IO | lost | publisher CPU ms |',
+    '| implementation | msg/s (each to all subscribers) | throughput ÷ Socket.IO | p50 ms | p99 ms | p99 ÷ Socket.IO | lost | publisher CPU ms (blast) | subscriber node CPU ms (run) |',
   );
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const impl of IMPLEMENTATIONS) {
     console.log(
-      `| ${impl} | ${pick(impl, 'throughput').toFixed(0)} | ${(pick(impl, 'throughput') / pick(io, 'throughput')).toFixed(2)} | ${pick(impl, 'p50').toFixed(2)} | ${pick(impl, 'p99').toFixed(2)} | ${(pick(impl, 'p99') / pick(io, 'p99')).toFixed(2)} | ${pick(impl, 'lost')} | ${pick(impl, 'publisherCpu').toFixed(0)} |`,
+      `| ${impl} | ${pick(impl, 'throughput').toFixed(0)} | ${(pick(impl, 'throughput') / pick(io, 'throughput')).toFixed(2)} | ${pick(impl, 'p50').toFixed(2)} | ${pick(impl, 'p99').toFixed(2)} | ${(pick(impl, 'p99') / pick(io, 'p99')).toFixed(2)} | ${pick(impl, 'lost')} | ${pick(impl, 'publisherCpu').toFixed(0)} | ${pick(impl, 'nodeCpu').toFixed(0)} |`,
     );
   }
   const lost = pick(SLUICE, 'lost');
