@@ -94,7 +94,6 @@ const say = (line: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 };
 
-// eslint-disable-next-line @typescript-eslint/explicit-function-return-type -- node-redis's own type
 async function redisClient(url: string) {
   const client = createClient({ url });
   // A dropped connection must not take the process down (node-redis throws otherwise).
