@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { expect } from 'chai';
-import { SubscriberOverflowError } from '../../lib/index.js';
+import { MemoryBackend, SubscriberOverflowError } from '../../lib/index.js';
 import { HandshakeError, connect } from '../../lib/websocket/index.js';
 import type { Session } from '../../lib/websocket/index.js';
 import { answer, startBot } from '../../demo/bot.js';
@@ -8,6 +8,7 @@ import { Chat } from '../../demo/protocol.js';
 import type { ClientMsg, ServerMsg } from '../../demo/protocol.js';
 import { HISTORY, MAILBOX_CAPACITY, createRoom } from '../../demo/room.js';
 import { startDemo } from '../../demo/server.js';
+import { ticks } from '../helpers/async.js';
 import type { Demo } from '../../demo/server.js';
 
 type ChatSession = Session<ServerMsg, ClientMsg>;
@@ -273,6 +274,30 @@ describe('demo server (startDemo)', function () {
     });
   });
 
+  it("accepts pages of its peers (their origins), lists the peers' sockets at /peers.json, and nothing else", async () => {
+    const demo = await start({ bot: false, peers: ['http://127.0.0.1:1/', 'http://localhost:2'] });
+    const peers = await fetch(`${demo.url}peers.json`);
+    expect(peers.headers.get('content-type')).to.equal('application/json');
+    expect(await peers.json()).to.deep.equal(['ws://127.0.0.1:1', 'ws://localhost:2']);
+    const url = `${demo.wsUrl}${Chat.path}`;
+    const fromPeer = await connect<ServerMsg, ClientMsg>(url, {
+      codec: Chat.clientCodec,
+      socketOptions: { origin: 'http://localhost:2' },
+    });
+    sessions.push(fromPeer);
+    await fromPeer.outgoing.send({ type: 'join', name: 'ada' });
+    expect((await fromPeer.incoming.receive()).type).to.equal('welcome');
+    for (const origin of ['http://localhost:3', 'https://127.0.0.1:1']) {
+      const refused = await connect(url, { socketOptions: { origin } }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect((refused as HandshakeError).status).to.equal(403, origin);
+    }
+    const alone = await start({ bot: false });
+    expect(await (await fetch(`${alone.url}peers.json`)).json()).to.deep.equal([]);
+  });
+
   it('starts the bot, which greets each newcomer and answers @bot', async () => {
     const demo = await start(); // resolves once the bot has joined
     const ada = await join(demo, 'ada');
@@ -325,6 +350,21 @@ describe('demo server (startDemo)', function () {
     expect((host as Error).message).to.equal('Expected host to be a non-empty string, got ""');
     const bot = await failure({ bot: 'yes' });
     expect((bot as Error).message).to.equal('Expected bot to be a boolean, got "yes"');
+    const backend = await failure({ backend: 42 });
+    expect(backend).to.be.instanceOf(TypeError);
+    expect((backend as Error).message).to.equal(
+      'Expected backend to be a TopicBackend or undefined, got 42',
+    );
+    const peers = await failure({ peers: 'http://127.0.0.1:8082' });
+    expect(peers).to.be.instanceOf(TypeError);
+    expect((peers as Error).message).to.equal(
+      'Expected peers to be an array of http:// URLs, got "http://127.0.0.1:8082"',
+    );
+    const peer = await failure({ peers: ['ws://127.0.0.1:8082'] });
+    expect(peer).to.be.instanceOf(TypeError);
+    expect((peer as Error).message).to.equal(
+      'Expected each peer to be an http:// URL, got "ws://127.0.0.1:8082"',
+    );
   });
 
   it('rejects with EADDRINUSE when the port is taken, leaving nothing running', async () => {
@@ -338,6 +378,52 @@ describe('demo server (startDemo)', function () {
 });
 
 describe('demo room', () => {
+  it('rooms sharing a backend are one room: each counts the others’ members, and a member may come back on another', async () => {
+    const backend = new MemoryBackend();
+    const lines: string[] = [];
+    const a = createRoom({ backend, log: (line) => lines.push(`A: ${line}`) });
+    const b = createRoom({ backend, log: (line) => lines.push(`B: ${line}`) });
+    const ada = await a.join('ada');
+    await ticks();
+    expect(b.names).to.deep.equal(['ada']);
+    // A taken name is taken on every node.
+    const other = await b.join('ada');
+    expect(other.name).to.equal('ada2');
+    await ticks();
+    expect(a.names).to.deep.equal(['ada', 'ada2']);
+    a.say('ada', 'hello');
+    // ada's node is gone without a word (no `left`): she comes back on B since her position.
+    const { epoch } = ada.welcome.at;
+    const back = await b.join('ada', { epoch, offset: 1 });
+    expect(back.welcome).to.deep.equal({
+      type: 'welcome',
+      name: 'ada',
+      members: ['ada', 'ada2'],
+      at: { epoch, offset: 1 },
+    });
+    expect(back.missed).to.equal(false);
+    const got: unknown[] = [];
+    for (let r = back.events.tryReceive(); r.ok; r = back.events.tryReceive()) {
+      if (r.value.type === 'publication') got.push(r.value.value.event);
+    }
+    // What she missed, and no new join: B counted her as here already.
+    expect(got).to.deep.equal([
+      { type: 'joined', name: 'ada2' },
+      { type: 'message', from: 'ada', text: 'hello' },
+    ]);
+    b.leave('ada');
+    await ticks();
+    expect([a.names, b.names]).to.deep.equal([['ada2'], ['ada2']]);
+    expect(lines).to.deep.equal([
+      'A: ada joined (1 here)',
+      'B: ada2 joined (2 here)',
+      'B: ada is back (2 here)',
+      'B: ada left (1 here)',
+    ]);
+    a.close();
+    b.close();
+  });
+
   it('ends a member whose subscription is full (too slow) with SubscriberOverflowError; the others lose nothing', async () => {
     const lines: string[] = [];
     const room = createRoom({ log: (line) => lines.push(line) });
