@@ -10,9 +10,11 @@
  * Fair by construction: the same payload (`{ k, i, t, x }`, x = 64 characters), the same
  * number of subscribers (`--subscribers` per node, default 50, on each of the two
  * subscriber nodes), websocket transport only on both.
- * sluice subscribers use `overflow: 'drop-oldest'` (bounded, 256 on the server and 256
- * on the client): a drop would show as a gap and is counted as lost; Socket.IO buffers
- * without bound.
+ * sluice subscribers use `overflow: 'suspend'` (256 on the server and 256 on the client,
+ * as in `fanout.bench.ts`): publications from another node cannot be held back, so a
+ * slow subscriber's server-side buffer grows past 256 rather than dropping, as Socket.IO
+ * buffers without bound; nothing may be lost (a gap would be counted as lost and fail
+ * the run).
  *
  * Figures per implementation (median of `--runs`; the implementations alternate within
  * each run, each with fresh processes):
@@ -172,7 +174,10 @@ async function startSubscriberNode(impl: Impl, url: string): Promise<SubscriberN
         '/': route<string, string>({
           codec: text(),
           handler: (session) =>
-            serveTopics(channels(session), new Map([[TOPIC, topic]]), { maxCapacity: 256 }),
+            serveTopics(channels(session), new Map([[TOPIC, topic]]), {
+              maxCapacity: 256,
+              allowSuspend: true,
+            }),
         }),
       },
     );
@@ -217,7 +222,7 @@ async function connectClients(
       const feed = remoteTopic<Msg>(TOPIC, {
         capacity: 256,
         serverCapacity: 256,
-        overflow: 'drop-oldest',
+        overflow: 'suspend',
       });
       void feed.follow(network).catch(() => undefined);
       void (async () => {
