@@ -14,7 +14,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { SubscriberOverflowError, withTimeoutOrUndefined } from 'sluice';
+import { DiscontinuityError, SubscriberOverflowError, withTimeoutOrUndefined } from 'sluice';
 import type { TopicBackend } from 'sluice';
 import { serve } from 'sluice/server';
 import type { Route, Server, ServerRequest } from 'sluice/server';
@@ -161,6 +161,11 @@ function chatRoute(room: Room, log: (line: string) => void): Route<ClientMsg, Se
           log(`${name} dropped: too slow (${MAILBOX_CAPACITY} messages unread)`);
           room.leave(name);
           void session.close(1008, 'Too slow');
+        } else if (error instanceof DiscontinuityError) {
+          // A shared backend lost the room's history under it (Redis restarted without
+          // its data): the page reconnects, joins since its position and is told.
+          log(`${name} reconnects: the room's history was lost`);
+          void session.close(1012, 'Room history lost');
         }
         // Otherwise the connection is over: nothing more can reach this client.
       } finally {
