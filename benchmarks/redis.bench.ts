@@ -22,13 +22,15 @@
  *   of 100 concurrent `publish` calls, each awaited; Socket.IO: 100 `emit`s per event
  *   loop turn), from the first publish to the last delivery on the last subscriber:
  *   messages per second (each message reaches every subscriber);
- * - **latency:** `--paced` (default 500) messages, one every 2 ms, each carrying its
- *   send time; p50 and p99 over every delivery (messages × subscribers), in ms;
+ * - **latency:** `--paced` (default 300) messages, one every 10 ms (a rate the machine
+ *   keeps up with: latency, not a queue), each carrying its send time; p50 and p99 over
+ *   every delivery (messages × subscribers), in ms;
  * - **lost:** deliveries that never came (sluice: reported as gaps; Socket.IO: counted).
  *
  * ```
  * node --import tsx benchmarks/redis.bench.ts                  # 3 runs
  * node --import tsx benchmarks/redis.bench.ts --runs 1 --messages 500 --paced 100
+ * node --import tsx benchmarks/redis.bench.ts --only sluice   # or --only socket.io
  * ```
  *
  * Needs `redis-server` on the PATH (Debian: `apt-get install -y redis-server`); it is
@@ -62,7 +64,7 @@ const SLUICE: Impl = 'sluice Topic (Redis backend)';
 const TOPIC = 'bench';
 const PAYLOAD = 'x'.repeat(64);
 const WINDOW = 100;
-const PACE_MS = 2;
+const PACE_MS = 10;
 const self = fileURLToPath(import.meta.url);
 
 /** What is published: the phase (`w`arm-up, `b`last, `p`aced), its index and send time. */
@@ -338,7 +340,21 @@ async function nodeMain(role: string, impl: Impl, url: string): Promise<void> {
     },
   );
   say({ ready: true });
+  // Says which clients are stuck where when the blast stops making progress (a lost
+  // delivery would otherwise show only as the orchestrator's timeout).
+  let progress = -1;
+  const watchdog = setInterval(() => {
+    const got = blasted.reduce((sum, i) => sum + i, 0);
+    if (got > 0 && got < blast * subscribers && got === progress) {
+      const stuck = blasted.flatMap((i, c) => (i < blast ? [`${c}@${i}`] : []));
+      process.stderr.write(
+        `${impl} clients of ${url}: no progress for 10 s; stuck (client@last): ${stuck.join(' ')}; lost ${lostCount}\n`,
+      );
+    }
+    progress = got;
+  }, 10_000);
   await next(); // stop
+  clearInterval(watchdog);
   const missing =
     blasted.reduce((sum, got) => sum + (blast - got), 0) +
     pacedCount.reduce((sum, got) => sum + (paced - got), 0);
@@ -489,14 +505,19 @@ const median = (values: readonly number[]): number => {
 async function main(): Promise<void> {
   const runs = arg('--runs', 3);
   const messages = arg('--messages', 2000);
-  const paced = arg('--paced', 500);
+  const paced = arg('--paced', 300);
   const subscribers = arg('--subscribers', 50);
+  // One implementation alone (for a closer look; the ratios need both).
+  const at = process.argv.indexOf('--only');
+  const only = at < 0 ? undefined : process.argv[at + 1]?.toLowerCase();
   const redis = await startRedis();
   const all = new Map<Impl, Figures[]>(IMPLEMENTATIONS.map((impl) => [impl, []]));
   try {
     for (let run = 1; run <= runs; run++) {
       // Alternate which implementation goes first.
-      const order = run % 2 === 1 ? IMPLEMENTATIONS : [...IMPLEMENTATIONS].reverse();
+      const order = (run % 2 === 1 ? IMPLEMENTATIONS : [...IMPLEMENTATIONS].reverse()).filter(
+        (impl) => only === undefined || impl.toLowerCase().includes(only),
+      );
       for (const impl of order) {
         const figures = await once(impl, redis.url, subscribers, messages, paced);
         all.get(impl)?.push(figures);
