@@ -104,7 +104,7 @@ function suites(channel: ChannelConfig): readonly Suite[] {
       quick: ['--runs', '1', '--messages', '300', '--paced', '100', '--subscribers', '10'],
       markdown: true,
       optIn:
-        'starts its own redis-server (Debian: apt-get install -y redis-server) and three processes per run, about 1 minute',
+        'starts its own redis-server (Debian: apt-get install -y redis-server) and five processes per run, about 3 minutes',
     }),
     benchFile({
       name: 'server',
