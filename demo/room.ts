@@ -185,7 +185,7 @@ export function createRoom(options: RoomOptions = {}): Room {
       }
       if (!back) add(name);
       log(`${name} ${back ? 'is back' : 'joined'} (${members.size} here)`);
-      const members_ = [...members.keys()];
+      const here = [...members.keys()];
       if (!back) {
         const at = await publish({ type: 'joined', name });
         start ??= at;
@@ -199,7 +199,7 @@ export function createRoom(options: RoomOptions = {}): Room {
       });
       return {
         name,
-        welcome: { type: 'welcome', name, members: members_, at: start },
+        welcome: { type: 'welcome', name, members: here, at: start },
         events,
         missed,
       };
