@@ -98,6 +98,15 @@ function suites(channel: ChannelConfig): readonly Suite[] {
       optIn: 'opens 1,000 connections per implementation and takes about 2 minutes',
     }),
     benchFile({
+      name: 'redis',
+      title:
+        'cross-node publish through Redis (1 publishing node, 2 subscriber nodes) against Socket.IO with @socket.io/redis-adapter',
+      quick: ['--runs', '1', '--messages', '300', '--paced', '100', '--subscribers', '10'],
+      markdown: true,
+      optIn:
+        'starts its own redis-server (Debian: apt-get install -y redis-server) and five processes per run, about 3 minutes',
+    }),
+    benchFile({
       name: 'server',
       title: 'serve with 1,000 connections against a raw ws server',
       quick: ['--quick'],

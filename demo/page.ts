@@ -4,9 +4,14 @@
  * with fresh channels, and `states()` to show the connection — connecting, open, closed,
  * with the attempt — in the header. No framework: a few DOM calls.
  *
+ * Across nodes: the page remembers the position of the last room event it got, and each
+ * new connection joins `since` it, so nothing is missed or shown twice. When the server
+ * lists peers (`/peers.json`: other demo processes sharing the room), each connection
+ * after a lost one goes to the next address in turn: its own server, then the peers.
+ *
  * @module
  */
-import type { SendChannel } from 'sluice';
+import type { Position, SendChannel } from 'sluice';
 import { reconnecting } from 'sluice/websocket';
 import type { ConnectionState, ReconnectingClient } from 'sluice/websocket';
 import { Chat, MAX_NAME_LENGTH, NAME_PATTERN } from './protocol.js';
@@ -35,6 +40,8 @@ let me = '';
 /** The current connection's `outgoing`, once it has joined; `undefined` while offline. */
 let outgoing: SendChannel<ClientMsg> | undefined;
 let members: string[] = [];
+/** The position of the last room event received: the next connection joins `since` it. */
+let position: Position | undefined;
 
 function append(item: HTMLLIElement): void {
   const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
@@ -83,6 +90,7 @@ function setOnline(channel: SendChannel<ClientMsg> | undefined): void {
 function receive(message: ServerMsg, connection: number, out: SendChannel<ClientMsg>): void {
   switch (message.type) {
     case 'welcome':
+      position = message.at;
       me = message.name;
       you.textContent = `you are ${me}`;
       members = [...message.members];
@@ -91,17 +99,23 @@ function receive(message: ServerMsg, connection: number, out: SendChannel<Client
       setOnline(out);
       break;
     case 'joined':
-      members.push(message.name);
+      position = message.at;
+      if (!members.includes(message.name)) members.push(message.name);
       showMembers();
       notice(`${message.name} joined`);
       break;
     case 'left':
+      position = message.at;
       members = members.filter((name) => name !== message.name);
       showMembers();
       notice(`${message.name} left`);
       break;
     case 'message':
+      position = message.at;
       showMessage(message.from, message.text);
+      break;
+    case 'missed':
+      notice('Some messages from while you were away are no longer kept.');
       break;
   }
 }
@@ -139,13 +153,48 @@ async function showStates(client: ReconnectingClient): Promise<void> {
   }
 }
 
-function join(name: string): ReconnectingClient {
+/** The other servers sharing the room, as the page's server lists them (none if it cannot). */
+async function peers(): Promise<string[]> {
+  try {
+    const response = await fetch('/peers.json');
+    const list: unknown = await response.json();
+    return Array.isArray(list) ? list.filter((url) => typeof url === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * A WebSocket constructor for `reconnecting` that sends each attempt after the first to
+ * the next of `bases` in turn (the path stays): with one base, the plain `WebSocket`.
+ */
+function rotating(bases: readonly string[]): typeof WebSocket {
+  let next = 0;
+  return class extends WebSocket {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      const base = bases[next % bases.length] ?? '';
+      next += 1;
+      const { pathname, search } = new URL(url);
+      super(`${base}${pathname}${search}`, protocols);
+    }
+  };
+}
+
+async function join(name: string): Promise<ReconnectingClient> {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const own = `${scheme}://${location.host}`;
   return reconnecting<ServerMsg, ClientMsg>(
-    `${scheme}://${location.host}${Chat.path}`,
-    { codec: Chat.clientCodec, minDelay: 500, maxDelay: 5_000 },
+    `${own}${Chat.path}`,
+    {
+      codec: Chat.clientCodec,
+      minDelay: 500,
+      maxDelay: 5_000,
+      WebSocket: rotating([own, ...(await peers())]),
+    },
     async ({ incoming, outgoing: out, connection }) => {
-      await out.send({ type: 'join', name });
+      await out.send(
+        position === undefined ? { type: 'join', name } : { type: 'join', name, since: position },
+      );
       try {
         for await (const message of incoming) receive(message, connection, out);
       } finally {
@@ -177,7 +226,7 @@ joinForm.addEventListener('submit', (event) => {
   }
   joinSection.hidden = true;
   chat.hidden = false;
-  void showStates(join(name));
+  void join(name).then(showStates);
 });
 
 nameInput.addEventListener('input', () => {

@@ -7,6 +7,7 @@
  * @module
  */
 import * as v from 'valibot';
+import type { Position } from 'sluice';
 import { endpoint } from 'sluice/websocket';
 import type { Endpoint } from 'sluice/websocket';
 
@@ -17,21 +18,45 @@ export const MAX_TEXT_LENGTH = 500;
 /** Names are letters, digits, `_` and `-`: they can be mentioned as `@name`. */
 export const NAME_PATTERN: RegExp = /^[\p{L}\p{N}_-]+$/u;
 
-/** What a client sends: first `join` (once per connection), then any number of `say`. */
+/**
+ * What a client sends: first `join` (once per connection), then any number of `say`. A
+ * client that was in the room before (on this server or on another node sharing the room)
+ * joins `since` the position of the last event it received: it keeps its name and first
+ * gets every event it missed, exactly once, in order.
+ */
 export type ClientMsg =
-  | { readonly type: 'join'; readonly name: string }
+  | { readonly type: 'join'; readonly name: string; readonly since?: Position | undefined }
   | { readonly type: 'say'; readonly text: string };
 
-/** What the server sends to a client. */
-export type ServerMsg =
-  /** The answer to `join`: the name you got (a taken name gets a number) and who is here. */
-  | { readonly type: 'welcome'; readonly name: string; readonly members: readonly string[] }
+/** What happens in the room: what the room's topic carries, and members receive. */
+export type RoomEvent =
   /** Someone else joined. */
   | { readonly type: 'joined'; readonly name: string }
   /** Someone left (closed the page, lost the connection). */
   | { readonly type: 'left'; readonly name: string }
-  /** A chat message, to everyone including its sender; `id` grows by one per message. */
-  | { readonly type: 'message'; readonly id: number; readonly from: string; readonly text: string };
+  /** A chat message, to everyone including its sender. */
+  | { readonly type: 'message'; readonly from: string; readonly text: string };
+
+/**
+ * What the server sends to a client. Every room event comes with its position `at` in
+ * the room's history (its offset grows by one per event), and the welcome with the
+ * position the member's events start after: the client joins again `since` the last one
+ * it got.
+ */
+export type ServerMsg =
+  /** The answer to `join`: the name you got (a taken name gets a number) and who is here. */
+  | {
+      readonly type: 'welcome';
+      readonly name: string;
+      readonly members: readonly string[];
+      readonly at: Position;
+    }
+  | (RoomEvent & { readonly at: Position })
+  /**
+   * Events since the client's `since` are no longer kept (too many, or the room's history
+   * was lost, e.g. a restart on the in-memory backend): it gets the later ones only.
+   */
+  | { readonly type: 'missed' };
 
 const name = v.pipe(
   v.string(),
@@ -42,9 +67,14 @@ const name = v.pipe(
 );
 const text = v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(MAX_TEXT_LENGTH));
 
+const position = v.object({
+  epoch: v.pipe(v.string(), v.maxLength(64)),
+  offset: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+});
+
 /** Validates (and trims) what a client sends. */
 const clientMsg = v.variant('type', [
-  v.object({ type: v.literal('join'), name }),
+  v.object({ type: v.literal('join'), name, since: v.optional(position) }),
   v.object({ type: v.literal('say'), text }),
 ]);
 

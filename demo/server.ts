@@ -2,7 +2,9 @@
  * The demo's server: one `http.Server` that serves the chat page — `index.html` and
  * `page.ts`, bundled with esbuild as the server starts — and, on the same port, the typed
  * `Chat` endpoint through `sluice/server`; plus the bot, a Node client of the same
- * endpoint. `npm start` runs it through `start.ts`; tests start it in-process.
+ * endpoint. `npm start` runs it through `start.ts`; tests start it in-process. With a
+ * shared topic backend (`sluice/redis`) and the other nodes' addresses as `peers`, several
+ * demo processes are one chat, and a page whose node goes away carries on on another.
  *
  * @module
  */
@@ -12,7 +14,8 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { SubscriberOverflowError, withTimeoutOrUndefined } from 'sluice';
+import { DiscontinuityError, SubscriberOverflowError, withTimeoutOrUndefined } from 'sluice';
+import type { TopicBackend } from 'sluice';
 import { serve } from 'sluice/server';
 import type { Route, Server, ServerRequest } from 'sluice/server';
 import { startBot } from './bot.js';
@@ -45,6 +48,21 @@ export interface DemoOptions {
    * @default ignores them
    */
   readonly log?: ((line: string) => void) | undefined;
+  /**
+   * Where the chat room's history lives. A shared backend (`redisBackend` from
+   * `sluice/redis`) makes every demo process using it one chat room. The demo does not
+   * close it: its owner does, after `close()`.
+   * @default the in-memory backend: this process alone
+   */
+  readonly backend?: TopicBackend | undefined;
+  /**
+   * The page addresses of the other demo processes sharing the room, e.g.
+   * `['http://127.0.0.1:8082/']`. Pages served by them may connect here, and this
+   * server's page connects to them (in turn) when its own server is gone; `/peers.json`
+   * lists their WebSocket addresses for the page.
+   * @default none
+   */
+  readonly peers?: readonly string[] | undefined;
 }
 
 /** A running demo, from {@link startDemo}. */
@@ -95,13 +113,16 @@ async function bundlePage(): Promise<{ js: string; map: string }> {
 
 /**
  * Lets browsers connect only from pages served by this server (the Origin must match the
- * Host), the defence against cross-site WebSocket hijacking; clients that are not browsers
- * send no Origin and may connect.
+ * Host) or by one of its `peers` (their origins), the defence against cross-site
+ * WebSocket hijacking; clients that are not browsers send no Origin and may connect.
  */
-function sameOrigin(request: ServerRequest): boolean {
-  const { origin, host } = request.headers;
-  if (origin === undefined) return true;
-  return typeof host === 'string' && origin === `http://${host}`;
+function sameOrigin(peers: ReadonlySet<string>): (request: ServerRequest) => boolean {
+  return (request) => {
+    const { origin, host } = request.headers;
+    if (origin === undefined) return true;
+    if (typeof origin !== 'string') return false;
+    return (typeof host === 'string' && origin === `http://${host}`) || peers.has(origin);
+  };
 }
 
 /** The chat: every connection joins `room`, and leaves it when the connection ends. */
@@ -116,21 +137,35 @@ function chatRoute(room: Room, log: (line: string) => void): Route<ClientMsg, Se
       await session.close(1008, 'Expected a join message first');
       return;
     }
-    const { name, welcome, events } = room.join(first.value.name);
+    const { name, welcome, events, missed } = await room.join(first.value.name, first.value.since);
     // The subscription's pump: a child of the connection's scope, so the connection closes
     // only once it has finished, and it stops when the connection does.
     session.scope.launch(async (signal) => {
       try {
         await outgoing.send(welcome, { signal });
-        for await (const event of events.iterate({ signal })) {
-          // Every member's policy is 'close': no gap is ever reported, only an end.
-          if (event.type === 'publication') await outgoing.send(event.value, { signal });
+        if (missed) await outgoing.send({ type: 'missed' }, { signal });
+        for await (const item of events.iterate({ signal })) {
+          // Every member's policy is 'close': a gap comes only first, when its `since`
+          // is older than the history kept.
+          if (item.type === 'gap') {
+            await outgoing.send({ type: 'missed' }, { signal });
+            continue;
+          }
+          const { event } = item.value;
+          // Not its own join or leave (a member that comes back sees its old one).
+          if (event.type !== 'message' && event.name === name) continue;
+          await outgoing.send({ ...event, at: item.position }, { signal });
         }
       } catch (error) {
         if (error instanceof SubscriberOverflowError) {
           log(`${name} dropped: too slow (${MAILBOX_CAPACITY} messages unread)`);
           room.leave(name);
           void session.close(1008, 'Too slow');
+        } else if (error instanceof DiscontinuityError) {
+          // A shared backend lost the room's history under it (Redis restarted without
+          // its data): the page reconnects, joins since its position and is told.
+          log(`${name} reconnects: the room's history was lost`);
+          void session.close(1012, 'Room history lost');
         }
         // Otherwise the connection is over: nothing more can reach this client.
       } finally {
@@ -148,13 +183,19 @@ function chatRoute(room: Room, log: (line: string) => void): Route<ClientMsg, Se
   });
 }
 
-function staticFiles(html: string, page: { js: string; map: string }): Map<string, StaticFile> {
+function staticFiles(
+  html: string,
+  page: { js: string; map: string },
+  peers: readonly string[],
+): Map<string, StaticFile> {
   const htmlFile = { type: 'text/html; charset=utf-8', body: html };
+  const peerSockets = peers.map((peer) => peer.replace(/^http/, 'ws'));
   return new Map([
     ['/', htmlFile],
     ['/index.html', htmlFile],
     ['/page.js', { type: 'text/javascript; charset=utf-8', body: page.js }],
     ['/page.js.map', { type: 'application/json', body: page.map }],
+    ['/peers.json', { type: 'application/json', body: JSON.stringify(peerSockets) }],
   ]);
 }
 
@@ -195,7 +236,7 @@ function checkOptions(options: unknown): asserts options is DemoOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
   }
-  const { port, host, bot, log } = options as Record<string, unknown>;
+  const { port, host, bot, log, backend, peers } = options as Record<string, unknown>;
   if (
     port !== undefined &&
     (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535)
@@ -212,6 +253,28 @@ function checkOptions(options: unknown): asserts options is DemoOptions {
   }
   if (log !== undefined && typeof log !== 'function') {
     throw new TypeError(`Expected log to be a function, got ${describeValue(log)}`);
+  }
+  if (
+    backend !== undefined &&
+    (typeof backend !== 'object' ||
+      backend === null ||
+      typeof Reflect.get(backend, 'publish') !== 'function')
+  ) {
+    throw new TypeError(
+      `Expected backend to be a TopicBackend or undefined, got ${describeValue(backend)}`,
+    );
+  }
+  if (peers !== undefined) {
+    if (!Array.isArray(peers)) {
+      throw new TypeError(
+        `Expected peers to be an array of http:// URLs, got ${describeValue(peers)}`,
+      );
+    }
+    for (const peer of peers as unknown[]) {
+      if (typeof peer !== 'string' || !URL.canParse(peer) || new URL(peer).protocol !== 'http:') {
+        throw new TypeError(`Expected each peer to be an http:// URL, got ${describeValue(peer)}`);
+      }
+    }
   }
 }
 
@@ -238,7 +301,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? ((): void => undefined);
   const [html, page] = await Promise.all([readFile(here('index.html'), 'utf8'), bundlePage()]);
-  const files = staticFiles(html, page);
+  const peers = (options.peers ?? []).map((peer) => new URL(peer).origin);
+  const files = staticFiles(html, page, peers);
 
   const http = createServer((request: IncomingMessage, response: ServerResponse) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -264,16 +328,18 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   let server: Server | undefined;
   let bot: Bot | undefined;
   let closing: Promise<void> | undefined;
+  const room = createRoom({ log, backend: options.backend });
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await bot?.stop();
       await server?.close({ timeout: 2_000 });
+      room.close();
       await closeHttp(http);
     })());
 
   try {
-    server = await serve({ server: http, authorize: sameOrigin }, [
-      chatRoute(createRoom(log), log),
+    server = await serve({ server: http, authorize: sameOrigin(new Set(peers)) }, [
+      chatRoute(room, log),
     ]);
     if (options.bot ?? true) {
       bot = startBot(`ws://${origin}`, {

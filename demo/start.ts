@@ -5,8 +5,15 @@
  * 127.0.0.1; not `HOST`, which some shells set to the machine's name), `DEMO_BOT=0` to run
  * without the bot.
  *
+ * Across nodes: with `REDIS_URL` set (e.g. `redis://127.0.0.1:6379`) the chat room lives in
+ * Redis (`sluice/redis`), so every demo process using it is one chat; `DEMO_PEERS` lists
+ * the other processes' page addresses, comma-separated (`http://127.0.0.1:8082`), so that
+ * a page moves to one of them when its own process is gone. Without `REDIS_URL` nothing
+ * of Redis is loaded.
+ *
  * @module
  */
+import type { TopicBackend } from 'sluice';
 import { startDemo } from './server.js';
 
 function port(text: string | undefined): number {
@@ -22,14 +29,53 @@ const log = (line: string): void => {
   console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
 };
 
+/** The Redis backend on `url`, and how to let go of it. */
+async function redis(url: string): Promise<{ backend: TopicBackend; close(): Promise<void> }> {
+  const [{ createClient }, { redisBackend }] = await Promise.all([
+    import('redis'),
+    import('sluice/redis'),
+  ]);
+  const client = createClient({ url });
+  // Without a listener, a lost connection would take the process down.
+  client.on('error', (error: unknown) => {
+    log(`redis: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  await client.connect();
+  const backend = redisBackend({ client });
+  return {
+    backend,
+    async close() {
+      await backend.close();
+      await client.close();
+    },
+  };
+}
+
+const peers = (process.env['DEMO_PEERS'] ?? '')
+  .split(',')
+  .map((peer) => peer.trim())
+  .filter((peer) => peer !== '');
+
 try {
+  const redisUrl = process.env['REDIS_URL'] ?? '';
+  const shared = redisUrl === '' ? undefined : await redis(redisUrl);
   const demo = await startDemo({
     port: port(process.env['PORT']),
     host: process.env['DEMO_HOST'] || '127.0.0.1',
     bot: process.env['DEMO_BOT'] !== '0',
     log,
+    backend: shared?.backend,
+    peers,
+  }).catch(async (error: unknown) => {
+    await shared?.close();
+    throw error;
   });
   console.log(`sluice chat demo: ${demo.url}`);
+  if (shared !== undefined) {
+    console.log(
+      `The room is shared through Redis at ${redisUrl}${peers.length > 0 ? ` with ${peers.join(', ')}` : ''}.`,
+    );
+  }
   console.log(
     'Open it in two browser tabs; Ctrl+C stops the server (start it again to watch the pages reconnect).',
   );
@@ -41,17 +87,20 @@ try {
     }
     stopping = true;
     log(`${signal}: closing connections (1001 Going away)…`);
-    demo.close().then(
-      () => {
-        log('stopped');
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-      },
-      (error: unknown) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
+    demo
+      .close()
+      .then(() => shared?.close())
+      .then(
+        () => {
+          log('stopped');
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        },
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

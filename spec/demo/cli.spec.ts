@@ -117,19 +117,21 @@ describe('demo command line', function () {
     const page = await fetch(url);
     expect(page.status).to.equal(200);
     const ada = await join(url.replace(/^http/, 'ws').replace(/\/$/, ''), 'ada');
-    expect(await ada.incoming.receive()).to.deep.equal({
+    expect(await ada.incoming.receive()).to.deep.include({
       type: 'welcome',
       name: 'ada',
       members: ['bot', 'ada'],
     });
-    expect(await ada.incoming.receive()).to.deep.equal({
+    expect(await ada.incoming.receive()).to.deep.include({
       type: 'message',
-      id: 1,
       from: 'bot',
       text: 'Welcome, ada! Say "@bot help" to see what I can do.',
     });
     process.kill(-npm.child.pid!, 'SIGINT'); // what Ctrl+C in a terminal does
-    expect(await collect(ada)).to.deep.equal([{ type: 'left', name: 'bot' }]);
+    const rest = await collect(ada);
+    expect(rest.map((m) => [m.type, 'name' in m ? m.name : undefined])).to.deep.equal([
+      ['left', 'bot'],
+    ]);
     expect(await ada.closed).to.deep.equal({ code: 1001, reason: 'Going away', wasClean: true });
     await npm.closed;
     const lines = npm.output().stdout.trimEnd().split('\n');
@@ -147,7 +149,7 @@ describe('demo command line', function () {
       /^sluice chat demo: http(:\/\/127\.0\.0\.1:\d+)\/$/m,
     );
     const ada = await join(`ws${wsUrl}`, 'ada');
-    expect(await ada.incoming.receive()).to.deep.equal({
+    expect(await ada.incoming.receive()).to.deep.include({
       type: 'welcome',
       name: 'ada',
       members: ['ada'],
@@ -174,30 +176,28 @@ describe('demo command line', function () {
     const demo = await startDemo({ port: 0, bot: false });
     demos.push(demo);
     const ada = await join(demo.wsUrl, 'ada');
-    expect(await ada.incoming.receive()).to.deep.equal({
+    expect(await ada.incoming.receive()).to.deep.include({
       type: 'welcome',
       name: 'ada',
       members: ['ada'],
     });
     // The URL as `npm start` prints it; the bot's default name is bot2.
     const bot = start('npm', ['run', 'start:bot', '--silent', '--', demo.url]);
-    expect(await ada.incoming.receive()).to.deep.equal({ type: 'joined', name: 'bot2' });
+    expect(await ada.incoming.receive()).to.deep.include({ type: 'joined', name: 'bot2' });
     await ada.outgoing.send({ type: 'say', text: 'hi @bot2 ping' });
-    expect(await ada.incoming.receive()).to.deep.equal({
+    expect(await ada.incoming.receive()).to.deep.include({
       type: 'message',
-      id: 1,
       from: 'ada',
       text: 'hi @bot2 ping',
     });
-    expect(await ada.incoming.receive()).to.deep.equal({
+    expect(await ada.incoming.receive()).to.deep.include({
       type: 'message',
-      id: 2,
       from: 'bot2',
       text: 'pong, ada',
     });
     await bot.waitFor(/joined as bot2; here: ada, bot2$/m);
     process.kill(-bot.child.pid!, 'SIGINT');
-    expect(await ada.incoming.receive()).to.deep.equal({ type: 'left', name: 'bot2' });
+    expect(await ada.incoming.receive()).to.deep.include({ type: 'left', name: 'bot2' });
     await bot.closed;
     expect(bot.output().stdout.trimEnd().split('\n').at(-1)).to.match(/^\d\d:\d\d:\d\d stopped$/);
   });

@@ -11,81 +11,25 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { chromium } from 'playwright-core';
-import type { BrowserContext, Locator, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startDemo } from '../../demo/server.js';
 import type { Demo } from '../../demo/server.js';
 import { chromiumPath } from '../browser/run-in-chromium.js';
+import {
+  CHROMIUM_ARGS,
+  greeting,
+  join,
+  message,
+  messages,
+  say,
+  waitForMessages,
+  waitForNotice,
+} from './chat-page.js';
 
 const inCi = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
 
-/** Flags that let Chromium run as root on a machine without network (as run-in-chromium.ts). */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 const VIEWPORT = { width: 1000, height: 700 };
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-const greeting = (name: string): [string, string] => [
-  'bot',
-  `Welcome, ${name}! Say "@bot help" to see what I can do.`,
-];
-
-declare global {
-  /** Every text the status element showed, in order (recorded by the test). */
-  var __statusLog: string[] | undefined;
-  /** Unhandled rejections in the page (recorded by the test's init script). */
-  var __rejections: string[] | undefined;
-}
-
-/** The chat messages a page shows, as `[from, text]`, in order. */
-function messages(page: Page): Promise<[string, string][]> {
-  return page
-    .locator('#messages li.message')
-    .evaluateAll((items) =>
-      items.map((item): [string, string] => [
-        (item as HTMLElement).dataset['from'] ?? '',
-        item.querySelector('.text')?.textContent ?? '',
-      ]),
-    );
-}
-
-/** Waits until the page shows at least `count` chat messages. */
-async function waitForMessages(page: Page, count: number): Promise<void> {
-  await page
-    .locator('#messages li.message')
-    .nth(count - 1)
-    .waitFor();
-}
-
-/** The page's chat messages from `from` whose text is exactly `text`. */
-function message(page: Page, from: string, text: string): Locator {
-  const exactly = new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
-  return page.locator(`#messages li.message[data-from="${from}"] .text`, { hasText: exactly });
-}
-
-async function waitForNotice(page: Page, text: string): Promise<void> {
-  await page.locator('#messages li.notice', { hasText: text }).last().waitFor();
-}
-
-async function join(page: Page, url: string, name: string): Promise<void> {
-  await page.goto(url);
-  await page.locator('#name').fill(name);
-  await page.locator('#join-button').click();
-  await page.locator('#status[data-state="open"]').waitFor();
-  await waitForNotice(page, `You joined as ${name}.`);
-}
-
-async function say(page: Page, text: string): Promise<void> {
-  await page.locator('#text:enabled').fill(text);
-  await page.locator('#text').press('Enter');
-}
 
 /** Starts recording every text the status element shows from now on. */
 async function recordStatus(page: Page): Promise<void> {
@@ -128,7 +72,7 @@ describe('demo in Chromium (npm start, end to end)', function () {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: chromiumPath,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS],
       viewport: VIEWPORT,
     });
     context.setDefaultTimeout(20_000);

@@ -1,21 +1,21 @@
 import { createServer } from 'node:net';
 import { expect } from 'chai';
-import { SubscriberOverflowError } from '../../lib/index.js';
+import { MemoryBackend, SubscriberOverflowError } from '../../lib/index.js';
 import { HandshakeError, connect } from '../../lib/websocket/index.js';
 import type { Session } from '../../lib/websocket/index.js';
 import { answer, startBot } from '../../demo/bot.js';
 import { Chat } from '../../demo/protocol.js';
 import type { ClientMsg, ServerMsg } from '../../demo/protocol.js';
-import { MAILBOX_CAPACITY, createRoom } from '../../demo/room.js';
+import { HISTORY, MAILBOX_CAPACITY, createRoom } from '../../demo/room.js';
 import { startDemo } from '../../demo/server.js';
+import { ticks } from '../helpers/async.js';
 import type { Demo } from '../../demo/server.js';
 
 type ChatSession = Session<ServerMsg, ClientMsg>;
 
-/** A chat message without its `id` (checked separately where it matters). */
-function withoutId(message: ServerMsg): unknown {
-  if (message.type !== 'message') return message;
-  return { type: message.type, from: message.from, text: message.text };
+/** A server message without its position `at` (checked separately where it matters). */
+function withoutAt(message: ServerMsg): unknown {
+  return Object.fromEntries(Object.entries(message).filter(([key]) => key !== 'at'));
 }
 
 async function receiveN(session: ChatSession, n: number): Promise<ServerMsg[]> {
@@ -84,31 +84,146 @@ describe('demo server (startDemo)', function () {
     expect([post.status, post.headers.get('allow')]).to.deep.equal([405, 'GET, HEAD']);
   });
 
-  it('relays messages to every member in order, with growing ids; a taken name gets a number', async () => {
+  it('relays messages to every member in order, with their positions; a taken name gets a number', async () => {
     const demo = await start({ bot: false });
     const ada = await join(demo, 'ada');
-    expect(await ada.incoming.receive()).to.deep.equal({
+    const welcome = await ada.incoming.receive();
+    if (welcome.type !== 'welcome') expect.fail(`Expected a welcome, got ${welcome.type}`);
+    const { epoch } = welcome.at;
+    expect(welcome).to.deep.equal({
       type: 'welcome',
       name: 'ada',
       members: ['ada'],
+      at: { epoch, offset: 1 }, // its own join
     });
     const other = await join(demo, 'ada');
     expect(await other.incoming.receive()).to.deep.equal({
       type: 'welcome',
       name: 'ada2',
       members: ['ada', 'ada2'],
+      at: { epoch, offset: 2 },
     });
-    expect(await ada.incoming.receive()).to.deep.equal({ type: 'joined', name: 'ada2' });
+    expect(await ada.incoming.receive()).to.deep.equal({
+      type: 'joined',
+      name: 'ada2',
+      at: { epoch, offset: 2 },
+    });
     await ada.outgoing.send({ type: 'say', text: '  one  ' }); // trimmed by the schema
     await other.outgoing.send({ type: 'say', text: 'two' });
     const expected: ServerMsg[] = [
-      { type: 'message', id: 1, from: 'ada', text: 'one' },
-      { type: 'message', id: 2, from: 'ada2', text: 'two' },
+      { type: 'message', from: 'ada', text: 'one', at: { epoch, offset: 3 } },
+      { type: 'message', from: 'ada2', text: 'two', at: { epoch, offset: 4 } },
     ];
     expect(await receiveN(ada, 2)).to.deep.equal(expected);
     expect(await receiveN(other, 2)).to.deep.equal(expected);
     await other.close();
-    expect(await ada.incoming.receive()).to.deep.equal({ type: 'left', name: 'ada2' });
+    expect(await ada.incoming.receive()).to.deep.equal({
+      type: 'left',
+      name: 'ada2',
+      at: { epoch, offset: 5 },
+    });
+  });
+
+  it('a member who joins again since its position keeps its name and gets what it missed, once, in order', async () => {
+    const demo = await start({ bot: false });
+    const ada = await join(demo, 'ada');
+    const welcome = await ada.incoming.receive();
+    if (welcome.type !== 'welcome') expect.fail(`Expected a welcome, got ${welcome.type}`);
+    const { epoch } = welcome.at;
+    const bob = await join(demo, 'bob');
+    await bob.incoming.receive(); // welcome
+    await ada.outgoing.send({ type: 'say', text: 'one' });
+    const seen = await receiveN(ada, 2); // joined bob, one
+    expect(seen.at(-1)).to.deep.equal({
+      type: 'message',
+      from: 'ada',
+      text: 'one',
+      at: { epoch, offset: 3 },
+    });
+    await ada.close(); // ada leaves: offset 4
+    await bob.outgoing.send({ type: 'say', text: 'two' });
+    await bob.outgoing.send({ type: 'say', text: 'three' });
+    await receiveN(bob, 4); // one, left ada, two, three
+    const back = await connect<ServerMsg, ClientMsg>(`${demo.wsUrl}${Chat.path}`, {
+      codec: Chat.clientCodec,
+    });
+    sessions.push(back);
+    await back.outgoing.send({ type: 'join', name: 'ada', since: { epoch, offset: 3 } });
+    expect(await receiveN(back, 3)).to.deep.equal([
+      // It was not counted as here any more: a plain join, under the same name.
+      { type: 'welcome', name: 'ada', members: ['bob', 'ada'], at: { epoch, offset: 3 } },
+      // Its own leave (offset 4) and join (offset 7) are not shown to it.
+      { type: 'message', from: 'bob', text: 'two', at: { epoch, offset: 5 } },
+      { type: 'message', from: 'bob', text: 'three', at: { epoch, offset: 6 } },
+    ]);
+    expect(await bob.incoming.receive()).to.deep.equal({
+      type: 'joined',
+      name: 'ada',
+      at: { epoch, offset: 7 },
+    });
+    await bob.outgoing.send({ type: 'say', text: 'four' });
+    expect(await back.incoming.receive()).to.deep.equal({
+      type: 'message',
+      from: 'bob',
+      text: 'four',
+      at: { epoch, offset: 8 },
+    });
+  });
+
+  it('a member who joins since a position of another epoch is told it missed events, then gets the new ones', async () => {
+    const demo = await start({ bot: false });
+    const session = await connect<ServerMsg, ClientMsg>(`${demo.wsUrl}${Chat.path}`, {
+      codec: Chat.clientCodec,
+    });
+    sessions.push(session);
+    await session.outgoing.send({
+      type: 'join',
+      name: 'ada',
+      since: { epoch: 'gone', offset: 41 },
+    });
+    const [welcome, missed] = await receiveN(session, 2);
+    if (welcome?.type !== 'welcome') expect.fail(`Expected a welcome, got ${welcome?.type}`);
+    const { epoch } = welcome.at;
+    expect(epoch).not.to.equal('gone');
+    // The room's position when it came (its own join, offset 1, is not shown to it).
+    expect(welcome).to.deep.equal({
+      type: 'welcome',
+      name: 'ada',
+      members: ['ada'],
+      at: { epoch, offset: 0 },
+    });
+    expect(missed).to.deep.equal({ type: 'missed' });
+    await session.outgoing.send({ type: 'say', text: 'hi' });
+    expect(await session.incoming.receive()).to.deep.equal({
+      type: 'message',
+      from: 'ada',
+      text: 'hi',
+      at: { epoch, offset: 2 },
+    });
+  });
+
+  it('a member whose since is older than the history kept is told it missed events, then gets the oldest kept on', async () => {
+    const room = createRoom();
+    const ada = await room.join('ada'); // offset 1
+    for (let i = 1; i <= HISTORY + 1; i++) room.say('ada', `m${i}`); // offsets 2 … 1002
+    const { epoch } = ada.welcome.at;
+    const back = await room.join('bob', { epoch, offset: 1 });
+    expect(back.missed).to.equal(false); // same epoch: the gap comes as the first event
+    const first = await back.events.receive();
+    // Offsets 1003 (bob's join) back to 4 are kept: 2 and 3 are gone.
+    expect(first).to.deep.equal({
+      type: 'gap',
+      from: { epoch, offset: 2 },
+      to: { epoch, offset: 3 },
+      count: 2,
+    });
+    const second = await back.events.receive();
+    expect(second.type === 'publication' && second.value.event).to.deep.equal({
+      type: 'message',
+      from: 'ada',
+      text: 'm3',
+    });
+    room.close();
   });
 
   it('closes with 1008 a connection whose first message is not a join', async () => {
@@ -152,25 +267,53 @@ describe('demo server (startDemo)', function () {
     });
     sessions.push(own);
     await own.outgoing.send({ type: 'join', name: 'ada' });
-    expect(await own.incoming.receive()).to.deep.equal({
+    expect(withoutAt(await own.incoming.receive())).to.deep.equal({
       type: 'welcome',
       name: 'ada',
       members: ['ada'],
     });
   });
 
+  it("accepts pages of its peers (their origins), lists the peers' sockets at /peers.json, and nothing else", async () => {
+    const demo = await start({ bot: false, peers: ['http://127.0.0.1:1/', 'http://localhost:2'] });
+    const peers = await fetch(`${demo.url}peers.json`);
+    expect(peers.headers.get('content-type')).to.equal('application/json');
+    expect(await peers.json()).to.deep.equal(['ws://127.0.0.1:1', 'ws://localhost:2']);
+    const url = `${demo.wsUrl}${Chat.path}`;
+    const fromPeer = await connect<ServerMsg, ClientMsg>(url, {
+      codec: Chat.clientCodec,
+      socketOptions: { origin: 'http://localhost:2' },
+    });
+    sessions.push(fromPeer);
+    await fromPeer.outgoing.send({ type: 'join', name: 'ada' });
+    expect((await fromPeer.incoming.receive()).type).to.equal('welcome');
+    for (const origin of ['http://localhost:3', 'https://127.0.0.1:1']) {
+      const refused = await connect(url, { socketOptions: { origin } }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect((refused as HandshakeError).status).to.equal(403, origin);
+    }
+    const alone = await start({ bot: false });
+    expect(await (await fetch(`${alone.url}peers.json`)).json()).to.deep.equal([]);
+  });
+
   it('starts the bot, which greets each newcomer and answers @bot', async () => {
     const demo = await start(); // resolves once the bot has joined
     const ada = await join(demo, 'ada');
     const [welcome, greeting] = await receiveN(ada, 2);
-    expect(welcome).to.deep.equal({ type: 'welcome', name: 'ada', members: ['bot', 'ada'] });
-    expect(withoutId(greeting!)).to.deep.equal({
+    expect(withoutAt(welcome!)).to.deep.equal({
+      type: 'welcome',
+      name: 'ada',
+      members: ['bot', 'ada'],
+    });
+    expect(withoutAt(greeting!)).to.deep.equal({
       type: 'message',
       from: 'bot',
       text: 'Welcome, ada! Say "@bot help" to see what I can do.',
     });
     await ada.outgoing.send({ type: 'say', text: '@bot ping' });
-    expect((await receiveN(ada, 2)).map(withoutId)).to.deep.equal([
+    expect((await receiveN(ada, 2)).map(withoutAt)).to.deep.equal([
       { type: 'message', from: 'ada', text: '@bot ping' },
       { type: 'message', from: 'bot', text: 'pong, ada' },
     ]);
@@ -207,6 +350,21 @@ describe('demo server (startDemo)', function () {
     expect((host as Error).message).to.equal('Expected host to be a non-empty string, got ""');
     const bot = await failure({ bot: 'yes' });
     expect((bot as Error).message).to.equal('Expected bot to be a boolean, got "yes"');
+    const backend = await failure({ backend: 42 });
+    expect(backend).to.be.instanceOf(TypeError);
+    expect((backend as Error).message).to.equal(
+      'Expected backend to be a TopicBackend or undefined, got 42',
+    );
+    const peers = await failure({ peers: 'http://127.0.0.1:8082' });
+    expect(peers).to.be.instanceOf(TypeError);
+    expect((peers as Error).message).to.equal(
+      'Expected peers to be an array of http:// URLs, got "http://127.0.0.1:8082"',
+    );
+    const peer = await failure({ peers: ['ws://127.0.0.1:8082'] });
+    expect(peer).to.be.instanceOf(TypeError);
+    expect((peer as Error).message).to.equal(
+      'Expected each peer to be an http:// URL, got "ws://127.0.0.1:8082"',
+    );
   });
 
   it('rejects with EADDRINUSE when the port is taken, leaving nothing running', async () => {
@@ -220,16 +378,69 @@ describe('demo server (startDemo)', function () {
 });
 
 describe('demo room', () => {
+  it('rooms sharing a backend are one room: each counts the others’ members, and a member may come back on another', async () => {
+    const backend = new MemoryBackend();
+    const lines: string[] = [];
+    const a = createRoom({ backend, log: (line) => lines.push(`A: ${line}`) });
+    const b = createRoom({ backend, log: (line) => lines.push(`B: ${line}`) });
+    const ada = await a.join('ada');
+    await ticks();
+    expect(b.names).to.deep.equal(['ada']);
+    // A taken name is taken on every node.
+    const other = await b.join('ada');
+    expect(other.name).to.equal('ada2');
+    await ticks();
+    expect(a.names).to.deep.equal(['ada', 'ada2']);
+    a.say('ada', 'hello');
+    // ada's node is gone without a word (no `left`): she comes back on B since her position.
+    const { epoch } = ada.welcome.at;
+    const back = await b.join('ada', { epoch, offset: 1 });
+    expect(back.welcome).to.deep.equal({
+      type: 'welcome',
+      name: 'ada',
+      members: ['ada', 'ada2'],
+      at: { epoch, offset: 1 },
+    });
+    expect(back.missed).to.equal(false);
+    const got: unknown[] = [];
+    for (let r = back.events.tryReceive(); r.ok; r = back.events.tryReceive()) {
+      if (r.value.type === 'publication') got.push(r.value.value.event);
+    }
+    // What she missed, and no new join: B counted her as here already.
+    expect(got).to.deep.equal([
+      { type: 'joined', name: 'ada2' },
+      { type: 'message', from: 'ada', text: 'hello' },
+    ]);
+    b.leave('ada');
+    await ticks();
+    expect([a.names, b.names]).to.deep.equal([['ada2'], ['ada2']]);
+    expect(lines).to.deep.equal([
+      'A: ada joined (1 here)',
+      'B: ada2 joined (2 here)',
+      'B: ada is back (2 here)',
+      'B: ada left (1 here)',
+    ]);
+    a.close();
+    b.close();
+  });
+
   it('ends a member whose subscription is full (too slow) with SubscriberOverflowError; the others lose nothing', async () => {
     const lines: string[] = [];
-    const room = createRoom((line) => lines.push(line));
-    const slow = room.join('slow');
-    const fast = room.join('fast');
-    expect(slow.welcome).to.deep.equal({ type: 'welcome', name: 'slow', members: ['slow'] });
+    const room = createRoom({ log: (line) => lines.push(line) });
+    const slow = await room.join('slow');
+    const fast = await room.join('fast');
+    const { epoch } = slow.welcome.at;
+    expect(slow.welcome).to.deep.equal({
+      type: 'welcome',
+      name: 'slow',
+      members: ['slow'],
+      at: { epoch, offset: 1 },
+    });
     expect(fast.welcome).to.deep.equal({
       type: 'welcome',
       name: 'fast',
       members: ['slow', 'fast'],
+      at: { epoch, offset: 2 },
     });
     // slow holds: joined fast, then 255 messages: full.
     for (let i = 1; i <= MAILBOX_CAPACITY - 1; i++) room.say('fast', `m${i}`);
@@ -238,7 +449,7 @@ describe('demo room', () => {
     const error = await (async () => {
       try {
         for await (const event of slow.events) {
-          if (event.type === 'publication') toSlow.push(event.value);
+          if (event.type === 'publication') toSlow.push(event.value.event);
         }
       } catch (failure) {
         return failure;
@@ -248,12 +459,12 @@ describe('demo room', () => {
     expect(error).to.be.instanceOf(SubscriberOverflowError);
     expect(toSlow).to.have.length(MAILBOX_CAPACITY);
     expect(toSlow[0]).to.deep.equal({ type: 'joined', name: 'fast' });
-    expect(toSlow.at(-1)).to.deep.equal({ type: 'message', id: 255, from: 'fast', text: 'm255' });
+    expect(toSlow.at(-1)).to.deep.equal({ type: 'message', from: 'fast', text: 'm255' });
     // fast reads as it goes: it has every message, and sees slow leave.
     const toFast: unknown[] = [];
     const readFast = (): void => {
       for (let r = fast.events.tryReceive(); r.ok; r = fast.events.tryReceive()) {
-        if (r.value.type === 'publication') toFast.push(r.value.value);
+        if (r.value.type === 'publication') toFast.push(r.value.value.event);
       }
     };
     readFast();
@@ -263,7 +474,7 @@ describe('demo room', () => {
     readFast();
     expect(toFast).to.have.length(256 + 1);
     expect(toFast.slice(-2)).to.deep.equal([
-      { type: 'message', id: 256, from: 'fast', text: 'one too many' },
+      { type: 'message', from: 'fast', text: 'one too many' },
       { type: 'left', name: 'slow' },
     ]);
     expect(lines).to.deep.equal([
