@@ -381,13 +381,14 @@ export class RedisBackend implements TopicBackend {
   }
 
   /**
-   * The retained publications of `topic` after `since` (see {@link History}), read in
-   * batches of `batch`; the position is the topic's when the first batch was read.
-   * Rejects with the connection's or Redis' error; closed: `ClosedSendError`.
+   * The retained publications of `topic` after `since` (see {@link History}), at most
+   * `limit` of them (all by default), read in batches of `batch`; the position is the
+   * topic's when the first batch was read. Rejects with the connection's or Redis'
+   * error; closed: `ClosedSendError`.
    */
-  async history(topic: string, since: Position): Promise<History<unknown>> {
+  async history(topic: string, since: Position, limit = Infinity): Promise<History<unknown>> {
     for (let attempt = 0; ; attempt++) {
-      const result = await this.#history(topic, since);
+      const result = await this.#history(topic, since, limit);
       if (result !== null) return result;
       if (attempt >= 3) {
         throw new Error(
@@ -501,15 +502,16 @@ export class RedisBackend implements TopicBackend {
   }
 
   /** One try at a consistent history; `null` if it changed under the batches. */
-  async #history(topic: string, since: Position): Promise<History<unknown> | null> {
+  async #history(topic: string, since: Position, limit: number): Promise<History<unknown> | null> {
     const batch = this.#host.batch;
-    const first = await this.#read(topic, since.epoch, since.offset + 1, batch, undefined);
+    let asked = Math.min(batch, limit);
+    const first = await this.#read(topic, since.epoch, since.offset + 1, asked, undefined);
     const { epoch, head, oldest } = first;
     const publications: Publication<unknown>[] = [];
     let read = first;
     for (;;) {
       for (const [offset, data] of read.entries) {
-        if (offset > head) break;
+        if (offset > head || publications.length >= limit) break;
         const previous = publications.at(-1);
         if (previous !== undefined && offset !== previous.position.offset + 1) return null;
         publications.push({
@@ -519,8 +521,9 @@ export class RedisBackend implements TopicBackend {
         });
       }
       const last = publications.at(-1)?.position.offset ?? 0;
-      if (read.entries.length < batch || last >= head) break;
-      read = await this.#read(topic, epoch, last + 1, batch, undefined);
+      if (read.entries.length < asked || last >= head || publications.length >= limit) break;
+      asked = Math.min(batch, limit - publications.length);
+      read = await this.#read(topic, epoch, last + 1, asked, undefined);
       if (read.epoch !== epoch) return null;
     }
     return { publications, position: { epoch, offset: head }, oldest };

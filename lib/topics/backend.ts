@@ -72,7 +72,8 @@ export type DiscontinuityListener = (error: DiscontinuityError) => void;
  *   returns reaches it.
  * - `history(topic, since)` gives the retained publications after `since` (all of them
  *   when `since` is of another epoch), the current position and the oldest retained
- *   offset (all retained when `since` is ahead of the topic too); the caller decides what a discontinuity means.
+ *   offset (all retained when `since` is ahead of the topic too), at most `limit` of
+ *   them when given; the caller decides what a discontinuity means.
  * - A topic nothing was published to has a position of offset 0 in a fresh epoch.
  */
 export interface TopicBackend {
@@ -90,8 +91,13 @@ export interface TopicBackend {
     listener: PublicationListener,
     onDiscontinuity?: DiscontinuityListener,
   ): () => void;
-  /** The retained publications of `topic` after `since`; see {@link History}. */
-  history(topic: string, since: Position): Promise<History<unknown>>;
+  /**
+   * The retained publications of `topic` after `since`; see {@link History}. With
+   * `limit`, at most that many of them, the oldest first (a `'suspend'` subscriber that
+   * catches up reads only what fits in its buffer); `position` and `oldest` are as
+   * without it. A backend may return more than `limit`: the caller takes what it needs.
+   */
+  history(topic: string, since: Position, limit?: number): Promise<History<unknown>>;
   /** The position of `topic`'s last publication (offset 0 in its epoch if none). */
   position(topic: string): Promise<Position>;
 }

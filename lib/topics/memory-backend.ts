@@ -89,7 +89,7 @@ export class MemoryBackend implements TopicBackend {
     };
   }
 
-  history(topic: string, since: Position): Promise<History<unknown>> {
+  history(topic: string, since: Position, limit = Infinity): Promise<History<unknown>> {
     const log = this.#log(topic);
     log.trim(Infinity, this.#maxAge.get(topic) ?? Infinity, now());
     const { entries } = log;
@@ -97,7 +97,8 @@ export class MemoryBackend implements TopicBackend {
     const behind = since.epoch === log.epoch && since.offset <= log.offset;
     const first = behind ? Math.max(since.offset + 1, oldest) : oldest;
     const publications: Publication<unknown>[] = [];
-    for (let offset = first; offset <= log.offset; offset++) {
+    const last = Math.min(log.offset, first + limit - 1);
+    for (let offset = first; offset <= last; offset++) {
       publications.push(entries.at(offset - oldest));
     }
     return Promise.resolve({ publications, position: log.position(), oldest });

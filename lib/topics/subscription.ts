@@ -17,6 +17,17 @@
  * (under the policy) while the backend reads the history; the retained values older than
  * the first buffered one are then put in front of it.
  *
+ * A full `'suspend'` subscriber offered a publication (one the topic could not hold back:
+ * another `Topic` or process published it through a shared backend) goes **behind**: it
+ * stops taking publications from the topic, and `#seen` (its last value) is where it
+ * stands. Once it has room for half its capacity it reads the history after `#seen`, at
+ * most what fits, and appends it; when that reaches the topic's head (the last offset the
+ * topic handed out, read in the same macrotask: every later one will be offered to it) it
+ * joins the live feed again, otherwise it reads again when it has room. History that is
+ * gone (past retention, another epoch) ends it with a `DiscontinuityError` after what it
+ * holds. So its buffer never holds more than its capacity, and each offset reaches it
+ * once, in order.
+ *
  * @module
  */
 import type { ReceiveIterator, ReceiveResult, WaitOptions } from '../channel-types.js';
@@ -40,7 +51,16 @@ import type { Gap, Position, Publication, TopicEvent } from './position.js';
 /**
  * What a full subscription does with one more publication.
  * - `'suspend'`: `publish` waits until this subscriber has room (the slowest subscriber
- *   with this policy sets the pace for every publisher of the topic).
+ *   with this policy sets the pace for every publisher of the topic). With a shared
+ *   backend (`sluice/redis`, or a `MemoryBackend` shared by several `Topic` objects) the
+ *   publishers of other nodes and `Topic` objects cannot be held back: a full subscriber
+ *   then stops taking publications, falls behind, and once it has room catches up from
+ *   the retained history (`retention`), in order and exactly once, then takes live ones
+ *   again. Its buffer never holds more than its capacity. If it fell further behind than
+ *   the retention, it receives what it holds, then ends with a `DiscontinuityError`
+ *   naming the missing offsets (never a silent skip). Publishers of its own `Topic` wait
+ *   while it is behind. Unlike Kotlin's `SUSPEND` (one process, every emitter waits),
+ *   because a remote publisher cannot be made to wait for a local reader.
  * - `'drop-oldest'`: the oldest value it holds is dropped; it gets the new one.
  * - `'drop-latest'`: the new value is dropped; it keeps what it holds.
  * - `'close'`: it stops receiving; after what it holds it ends with a
@@ -67,6 +87,8 @@ export interface Hub<T> {
   head(): number;
   /** The subscriber stopped receiving: forget it. */
   detach(subscription: Subscription<T>): void;
+  /** The backend's history of the topic after `since`, at most `limit` publications. */
+  history(since: Position, limit: number): Promise<History<T>>;
 }
 
 /** The topic's side of a subscription (not exported by the package). */
@@ -90,6 +112,8 @@ export interface SubscriptionInternals {
   ): void;
   /** Ends a subscription that will receive nothing more (after what it holds). */
   end<T>(subscription: Subscription<T>, cause: unknown, hasCause: boolean): void;
+  /** The backend lost publications the topic had not handed out: ends it (see `#lost`). */
+  lost<T>(subscription: Subscription<T>, error: DiscontinuityError): void;
   /** Ends a subscription at once, dropping what it holds. */
   fail<T>(subscription: Subscription<T>, cause: unknown): void;
   watch<T>(subscription: Subscription<T>, signal: AbortSignal | undefined): void;
@@ -142,6 +166,10 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   /** Highest offset offered to this subscription. */
   #seen = -1;
   #startGap: Gap | null = null;
+  /** `'suspend'` only: full when a publication came, it reads the history after `#seen`. */
+  #behind = false;
+  /** A history read for catching up (`#behind`) is on its way. */
+  #reading = false;
   /** Ended while catching up: the history beyond this offset came after the end. */
   #cutoff = Infinity;
   #since: Position | undefined;
@@ -171,6 +199,9 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
       },
       end: (subscription, cause, hasCause) => {
         subscription.#end(cause, hasCause);
+      },
+      lost: (subscription, error) => {
+        subscription.#lost(error);
       },
       fail: (subscription, cause) => {
         subscription.#fail(cause);
@@ -338,6 +369,8 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
 
   #hasRoom(reserved: number): boolean {
     if (!this.#accepting) return true;
+    // Behind: its backlog is in the history; the topic's own publishers wait for it.
+    if (this.#behind) return false;
     const held = this.#buffer.length;
     const free = this.#capacity - held + (held === 0 && !this.#catchingUp ? this.#waiting : 0);
     return free > reserved;
@@ -350,7 +383,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
       this.#epoch = publication.position.epoch;
       this.#last = offset - 1;
     }
-    if (offset <= this.#seen) return;
+    if (offset <= this.#seen || this.#behind) return;
     const buffer = this.#buffer;
     if (buffer.length >= this.#capacity && (this.#waiting === 0 || this.#catchingUp)) {
       switch (this.#policy) {
@@ -366,8 +399,10 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
           return;
         }
         default:
-        // 'suspend': the topic waited for room; only a value it could not hold back
-        // (another publisher of a shared backend) lands beyond the capacity.
+          // 'suspend': the topic waited for room; a value it could not hold back (another
+          // publisher of a shared backend) is read from the history later.
+          this.#behind = true;
+          return;
       }
     }
     buffer.push(publication);
@@ -388,7 +423,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
       return head.position.offset > this.#last + 1 ? this.#gap(head.position.offset - 1) : head;
     }
     if (this.#seen > this.#last) return this.#gap(this.#seen);
-    return this.#ended ? END : null;
+    return this.#ended && !this.#behind ? END : null;
   }
 
   #gap(to: number): Gap {
@@ -419,7 +454,107 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
 
   /** After an event was handed out: publishers waiting for room may go on. */
   #took(): void {
-    if (this.#policy === SUSPEND && this.#accepting) this.#hub.room();
+    if (this.#policy !== SUSPEND) return;
+    if (this.#behind) this.#catchUp();
+    else if (this.#accepting) this.#hub.room();
+  }
+
+  /**
+   * Behind: reads the history after `#seen` once there is room for half the capacity (at
+   * least one), at most what fits; one read at a time.
+   */
+  #catchUp(): void {
+    if (!this.#behind || this.#reading || this.#catchingUp) return;
+    const held = this.#buffer.length;
+    const room = this.#capacity - held + (held === 0 ? this.#waiting : 0);
+    if (room < Math.max(1, Math.ceil(this.#capacity / 2))) return;
+    this.#reading = true;
+    const since: Position = { epoch: this.#epoch as string, offset: this.#seen };
+    let read: Promise<History<T>>;
+    try {
+      read = this.#hub.history(since, room);
+    } catch (error) {
+      read = Promise.reject(error);
+    }
+    read.then(
+      (history) => {
+        this.#caughtUpBehind(history, since, room);
+      },
+      (error: unknown) => {
+        this.#reading = false;
+        if (!this.#behind) return;
+        this.#behind = false;
+        this.#endWith(error);
+      },
+    );
+  }
+
+  /** A catch-up read came back: append what follows on, join the live feed if at the head. */
+  #caughtUpBehind(history: History<T>, since: Position, limit: number): void {
+    this.#reading = false;
+    // Cancelled, or ended by a discontinuity, meanwhile.
+    if (!this.#behind) return;
+    const { position, oldest } = history;
+    if (position.epoch !== since.epoch || oldest > since.offset + 1) {
+      this.#behind = false;
+      this.#endWith(new DiscontinuityError(since, position, oldest));
+      return;
+    }
+    let taken = 0;
+    for (const publication of history.publications) {
+      const offset = publication.position.offset;
+      if (offset <= this.#seen) continue;
+      if (offset !== this.#seen + 1 || offset > this.#cutoff || taken >= limit) break;
+      this.#buffer.push(publication);
+      this.#seen = offset;
+      taken++;
+    }
+    const target = this.#ended ? this.#cutoff : this.#hub.head();
+    if (this.#seen >= target) {
+      // Every later publication will be offered to it.
+      this.#behind = false;
+    } else if (taken === 0) {
+      // Nothing after its position although the topic is ahead: never a silent skip, nor
+      // a loop of empty reads.
+      this.#behind = false;
+      this.#endWith(
+        new DiscontinuityError(
+          since,
+          position,
+          history.publications[0]?.position.offset ?? position.offset + 1,
+        ),
+      );
+      return;
+    }
+    this.#serve();
+    if (this.#behind) this.#catchUp();
+    else if (this.#accepting) this.#hub.room();
+  }
+
+  /**
+   * The backend lost publications before the topic handed them out (`error.since` is the
+   * last it handed out). Behind, this subscriber stands further back: everything after
+   * its own position up to `error.oldest` is gone, so it ends with an error naming that.
+   */
+  #lost(error: DiscontinuityError): void {
+    if (this.#behind && !this.#ended) {
+      this.#behind = false;
+      const since: Position = { epoch: this.#epoch as string, offset: this.#seen };
+      this.#end(new DiscontinuityError(since, error.position, error.oldest), true);
+      return;
+    }
+    this.#end(error, true);
+  }
+
+  /** Ends after what it holds with `cause`, replacing a normal end's (values are missing). */
+  #endWith(cause: unknown): void {
+    if (this.#ended) {
+      this.#cause = cause;
+      this.#hasCause = true;
+      this.#serve();
+      return;
+    }
+    this.#end(cause, true);
   }
 
   #receive(kind: WaiterKind, signal: AbortSignal | undefined): Promise<unknown> {
@@ -533,10 +668,25 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
       }
     }
     while (live.length > 0) merged.push(live.shift());
+    const end = Math.min(position.offset, this.#cutoff);
+    if (this.#policy === SUSPEND && this.#capacity !== Infinity) {
+      // At most what fits; the rest (and live values it could not take) is read later.
+      const room = this.#capacity + this.#waiting;
+      this.#seen = this.#last;
+      while (merged.length > 0 && live.length < room) {
+        const publication = merged.shift();
+        live.push(publication);
+        this.#seen = publication.position.offset;
+      }
+      while (merged.length > 0) merged.shift();
+      if (this.#behind || this.#seen < end) this.#behind = this.#seen < this.#cutoff;
+      this.#serve();
+      this.#catchUp();
+      return;
+    }
     while (merged.length > 0) live.push(merged.shift());
     // Everything up to the history's position was there to be had: what is not held is
     // reported as missed.
-    const end = Math.min(position.offset, this.#cutoff);
     if (this.#seen < end) this.#seen = end;
     this.#serve();
   }
@@ -545,9 +695,11 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   #end(cause: unknown, hasCause: boolean): void {
     if (this.#ended) return;
     this.#ended = true;
-    if (this.#catchingUp) {
+    if (this.#catchingUp || this.#behind) {
       const head = Math.max(this.#seen, this.#hub.head());
       if (head >= 0) this.#cutoff = head;
+      // Behind: it still reads up to the cutoff (what was published before the end).
+      if (this.#behind && this.#seen >= this.#cutoff) this.#behind = false;
     }
     this.#accepting = false;
     if (hasCause) {
@@ -566,6 +718,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
       this.#hasCause = true;
     }
     this.#catchingUp = false;
+    this.#behind = false;
     this.#startGap = null;
     while (this.#buffer.length > 0) this.#buffer.shift();
     this.#seen = this.#last;

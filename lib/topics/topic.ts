@@ -223,6 +223,7 @@ export class Topic<T> {
       room: () => {
         if (this.#publishers.head !== null && !this.#fanningOut) this.#pump();
       },
+      history: (since, limit) => this.#history(since, limit) as Promise<History<T>>,
       detach: (subscription) => {
         this.#subscribers.delete(subscription);
         if (
@@ -335,14 +336,9 @@ export class Topic<T> {
     this.#subscribers.add(subscription);
     if (policy === SUSPEND) this.#suspending.add(subscription);
     if (since !== undefined) {
-      let history: Promise<History<unknown>>;
-      try {
-        history = this.#backend.history(this.#name, since);
-      } catch (error) {
-        // As a rejection: the subscription ends with the error (and leaves the topic).
-        history = Promise.reject(error);
-      }
-      history.then(
+      // A finite 'suspend' subscriber takes at most its capacity; it reads on later.
+      const limit = policy === SUSPEND && capacity !== Infinity ? Math.max(1, capacity) : undefined;
+      this.#history(since, limit).then(
         (history) => {
           internals.caughtUp(subscription, history as never, since, onDiscontinuity);
         },
@@ -416,7 +412,7 @@ export class Topic<T> {
    * subscribers start afresh.
    */
   #discontinuity(error: DiscontinuityError): void {
-    for (const subscription of [...this.#subscribers]) internals.end(subscription, error, true);
+    for (const subscription of [...this.#subscribers]) internals.lost(subscription, error);
     this.#head = -1;
   }
 
@@ -455,6 +451,15 @@ export class Topic<T> {
   #publishToBackend(value: T): Promise<Position> {
     try {
       return this.#backend.publish(this.#name, value, this.#retention);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The backend's `history`, a synchronous throw turned into a rejection. */
+  #history(since: Position, limit: number | undefined): Promise<History<unknown>> {
+    try {
+      return this.#backend.history(this.#name, since, limit);
     } catch (error) {
       return Promise.reject(error);
     }
