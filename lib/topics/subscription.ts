@@ -192,6 +192,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
       start: (subscription, publication) => {
         subscription.#epoch = publication.position.epoch;
         subscription.#last = publication.position.offset - 1;
+        subscription.#seen = subscription.#last;
         subscription.#offer(publication);
       },
       caughtUp: (subscription, history, since, onDiscontinuity) => {
@@ -382,6 +383,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
     if (this.#epoch === undefined && !this.#catchingUp) {
       this.#epoch = publication.position.epoch;
       this.#last = offset - 1;
+      this.#seen = offset - 1;
     }
     if (offset <= this.#seen || this.#behind) return;
     const buffer = this.#buffer;
@@ -459,26 +461,31 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
     else if (this.#accepting) this.#hub.room();
   }
 
+  /** How many more publications it can hold now (waiting receivers count when it is empty). */
+  #room(): number {
+    const held = this.#buffer.length;
+    return this.#capacity - held + (held === 0 ? this.#waiting : 0);
+  }
+
   /**
    * Behind: reads the history after `#seen` once there is room for half the capacity (at
-   * least one), at most what fits; one read at a time.
+   * least one); one read at a time, for at most a full buffer (the receiver may take
+   * more while it is on its way; what does not fit then is read again later).
    */
   #catchUp(): void {
     if (!this.#behind || this.#reading || this.#catchingUp) return;
-    const held = this.#buffer.length;
-    const room = this.#capacity - held + (held === 0 ? this.#waiting : 0);
-    if (room < Math.max(1, Math.ceil(this.#capacity / 2))) return;
+    if (this.#room() < Math.max(1, Math.ceil(this.#capacity / 2))) return;
     this.#reading = true;
     const since: Position = { epoch: this.#epoch as string, offset: this.#seen };
     let read: Promise<History<T>>;
     try {
-      read = this.#hub.history(since, room);
+      read = this.#hub.history(since, Math.max(1, this.#capacity + this.#waiting));
     } catch (error) {
       read = Promise.reject(error);
     }
     read.then(
       (history) => {
-        this.#caughtUpBehind(history, since, room);
+        this.#caughtUpBehind(history, since);
       },
       (error: unknown) => {
         this.#reading = false;
@@ -490,7 +497,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   }
 
   /** A catch-up read came back: append what follows on, join the live feed if at the head. */
-  #caughtUpBehind(history: History<T>, since: Position, limit: number): void {
+  #caughtUpBehind(history: History<T>, since: Position): void {
     this.#reading = false;
     // Cancelled, or ended by a discontinuity, meanwhile.
     if (!this.#behind) return;
@@ -500,11 +507,12 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
       this.#endWith(new DiscontinuityError(since, position, oldest));
       return;
     }
+    const room = this.#room();
     let taken = 0;
     for (const publication of history.publications) {
       const offset = publication.position.offset;
       if (offset <= this.#seen) continue;
-      if (offset !== this.#seen + 1 || offset > this.#cutoff || taken >= limit) break;
+      if (offset !== this.#seen + 1 || offset > this.#cutoff || taken >= room) break;
       this.#buffer.push(publication);
       this.#seen = offset;
       taken++;
@@ -513,7 +521,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
     if (this.#seen >= target) {
       // Every later publication will be offered to it.
       this.#behind = false;
-    } else if (taken === 0) {
+    } else if (taken === 0 && room > 0) {
       // Nothing after its position although the topic is ahead: never a silent skip, nor
       // a loop of empty reads.
       this.#behind = false;
@@ -672,7 +680,8 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
     if (this.#policy === SUSPEND && this.#capacity !== Infinity) {
       // At most what fits; the rest (and live values it could not take) is read later.
       const room = this.#capacity + this.#waiting;
-      this.#seen = this.#last;
+      // What is older than the oldest retained is missed (a gap, with 'oldest').
+      this.#seen = Math.max(this.#last, Math.min(oldest - 1, end));
       while (merged.length > 0 && live.length < room) {
         const publication = merged.shift();
         live.push(publication);

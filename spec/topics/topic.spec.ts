@@ -709,6 +709,189 @@ describe('Topic', () => {
     });
   });
 
+  describe("'suspend' with publishers it cannot hold back (a shared backend)", () => {
+    /** Two topics on one backend and name: `a` publishes, `b` has the subscriber. */
+    const pair = (retention = 100) => {
+      const backend = new MemoryBackend();
+      const a = new Topic<number>({ backend, name: 't', retention: { count: retention } });
+      const b = new Topic<number>({ backend, name: 't', retention: { count: retention } });
+      return { backend, a, b };
+    };
+    const publish = async (topic: Topic<number>, from: number, to: number) => {
+      for (let i = from; i <= to; i++) await topic.publish(i);
+    };
+
+    it('never holds more than its capacity; catches up from the history in order, once, then takes live values again', async () => {
+      const { a, b } = pair();
+      const sub = b.subscribe({ capacity: 2, overflow: 'suspend' });
+      await publish(a, 1, 10);
+      expect(takeNow(sub)).to.deep.equal(['1=1', '2=2']); // not 10
+      await ticks();
+      // Room for 2: it read 3 and 4 from the history.
+      expect(takeNow(sub)).to.deep.equal(['3=3', '4=4']);
+      await ticks();
+      expect(takeNow(sub)).to.deep.equal(['5=5', '6=6']);
+      // A publication while its read is on its way: it reads once more.
+      expect(sub.tryReceive().ok).to.equal(false);
+      await publish(a, 11, 11);
+      await ticks();
+      expect(takeNow(sub)).to.deep.equal(['7=7', '8=8']);
+      await ticks();
+      expect(takeNow(sub)).to.deep.equal(['9=9', '10=10']);
+      await ticks();
+      expect(takeNow(sub)).to.deep.equal(['11=11']);
+      // At the head again: a live value reaches it at once, no duplicate.
+      await publish(a, 12, 12);
+      expect(takeNow(sub)).to.deep.equal(['12=12']);
+      await ticks();
+      expect(takeNow(sub)).to.deep.equal([]);
+      a.close();
+      b.close();
+    });
+
+    it("its own topic's publishers wait while it is behind, and go on once it caught up", async () => {
+      const { a, b } = pair();
+      const sub = b.subscribe({ capacity: 1, overflow: 'suspend' });
+      await publish(a, 1, 3);
+      const local = observe(b.publish(4));
+      await ticks();
+      expect(local.state().status).to.equal('pending');
+      const got: string[] = [];
+      for (let i = 0; i < 4; i++) got.push(show(await sub.receive()));
+      expect(got).to.deep.equal(['1=1', '2=2', '3=3', '4=4']);
+      await ticks();
+      expect(local.state()).to.deep.include({ status: 'fulfilled' });
+      a.close();
+      b.close();
+    });
+
+    it('past retention: what it holds, then a DiscontinuityError naming its own missing offsets, then nothing', async () => {
+      const { a, b } = pair(5);
+      const sub = b.subscribe({ capacity: 2, overflow: 'suspend' });
+      const { epoch } = await a.publish(1);
+      await publish(a, 2, 20);
+      const { events, error } = await drain(sub);
+      expect(events.map(show)).to.deep.equal(['1=1', '2=2']);
+      expect(error).to.be.instanceOf(DiscontinuityError);
+      expect(error).to.deep.include({
+        since: { epoch, offset: 2 },
+        position: { epoch, offset: 20 },
+        oldest: 16,
+        count: 13,
+      });
+      await a.publish(21);
+      expect(sub.tryReceive()).to.deep.equal({ ok: false, closed: true, cause: error });
+      a.close();
+      b.close();
+    });
+
+    it('closed while behind: receives everything published before the close, then ends normally', async () => {
+      const { a, b } = pair();
+      const sub = b.subscribe({ capacity: 2, overflow: 'suspend' });
+      await publish(a, 1, 7);
+      b.close();
+      await a.publish(8); // after the close: not for it
+      const { events, error } = await drain(sub);
+      expect(events.map(show)).to.deep.equal(['1=1', '2=2', '3=3', '4=4', '5=5', '6=6', '7=7']);
+      expect(error).to.equal(undefined);
+      a.close();
+    });
+
+    it('capacity 0: each waiting receiver reads one value from the history', async () => {
+      const { a, b } = pair();
+      const sub = b.subscribe({ capacity: 0, overflow: 'suspend' });
+      await publish(a, 1, 3);
+      expect(sub.tryReceive().ok).to.equal(false);
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) got.push(show(await sub.receive()));
+      expect(got).to.deep.equal(['1=1', '2=2', '3=3']);
+      await ticks();
+      expect(sub.tryReceive().ok).to.equal(false);
+      a.close();
+      b.close();
+    });
+
+    it('subscribing since a position takes at most its capacity from the history and reads the rest later', async () => {
+      const { a, b } = pair();
+      const { epoch } = await a.publish(1);
+      await publish(a, 2, 9);
+      const sub = b.subscribe({ capacity: 3, overflow: 'suspend', since: { epoch, offset: 2 } });
+      await ticks();
+      expect(takeNow(sub)).to.deep.equal(['3=3', '4=4', '5=5']);
+      await ticks();
+      expect(takeNow(sub)).to.deep.equal(['6=6', '7=7', '8=8']);
+      await ticks();
+      expect(takeNow(sub)).to.deep.equal(['9=9']);
+      await a.publish(10);
+      expect(takeNow(sub)).to.deep.equal(['10=10']);
+      a.close();
+      b.close();
+    });
+
+    it('a failed catch-up read ends it with that error, after what it holds', async () => {
+      const memory = new MemoryBackend();
+      const failure = new Error('store unreachable');
+      let failing = false;
+      const backend: TopicBackend = {
+        publish: (topic, value, retention) => memory.publish(topic, value, retention),
+        listen: (topic, listener) => memory.listen(topic, listener),
+        history: (topic, since, limit) =>
+          failing ? Promise.reject(failure) : memory.history(topic, since, limit),
+        position: (topic) => memory.position(topic),
+      };
+      const a = new Topic<number>({ backend, name: 't' });
+      const b = new Topic<number>({ backend, name: 't' });
+      const sub = b.subscribe({ capacity: 2, overflow: 'suspend' });
+      await publish(a, 1, 5);
+      failing = true;
+      const { events, error } = await drain(sub);
+      expect(events.map(show)).to.deep.equal(['1=1', '2=2']);
+      expect(error).to.equal(failure);
+      a.close();
+      b.close();
+    });
+
+    it('the backend losing publications while it is behind: what it holds, then a DiscontinuityError from its own position', async () => {
+      const memory = new MemoryBackend();
+      const lost: ((error: DiscontinuityError) => void)[] = [];
+      const backend: TopicBackend = {
+        publish: (topic, value, retention) => memory.publish(topic, value, retention),
+        listen: (topic, listener, onDiscontinuity) => {
+          if (onDiscontinuity !== undefined) lost.push(onDiscontinuity);
+          return memory.listen(topic, listener);
+        },
+        history: (topic, since, limit) => memory.history(topic, since, limit),
+        position: (topic) => memory.position(topic),
+      };
+      const a = new Topic<number>({ backend, name: 't' });
+      const b = new Topic<number>({ backend, name: 't' });
+      const ahead = b.subscribe({ capacity: 64, overflow: 'suspend' });
+      const sub = b.subscribe({ capacity: 2, overflow: 'suspend' });
+      const { epoch } = await a.publish(1);
+      await publish(a, 2, 6);
+      const gone = new DiscontinuityError(
+        { epoch, offset: 6 },
+        { epoch: 'ffffffffffffffff', offset: 0 },
+        1,
+      );
+      for (const report of lost) report(gone);
+      const behind = await drain(sub);
+      expect(behind.events.map(show)).to.deep.equal(['1=1', '2=2']);
+      expect(behind.error).to.be.instanceOf(DiscontinuityError);
+      expect(behind.error).to.deep.include({
+        since: { epoch, offset: 2 },
+        position: { epoch: 'ffffffffffffffff', offset: 0 },
+        oldest: 1,
+      });
+      // One that was not behind ends with the backend's error itself.
+      const other = await drain(ahead);
+      expect(other.events).to.have.length(6);
+      expect(other.error).to.equal(gone);
+      a.close();
+      b.close();
+    });
+  });
+
   describe('arguments', () => {
     const topic = new Topic<number>();
     after(() => topic.close());
