@@ -6,13 +6,22 @@
  *   the gaps it was told about is the published sequence, in order, with no duplicate,
  *   and it received exactly what a plain queue model with that policy keeps;
  * - `since` at a random position (retained, evicted, ahead, another epoch) resumes
- *   exactly after it, or fails or continues as `onDiscontinuity` says.
+ *   exactly after it, or fails or continues as `onDiscontinuity` says;
+ * - a `'suspend'` subscriber whose publishers it cannot hold back (another `Topic` on the
+ *   same backend) never holds more than its capacity, and receives exactly the published
+ *   sequence, or a prefix of it and then a `DiscontinuityError` naming the rest that is
+ *   no longer retained.
  *
  * @module
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { DiscontinuityError, SubscriberOverflowError, Topic } from '../../lib/index.js';
+import {
+  DiscontinuityError,
+  MemoryBackend,
+  SubscriberOverflowError,
+  Topic,
+} from '../../lib/index.js';
 import type { Subscription, TopicEvent, TopicOverflow } from '../../lib/index.js';
 import { ticks } from '../helpers/async.js';
 import { drain } from './helpers.js';
@@ -299,6 +308,75 @@ describe('Topic (properties)', () => {
             expect(first.to).to.deep.equal({ epoch, offset: oldest - 1 });
             const head = { ...first, from: { epoch, offset: 1 }, count: oldest - 1 };
             expectPartition(head.count > 0 ? [head, ...rest] : rest, values, all, epoch);
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it(`'suspend' with publishers on another Topic of the backend: bounded, and exactly the sequence or an exact discontinuity (${RUNS} runs)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 5 }),
+        fc.integer({ min: 1, max: 40 }),
+        // Each step: publish that many from the other topic, or take everything it holds
+        // (or one, waiting, when it holds nothing); then let that many microtasks run.
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 6 }), fc.nat(3)), {
+          maxLength: 40,
+        }),
+        async (capacity, retention, steps) => {
+          const backend = new MemoryBackend();
+          const other = new Topic<number>({ backend, name: 't', retention: { count: retention } });
+          const own = new Topic<number>({ backend, name: 't', retention: { count: retention } });
+          const sub = own.subscribe({ capacity, overflow: 'suspend' });
+          const received: number[] = [];
+          let published = 0;
+          const got = (event: TopicEvent<number>): void => {
+            if (event.type !== 'publication') throw new Error('a gap under suspend');
+            expect(event.position.offset).to.equal(received.length + 1);
+            expect(event.value).to.equal(event.position.offset * 3);
+            received.push(event.position.offset);
+          };
+          let waiting: Promise<unknown> | undefined;
+          for (const [publish, n, wait] of steps) {
+            if (publish) {
+              for (let i = 0; i < n; i++) await other.publish(++published * 3);
+            } else if (waiting === undefined) {
+              // How many it holds at once never exceeds its capacity.
+              let held = 0;
+              for (let r = sub.tryReceive(); r.ok; r = sub.tryReceive()) {
+                got(r.value);
+                held++;
+              }
+              expect(held).to.be.at.most(capacity);
+              if (held === 0 && !sub.isClosedForReceive) {
+                waiting = sub.receive().then(
+                  (event) => {
+                    got(event);
+                    waiting = undefined;
+                  },
+                  () => undefined,
+                );
+              }
+            }
+            await ticks(wait);
+          }
+          own.close();
+          other.close();
+          await waiting;
+          const rest = await drain(sub);
+          for (const event of rest.events) got(event);
+          if (rest.error === undefined) {
+            // Everything published, once, in order.
+            expect(received.length).to.equal(published);
+          } else {
+            expect(rest.error).to.be.instanceOf(DiscontinuityError);
+            const discontinuity = rest.error as DiscontinuityError;
+            expect(discontinuity.since.offset).to.equal(received.length);
+            expect(discontinuity.position.offset).to.be.at.most(published);
+            expect(discontinuity.oldest).to.be.above(received.length + 1);
+            expect(discontinuity.count).to.equal(discontinuity.oldest - received.length - 1);
           }
         },
       ),
