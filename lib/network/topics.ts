@@ -94,7 +94,9 @@ export interface ServeTopicsOptions {
   /**
    * Whether a peer may ask for `'suspend'`, which makes every publisher of the topic wait
    * for that peer's reading (a remote party setting the pace of this end). A request for
-   * it is refused when this is false.
+   * it is refused when this is false. With a shared backend (Redis), publishers on other
+   * nodes do not wait: the peer's subscription holds at most its capacity and catches up
+   * from the topic's retained history, or ends with a `DiscontinuityError` past it.
    * @default false
    */
   readonly allowSuspend?: boolean | undefined;

@@ -66,6 +66,10 @@ export interface SubscribeOptions {
   readonly capacity?: number | undefined;
   /**
    * What happens when it is full and another value is published; see {@link TopicOverflow}.
+   * With a shared backend, `'suspend'` holds back only this `Topic`'s publishers: a full
+   * subscriber falls behind the others (publishers on other nodes) and catches up from the
+   * retained history once it has room, never holding more than `capacity`; past the
+   * retention it ends with a `DiscontinuityError` naming what it missed.
    * @default 'suspend'
    */
   readonly overflow?: TopicOverflow | undefined;
@@ -153,8 +157,11 @@ function validateRetention(retention: unknown): Retention {
  * - **Retention:** the latest `retention.count` values (default 100), and with
  *   `retention.maxAge` only the younger ones, are kept for `subscribe({ since })`.
  * - **Per subscriber:** one slow subscriber affects the others only if its policy is
- *   `'suspend'` (then publishers wait for it); with a drop policy it loses values
- *   (and is told), with `'close'` it is ended and can resume `since` its position.
+ *   `'suspend'` (then this topic's publishers wait for it); with a drop policy it loses
+ *   values (and is told), with `'close'` it is ended and can resume `since` its position.
+ *   Publishers it cannot hold back (other `Topic`s or processes on a shared backend)
+ *   make a full `'suspend'` subscriber fall behind instead: it catches up from the
+ *   retained history, in order and once, or past it ends with a `DiscontinuityError`.
  * - **Shared backend** (`sluice/redis`): when the backend reports publications it can no
  *   longer deliver (past retention, or a new epoch after the store lost its data), every
  *   current subscriber gets what it holds, then ends with that `DiscontinuityError`
@@ -259,9 +266,10 @@ export class Topic<T> {
   /**
    * Publishes `value` to every current subscriber, resolving with its position.
    *
-   * - **Full:** waits while a `'suspend'` subscriber has no room; waiting publishes are
-   *   published in call order, each atomically: no subscriber gets it before all can.
-   *   Drop and `'close'` subscribers never make it wait.
+   * - **Full:** waits while a `'suspend'` subscriber has no room (or is behind, catching
+   *   up from the history after publications of another `Topic` on the same backend);
+   *   waiting publishes are published in call order, each atomically: no subscriber gets
+   *   it before all can. Drop and `'close'` subscribers never make it wait.
    * - **Closed:** rejects with `ClosedSendError`, or the topic's close cause (the same
    *   object); a publish waiting when `close` is called rejects too and publishes
    *   nothing (unlike a channel's waiting `send`, it had no position yet: the close fixes
@@ -408,8 +416,9 @@ export class Topic<T> {
   /**
    * The backend lost publications between the last one handed out and the next (a shared
    * backend past retention, or a new epoch): every current subscriber delivers what it
-   * holds, then ends with `error`, whose `since` is the last position handed out. Later
-   * subscribers start afresh.
+   * holds, then ends with `error`, whose `since` is the last position handed out (a
+   * `'suspend'` subscriber that was behind: an error of its own, from its position).
+   * Later subscribers start afresh.
    */
   #discontinuity(error: DiscontinuityError): void {
     for (const subscription of [...this.#subscribers]) internals.lost(subscription, error);
