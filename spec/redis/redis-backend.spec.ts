@@ -196,6 +196,10 @@ describe('RedisBackend', function () {
       const history = await b.history(topic, { epoch, offset: 2 });
       expect(history.publications.map((p) => p.value)).to.deep.equal(range(3, 8));
       expect(history.position).to.deep.equal({ epoch, offset: 8 });
+      // A limit across batches: 2 + 2 + 1.
+      const limited = await b.history(topic, { epoch, offset: 1 }, 5);
+      expect(limited.publications.map((p) => p.value)).to.deep.equal(range(2, 6));
+      expect([limited.position, limited.oldest]).to.deep.equal([{ epoch, offset: 8 }, 1]);
     });
 
     it('a lost range past retention is a DiscontinuityError naming it, and delivery goes on after it', async () => {

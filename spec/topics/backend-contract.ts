@@ -105,6 +105,39 @@ export function backendContract(setup: () => ContractSetup): void {
       expect(await offsets({ epoch, offset: 99 })).to.deep.equal([3, 4, 5, 6]);
     });
 
+    it('history with a limit gives the oldest `limit` after since, with the same position and oldest', async () => {
+      const { nodes, name } = setup();
+      const topic = name();
+      let last: Position | undefined;
+      for (let i = 1; i <= 8; i++) last = await nodes[0].publish(topic, i * 10, { count: 6 });
+      const { epoch } = last!;
+      const read = async (since: Position, limit: number) => {
+        const history = await nodes[1].history(topic, since, limit);
+        return {
+          got: history.publications.map((p) => [p.position.offset, p.value]),
+          position: history.position,
+          oldest: history.oldest,
+        };
+      };
+      const tail = { position: { epoch, offset: 8 }, oldest: 3 };
+      expect(await read({ epoch, offset: 4 }, 2)).to.deep.equal({
+        got: [
+          [5, 50],
+          [6, 60],
+        ],
+        ...tail,
+      });
+      expect(await read({ epoch, offset: 0 }, 1)).to.deep.equal({ got: [[3, 30]], ...tail });
+      expect(await read({ epoch, offset: 6 }, 5)).to.deep.equal({
+        got: [
+          [7, 70],
+          [8, 80],
+        ],
+        ...tail,
+      });
+      expect(await read({ epoch, offset: 8 }, 3)).to.deep.equal({ got: [], ...tail });
+    });
+
     it('count 0 keeps nothing: oldest is the next offset', async () => {
       const { nodes, name } = setup();
       const topic = name();
