@@ -3,7 +3,12 @@
 // gaps travel with the values, and a follower resubscribes `since` its position on the
 // next connection. Node↔Node over in-memory sockets, and over real `ws` with `reconnecting`.
 import { expect } from 'chai';
-import { DiscontinuityError, SubscriberOverflowError, Topic } from '../../lib/index.js';
+import {
+  DiscontinuityError,
+  MemoryBackend,
+  SubscriberOverflowError,
+  Topic,
+} from '../../lib/index.js';
 import type { TopicEvent } from '../../lib/index.js';
 import { route } from '../../lib/server/index.js';
 import { MemorySocket } from '../../lib/server/memory-socket.js';
@@ -117,6 +122,59 @@ describe('Topics across the wire', () => {
       expect(accounted(slowEvents)).to.deep.equal(range(1, 50));
       expect(slowEvents.filter((e) => e.type === 'gap')).to.not.have.length(0);
       expect(show(slowEvents.at(-1) as TopicEvent<number>)).to.equal('50=50');
+    });
+
+    it("'suspend' with allowSuspend, publications from another Topic on the backend: a stalled peer then gets every one once, in order", async () => {
+      const backend = new MemoryBackend();
+      const other = new Topic<number>({ backend, name: 'n', retention: { count: 500 } });
+      const served = new Topic<number>({ backend, name: 'n', retention: { count: 500 } });
+      const c = use();
+      void serveTopics(c.server, new Map([['n', served]]), { allowSuspend: true });
+      const n = remoteTopic<number>('n', { capacity: 2, overflow: 'suspend', serverCapacity: 4 });
+      const following = n.follow(c.client);
+      await waitFor(() => served.subscriberCount === 1);
+      // The other Topic does not wait for the peer: its 200 publishes all land now.
+      for (let i = 1; i <= 200; i++) await other.publish(i);
+      const events: TopicEvent<number>[] = [];
+      while (events.length < 200) events.push(await n.events.receive());
+      expect(events.map(show)).to.deep.equal(range(1, 200).map((i) => `${i}=${i}`));
+      served.close();
+      await following;
+      expect(await n.events.receiveCatching()).to.deep.equal({ ok: false, closed: true });
+      other.close();
+    });
+
+    it("'suspend' with allowSuspend past retention: the peer gets a contiguous prefix, then the DiscontinuityError from there", async () => {
+      const backend = new MemoryBackend();
+      const other = new Topic<number>({ backend, name: 'n', retention: { count: 10 } });
+      const served = new Topic<number>({ backend, name: 'n', retention: { count: 10 } });
+      const c = use();
+      void serveTopics(c.server, new Map([['n', served]]), { allowSuspend: true });
+      const n = remoteTopic<number>('n', { capacity: 2, overflow: 'suspend', serverCapacity: 4 });
+      const following = n.follow(c.client);
+      await waitFor(() => served.subscriberCount === 1);
+      let epoch = '';
+      for (let i = 1; i <= 50; i++) epoch = (await other.publish(i)).epoch;
+      const events: TopicEvent<number>[] = [];
+      let error: unknown;
+      try {
+        for await (const event of n) events.push(event);
+      } catch (caught) {
+        error = caught;
+      }
+      await following.catch(() => undefined);
+      const k = events.length;
+      expect(k).to.be.within(1, 12);
+      expect(events.map(show)).to.deep.equal(range(1, k).map((i) => `${i}=${i}`));
+      expect(error).to.be.instanceOf(DiscontinuityError);
+      expect(error).to.deep.include({
+        since: { epoch, offset: k },
+        position: { epoch, offset: 50 },
+        oldest: 41,
+        count: 40 - k,
+      });
+      served.close();
+      other.close();
     });
 
     it('resubscribes since its position on the next connection and misses nothing retained', async () => {
