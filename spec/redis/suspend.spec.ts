@@ -84,9 +84,13 @@ describe("Topic 'suspend' on the Redis backend", function () {
     const publisher = topic<number>(a, name, 10_000);
     const subscriber = topic<number>(b, name, 10_000);
     const subscription = subscriber.subscribe({ capacity: 4, overflow: 'suspend' });
+    const onB = delivered(b, name);
     await sleep(100); // B's start read and SUBSCRIBE
 
     const published = publishRange(publisher, 1, 5000);
+    // It reads nothing until 1,000 reached node B (so it is full and behind for sure),
+    // then slowly while the rest is published.
+    await onB.until(1000);
     const offsets: number[] = [];
     const values: number[] = [];
     const batches: number[] = [];
