@@ -87,7 +87,10 @@ export interface Hub<T> {
   head(): number;
   /** The subscriber stopped receiving: forget it. */
   detach(subscription: Subscription<T>): void;
-  /** The backend's history of the topic after `since`, at most `limit` publications. */
+  /**
+   * The backend's history of the topic after `since`, at most `limit` publications; never
+   * throws (a backend's throw is a rejection).
+   */
   history(since: Position, limit: number): Promise<History<T>>;
 }
 
@@ -477,13 +480,8 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
     if (this.#room() < Math.max(1, Math.ceil(this.#capacity / 2))) return;
     this.#reading = true;
     const since: Position = { epoch: this.#epoch as string, offset: this.#seen };
-    let read: Promise<History<T>>;
-    try {
-      read = this.#hub.history(since, Math.max(1, this.#capacity + this.#waiting));
-    } catch (error) {
-      read = Promise.reject(error);
-    }
-    read.then(
+    // The hub turns a backend's synchronous throw into a rejection.
+    this.#hub.history(since, Math.max(1, this.#capacity + this.#waiting)).then(
       (history) => {
         this.#caughtUpBehind(history, since);
       },

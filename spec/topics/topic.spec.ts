@@ -851,6 +851,36 @@ describe('Topic', () => {
       b.close();
     });
 
+    it('a history with nothing after its position although the topic is ahead (a store that lost its tail): what it holds, then a DiscontinuityError', async () => {
+      const memory = new MemoryBackend();
+      let rewound: Position | undefined = undefined;
+      const backend: TopicBackend = {
+        publish: (topic, value, retention) => memory.publish(topic, value, retention),
+        listen: (topic, listener) => memory.listen(topic, listener),
+        history: (topic, since, limit) =>
+          rewound === undefined
+            ? memory.history(topic, since, limit)
+            : Promise.resolve({ publications: [], position: rewound, oldest: rewound.offset + 1 }),
+        position: (topic) => memory.position(topic),
+      };
+      const a = new Topic<number>({ backend, name: 't' });
+      const b = new Topic<number>({ backend, name: 't' });
+      const sub = b.subscribe({ capacity: 2, overflow: 'suspend' });
+      rewound = await a.publish(1);
+      await publish(a, 2, 5);
+      const { events, error } = await drain(sub);
+      expect(events.map(show)).to.deep.equal(['1=1', '2=2']);
+      expect(error).to.be.instanceOf(DiscontinuityError);
+      expect(error).to.deep.include({
+        since: { epoch: rewound.epoch, offset: 2 },
+        position: rewound,
+        oldest: 2,
+        count: undefined,
+      });
+      a.close();
+      b.close();
+    });
+
     it('the backend losing publications while it is behind: what it holds, then a DiscontinuityError from its own position', async () => {
       const memory = new MemoryBackend();
       const lost: ((error: DiscontinuityError) => void)[] = [];
