@@ -22,8 +22,8 @@
  * stops taking publications from the topic, and `#seen` (its last value) is where it
  * stands. Once it has room for half its capacity it reads the history after `#seen`, at
  * most what fits, and appends it; when that reaches the topic's head (the last offset the
- * topic handed out, read in the same macrotask: every later one will be offered to it) it
- * joins the live feed again, otherwise it reads again when it has room. History that is
+ * topic handed out, compared in the same synchronous step: every later one will be
+ * offered to it) it joins the live feed again, otherwise it reads again when it has room. History that is
  * gone (past retention, another epoch) ends it with a `DiscontinuityError` after what it
  * holds. So its buffer never holds more than its capacity, and each offset reaches it
  * once, in order.
