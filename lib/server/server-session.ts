@@ -30,6 +30,7 @@ import { goAway } from '../network/channels.js';
 export const INTERNAL_ERROR_REASON = 'Internal error';
 
 /** Where the handler is: not started, running, or settled (with its scope). */
+const RESOLVED: Promise<void> = Promise.resolve();
 const BEFORE = 0;
 const RUNNING = 1;
 const SETTLED = 2;
@@ -82,6 +83,9 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
   #body: Promise<unknown> | undefined;
   /** Hands the handler's promise to a scope made during the handler's synchronous call. */
   #adopt: ((body: Promise<unknown>) => void) | undefined;
+  /** Who hears about the handler's end, while it runs (see `runHandler`). */
+  #host: HandlerHost<unknown> | undefined;
+  #token: unknown;
   /** The outcome of the scope made while the handler ran. */
   #scoped: Promise<unknown> | undefined;
   /** Settled without a scope: why its signal would have been aborted, if it would. */
@@ -174,12 +178,15 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
   }
 
   /**
-   * Runs `handler` as the body of the handler's scope and resolves with how it ended:
-   * `undefined`, or the error `scope(() => handler(session))` would have rejected with.
-   * Never rejects. Internal, for {@link runHandler}.
+   * Runs `handler` as the body of the handler's scope; once it (and the scope, if one was
+   * made) has settled, the connection ends as {@link runHandler} says, with the error
+   * `scope(() => handler(session))` would have rejected with, if any. No async frame
+   * waits meanwhile: the handler's promise has one reaction. Internal.
    */
-  async runBody(handler: ServerHandler<In, Out>): Promise<Failure | undefined> {
+  startBody(handler: ServerHandler<In, Out>, host: HandlerHost<unknown>, token: unknown): void {
     this.#state = RUNNING;
+    this.#host = host;
+    this.#token = token;
     let body: Promise<unknown>;
     try {
       body = Promise.resolve(handler(this));
@@ -191,26 +198,32 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
       this.#adopt(body);
       this.#adopt = undefined;
     }
-    let failure: Failure | undefined;
-    try {
-      await body;
-    } catch (error) {
-      failure = { error };
-    }
+    body.then(
+      () => {
+        this.#bodySettled(undefined);
+      },
+      (error: unknown) => {
+        this.#bodySettled({ error });
+      },
+    );
+  }
+
+  #bodySettled(failure: Failure | undefined): void {
+    this.#body = undefined;
+    this.#state = SETTLED;
     const scoped = this.#scoped;
     if (scoped !== undefined) {
       // The handler read its scope: the scope decides (and waits for its children).
-      this.#body = undefined;
-      this.#state = SETTLED;
-      try {
-        await scoped;
-        return undefined;
-      } catch (error) {
-        return { error };
-      }
+      scoped.then(
+        () => {
+          this.#handlerEnded(undefined);
+        },
+        (error: unknown) => {
+          this.#handlerEnded({ error });
+        },
+      );
+      return;
     }
-    this.#body = undefined;
-    this.#state = SETTLED;
     if (this.#aborted) {
       // A cancelled scope rejects with the reason; a real failure after the cancellation
       // is recorded as suppressed by it.
@@ -221,7 +234,18 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
       failure = { error: reason };
     }
     this.#settledAbort = failure;
-    return failure;
+    // A scope's promise would settle a microtask after its body: keep that timing.
+    void RESOLVED.then(() => {
+      this.#handlerEnded(failure);
+    });
+  }
+
+  #handlerEnded(failure: Failure | undefined): void {
+    const host = this.#host as HandlerHost<unknown>;
+    const token = this.#token;
+    this.#host = undefined;
+    this.#token = undefined;
+    void endConnection(this, failure, host, token);
   }
 
   /** Whether the connection ended (or was shut down) with `error` as the reason; internal. */
@@ -334,23 +358,57 @@ export interface HandlerHost<T> {
  * - **ends because the connection did** (it rethrows the signal's reason, or an error of
  *   its channels once the connection is closing): nothing is reported.
  * `host.settled(token)` as soon as the handler's scope has settled, then, once the
- * connection has closed, `host.done(token)`. Resolves after that; never
- * rejects. (One host and no closures per connection: an idle connection holds little.)
+ * connection has closed, `host.done(token)`. (One host and no closures per connection,
+ * no frame waiting while the handler runs: an idle connection holds little.)
  */
-export async function runHandler<In, Out, T>(
+export function startHandler<In, Out, T>(
+  session: ServerSessionImpl<In, Out>,
+  handler: ServerHandler<In, Out>,
+  host: HandlerHost<T>,
+  token: T,
+): void {
+  const early = session.abortedEarly;
+  if (early !== undefined) {
+    // As `scope(…, { signal })` with an aborted signal: the handler never runs.
+    void endConnection(session, { error: early.reason }, host, token);
+  } else {
+    session.startBody(handler, host, token);
+  }
+}
+
+/** {@link startHandler}, resolving after `host.done`; never rejects. */
+export function runHandler<In, Out, T>(
   session: ServerSessionImpl<In, Out>,
   handler: ServerHandler<In, Out>,
   host: HandlerHost<T>,
   token: T,
 ): Promise<void> {
-  let failure: Failure | undefined;
-  const early = session.abortedEarly;
-  if (early !== undefined) {
-    // As `scope(…, { signal })` with an aborted signal: the handler never runs.
-    failure = { error: early.reason };
-  } else {
-    failure = await session.runBody(handler);
-  }
+  return new Promise<void>((resolve) => {
+    startHandler(
+      session,
+      handler,
+      {
+        report: (error, failed) => {
+          host.report(error, failed);
+        },
+        settled: (value) => host.settled?.(value),
+        done: (value) => {
+          host.done?.(value);
+          resolve();
+        },
+      },
+      token,
+    );
+  });
+}
+
+/** After the handler: say goodbye, close by its outcome, wait for the close. */
+async function endConnection<In, Out, T>(
+  session: ServerSessionImpl<In, Out>,
+  failure: Failure | undefined,
+  host: HandlerHost<T>,
+  token: T,
+): Promise<void> {
   host.settled?.(token);
   // The server's shutdown is saying goodbye on the channels: let it finish (it closes).
   const away = session.goingAway;
