@@ -17,7 +17,7 @@ import {
 } from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import type { Scope } from '../scope.js';
-import { addSuppressed } from '../internal/cancellation.js';
+import { addSuppressed, isCancellationBy } from '../internal/cancellation.js';
 import { ScopeCore } from '../internal/scope-core.js';
 import { SocketSession } from '../websocket/session.js';
 import type { FinishListener, SessionOptions } from '../websocket/session.js';
@@ -38,16 +38,6 @@ const SETTLED = 2;
 /** How a handler ended, as `scope(() => handler(session))` would have rejected. */
 interface Failure {
   readonly error: unknown;
-}
-
-/** `isCancellation` for a scope whose signal was aborted with `reason`. */
-function isCancellationOf(error: unknown, reason: unknown): boolean {
-  return (
-    error === reason ||
-    (typeof error === 'object' &&
-      error !== null &&
-      (error as { name?: unknown }).name === 'AbortError')
-  );
 }
 
 /**
@@ -228,7 +218,7 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
       // A cancelled scope rejects with the reason; a real failure after the cancellation
       // is recorded as suppressed by it.
       const reason = this.#abortReason;
-      if (failure !== undefined && !isCancellationOf(failure.error, reason)) {
+      if (failure !== undefined && !isCancellationBy(failure.error, reason)) {
         addSuppressed(reason, failure.error);
       }
       failure = { error: reason };
