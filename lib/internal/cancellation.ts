@@ -12,8 +12,12 @@
 
 /** `true` when `error` is how a block whose `signal` was aborted reports that abort. */
 export function isCancellation(error: unknown, signal: AbortSignal): boolean {
-  if (!signal.aborted) return false;
-  if (error === signal.reason) return true;
+  return signal.aborted && isCancellationBy(error, signal.reason);
+}
+
+/** {@link isCancellation} for a block whose signal was aborted with `reason`. */
+export function isCancellationBy(error: unknown, reason: unknown): boolean {
+  if (error === reason) return true;
   return (
     typeof error === 'object' &&
     error !== null &&

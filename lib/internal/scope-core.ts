@@ -84,6 +84,17 @@ export class ScopeCore implements Scope {
     return (this.#disposed ??= this.#dispose());
   }
 
+  /**
+   * Settles a scope made without a body once its children have settled (at once when
+   * it has none), without cancelling it: what disposal does, minus the cancel. Internal,
+   * for `sluice/server`, which makes a handler's scope only when the handler asks for it.
+   */
+  seal(): void {
+    if (this.#hasBody || this.#closing) return;
+    this.#closing = true;
+    if (this.#running === 0) this.#settle();
+  }
+
   /** Runs `body` as this scope's body; settles once everything has settled. */
   run<R>(body: (scope: Scope) => R | PromiseLike<R>): Promise<R> {
     return new Promise<R>((resolve, reject) => {

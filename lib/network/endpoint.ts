@@ -334,10 +334,15 @@ export function channelEndpoint<C extends ChannelDeclarations>(
           codec,
           handler: async (session) => {
             const [network, halves] = await start(session, declared, 'server', options);
-            const view: ChannelServerSession<C> = Object.assign(
+            // `scope` is read when the handler asks for it: the server makes a handler's
+            // scope on first use, and an idle channel session need not have one.
+            const view = Object.defineProperties(
               handlerView(network, halves as ServerChannels<C>, () => session.signal),
-              { request: session.request, scope: session.scope },
-            );
+              {
+                request: { value: session.request, enumerable: true },
+                scope: { get: () => session.scope, enumerable: true },
+              },
+            ) as ChannelServerSession<C>;
             await thenGoodbye(network, () => handler(view));
           },
         },

@@ -27,7 +27,7 @@ import {
   defaultOnError,
 } from './serve.js';
 import type { CloseOptions, Refusal, ServeOptions, Server } from './serve.js';
-import { ServerSessionImpl, runHandler } from './server-session.js';
+import { ServerSessionImpl, startHandler } from './server-session.js';
 import type { HandlerHost, ServerRequest, ServerSession } from './server-session.js';
 
 /** What a connection carries from `fetch` to `open` (Bun's `ws.data`). */
@@ -307,7 +307,7 @@ class BunServer implements Server {
     upgrade.connection = connection;
     this.#connections.set(socket, connection);
     this.#heartbeat?.add(connection);
-    void runHandler(session, upgrade.spec.handler, this.#host, connection);
+    startHandler(session, upgrade.spec.handler, this.#host, connection);
     if (this.#closing !== undefined) session.shutdown(new ServerClosedError());
   }
 

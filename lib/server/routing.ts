@@ -70,16 +70,36 @@ export function parseTarget(target: string | undefined): URL | undefined {
 
 /**
  * The request as handlers see it. It keeps what it exposes and nothing more: the query
- * is parsed on its own rather than taken from `url`, so the connection does not keep
- * the whole `URL` alive for the rest of its life.
+ * is kept as its text and parsed on first use (most handlers never read it), so the
+ * connection keeps neither the whole `URL` nor a `URLSearchParams` it does not need.
  */
+class UpgradeRequest implements ServerRequest {
+  readonly path: string;
+  readonly headers: ServerRequest['headers'];
+  readonly remoteAddress: string;
+  #search: string;
+  #query: URLSearchParams | undefined;
+
+  constructor(message: IncomingMessage, url: URL) {
+    this.path = url.pathname;
+    this.#search = url.search;
+    this.headers = message.headers;
+    this.remoteAddress = message.socket.remoteAddress ?? '';
+    Object.freeze(this);
+  }
+
+  /** The parsed query string (made on first use; the same object afterwards). */
+  get query(): URLSearchParams {
+    if (this.#query === undefined) {
+      this.#query = new URLSearchParams(this.#search);
+      this.#search = '';
+    }
+    return this.#query;
+  }
+}
+
 export function toServerRequest(message: IncomingMessage, url: URL): ServerRequest {
-  return Object.freeze({
-    path: url.pathname,
-    query: new URLSearchParams(url.search),
-    headers: message.headers,
-    remoteAddress: message.socket.remoteAddress ?? '',
-  });
+  return new UpgradeRequest(message, url);
 }
 
 /**

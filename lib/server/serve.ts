@@ -21,7 +21,7 @@ import { Heartbeat, HeartbeatEntry } from './heartbeat.js';
 import type { RouteSpec } from '../websocket/route.js';
 import { originAllowed, parseTarget, refuse, routeTable, toServerRequest } from './routing.js';
 import type { Routes } from './routing.js';
-import { ServerSessionImpl, runHandler } from './server-session.js';
+import { ServerSessionImpl, startHandler } from './server-session.js';
 import type { HandlerHost, ServerRequest, ServerSession } from './server-session.js';
 import { checkTransport } from './transport.js';
 import type { Transport } from './transport.js';
@@ -413,7 +413,7 @@ class RunningServer implements Server {
   readonly #handshakes = new Map<Duplex, ReturnType<typeof setTimeout>>();
   readonly #routeOf = new WeakMap<IncomingMessage, RouteSpec>();
   readonly #report: (error: unknown, session: ServerSession<unknown, unknown> | undefined) => void;
-  /** `runHandler`'s host for every connection of this server. */
+  /** `startHandler`'s host for every connection of this server. */
   readonly #host: HandlerHost<Connection>;
   #closing: Promise<void> | undefined;
 
@@ -633,7 +633,7 @@ class RunningServer implements Server {
     const connection = new Connection(ws, session);
     this.#connections.set(ws, connection);
     this.#heartbeat?.add(connection);
-    void runHandler(session, spec.handler, this.#host, connection);
+    startHandler(session, spec.handler, this.#host, connection);
     if (this.#closing !== undefined) session.shutdown(new ServerClosedError());
   }
 

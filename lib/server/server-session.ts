@@ -16,10 +16,11 @@ import {
   WebSocketCloseError,
 } from '../errors.js';
 import type { CloseReason } from '../errors.js';
-import { scope } from '../scope.js';
 import type { Scope } from '../scope.js';
+import { addSuppressed, isCancellationBy } from '../internal/cancellation.js';
+import { ScopeCore } from '../internal/scope-core.js';
 import { SocketSession } from '../websocket/session.js';
-import type { SessionOptions } from '../websocket/session.js';
+import type { FinishListener, SessionOptions } from '../websocket/session.js';
 import type { WebSocketLike } from '../websocket/socket.js';
 import type { ServerHandler, ServerRequest, ServerSession } from '../websocket/route.js';
 export type { ServerRequest, ServerSession } from '../websocket/route.js';
@@ -28,19 +29,57 @@ import { goAway } from '../network/channels.js';
 /** The reason sent with 1011 when a handler throws: generic, so no error text leaks. */
 export const INTERNAL_ERROR_REASON = 'Internal error';
 
-/** The {@link ServerSession} behind `serve` and `testConversation`; internal. */
-export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
+/** Where the handler is: not started, running, or settled (with its scope). */
+const RESOLVED: Promise<void> = Promise.resolve();
+const BEFORE = 0;
+const RUNNING = 1;
+const SETTLED = 2;
+
+/** How a handler ended, as `scope(() => handler(session))` would have rejected. */
+interface Failure {
+  readonly error: unknown;
+}
+
+/**
+ * The {@link ServerSession} behind `serve` and `testConversation`; internal.
+ *
+ * ## What an idle connection holds
+ * The handler's scope (an AbortController, its signal, the child set, the body's
+ * promise chain) is made only when the handler first reads `signal` or `scope`: until
+ * then the handler runs as a plain promise, and {@link ServerSessionImpl.runBody}
+ * decides its outcome exactly as `scope(() => handler(session))` would (the end of the
+ * connection cancels it; a handler that throws after that has its error suppressed by
+ * the reason). A scope made while the handler runs adopts the handler's promise as its
+ * body; one asked for after the handler settled is a settled scope whose signal is
+ * aborted as the real one would have been. `closed` is made on first use too; the
+ * connection's end reaches the session through {@link ServerSessionImpl.sessionFinished}
+ * (no promise chain per connection).
+ */
+export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, FinishListener {
   readonly request: ServerRequest;
-  readonly closed: Promise<CloseReason>;
   readonly #inner: SocketSession<In, Out>;
+  /** `closed`, once read. */
+  #closed: Promise<CloseReason> | undefined;
   /**
-   * The handler's scope. The connection's end (or the server's shutdown) cancels it
-   * directly — what a parent signal would do — so a connection needs no AbortController
-   * of its own.
+   * The handler's scope, once `signal` or `scope` was read while (or after) it ran. The
+   * connection's end (or the server's shutdown) cancels it directly — what a parent
+   * signal would do — so a connection needs no AbortController of its own.
    */
-  #scope: Scope | undefined;
+  #scope: ScopeCore | undefined;
   /** Only if `signal` is read before the handler starts (it never is by `serve`). */
   #controller: AbortController | undefined;
+  #state: typeof BEFORE | typeof RUNNING | typeof SETTLED = BEFORE;
+  /** The handler's promise while it runs (the body a scope made meanwhile adopts). */
+  #body: Promise<unknown> | undefined;
+  /** Hands the handler's promise to a scope made during the handler's synchronous call. */
+  #adopt: ((body: Promise<unknown>) => void) | undefined;
+  /** Who hears about the handler's end, while it runs (see `runHandler`). */
+  #host: HandlerHost<unknown> | undefined;
+  #token: unknown;
+  /** The outcome of the scope made while the handler ran. */
+  #scoped: Promise<unknown> | undefined;
+  /** Settled without a scope: why its signal would have been aborted, if it would. */
+  #settledAbort: Failure | undefined;
   /** Whether the connection has ended (or the server shut it down), and why. */
   #aborted = false;
   #abortReason: unknown = undefined;
@@ -59,13 +98,20 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
     request: ServerRequest,
     rawMessages = true,
   ) {
-    this.#inner = new SocketSession<In, Out>(socket, options, rawMessages);
+    this.#inner = new SocketSession<In, Out>(socket, options, rawMessages, this);
     this.request = request;
-    this.closed = this.#inner.closed.then((reason) => {
-      const final = this.#override ?? reason;
-      this.#abort(new WebSocketCloseError(final));
-      return final;
-    });
+  }
+
+  get closed(): Promise<CloseReason> {
+    return (this.#closed ??= this.#inner.closed.then((reason) => this.#override ?? reason));
+  }
+
+  /**
+   * The connection ended (called by the inner session in the microtask in which its own
+   * `closed` settles, before anything awaiting it resumes); internal.
+   */
+  sessionFinished(reason: CloseReason): void {
+    this.#abort(new WebSocketCloseError(this.#override ?? reason));
   }
 
   get incoming(): ReceiveChannel<In> {
@@ -81,7 +127,8 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
   }
 
   get signal(): AbortSignal {
-    if (this.#scope !== undefined) return this.#scope.signal;
+    const handlerScope = this.#handlerScope();
+    if (handlerScope !== undefined) return handlerScope.signal;
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
       if (this.#aborted) this.#controller.abort(this.#abortReason);
@@ -90,8 +137,105 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
   }
 
   get scope(): Scope {
-    if (this.#scope === undefined) throw new Error('The handler has not started yet');
-    return this.#scope;
+    const handlerScope = this.#handlerScope();
+    if (handlerScope === undefined) throw new Error('The handler has not started yet');
+    return handlerScope;
+  }
+
+  /** The handler's scope, made on first use; `undefined` before the handler started. */
+  #handlerScope(): ScopeCore | undefined {
+    if (this.#scope !== undefined || this.#state === BEFORE) return this.#scope;
+    if (this.#state === RUNNING) {
+      const core = (this.#scope = new ScopeCore(false, true, undefined, undefined));
+      if (this.#aborted) core.cancel(this.#abortReason);
+      let body = this.#body;
+      if (body === undefined) {
+        // Asked for while the handler is being called: its promise comes when it returns.
+        body = new Promise((resolve) => {
+          this.#adopt = resolve;
+        });
+      }
+      const adopted = body;
+      this.#scoped = core.run(() => adopted);
+      return core;
+    }
+    // Settled without a scope: the scope it would have had, settled.
+    const core = (this.#scope = new ScopeCore(false, false, undefined, undefined));
+    const abort = this.#settledAbort;
+    if (abort !== undefined) core.cancel(abort.error);
+    core.seal();
+    return core;
+  }
+
+  /**
+   * Runs `handler` as the body of the handler's scope; once it (and the scope, if one was
+   * made) has settled, the connection ends as {@link runHandler} says, with the error
+   * `scope(() => handler(session))` would have rejected with, if any. No async frame
+   * waits meanwhile: the handler's promise has one reaction. Internal.
+   */
+  startBody(handler: ServerHandler<In, Out>, host: HandlerHost<unknown>, token: unknown): void {
+    this.#state = RUNNING;
+    this.#host = host;
+    this.#token = token;
+    let body: Promise<unknown>;
+    try {
+      body = Promise.resolve(handler(this));
+    } catch (error) {
+      body = Promise.reject(error);
+    }
+    this.#body = body;
+    if (this.#adopt !== undefined) {
+      this.#adopt(body);
+      this.#adopt = undefined;
+    }
+    body.then(
+      () => {
+        this.#bodySettled(undefined);
+      },
+      (error: unknown) => {
+        this.#bodySettled({ error });
+      },
+    );
+  }
+
+  #bodySettled(failure: Failure | undefined): void {
+    this.#body = undefined;
+    this.#state = SETTLED;
+    const scoped = this.#scoped;
+    if (scoped !== undefined) {
+      // The handler read its scope: the scope decides (and waits for its children).
+      scoped.then(
+        () => {
+          this.#handlerEnded(undefined);
+        },
+        (error: unknown) => {
+          this.#handlerEnded({ error });
+        },
+      );
+      return;
+    }
+    if (this.#aborted) {
+      // A cancelled scope rejects with the reason; a real failure after the cancellation
+      // is recorded as suppressed by it.
+      const reason = this.#abortReason;
+      if (failure !== undefined && !isCancellationBy(failure.error, reason)) {
+        addSuppressed(reason, failure.error);
+      }
+      failure = { error: reason };
+    }
+    this.#settledAbort = failure;
+    // A scope's promise would settle a microtask after its body: keep that timing.
+    void RESOLVED.then(() => {
+      this.#handlerEnded(failure);
+    });
+  }
+
+  #handlerEnded(failure: Failure | undefined): void {
+    const host = this.#host as HandlerHost<unknown>;
+    const token = this.#token;
+    this.#host = undefined;
+    this.#token = undefined;
+    void endConnection(this, failure, host, token);
   }
 
   /** Whether the connection ended (or was shut down) with `error` as the reason; internal. */
@@ -102,12 +246,6 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out> {
   /** The reason the connection ended before the handler started, if it did; internal. */
   get abortedEarly(): { reason: unknown } | undefined {
     return this.#aborted ? { reason: this.#abortReason } : undefined;
-  }
-
-  /** Gives the handler's scope to the session; internal. */
-  attach(handlerScope: Scope): void {
-    this.#scope = handlerScope;
-    if (this.#aborted) handlerScope.cancel(this.#abortReason);
   }
 
   /** The connection's end: the first reason wins, as with `AbortController.abort`. */
@@ -210,30 +348,57 @@ export interface HandlerHost<T> {
  * - **ends because the connection did** (it rethrows the signal's reason, or an error of
  *   its channels once the connection is closing): nothing is reported.
  * `host.settled(token)` as soon as the handler's scope has settled, then, once the
- * connection has closed, `host.done(token)`. Resolves after that; never
- * rejects. (One host and no closures per connection: an idle connection holds little.)
+ * connection has closed, `host.done(token)`. (One host and no closures per connection,
+ * no frame waiting while the handler runs: an idle connection holds little.)
  */
-export async function runHandler<In, Out, T>(
+export function startHandler<In, Out, T>(
+  session: ServerSessionImpl<In, Out>,
+  handler: ServerHandler<In, Out>,
+  host: HandlerHost<T>,
+  token: T,
+): void {
+  const early = session.abortedEarly;
+  if (early !== undefined) {
+    // As `scope(…, { signal })` with an aborted signal: the handler never runs.
+    void endConnection(session, { error: early.reason }, host, token);
+  } else {
+    session.startBody(handler, host, token);
+  }
+}
+
+/** {@link startHandler}, resolving after `host.done`; never rejects. */
+export function runHandler<In, Out, T>(
   session: ServerSessionImpl<In, Out>,
   handler: ServerHandler<In, Out>,
   host: HandlerHost<T>,
   token: T,
 ): Promise<void> {
-  let failure: { error: unknown } | undefined;
-  const early = session.abortedEarly;
-  if (early !== undefined) {
-    // As `scope(…, { signal })` with an aborted signal: the handler never runs.
-    failure = { error: early.reason };
-  } else {
-    try {
-      await scope((handlerScope) => {
-        session.attach(handlerScope);
-        return handler(session);
-      });
-    } catch (error) {
-      failure = { error };
-    }
-  }
+  return new Promise<void>((resolve) => {
+    startHandler(
+      session,
+      handler,
+      {
+        report: (error, failed) => {
+          host.report(error, failed);
+        },
+        settled: (value) => host.settled?.(value),
+        done: (value) => {
+          host.done?.(value);
+          resolve();
+        },
+      },
+      token,
+    );
+  });
+}
+
+/** After the handler: say goodbye, close by its outcome, wait for the close. */
+async function endConnection<In, Out, T>(
+  session: ServerSessionImpl<In, Out>,
+  failure: Failure | undefined,
+  host: HandlerHost<T>,
+  token: T,
+): Promise<void> {
   host.settled?.(token);
   // The server's shutdown is saying goodbye on the channels: let it finish (it closes).
   const away = session.goingAway;

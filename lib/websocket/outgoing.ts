@@ -45,15 +45,18 @@ export interface Entry<Out> {
   readonly data: Frame;
 }
 
-/** What `Outgoing` needs from its session. */
-export interface Writer {
+/**
+ * What `Outgoing` needs from its session `S`: one object shared by every session, called
+ * with the session (so that a session holds no closures for it).
+ */
+export interface Writer<S> {
   /**
    * Writes `data` at once if the direct route is open; `false` otherwise (the frame then
    * goes through `frames`).
    */
-  tryWrite(data: Frame): boolean;
+  tryWrite(session: S, data: Frame): boolean;
   /** The user closed `outgoing` (with `cause`, or normally). */
-  closed(cause: unknown): void;
+  closed(session: S, cause: unknown): void;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -91,18 +94,21 @@ export class Outgoing<Out> implements SendChannel<Out> {
   readonly #frames: Channel<Entry<Out>>;
   readonly #codec: Codec<unknown, Out>;
   readonly #onUndelivered: ((value: Out) => void) | undefined;
-  readonly #writer: Writer;
+  readonly #writer: Writer<unknown>;
+  readonly #session: unknown;
   /** Direct writes of `send` since it last yielded (see the module note). */
   #direct = 0;
 
   constructor(
     codec: Codec<unknown, Out>,
     onUndelivered: ((value: Out) => void) | undefined,
-    writer: Writer,
+    writer: Writer<unknown>,
+    session: unknown,
   ) {
     this.#codec = codec;
     this.#onUndelivered = onUndelivered;
     this.#writer = writer;
+    this.#session = session;
     this.#frames = new Channel<Entry<Out>>(0, {
       onUndelivered:
         onUndelivered &&
@@ -130,7 +136,7 @@ export class Outgoing<Out> implements SendChannel<Out> {
       this.undelivered(value);
       return Promise.reject(error);
     }
-    if (this.#writer.tryWrite(data)) {
+    if (this.#writer.tryWrite(this.#session, data)) {
       if (++this.#direct < YIELD_EVERY) return RESOLVED;
       // Written already; only the resolution waits, so it cannot fail any more (an abort
       // or close meanwhile changes nothing: the socket has the frame).
@@ -144,13 +150,13 @@ export class Outgoing<Out> implements SendChannel<Out> {
     const frames = this.#frames;
     if (frames.isClosedForSend) return frames.trySend({ value, data: '' });
     const data = this.#encode(value);
-    if (this.#writer.tryWrite(data)) return SEND_OK;
+    if (this.#writer.tryWrite(this.#session, data)) return SEND_OK;
     return frames.trySend({ value, data });
   }
 
   close(cause?: unknown): boolean {
     if (!this.#frames.close(cause)) return false;
-    this.#writer.closed(cause);
+    this.#writer.closed(this.#session, cause);
     return true;
   }
 

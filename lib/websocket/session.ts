@@ -61,7 +61,7 @@ import type { Codec, Frame } from './codec.js';
 import { Outgoing, poll } from './outgoing.js';
 import { charge, decodeOnTurn, hasBudget, waitForTurn } from './read-turns.js';
 import type { Reader } from './read-turns.js';
-import type { Entry } from './outgoing.js';
+import type { Entry, Writer } from './outgoing.js';
 import { CLOSING, CONNECTING, OPEN } from './socket.js';
 import type { CloseEventLike, ErrorEventLike, MessageEventLike, WebSocketLike } from './socket.js';
 import {
@@ -327,6 +327,52 @@ function isNormalClose(code: number): boolean {
 }
 
 /**
+ * Told when a session's connection ends: `sluice/server`'s session, which aborts the
+ * handler's signal then. Internal.
+ */
+export interface FinishListener {
+  /**
+   * Called once, in a microtask queued when the connection ended (just before `closed`
+   * settles), with the close as this side saw it.
+   */
+  sessionFinished(reason: CloseReason): void;
+}
+
+/** A session of any message types, where they do not matter. */
+type Untyped = SocketSession<unknown, unknown>;
+
+// The writer's steps, bound to the session's private members in its static block: one
+// function each for every session, instead of closures per session.
+let startWriter: (session: SocketSession<unknown, unknown>) => void;
+let resumeWriter: (session: SocketSession<unknown, unknown>) => void;
+let writerHanded: (session: SocketSession<unknown, unknown>, result: unknown) => void;
+let writerFailed: (session: SocketSession<unknown, unknown>, error: unknown) => void;
+let WRITER: Writer<SocketSession<unknown, unknown>>;
+
+/**
+ * The writer's waiter on `frames` while it is parked: the channel completes it like any
+ * receiver (`resolve` is called as a method), and it tells its session.
+ */
+class ParkedWriter<Out> extends Waiter<Entry<Out>> {
+  readonly session: Untyped;
+
+  constructor(session: Untyped) {
+    super(CATCHING, undefined);
+    this.session = session;
+    this.resolve = handParkedWriter;
+  }
+
+  override reject(error: unknown): void {
+    // A parked writer has no signal and is never rejected; were it, fail like the writer.
+    writerFailed(this.session, error);
+  }
+}
+
+function handParkedWriter(this: ParkedWriter<unknown>, result: unknown): void {
+  writerHanded(this.session, result);
+}
+
+/**
  * The session behind {@link wrap}. Exported for `sluice/server`, which also needs
  * {@link SocketSession.closeWith} (protocol close codes such as 1001 and 1011).
  */
@@ -340,10 +386,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   readonly #highWaterMark: number;
   readonly #idleTimeout: number | undefined;
   readonly #skipDecodeErrors: boolean;
-  readonly #closed: Promise<CloseReason>;
+  /** `closed`, made on first use (an idle server connection never reads it). */
+  #closed: Promise<CloseReason> | undefined;
   #resolveClosed: (reason: CloseReason) => void = noop;
-  #resolveOpen: (open: boolean) => void = noop;
-  readonly #opened: Promise<boolean>;
+  /** Told when the connection ends (the server session); see {@link FinishListener}. */
+  readonly #listener: FinishListener | undefined;
 
   #finished = false;
   #closeReason: CloseReason | undefined;
@@ -355,7 +402,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #discarding = false;
   #backlog: unknown[] | null = null;
   /** The size (see `sizeOf`) of each backlog item, at the same index. */
-  readonly #backlogSizes: number[] = [];
+  #backlogSizes: number[] | null = null;
   /** Bytes of the messages in the backlog. */
   #backlogBytes = 0;
   /**
@@ -363,7 +410,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * only sender and values leave a buffer oldest first, so the buffer holds the last
    * `buffered` of them: the rest were taken (see `#held`).
    */
-  readonly #bufferSizes = new Deque<number>();
+  #bufferSizes: Deque<number> | null = null;
   #bufferBytes = 0;
   readonly #maxBytes: number;
   /** Sluice paused the socket (back-pressure); it may be reading for a pong (`#peeking`). */
@@ -377,12 +424,8 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #throttled = false;
   /** The read turn awaited is for a heartbeat peek (see `pinged`). */
   #peekQueued = false;
-  readonly #reader: Reader = {
-    lastSize: 0,
-    granted: () => {
-      this.#granted();
-    },
-  };
+  /** This session in the read-turn queues (read-turns.ts), made at its first throttle. */
+  #readerOf: Reader | null = null;
   /**
    * `performance.now()` when the socket last stopped being paused without reading;
    * `Infinity` while it is; `-Infinity` if it never was. See `unreadUntil`.
@@ -392,9 +435,14 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #lastFrame = 0;
   /** Clears the idle timer while one is armed. */
   #idleTimer: (() => void) | undefined;
-  readonly #pollers = new Set<() => void>();
+  /** The stop functions of the drain polls running (`flush`, the writer), if any. */
+  #pollers: Set<() => void> | null = null;
   /** The writer loop has ended: a close request goes straight to the socket. */
   #writerDone = false;
+  /** The writer's waiter on `frames`, made at its first park and reused. */
+  #parkedWriter: ParkedWriter<Out> | null = null;
+  /** What the parked writer was handed, until its next pass takes it. */
+  #handed: ReceiveResult<Entry<Out>> | undefined;
   /**
    * The writer is parked on `frames` with nothing in hand and the socket is under the
    * high-water mark: `send` may write directly (see outgoing.ts). Cleared synchronously
@@ -402,14 +450,10 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    */
   #parked = false;
 
-  readonly #onOpen = (): void => {
-    this.#touch();
-    this.#startIdleTimer();
-    this.#resolveOpen(true);
-  };
-  readonly #onMessage = (event: MessageEventLike): void => {
-    this.#receive(event.data);
-  };
+  // Listeners are made when they are first needed: a server's connection (open
+  // already, raw messages, no idle timeout) needs three.
+  #onOpen: (() => void) | null = null;
+  #onMessage: ((event: MessageEventLike) => void) | null = null;
   /** `ws`'s own message event, where reading can pause (see `TextBytes`). */
   readonly #onRawMessage = (data: unknown, isBinary: boolean): void => {
     if (isBinary || !(data instanceof Uint8Array)) this.#receive(data);
@@ -430,21 +474,21 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       this.#finish(reason, new WebSocketCloseError(reason, { cause: this.#lastError }));
     }
   };
-  readonly #onControlFrame = (): void => {
-    this.#touch();
-  };
-  readonly #onPeekPong = (): void => {
-    this.#endPeek();
-  };
-  readonly #onTaken = (): void => {
-    if (this.#paused && this.#backlog === null) this.#maybeResume();
-  };
+  #onControlFrame: (() => void) | null = null;
+  #onPeekPong: (() => void) | null = null;
+  /** Whether `#maybeResume` is hooked to takes from `incoming` (from the first pause on). */
+  #takenHooked = false;
 
   /**
    * `rawMessages` (internal, for `sluice/server`, whose sockets are `ws`'s): listen to
    * `ws`'s own `'message'` event, `(data, isBinary)`, where the socket has `on` and `pause`.
    */
-  constructor(socket: WebSocketLike, options: SessionOptions<In, Out> = {}, rawMessages = false) {
+  constructor(
+    socket: WebSocketLike,
+    options: SessionOptions<In, Out> = {},
+    rawMessages = false,
+    listener?: FinishListener,
+  ) {
     checkSocket(socket);
     checkOptions(options);
     this.#socket = socket;
@@ -460,37 +504,36 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       this.#capacity,
       overflow === 'drop-oldest' || overflow === 'drop-latest' ? { overflow } : undefined,
     );
-    channelInternals.onTaken(this.#incoming, this.#onTaken);
-    this.#outgoing = new Outgoing<Out>(this.#codec, options.onUndelivered, {
-      tryWrite: (data) => this.#tryWrite(data),
-      closed: (cause) => {
-        if (cause === undefined) this.#requestClose(1000, '');
-        else this.#requestClose(APPLICATION_ERROR, 'Application error');
-      },
-    });
-    this.#closed = new Promise<CloseReason>((resolve) => {
-      this.#resolveClosed = resolve;
-    });
-    this.#opened = new Promise<boolean>((resolve) => {
-      this.#resolveOpen = resolve;
-    });
+    this.#outgoing = new Outgoing<Out>(this.#codec, options.onUndelivered, WRITER, this);
+    this.#listener = listener;
 
     socket.binaryType = 'arraybuffer';
     this.#raw =
       rawMessages && typeof socket.on === 'function' && typeof socket.pause === 'function';
     if (this.#raw) (socket.on as NonNullable<WebSocketLike['on']>)('message', this.#onRawMessage);
-    else socket.addEventListener('message', this.#onMessage);
+    else {
+      this.#onMessage = (event) => {
+        this.#receive(event.data);
+      };
+      socket.addEventListener('message', this.#onMessage);
+    }
     socket.addEventListener('close', this.#onClose);
     socket.addEventListener('error', this.#onError);
     if (this.#idleTimeout !== undefined && typeof socket.on === 'function') {
-      socket.on('ping', this.#onControlFrame);
-      socket.on('pong', this.#onControlFrame);
+      const onControlFrame = (this.#onControlFrame = () => {
+        this.#touch();
+      });
+      socket.on('ping', onControlFrame);
+      socket.on('pong', onControlFrame);
     }
     const state = socket.readyState;
     if (state === CONNECTING) {
+      this.#onOpen = () => {
+        this.#opened();
+      };
       socket.addEventListener('open', this.#onOpen);
     } else if (state === OPEN) {
-      this.#onOpen();
+      this.#opened();
     } else if (state === CLOSING) {
       // Closing already: nothing more can be sent; the close event will finish us.
       this.#closeRequest = { code: 1000, reason: '' };
@@ -498,12 +541,13 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     } else {
       this.#finish({ code: 1006, reason: '', wasClean: false }, undefined);
     }
-    this.#write().catch((error: unknown) => {
-      // Not expected (the writer guards every call); never leave it unhandled.
-      this.#lastError = error;
-      this.#finish({ code: 1006, reason: 'Writer failed', wasClean: false }, error);
-      this.#drop();
-    });
+  }
+
+  /** The socket is open: the idle clock starts, and the writer after a microtask. */
+  #opened(): void {
+    this.#touch();
+    this.#startIdleTimer();
+    void Promise.resolve(this as unknown as Untyped).then(startWriter);
   }
 
   get incoming(): ReceiveChannel<In> {
@@ -515,6 +559,15 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   }
 
   get closed(): Promise<CloseReason> {
+    if (this.#closed === undefined) {
+      const reason = this.#closeReason;
+      this.#closed =
+        reason === undefined
+          ? new Promise<CloseReason>((resolve) => {
+              this.#resolveClosed = resolve;
+            })
+          : Promise.resolve(reason);
+    }
     return this.#closed;
   }
 
@@ -525,7 +578,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   close(code = 1000, reason = ''): Promise<CloseReason> {
     checkCloseArguments(code, reason);
     this.#requestClose(code, reason);
-    return this.#closed;
+    return this.closed;
   }
 
   /**
@@ -536,7 +589,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   closeWith(code: number, reason = ''): Promise<CloseReason> {
     checkProtocolCloseArguments(code, reason);
     this.#requestClose(code, reason);
-    return this.#closed;
+    return this.closed;
   }
 
   flush(): Promise<void> {
@@ -568,13 +621,13 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#outgoing.frames.cancel(reason);
     this.#incoming.cancel(reason);
     this.#requestClose(code, closeReason);
-    return this.#closed;
+    return this.closed;
   }
 
   /** Closes the session (`close()`) and waits for `closed`, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#requestClose(1000, '');
-    await this.#closed;
+    await this.closed;
   }
 
   // ------------------------------------------------------------------ outgoing
@@ -592,43 +645,82 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (this.#paused) this.#resumeReading();
   }
 
-  /** The writer loop: frames from `outgoing` to the socket, in order, with backpressure. */
-  async #write(): Promise<void> {
+  /**
+   * The writer: frames from `outgoing` to the socket, in order, with backpressure. It is
+   * a loop with no frame of its own between passes: a pass runs (a microtask after the
+   * open, after a value reached the parked writer, or after the drain poll), writes what
+   * it can, and ends by parking on `frames`, polling for the drain, or finishing. `handed`
+   * is what the parked writer was given, if this pass follows a park.
+   */
+  #writePass(handed: ReceiveResult<Entry<Out>> | undefined): void {
+    try {
+      if (handed !== undefined) {
+        if (!handed.ok) {
+          this.#writerEnded();
+          return;
+        }
+        this.#send(handed.value);
+      }
+      this.#writeMore();
+    } catch (error) {
+      this.#writerFailed(error);
+    }
+  }
+
+  /** Not expected (the writer guards every call); never leave it unhandled. */
+  #writerFailed(error: unknown): void {
+    this.#lastError = error;
+    this.#finish({ code: 1006, reason: 'Writer failed', wasClean: false }, error);
+    this.#drop();
+  }
+
+  #writeMore(): void {
     const frames = this.#outgoing.frames;
     const socket = this.#socket;
-    if (!(await this.#opened)) return;
-    // Every pass either writes a frame, ends the loop, or waits for something outside it
-    // (a send, the close, a timer): the checks that end it come first, whatever the
+    // Every pass either writes a frame, ends the writer, or waits for something outside
+    // it (a send, the close, a timer): the checks that end it come first, whatever the
     // buffer holds, so a state that wakes the poll below can never loop back to it.
-    for (;;) {
-      if (this.#finished) return;
-      // The peer's Close, a FIN or a protocol error made the socket stop being open: it
-      // would discard frames silently, whether or not its buffer is still full. Stop
-      // taking them: waiting sends are rejected, their values go to `onUndelivered`.
-      if (socket.readyState !== OPEN) {
-        this.#refuseSends();
-        break;
-      }
-      // Write everything already waiting, synchronously (each send resolves as it goes).
-      while (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null) {
-        const result = frames.tryReceive();
-        if (!result.ok) break;
-        this.#send(result.value);
-      }
-      if (frames.isClosedForReceive) break;
-      if (socket.bufferedAmount >= this.#highWaterMark && this.#closeRequest === null) {
-        await this.#poll(
-          () =>
-            socket.bufferedAmount < this.#highWaterMark ||
-            this.#closeRequest !== null ||
-            socket.readyState !== OPEN,
-        );
-        continue;
-      }
-      const result = await this.#park(frames);
+    if (this.#finished) return;
+    // The peer's Close, a FIN or a protocol error made the socket stop being open: it
+    // would discard frames silently, whether or not its buffer is still full. Stop
+    // taking them: waiting sends are rejected, their values go to `onUndelivered`.
+    if (socket.readyState !== OPEN) {
+      this.#refuseSends();
+      this.#writerEnded();
+      return;
+    }
+    // Write everything already waiting, synchronously (each send resolves as it goes).
+    while (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null) {
+      const result = frames.tryReceive();
       if (!result.ok) break;
       this.#send(result.value);
     }
+    if (frames.isClosedForReceive) {
+      this.#writerEnded();
+      return;
+    }
+    if (socket.bufferedAmount >= this.#highWaterMark && this.#closeRequest === null) {
+      this.#poll(
+        () =>
+          socket.bufferedAmount < this.#highWaterMark ||
+          this.#closeRequest !== null ||
+          socket.readyState !== OPEN,
+      ).then(() => {
+        this.#writePass(undefined);
+      }, noop);
+      return;
+    }
+    // The drain loop has just emptied `frames`; were it not empty, take what is there.
+    if (!frames.isEmpty) {
+      frames.receiveCatching().then((result) => {
+        this.#writePass(result);
+      }, noop);
+      return;
+    }
+    this.#park(frames);
+  }
+
+  #writerEnded(): void {
     this.#writerDone = true;
     this.#closeSocket();
   }
@@ -636,26 +728,52 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   /**
    * Parks the writer on `frames` until a value (or the close) reaches it, and opens the
    * direct route meanwhile. The writer waits as a `select` clause does, with its own
-   * waiter, whose completion closes the direct route synchronously inside the channel
-   * operation that hands it a value — a queued `send`, `trySend`, a select running an
-   * `onSend` clause — so no direct write can get between that value and the writer.
+   * waiter (one per session, reused), whose completion closes the direct route
+   * synchronously inside the channel operation that hands it a value — a queued `send`,
+   * `trySend`, a select running an `onSend` clause — so no direct write can get between
+   * that value and the writer. The next pass runs a microtask later, as an `await` of
+   * the value would.
    */
-  #park(frames: Channel<Entry<Out>>): Promise<ReceiveResult<Entry<Out>>> {
-    // The drain loop has just emptied `frames`; were it not empty, take what is there.
-    if (!frames.isEmpty) return frames.receiveCatching();
-    return new Promise<ReceiveResult<Entry<Out>>>((resolve, reject) => {
-      const waiter = new Waiter<Entry<Out>>(CATCHING, undefined);
-      waiter.resolve = (result) => {
-        this.#parked = false;
-        resolve(result as ReceiveResult<Entry<Out>>);
-      };
-      waiter.reject = (error) => {
-        this.#parked = false;
-        reject(error);
-      };
-      channelInternals.enqueue(frames, waiter);
-      this.#parked = true;
-    });
+  #park(frames: Channel<Entry<Out>>): void {
+    const waiter = (this.#parkedWriter ??= new ParkedWriter<Out>(this as unknown as Untyped));
+    channelInternals.enqueue(frames, waiter);
+    this.#parked = true;
+  }
+
+  /** The parked writer got `result` (see `ParkedWriter`). */
+  #writerHanded(result: ReceiveResult<Entry<Out>>): void {
+    this.#parked = false;
+    this.#handed = result;
+    void Promise.resolve(this as unknown as Untyped).then(resumeWriter);
+  }
+
+  /** The next pass after a park. */
+  #resumeWriter(): void {
+    const handed = this.#handed;
+    this.#handed = undefined;
+    this.#writePass(handed);
+  }
+
+  static {
+    startWriter = (session) => {
+      session.#writePass(undefined);
+    };
+    resumeWriter = (session) => {
+      session.#resumeWriter();
+    };
+    writerHanded = (session, result) => {
+      session.#writerHanded(result as ReceiveResult<Entry<unknown>>);
+    };
+    writerFailed = (session, error) => {
+      session.#writerFailed(error);
+    };
+    WRITER = {
+      tryWrite: (session, data) => session.#tryWrite(data),
+      closed: (session, cause) => {
+        if (cause === undefined) session.#requestClose(1000, '');
+        else session.#requestClose(APPLICATION_ERROR, 'Application error');
+      },
+    };
   }
 
   /**
@@ -714,9 +832,10 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   #poll(check: () => boolean): Promise<void> {
     const poller = poll(() => this.#finished || check());
-    this.#pollers.add(poller.stop);
+    const pollers = (this.#pollers ??= new Set());
+    pollers.add(poller.stop);
     return poller.promise.then(() => {
-      this.#pollers.delete(poller.stop);
+      pollers.delete(poller.stop);
     });
   }
 
@@ -786,16 +905,26 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#throttle(size);
   }
 
+  /** This session's place in the read turns (read-turns.ts), made when first needed. */
+  #reader(): Reader {
+    return (this.#readerOf ??= {
+      lastSize: 0,
+      granted: () => {
+        this.#granted();
+      },
+    });
+  }
+
   /** The turn's budget of bytes is spent: pause until a later turn (read-turns.ts). */
   #throttle(size: number): void {
-    this.#reader.lastSize = size;
+    this.#reader().lastSize = size;
     // Paused for back-pressure already: its resume waits for a turn (`#resumeReading`).
     if (this.#throttled || this.#finished || (this.#paused && !this.#peeking)) return;
     this.#throttled = true;
     this.#unreadUntil = Infinity;
     this.#stopIdleTimer();
     (this.#socket.pause as () => void)();
-    waitForTurn(this.#reader);
+    waitForTurn(this.#reader());
   }
 
   /** This session's read turn: reading goes on unless it is paused for back-pressure. */
@@ -823,11 +952,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   /** Keeps the sizes of the newest `count` buffered values. */
   #trimSizes(count: number): void {
     const sizes = this.#bufferSizes;
+    if (sizes === null) return;
     while (sizes.length > count) this.#bufferBytes -= sizes.shift();
   }
 
   #pushSize(size: number): void {
-    this.#bufferSizes.push(size);
+    (this.#bufferSizes ??= new Deque<number>()).push(size);
     this.#bufferBytes += size;
   }
 
@@ -887,6 +1017,13 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   }
 
   #pause(): void {
+    if (!this.#takenHooked) {
+      // From now on a take from `incoming` may end the pause.
+      this.#takenHooked = true;
+      channelInternals.onTaken(this.#incoming, () => {
+        if (this.#paused && this.#backlog === null) this.#maybeResume();
+      });
+    }
     this.#paused = true;
     this.#unreadUntil = Infinity;
     this.#stopIdleTimer();
@@ -904,7 +1041,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#paused = false;
     if (this.#finished || reading || this.#throttled) return;
     this.#throttled = true;
-    waitForTurn(this.#reader);
+    waitForTurn(this.#reader());
   }
 
   /** Resumes once the backlog is delivered and the bytes held are under half the bound. */
@@ -926,7 +1063,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (!this.#paused || this.#peeking || this.#finished || typeof socket.on !== 'function') return;
     if (this.#held() >= this.#peekLimit()) return;
     this.#peeking = true;
-    socket.on('pong', this.#onPeekPong);
+    socket.on(
+      'pong',
+      (this.#onPeekPong ??= () => {
+        this.#endPeek();
+      }),
+    );
     // Throttled: the read turn it waits for resumes it (and sets `unreadUntil` then).
     if (this.#throttled) return;
     // Reading resumes at the next read turn, so that a heartbeat that pings many paused
@@ -935,7 +1077,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#unreadUntil = performance.now();
     this.#throttled = true;
     this.#peekQueued = true;
-    waitForTurn(this.#reader);
+    waitForTurn(this.#reader());
   }
 
   /**
@@ -949,7 +1091,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   #stopPeeking(): void {
     this.#peeking = false;
-    this.#socket.off?.('pong', this.#onPeekPong);
+    if (this.#onPeekPong !== null) this.#socket.off?.('pong', this.#onPeekPong);
   }
 
   /** The pong arrived, or the bytes held reached the peek's limit: pause again. */
@@ -970,11 +1112,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     let backlog = this.#backlog;
     if (backlog === null) {
       backlog = this.#backlog = [item];
-      this.#backlogSizes.push(size);
+      (this.#backlogSizes ??= []).push(size);
       void this.#feed();
     } else {
       backlog.push(item);
-      this.#backlogSizes.push(size);
+      (this.#backlogSizes as number[]).push(size);
     }
     this.#backlogBytes += size;
     if (this.#paused || this.#closeRequest !== null) return;
@@ -990,7 +1132,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   /** Delivers the backlog in order with `send` (which waits for room), then resumes. */
   async #feed(): Promise<void> {
     const backlog = this.#backlog as unknown[];
-    const sizes = this.#backlogSizes;
+    const sizes = this.#backlogSizes as number[];
     // Runs after the caller's synchronous turn, so the first item is already queued.
     await RESOLVED;
     for (let index = 0; index < backlog.length; index++) {
@@ -1051,7 +1193,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #endIncoming(cause: unknown): void {
     if (this.#backlog !== null) {
       this.#backlog.push(new EndOfIncoming(cause));
-      this.#backlogSizes.push(0);
+      (this.#backlogSizes as number[]).push(0);
     } else {
       this.#incoming.close(cause);
     }
@@ -1142,25 +1284,35 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#parked = false;
     this.#closeReason = Object.freeze(reason);
     const socket = this.#socket;
-    socket.removeEventListener('open', this.#onOpen);
+    if (this.#onOpen !== null) socket.removeEventListener('open', this.#onOpen);
     if (this.#raw) socket.off?.('message', this.#onRawMessage);
-    else socket.removeEventListener('message', this.#onMessage);
+    else if (this.#onMessage !== null) socket.removeEventListener('message', this.#onMessage);
     socket.removeEventListener('close', this.#onClose);
     // The error listener stays: `ws` (an EventEmitter) throws an 'error' nobody listens to,
     // and a dropped socket may still emit one.
-    if (this.#idleTimeout !== undefined && typeof socket.off === 'function') {
-      socket.off('ping', this.#onControlFrame);
-      socket.off('pong', this.#onControlFrame);
+    const onControlFrame = this.#onControlFrame;
+    if (onControlFrame !== null && typeof socket.off === 'function') {
+      socket.off('ping', onControlFrame);
+      socket.off('pong', onControlFrame);
     }
     this.#stopIdleTimer();
     if (this.#peeking) this.#stopPeeking();
-    for (const stop of this.#pollers) stop();
-    this.#pollers.clear();
-    this.#resolveOpen(false);
+    const pollers = this.#pollers;
+    if (pollers !== null) {
+      for (const stop of pollers) stop();
+      pollers.clear();
+    }
     const frames = this.#outgoing.frames;
     frames.close();
     frames.cancel(new ClosedSendError(CLOSED_BEFORE_SENT));
     this.#endIncoming(incomingCause);
+    const listener = this.#listener;
+    if (listener !== undefined) {
+      const final = this.#closeReason;
+      queueMicrotask(() => {
+        listener.sessionFinished(final);
+      });
+    }
     this.#resolveClosed(this.#closeReason);
   }
 }
