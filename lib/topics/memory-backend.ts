@@ -89,7 +89,7 @@ export class MemoryBackend implements TopicBackend {
     };
   }
 
-  history(topic: string, since: Position, limit = Infinity): Promise<History<unknown>> {
+  history(topic: string, since: Position, limit: number = Infinity): Promise<History<unknown>> {
     const log = this.#log(topic);
     log.trim(Infinity, this.#maxAge.get(topic) ?? Infinity, now());
     const { entries } = log;
