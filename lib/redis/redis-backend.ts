@@ -386,7 +386,11 @@ export class RedisBackend implements TopicBackend {
    * topic's when the first batch was read. Rejects with the connection's or Redis'
    * error; closed: `ClosedSendError`.
    */
-  async history(topic: string, since: Position, limit: number = Infinity): Promise<History<unknown>> {
+  async history(
+    topic: string,
+    since: Position,
+    limit: number = Infinity,
+  ): Promise<History<unknown>> {
     for (let attempt = 0; ; attempt++) {
       const result = await this.#history(topic, since, limit);
       if (result !== null) return result;
