@@ -37,7 +37,12 @@
  * @module
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { ConnectionLostError, ContractMismatchError, ProtocolError } from '../errors.js';
+import {
+  ConnectionLostError,
+  ContractMismatchError,
+  ProtocolError,
+  SessionExpiredError,
+} from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { describeValue } from '../internal/describe-value.js';
@@ -48,6 +53,7 @@ import { Inbound } from './inbound.js';
 import { afterMacrotask } from '../internal/macrotask.js';
 import { YIELD_EVERY } from '../websocket/outgoing.js';
 import { Outbound } from './outbound.js';
+import { ReplayLog } from './replay.js';
 import { compareViews, encodeView, parseView, viewOf } from './contract.js';
 import type { Contract, ContractView } from './contract.js';
 import {
@@ -60,7 +66,11 @@ import {
   OPEN,
   PROTOCOL_NAME,
   PROTOCOL_VERSION,
+  PROTOCOL_VERSION_RESUME,
   PULL,
+  RECV,
+  RESUME_REFUSED,
+  RESUMED,
   VALUE,
   WITHDRAW,
   WITHDRAWN,
@@ -353,10 +363,83 @@ function checkCapacity(capacity: unknown): number {
   return capacity;
 }
 
-class ChannelSessionImpl implements ChannelSession, Link {
+/**
+ * What the resume handshake (handshake.ts) learnt before the channel session starts:
+ * the version both ends speak, the frames that came after the handshake's, and whether
+ * the session is resumable (both ends agreed on a token); internal.
+ */
+export interface Greeting {
+  readonly version: number;
+  readonly leftover: readonly string[];
+  readonly resumable: boolean;
+  /** The bound of the replay log, in bytes (2 per UTF-16 code unit). */
+  readonly maxReplayBytes: number;
+}
+
+/** A resumable channel session, as the endpoints drive it; internal. */
+export interface ResumableSession extends ChannelSession {
+  /** Connections this logical session resumed on so far. */
+  readonly resumes: number;
+  /** Frames received in all (what this end tells the peer on a resume). */
+  readonly received: number;
+  /** The connection is lost and the session waits to resume (or expire). */
+  readonly suspended: boolean;
+  /** The session has ended (goodbye, failure or expiry). */
+  readonly ended: boolean;
+  /** Bytes of the replay log. */
+  readonly replayBytes: number;
+  /** Called when the connection is lost and the session can resume. */
+  onSuspend: ((reason: CloseReason) => void) | undefined;
+  /** Drops the current connection (the peer came back on a new one first). */
+  detach(): void;
+  /**
+   * Continues on `session`, after the peer said it received `peerReceived` frames: sends
+   * `["resumed", received]` first when `answer`, then the frames the peer lacks. An error
+   * message if `peerReceived` is not a count this end can replay from.
+   */
+  attach(
+    session: Session<string, string>,
+    peerReceived: number,
+    leftover: readonly string[],
+    answer: boolean,
+  ): string | undefined;
+  /** Ends every channel with `error` (an expiry), with a lost connection's accounting. */
+  expire(error: SessionExpiredError): void;
+  /** `close` without checking the code (1011 after a handler threw, 4000). */
+  goAway(code: number | undefined, reason: string | undefined): Promise<CloseReason>;
+}
+
+/** Frames received after which a `recv` goes out at once (the sender's log shrinks). */
+const RECV_EVERY = 256;
+/** Characters received after which a `recv` goes out at once. */
+const RECV_CHARS = 256 * 1024;
+/** Milliseconds after which frames received and not yet confirmed are confirmed anyway. */
+const RECV_IDLE = 20;
+
+/**
+ * Whether a connection that closed with `code` (without a goodbye) ends the logical
+ * session rather than suspending it: a normal close, going away, every failure the peer
+ * or this end declared (protocol, payload, policy, size, internal; and their browser
+ * forms 4000 + (code − 1000)), and a refused resume.
+ */
+function endsSession(code: number): boolean {
+  const base = code >= 4000 && code < 4100 ? code - 3000 : code;
+  return (
+    code === 1000 ||
+    code === 1001 ||
+    base === 1002 ||
+    base === 1003 ||
+    (base >= 1007 && base <= 1011) ||
+    code === RESUME_REFUSED
+  );
+}
+
+class ChannelSessionImpl implements ResumableSession, Link {
   readonly sendStacks: boolean;
   readonly closed: Promise<CloseReason>;
-  readonly #session: Session<string, string>;
+  #session: Session<string, string>;
+  /** The connection whose frames are read (`undefined` once detached, until a resume). */
+  #live: Session<string, string> | undefined;
   #resolveClosed: (reason: CloseReason) => void = noop;
   readonly #names = new Set<string>();
   /** This end's incoming ends, by the id this end gave them. */
@@ -393,7 +476,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
   /** The peer broke the protocol (or a schema): later frames are ignored. */
   #failed = false;
   #problem: Error | undefined;
-  #endError: ConnectionLostError | undefined;
+  #endError: ConnectionLostError | SessionExpiredError | undefined;
   #stopped = false;
   readonly #dirty: AckSource[] = [];
   #microtaskQueued = false;
@@ -420,6 +503,28 @@ class ChannelSessionImpl implements ChannelSession, Link {
   };
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
+  // ------------------------------------------------------- resume (docs/protocol.md)
+  /** The frames sent and not yet confirmed: only on a resumable session. */
+  readonly #log: ReplayLog | undefined;
+  readonly #maxReplayBytes: number;
+  /** The log is over its bound: values wait as when congested. */
+  #logFull = false;
+  /** The connection is lost and the session waits for a new one. */
+  #suspended = false;
+  /** How the last connection ended (for an expiry). */
+  #lastReason: CloseReason = { code: 1006, reason: '', wasClean: false };
+  /** Frames received in all, and what the last `recv` said. */
+  #received = 0;
+  #confirmed = 0;
+  #receivedChars = 0;
+  #recvTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #recvIdle = (): void => {
+    this.#recvTimer = undefined;
+    this.#sendRecv();
+  };
+  #resumes = 0;
+  readonly #side: 'server' | 'client';
+  onSuspend: ((reason: CloseReason) => void) | undefined;
   readonly #flushBatch = (): void => {
     this.#batchScheduled = false;
     // Acks due after the macrotask: the first one written sends them with the pending
@@ -430,8 +535,16 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#sendPending();
   };
 
-  constructor(session: Session<string, string>, options: ChannelSessionOptions) {
+  constructor(
+    session: Session<string, string>,
+    options: ChannelSessionOptions,
+    greeting?: Greeting,
+  ) {
     this.#session = session;
+    this.#live = session;
+    this.#side = options.side ?? 'server';
+    this.#log = greeting?.resumable === true ? new ReplayLog() : undefined;
+    this.#maxReplayBytes = greeting?.maxReplayBytes ?? Infinity;
     this.sendStacks = options.sendStacks === true;
     this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
     this.#maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
@@ -454,11 +567,49 @@ class ChannelSessionImpl implements ChannelSession, Link {
       };
     });
     this.ready.catch(noop);
+    this.#watch(session);
+    if (greeting === undefined) {
+      this.write(`["${PROTOCOL_NAME}",${PROTOCOL_VERSION}]`);
+      void this.#read(session, []);
+    } else {
+      this.#greeted = true;
+      this.#greet(greeting.version);
+      void this.#read(session, greeting.leftover);
+    }
+  }
+
+  /** The peer's hello said `version`: the lower one is spoken; the contract frame follows. */
+  #greet(version: number): void {
+    this.#greeted = true;
+    this.#version = Math.min(version, PROTOCOL_VERSION_RESUME);
+    if (this.#version >= 2) {
+      const own = this.#contract;
+      this.write(
+        own === undefined ? `["${CONTRACT}"]` : `["${CONTRACT}",${encodeView(own).slice(1)}`,
+      );
+    } else {
+      this.#settleReady?.();
+    }
+  }
+
+  #watch(session: Session<string, string>): void {
     session.outgoing.onClose(() => {
-      this.#stopWriting();
+      if (session !== this.#live) return;
+      if (this.#canSuspend()) this.#pause();
+      else this.#stopWriting();
     });
-    this.write(`["${PROTOCOL_NAME}",${PROTOCOL_VERSION}]`);
-    void this.#read();
+  }
+
+  /** A lost connection would suspend the session rather than end it. */
+  #canSuspend(): boolean {
+    return (
+      this.#log !== undefined &&
+      this.#endError === undefined &&
+      !this.#byeSent &&
+      !this.#byeReceived &&
+      !this.#failed &&
+      !this.#closing
+    );
   }
 
   // ------------------------------------------------------------------ the API
@@ -543,6 +694,17 @@ class ChannelSessionImpl implements ChannelSession, Link {
    */
   goAway(code: number | undefined, reason: string | undefined): Promise<CloseReason> {
     if (this.#closing) return this.closed;
+    if (this.#suspended && this.#endError === undefined) {
+      // No connection to say goodbye on: the session ends here, as an expiry (the peer's
+      // end expires when its window passes, or at once if it was a server shutting down).
+      this.expire(
+        new SessionExpiredError(
+          'The session was closed while its connection was lost: it cannot resume',
+          this.#lastReason,
+        ),
+      );
+      return this.closed;
+    }
     if (this.#stopped) {
       // The peer's bye was answered (or the connection is ending): nothing to wait for.
       void this.#session.close(code, reason);
@@ -569,7 +731,72 @@ class ChannelSessionImpl implements ChannelSession, Link {
   }
 
   get congested(): boolean {
-    return this.#queued > 0;
+    return this.#queued > 0 || this.#logFull || this.#suspended;
+  }
+
+  get resumes(): number {
+    return this.#resumes;
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  get suspended(): boolean {
+    return this.#suspended;
+  }
+
+  get ended(): boolean {
+    return this.#endError !== undefined;
+  }
+
+  get replayBytes(): number {
+    return this.#log?.bytes ?? 0;
+  }
+
+  detach(): void {
+    if (this.#suspended || this.#endError !== undefined) return;
+    const old = this.#session;
+    this.#pause();
+    this.#lastReason = { code: 1006, reason: 'Replaced by a new connection', wasClean: false };
+    // Its frames are no longer read, its close is ignored.
+    this.#live = undefined;
+    old.terminate();
+  }
+
+  attach(
+    session: Session<string, string>,
+    peerReceived: number,
+    leftover: readonly string[],
+    answer: boolean,
+  ): string | undefined {
+    const log = this.#log;
+    if (log === undefined || !this.#suspended || this.#endError !== undefined) {
+      return 'The session cannot resume';
+    }
+    if (!log.confirm(peerReceived)) {
+      return `Expected a received count from ${String(log.confirmed)} to ${String(log.end)} (the frames sent), got ${String(peerReceived)}`;
+    }
+    this.#session = session;
+    this.#live = session;
+    taken.set(session, this);
+    this.#suspended = false;
+    this.#queued = 0;
+    this.#resumes++;
+    this.#watch(session);
+    if (answer) this.#send(`["${RESUMED}",${String(this.#received)}]`);
+    this.#confirmed = this.#received;
+    this.#receivedChars = 0;
+    for (const frame of log.frames()) this.#send(frame);
+    this.#logFull = log.bytes > this.#maxReplayBytes;
+    void this.#read(session, leftover);
+    this.#decongested();
+    return undefined;
+  }
+
+  expire(error: SessionExpiredError): void {
+    if (this.#endError !== undefined) return;
+    this.#end(this.#lastReason, error);
   }
 
   sentDirectly(): Promise<void> {
@@ -580,6 +807,21 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   write(frame: string): boolean {
     if (this.#stopped) return false;
+    const log = this.#log;
+    if (log !== undefined) {
+      log.push(frame);
+      if (this.#suspended) return true;
+      if (!this.#logFull && log.bytes > this.#maxReplayBytes) {
+        // The peer confirms too little: values wait until it does (never unbounded).
+        this.#logFull = true;
+        for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
+      }
+    }
+    return this.#send(frame);
+  }
+
+  /** Hands a frame to the connection (batched), without logging it. */
+  #send(frame: string): boolean {
     this.#pending.push(frame);
     if (this.#queued > 0) {
       // Congested: everything waits for the batch the session has not taken yet. What can
@@ -603,6 +845,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   flush(): boolean {
     if (this.#stopped) return false;
+    if (this.#suspended) return true;
     return this.#sendPending(true);
   }
 
@@ -677,6 +920,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
   #sendPending(force = false): boolean {
     const pending = this.#pending;
     if (pending.length === 0) return true;
+    if (this.#suspended) {
+      // Logged already: they go out again from the log on a resume.
+      this.#pending = [];
+      this.#pendingChars = 0;
+      return true;
+    }
     if (this.#queued > 0 && !force) return true;
     const message = pending.length === 1 ? (pending[0] as string) : pending.join('\n');
     this.#pending = [];
@@ -696,12 +945,13 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   /** The session took the batch this end was waiting on: send what waited meanwhile. */
   #decongested(): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#suspended) return;
     this.#flushAcks();
     if (this.#pending.length > 0) {
       this.#sendPending();
       if (this.#queued > 0) return;
     }
+    if (this.#logFull) return;
     for (const outbound of this.#outboundByName.values()) outbound.resume();
   }
 
@@ -729,9 +979,48 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#stopWriting();
   }
 
+  /**
+   * The connection is lost but the session may resume: values wait (as when congested),
+   * frames written meanwhile go to the log only, the application still takes values (their
+   * acks are logged and replayed).
+   */
+  #pause(): void {
+    if (this.#suspended) return;
+    this.#suspended = true;
+    this.#pending = [];
+    this.#pendingChars = 0;
+    this.#clearRecvTimer();
+    for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
+  }
+
+  #clearRecvTimer(): void {
+    if (this.#recvTimer !== undefined) clearTimeout(this.#recvTimer);
+    this.#recvTimer = undefined;
+  }
+
+  /** Tells the peer how many frames arrived, so that it drops them from its log. */
+  #sendRecv(): void {
+    this.#clearRecvTimer();
+    if (this.#received === this.#confirmed || this.#stopped || this.#suspended) return;
+    this.#confirmed = this.#received;
+    this.#receivedChars = 0;
+    this.#send(`["${RECV}",${String(this.#received)}]`);
+  }
+
+  /** After a message: confirm now when much arrived, else within {@link RECV_IDLE}. */
+  #noteReceived(chars: number): void {
+    this.#receivedChars += chars;
+    if (this.#received - this.#confirmed >= RECV_EVERY || this.#receivedChars >= RECV_CHARS) {
+      this.#sendRecv();
+    } else if (this.#recvTimer === undefined && this.#received > this.#confirmed) {
+      this.#recvTimer = setTimeout(this.#recvIdle, RECV_IDLE);
+    }
+  }
+
   #stopWriting(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#clearRecvTimer();
     // Only the peer's Close or a lost connection gets here with frames pending (close()
     // and #fail sent them): the session would refuse them. Dropped deliberately: the values
     // among them are retained and reported by their outbound ends when the connection
@@ -742,8 +1031,13 @@ class ChannelSessionImpl implements ChannelSession, Link {
     for (const inbound of this.#inbound) inbound.stopWriting();
   }
 
-  async #read(): Promise<void> {
-    const incoming = this.#session.incoming;
+  async #read(session: Session<string, string>, leftover: readonly string[]): Promise<void> {
+    for (const frame of leftover) {
+      if (this.#failed) break;
+      this.#guarded(frame);
+    }
+    if (this.#log !== undefined && leftover.length > 0) this.#noteReceived(0);
+    const incoming = session.incoming;
     for (;;) {
       let result = incoming.tryReceive();
       if (!result.ok) {
@@ -751,28 +1045,50 @@ class ChannelSessionImpl implements ChannelSession, Link {
         result = await incoming.receiveCatching();
         if (!result.ok) break;
       }
+      if (session !== this.#live) return;
       if (this.#failed) continue;
-      try {
-        this.#message(result.value);
-      } catch (error) {
-        // A bug of ours, never the peer's: fail this connection, not the process.
-        this.broken(error instanceof Error ? error : new Error(String(error)));
+      this.#guarded(result.value);
+      if (this.#log !== undefined && !this.#failed) {
+        const value = result.value;
+        this.#noteReceived(typeof value === 'string' ? value.length : 0);
       }
     }
-    const reason = await this.#session.closed;
-    this.#end(reason);
+    const reason = await session.closed;
+    if (session !== this.#live) return;
+    this.#lastReason = reason;
+    if (this.#canSuspend() && !endsSession(reason.code) && this.onSuspend !== undefined) {
+      this.#pause();
+      this.onSuspend(reason);
+      return;
+    }
+    const expired =
+      this.#log !== undefined && this.#side === 'client' && reason.code === 1001
+        ? new SessionExpiredError(
+            'The server went away (1001): the session cannot resume there',
+            reason,
+          )
+        : undefined;
+    this.#end(reason, expired);
   }
 
-  #end(reason: CloseReason): void {
+  #guarded(message: unknown): void {
+    try {
+      this.#message(message);
+    } catch (error) {
+      // A bug of ours, never the peer's: fail this connection, not the process.
+      this.broken(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #end(reason: CloseReason, expired?: SessionExpiredError): void {
     if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
     this.#byeTimer = undefined;
     this.#stopWriting();
     this.#flushAcks(true);
     const problem = this.#problem;
-    const error = new ConnectionLostError(
-      reason,
-      problem === undefined ? undefined : { cause: problem },
-    );
+    const error =
+      expired ??
+      new ConnectionLostError(reason, problem === undefined ? undefined : { cause: problem });
     this.#endError = error;
     for (const timer of this.#unopened.values()) clearTimeout(timer);
     this.#unopened.clear();
@@ -831,18 +1147,26 @@ class ChannelSessionImpl implements ChannelSession, Link {
         this.violation(`Expected protocol version 1 or higher in the hello frame`);
       } else {
         // A later version speaks the peer's when its peer announces a lower one.
-        this.#greeted = true;
-        this.#version = Math.min(version, PROTOCOL_VERSION);
-        if (this.#version >= 2) {
-          const own = this.#contract;
-          this.write(
-            own === undefined ? `["${CONTRACT}"]` : `["${CONTRACT}",${encodeView(own).slice(1)}`,
-          );
-        } else {
-          this.#settleReady?.();
-        }
+        this.#greet(Math.min(version, PROTOCOL_VERSION));
       }
       return;
+    }
+    if (this.#log !== undefined) {
+      if (type === RECV) {
+        const count = items[1];
+        if (length !== 2 || !isCount(count)) {
+          this.violation(`Received a malformed '${RECV}' frame`);
+        } else if (!this.#log.confirm(count)) {
+          this.violation(
+            `Received a '${RECV}' of ${String(count)} frames, expected ${String(this.#log.confirmed)} to ${String(this.#log.end)} (the frames sent)`,
+          );
+        } else if (this.#logFull && this.#log.bytes <= this.#maxReplayBytes) {
+          this.#logFull = false;
+          this.#decongested();
+        }
+        return;
+      }
+      this.#received++;
     }
     let error: string | undefined;
     switch (type) {
@@ -1054,49 +1378,8 @@ export type TextSessionHint<In, Out> = [In, Out] extends [string, string]
       readonly 'channels() needs a session made with the text() codec: route({ codec: text(), handler }) on the server, connect(url, { codec: text() }) on the client': true;
     };
 
-/**
- * Turns a session between two sluice ends into a {@link ChannelSession}: any number of
- * named, independently typed channels over the one connection, each behaving like a local
- * `Channel` of the capacity its receiving end chose — `send` waits for room on the other
- * machine, a rendezvous `send` resolves when the peer's application took the value, close
- * causes and cancel reasons cross the wire, and every value is either received by the
- * peer's application or handed to this end's `onUndelivered`, once.
- *
- * The session must use the `text()` codec (`connect(url, { codec: text() })`,
- * `wrap(socket, { codec: text() })`, or a `sluice/server` route with `codec: text()`):
- * a session typed otherwise (`connect(url)` or a route without a codec: `json()`) does
- * not compile, with {@link TextSessionHint} naming the fix; one forced through with a
- * cast fails at the first message with 1002 and a `ProtocolError` saying the same. And
- * the peer must speak the same protocol (docs/protocol.md). `channels` takes the session
- * over: do not use its `incoming` or `outgoing` any more. A peer that breaks the protocol
- * (or opens more than `maxChannels` names this end has not opened) gets the connection
- * closed with 1002; every channel then ends with a `ConnectionLostError` whose `cause` is
- * a `ProtocolError`. A value failing a channel's schema closes it with 1007 (cause: a
- * `DecodeError`), a schema that returns no Standard Schema result or an internal error
- * with 1011.
- *
- * @throws TypeError if `session` is not a session, was already taken over by `channels`,
- *   or an option has the wrong type.
- * @throws RangeError if `maxChannels` is negative, NaN or a non-integer other than
- *   `Infinity`.
- * @throws RangeError if `byeTimeout` is negative, NaN or above 2147483647.
- * @throws RangeError if `maxNameLength` is not a positive integer, or `maxInFlight` not a
- *   positive integer or `Infinity`.
- * @example
- * ```ts
- * const network = channels(await connect(url, { codec: text() }));
- * const chat = network.channel<string>('chat', { capacity: 8 });
- * await chat.outgoing.send('hello');
- * console.log(await chat.incoming.receive());
- * await network.close();
- * ```
- */
-export function channels<In = string, Out = string>(
-  textSession: Session<In, Out> & TextSessionHint<In, Out>,
-  options: ChannelSessionOptions = {},
-): ChannelSession {
-  const session = textSession as unknown as Session<string, string>;
-  checkSession(session);
+/** Throws what {@link channels} documents for a bad option. */
+function checkChannelOptions(options: ChannelSessionOptions): void {
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
   }
@@ -1160,10 +1443,72 @@ export function channels<In = string, Out = string>(
   // No Infinity: the names a peer opens are held here, and their length must be bounded.
   checkPositive('maxNameLength', options.maxNameLength, false);
   checkPositive('maxInFlight', options.maxInFlight, true);
+}
+
+/**
+ * Turns a session between two sluice ends into a {@link ChannelSession}: any number of
+ * named, independently typed channels over the one connection, each behaving like a local
+ * `Channel` of the capacity its receiving end chose — `send` waits for room on the other
+ * machine, a rendezvous `send` resolves when the peer's application took the value, close
+ * causes and cancel reasons cross the wire, and every value is either received by the
+ * peer's application or handed to this end's `onUndelivered`, once.
+ *
+ * The session must use the `text()` codec (`connect(url, { codec: text() })`,
+ * `wrap(socket, { codec: text() })`, or a `sluice/server` route with `codec: text()`):
+ * a session typed otherwise (`connect(url)` or a route without a codec: `json()`) does
+ * not compile, with {@link TextSessionHint} naming the fix; one forced through with a
+ * cast fails at the first message with 1002 and a `ProtocolError` saying the same. And
+ * the peer must speak the same protocol (docs/protocol.md). `channels` takes the session
+ * over: do not use its `incoming` or `outgoing` any more. A peer that breaks the protocol
+ * (or opens more than `maxChannels` names this end has not opened) gets the connection
+ * closed with 1002; every channel then ends with a `ConnectionLostError` whose `cause` is
+ * a `ProtocolError`. A value failing a channel's schema closes it with 1007 (cause: a
+ * `DecodeError`), a schema that returns no Standard Schema result or an internal error
+ * with 1011.
+ *
+ * @throws TypeError if `session` is not a session, was already taken over by `channels`,
+ *   or an option has the wrong type.
+ * @throws RangeError if `maxChannels` is negative, NaN or a non-integer other than
+ *   `Infinity`.
+ * @throws RangeError if `byeTimeout` is negative, NaN or above 2147483647.
+ * @throws RangeError if `maxNameLength` is not a positive integer, or `maxInFlight` not a
+ *   positive integer or `Infinity`.
+ * @example
+ * ```ts
+ * const network = channels(await connect(url, { codec: text() }));
+ * const chat = network.channel<string>('chat', { capacity: 8 });
+ * await chat.outgoing.send('hello');
+ * console.log(await chat.incoming.receive());
+ * await network.close();
+ * ```
+ */
+export function channels<In = string, Out = string>(
+  textSession: Session<In, Out> & TextSessionHint<In, Out>,
+  options: ChannelSessionOptions = {},
+): ChannelSession {
+  const session = textSession as unknown as Session<string, string>;
+  checkSession(session);
+  checkChannelOptions(options);
   if (taken.has(session)) {
     throw new TypeError('Expected a session not yet taken over by channels(), got one that was');
   }
   const network = new ChannelSessionImpl(session, options);
+  taken.set(session, network);
+  return network;
+}
+
+/**
+ * A channel session over `session` after the resume handshake (handshake.ts) has run:
+ * no hello is sent or expected; resumable when `greeting.resumable`. Internal: the
+ * endpoints use it; not exported by any entry point.
+ */
+export function resumableChannels(
+  session: Session<string, string>,
+  options: ChannelSessionOptions,
+  greeting: Greeting,
+): ResumableSession {
+  checkChannelOptions(options);
+  const network = new ChannelSessionImpl(session, options, greeting);
   taken.set(session, network);
   return network;
 }

@@ -47,4 +47,5 @@ export {
   ContractMismatchError,
   ProtocolError,
   RemoteError,
+  SessionExpiredError,
 } from '../errors.js';
