@@ -69,8 +69,10 @@ import {
   PROTOCOL_VERSION_RESUME,
   PULL,
   RECV,
+  RESUME,
   RESUME_REFUSED,
   RESUMED,
+  SESSION,
   VALUE,
   WITHDRAW,
   WITHDRAWN,
@@ -374,6 +376,11 @@ export interface Greeting {
   readonly resumable: boolean;
   /** The bound of the replay log, in bytes (2 per UTF-16 code unit). */
   readonly maxReplayBytes: number;
+  /**
+   * The client asked for a resumable session and did not wait for the answer: the first
+   * frame must be the server's `["session", token]` (or `["session"]`: not resumable).
+   */
+  readonly awaitSession?: boolean | undefined;
 }
 
 /** A resumable channel session, as the endpoints drive it; internal. */
@@ -390,6 +397,8 @@ export interface ResumableSession extends ChannelSession {
   readonly replayBytes: number;
   /** Called when the connection is lost and the session can resume. */
   onSuspend: ((reason: CloseReason) => void) | undefined;
+  /** Called with the server's token (or `undefined`) when `awaitSession`. */
+  onSession: ((token: string | undefined) => void) | undefined;
   /** Drops the current connection (the peer came back on a new one first). */
   detach(): void;
   /**
@@ -505,7 +514,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #batchScheduled = false;
   // ------------------------------------------------------- resume (docs/protocol.md)
   /** The frames sent and not yet confirmed: only on a resumable session. */
-  readonly #log: ReplayLog | undefined;
+  #log: ReplayLog | undefined;
+  /** The server's `session` frame is due first (see {@link Greeting.awaitSession}). */
+  #awaitSession: boolean;
   readonly #maxReplayBytes: number;
   /** The log is over its bound: values wait as when congested. */
   #logFull = false;
@@ -525,6 +536,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #resumes = 0;
   readonly #side: 'server' | 'client';
   onSuspend: ((reason: CloseReason) => void) | undefined;
+  onSession: ((token: string | undefined) => void) | undefined;
   readonly #flushBatch = (): void => {
     this.#batchScheduled = false;
     // Acks due after the macrotask: the first one written sends them with the pending
@@ -544,6 +556,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#live = session;
     this.#side = options.side ?? 'server';
     this.#log = greeting?.resumable === true ? new ReplayLog() : undefined;
+    this.#awaitSession = greeting?.awaitSession === true;
     this.#maxReplayBytes = greeting?.maxReplayBytes ?? Infinity;
     this.sendStacks = options.sendStacks === true;
     this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
@@ -604,6 +617,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #canSuspend(): boolean {
     return (
       this.#log !== undefined &&
+      !this.#awaitSession &&
       this.#endError === undefined &&
       !this.#byeSent &&
       !this.#byeReceived &&
@@ -1009,6 +1023,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
 
   /** After a message: confirm now when much arrived, else within {@link RECV_IDLE}. */
   #noteReceived(chars: number): void {
+    if (this.#stopped || this.#suspended) return;
     this.#receivedChars += chars;
     if (this.#received - this.#confirmed >= RECV_EVERY || this.#receivedChars >= RECV_CHARS) {
       this.#sendRecv();
@@ -1048,7 +1063,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       if (session !== this.#live) return;
       if (this.#failed) continue;
       this.#guarded(result.value);
-      if (this.#log !== undefined && !this.#failed) {
+      if (this.#log !== undefined) {
         const value = result.value;
         this.#noteReceived(typeof value === 'string' ? value.length : 0);
       }
@@ -1149,6 +1164,21 @@ class ChannelSessionImpl implements ResumableSession, Link {
         // A later version speaks the peer's when its peer announces a lower one.
         this.#greet(Math.min(version, PROTOCOL_VERSION));
       }
+      return;
+    }
+    if (this.#awaitSession) {
+      this.#awaitSession = false;
+      const token = items[1];
+      if (
+        type !== SESSION ||
+        (length === 2 && !(typeof token === 'string' && token !== '' && token.length <= 64)) ||
+        (length !== 1 && length !== 2)
+      ) {
+        this.violation(`Expected ["${SESSION}", token] or ["${SESSION}"] after ["${RESUME}"]`);
+        return;
+      }
+      if (length === 1) this.#log = undefined;
+      this.onSession?.(length === 1 ? undefined : (token as string));
       return;
     }
     if (this.#log !== undefined) {

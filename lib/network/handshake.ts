@@ -9,14 +9,7 @@
  */
 import { ProtocolError } from '../errors.js';
 import type { Session } from '../websocket/session.js';
-import {
-  PROTOCOL_NAME,
-  PROTOCOL_VERSION_RESUME,
-  RESUME,
-  RESUMED,
-  SESSION,
-  isCount,
-} from './link.js';
+import { PROTOCOL_NAME, PROTOCOL_VERSION_RESUME, RESUME, RESUMED, isCount } from './link.js';
 
 /** The longest resume token accepted (ours are 32 characters). */
 const MAX_TOKEN_LENGTH = 64;
@@ -115,7 +108,10 @@ export async function serverHandshake(session: Session<string, string>): Promise
   if (hello === undefined) return { kind: 'closed' };
   const peer = helloVersion(hello);
   if (peer === undefined) {
-    fail(session, `Expected the hello frame ["${PROTOCOL_NAME}",${String(PROTOCOL_VERSION_RESUME)}] first`);
+    fail(
+      session,
+      `Expected the hello frame ["${PROTOCOL_NAME}",${String(PROTOCOL_VERSION_RESUME)}] first`,
+    );
   }
   const version = Math.min(peer, PROTOCOL_VERSION_RESUME);
   if (version < PROTOCOL_VERSION_RESUME) {
@@ -153,8 +149,11 @@ export type ClientGreeting =
       readonly kind: 'fresh';
       readonly version: number;
       readonly leftover: readonly string[];
-      /** The server's token (a resumable session), or `undefined`. */
-      readonly token: string | undefined;
+      /**
+       * This end asked for a resumable session: the server's `["session", token]` comes
+       * first (the channel session reads it; frames do not wait for it).
+       */
+      readonly awaitSession: boolean;
     }
   | {
       readonly kind: 'resumed';
@@ -182,11 +181,14 @@ export async function clientHandshake(
   if (hello === undefined) return { kind: 'closed' };
   const peer = helloVersion(hello);
   if (peer === undefined) {
-    fail(session, `Expected the hello frame ["${PROTOCOL_NAME}",${String(PROTOCOL_VERSION_RESUME)}] first`);
+    fail(
+      session,
+      `Expected the hello frame ["${PROTOCOL_NAME}",${String(PROTOCOL_VERSION_RESUME)}] first`,
+    );
   }
   const version = Math.min(peer, PROTOCOL_VERSION_RESUME);
   if (version < PROTOCOL_VERSION_RESUME || (resume === undefined && !wantToken)) {
-    return { kind: 'fresh', version, leftover: frames.rest(), token: undefined };
+    return { kind: 'fresh', version, leftover: frames.rest(), awaitSession: false };
   }
   send(
     session,
@@ -194,27 +196,17 @@ export async function clientHandshake(
       ? `["${RESUME}"]`
       : `["${RESUME}",${JSON.stringify(resume.token)},${String(resume.received)}]`,
   );
+  if (resume === undefined) {
+    // The answer (`session`) is read by the channel session: no round trip to wait for.
+    return { kind: 'fresh', version, leftover: frames.rest(), awaitSession: true };
+  }
   const answer = await frames.next();
   if (answer === undefined) return { kind: 'closed' };
   const items = parse(answer);
-  if (resume === undefined && items?.[0] === SESSION) {
-    const token = items[1];
-    if (items.length === 1) {
-      return { kind: 'fresh', version, leftover: frames.rest(), token: undefined };
-    }
-    if (items.length === 2 && typeof token === 'string' && token !== '' && token.length <= MAX_TOKEN_LENGTH) {
-      return { kind: 'fresh', version, leftover: frames.rest(), token };
-    }
-  }
-  if (resume !== undefined && items?.[0] === RESUMED && items.length === 2 && isCount(items[1])) {
+  if (items?.[0] === RESUMED && items.length === 2 && isCount(items[1])) {
     return { kind: 'resumed', version, received: items[1], leftover: frames.rest() };
   }
-  fail(
-    session,
-    resume === undefined
-      ? `Expected ["${SESSION}", token] or ["${SESSION}"] after ["${RESUME}"]`
-      : `Expected ["${RESUMED}", received] after ["${RESUME}", token, received]`,
-  );
+  fail(session, `Expected ["${RESUMED}", received] after ["${RESUME}", token, received]`);
 }
 
 /** A new resume token: 128 random bits, as 32 hexadecimal digits. */
