@@ -619,10 +619,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
       this.#log !== undefined &&
       !this.#awaitSession &&
       this.#endError === undefined &&
-      !this.#byeSent &&
-      !this.#byeReceived &&
-      !this.#failed &&
-      !this.#closing
+      // A goodbye resumes too until it is known to be complete: the initiator (`#closing`)
+      // knows once the answer arrived; the peer that answered, once the initiator closed
+      // the connection cleanly (see #read), since its answer may have been lost.
+      !(this.#closing && this.#byeReceived) &&
+      !this.#failed
     );
   }
 
@@ -708,17 +709,6 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   goAway(code: number | undefined, reason: string | undefined): Promise<CloseReason> {
     if (this.#closing) return this.closed;
-    if (this.#suspended && this.#endError === undefined) {
-      // No connection to say goodbye on: the session ends here, as an expiry (the peer's
-      // end expires when its window passes, or at once if it was a server shutting down).
-      this.expire(
-        new SessionExpiredError(
-          'The session was closed while its connection was lost: it cannot resume',
-          this.#lastReason,
-        ),
-      );
-      return this.closed;
-    }
     if (this.#stopped) {
       // The peer's bye was answered (or the connection is ending): nothing to wait for.
       void this.#session.close(code, reason);
@@ -727,11 +717,34 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#closing = true;
     this.#closeCode = code;
     this.#closeReason = reason;
-    // Everything written so far, the acks of every value taken, then the bye.
+    // Suspended: the goodbye runs on the connection the session resumes on (or the
+    // session expires when its window passes).
+    if (!this.#suspended) this.#goodbye();
+    return this.closed;
+  }
+
+  /**
+   * The server's shutdown: a live session says goodbye (1001); a suspended one cannot
+   * resume on a server that is going away, so it expires now.
+   */
+  shutdown(code: number, reason: string): Promise<CloseReason> {
+    if (this.#suspended && this.#endError === undefined) {
+      this.expire(
+        new SessionExpiredError(
+          'The server shut down while the session waited to resume',
+          this.#lastReason,
+        ),
+      );
+      return this.closed;
+    }
+    return this.goAway(code, reason);
+  }
+
+  /** Everything written so far, the acks of every value taken, then the bye. */
+  #goodbye(): void {
     const sent = this.#sayBye();
     if (!sent || this.#byeTimeout === 0) this.#closeSession();
     else this.#byeTimer = setTimeout(this.#closeSession, this.#byeTimeout);
-    return this.closed;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -803,8 +816,16 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#receivedChars = 0;
     for (const frame of log.frames()) this.#send(frame);
     this.#logFull = log.bytes > this.#maxReplayBytes;
+    if (this.#closing && !this.#byeSent) {
+      // The application closed while the connection was lost: the goodbye, now.
+      this.#goodbye();
+    } else if (this.#closing) {
+      // The bye went out again with the log: wait for the answer as before.
+      this.#byeTimer = setTimeout(this.#closeSession, this.#byeTimeout);
+    } else {
+      this.#decongested();
+    }
     void this.#read(session, leftover);
-    this.#decongested();
     return undefined;
   }
 
@@ -1004,6 +1025,8 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#pending = [];
     this.#pendingChars = 0;
     this.#clearRecvTimer();
+    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
+    this.#byeTimer = undefined;
     for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
   }
 
@@ -1047,6 +1070,8 @@ class ChannelSessionImpl implements ResumableSession, Link {
   }
 
   async #read(session: Session<string, string>, leftover: readonly string[]): Promise<void> {
+    // After the caller has set its hooks (onSession) and opened its channels.
+    if (leftover.length > 0) await Promise.resolve();
     for (const frame of leftover) {
       if (this.#failed) break;
       this.#guarded(frame);
@@ -1071,7 +1096,13 @@ class ChannelSessionImpl implements ResumableSession, Link {
     const reason = await session.closed;
     if (session !== this.#live) return;
     this.#lastReason = reason;
-    if (this.#canSuspend() && !endsSession(reason.code) && this.onSuspend !== undefined) {
+    const answered = this.#byeReceived && !this.#closing;
+    if (
+      this.#canSuspend() &&
+      !endsSession(reason.code) &&
+      !(answered && reason.wasClean) &&
+      this.onSuspend !== undefined
+    ) {
       this.#pause();
       this.onSuspend(reason);
       return;
@@ -1555,7 +1586,7 @@ export function goAway(
   code: number,
   reason: string,
 ): Promise<CloseReason> | undefined {
-  return taken.get(session)?.goAway(code, reason);
+  return taken.get(session)?.shutdown(code, reason);
 }
 
 // Where the runtime lacks `Symbol.asyncDispose`, the method above landed under the key

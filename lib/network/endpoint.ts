@@ -722,6 +722,38 @@ export function channelEndpoint<C extends ChannelDeclarations>(
               maxReplayBytes,
             },
           );
+          const controller = new AbortController();
+          // Before any frame is read: the server's `session` frame comes first.
+          let entry: Logical | undefined;
+          if (resumable && settings !== undefined) {
+            const window = settings.window;
+            const created: Logical = {
+              network,
+              token: undefined,
+              timer: undefined,
+              done: Promise.resolve(),
+            };
+            logical = created;
+            entry = created;
+            network.onSession = (token) => {
+              created.token = token;
+            };
+            network.onSuspend = () => {
+              created.timer = setTimeout(() => {
+                created.timer = undefined;
+                expireLogical(
+                  created,
+                  `The session was not resumed within its window (${String(window)} ms)`,
+                );
+              }, window);
+            };
+            void network.closed.then((reason) => {
+              if (created.timer !== undefined) clearTimeout(created.timer);
+              created.timer = undefined;
+              controller.abort(new WebSocketCloseError(reason));
+              if (logical === created) logical = undefined;
+            });
+          }
           const halves = openChannels(
             network,
             declared,
@@ -730,7 +762,7 @@ export function channelEndpoint<C extends ChannelDeclarations>(
           );
           await network.ready;
           const details = { attempt: session.attempt, connection: session.connection };
-          if (!resumable || settings === undefined) {
+          if (entry === undefined) {
             const view: ChannelReconnectingSession<C> = Object.assign(
               handlerView(network, halves as ClientChannels<C>, () => session.signal),
               details,
@@ -739,32 +771,6 @@ export function channelEndpoint<C extends ChannelDeclarations>(
             await thenGoodbye(network, () => handler(view));
             return;
           }
-          const controller = new AbortController();
-          const entry: Logical = {
-            network,
-            token: undefined,
-            timer: undefined,
-            done: Promise.resolve(),
-          };
-          logical = entry;
-          network.onSession = (token) => {
-            entry.token = token;
-          };
-          network.onSuspend = () => {
-            entry.timer = setTimeout(() => {
-              entry.timer = undefined;
-              expireLogical(
-                entry,
-                `The session was not resumed within its window (${String(settings.window)} ms)`,
-              );
-            }, settings.window);
-          };
-          void network.closed.then((reason) => {
-            if (entry.timer !== undefined) clearTimeout(entry.timer);
-            entry.timer = undefined;
-            controller.abort(new WebSocketCloseError(reason));
-            if (logical === entry) logical = undefined;
-          });
           const view = Object.assign(
             handlerView(network, halves as ClientChannels<C>, () => controller.signal),
             details,
