@@ -63,6 +63,62 @@ async function until(check: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
+/** A raw protocol client on `ws`: frames in and out, for the protocol-level cases. */
+interface RawClient {
+  readonly ws: WebSocket;
+  /** Frames received so far, parsed. */
+  readonly frames: unknown[][];
+  /** Resolves with the next frame not yet handed out (waits for one). */
+  next(): Promise<unknown[]>;
+  send(...frames: unknown[][]): void;
+  readonly closed: Promise<{ code: number; reason: string }>;
+}
+
+async function rawClient(url: string): Promise<RawClient> {
+  const ws = new WebSocket(url);
+  const frames: unknown[][] = [];
+  let read = 0;
+  let wake: (() => void) | undefined;
+  ws.on('message', (data: Buffer) => {
+    for (const frame of data.toString().split('\n')) frames.push(JSON.parse(frame) as unknown[]);
+    wake?.();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.on('close', (code, reason) => {
+      resolve({ code, reason: reason.toString() });
+      wake?.();
+    });
+  });
+  ws.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => {
+      resolve();
+    });
+    ws.once('error', reject);
+  });
+  return {
+    ws,
+    frames,
+    async next() {
+      while (read >= frames.length) {
+        if (ws.readyState === WebSocket.CLOSED) throw new Error('closed');
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      return frames[read++] as unknown[];
+    },
+    send(...out) {
+      ws.send(out.map((frame) => JSON.stringify(frame)).join('\n'));
+    },
+    closed,
+  };
+}
+
+/** Frames of the session stream among `frames` (after `session`/`resumed`, no `recv`). */
+function streamFrames(frames: readonly unknown[][]): number {
+  return frames.filter((f) => !['sluice', 'session', 'resumed', 'recv'].includes(f[0] as string))
+    .length;
+}
+
 describe('resumable network channels', () => {
   let proxy: CutProxy | undefined;
   let server: Server | undefined;
@@ -145,4 +201,208 @@ describe('resumable network channels', () => {
       expect(started.errors).to.deep.equal([]);
     });
   }
+
+  describe('expiry', () => {
+    const Echo = echoEndpoint(16);
+
+    /**
+     * A client whose first session sends 0, 1, 2 (the server never takes them), loses its
+     * connection (`lose`), and ends with the error its `down.receive()` rejects with; its
+     * second session closes at once. Returns what each side saw.
+     */
+    async function expiryCase(
+      routeOptions: ChannelRouteOptions<typeof Echo.contract.channels>,
+      lose: (proxy: CutProxy) => Promise<void>,
+      minDelay: number,
+    ) {
+      const serverEnds: unknown[] = [];
+      let serverRuns = 0;
+      const started = await startServer([
+        Echo.handle(async ({ channels: { up }, signal }) => {
+          if (++serverRuns > 1) return;
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          const result = up.tryReceive();
+          serverEnds.push(result.ok ? result.value : result.cause);
+        }, routeOptions),
+      ]);
+      server = started.server;
+      proxy = await startCutProxy(started.port);
+      const p = proxy;
+      const undelivered: number[] = [];
+      const clientEnds: unknown[] = [];
+      let clientRuns = 0;
+      const client = Echo.reconnecting(
+        p.url,
+        async ({ channels: { up, down } }) => {
+          if (++clientRuns > 1) return;
+          for (const value of [0, 1, 2]) await up.send(value);
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          const lost = lose(p);
+          clientEnds.push(await down.receive().catch((error: unknown) => error));
+          await lost;
+        },
+        {
+          reconnect: { ...FAST, minDelay, maxDelay: minDelay },
+          undelivered: { up: (v) => undelivered.push(v) },
+        },
+      );
+      const close = await client.done;
+      return { close, serverEnds, clientEnds, undelivered, clientRuns, serverRuns, started };
+    }
+
+    it('ends both ends with SessionExpiredError once the window passed, reports each value once, then starts afresh', async () => {
+      const outcome = await expiryCase(
+        { resume: { window: 50 } },
+        async (p) => {
+          p.cut();
+        },
+        300,
+      );
+      expect(outcome.close.code).to.equal(1000);
+      await until(() => outcome.serverEnds.length === 1);
+      expect(outcome.undelivered).to.deep.equal([0, 1, 2]);
+      const [clientEnd] = outcome.clientEnds;
+      expect(clientEnd).to.be.instanceOf(SessionExpiredError);
+      expect((clientEnd as SessionExpiredError).code).to.equal('ERR_SESSION_EXPIRED');
+      expect((clientEnd as Error).message).to.equal(
+        'The server refused to resume the session (3410)',
+      );
+      const [serverEnd] = outcome.serverEnds;
+      expect(serverEnd).to.be.instanceOf(SessionExpiredError);
+      expect((serverEnd as Error).message).to.equal(
+        'The session was not resumed within its window (50 ms)',
+      );
+      expect({ client: outcome.clientRuns, server: outcome.serverRuns }).to.deep.equal({
+        client: 2,
+        server: 2,
+      });
+    });
+
+    it("expires the client's session after its own window, without a server to refuse", async () => {
+      const Other = echoEndpoint(16);
+      const started = await startServer([Other.handle(() => new Promise(() => undefined))]);
+      server = started.server;
+      proxy = await startCutProxy(started.port);
+      const p = proxy;
+      const undelivered: number[] = [];
+      let end: unknown;
+      const client = Other.reconnecting(
+        p.url,
+        async ({ channels: { up, down } }) => {
+          await up.send(7);
+          p.target = 1; // nothing listens there: every reconnect fails
+          p.cut();
+          end = await down.receive().catch((error: unknown) => error);
+          void client.stop();
+        },
+        {
+          resume: { window: 100 },
+          reconnect: { ...FAST, minDelay: 20, maxDelay: 20 },
+          undelivered: { up: (v) => undelivered.push(v) },
+        },
+      );
+      await client.done;
+      expect(end).to.be.instanceOf(SessionExpiredError);
+      expect((end as Error).message).to.equal(
+        'The session was not resumed within its window (100 ms)',
+      );
+      expect(undelivered).to.deep.equal([7]);
+      await server.close({ timeout: 0 });
+    });
+
+    it('expires the session when the server restarted (the new one does not know the token)', async () => {
+      const restarted = await startServer([Echo.handle(() => undefined)]);
+      try {
+        const outcome = await expiryCase(
+          {},
+          async (p) => {
+            p.target = restarted.port;
+            p.cut();
+          },
+          20,
+        );
+        expect(outcome.undelivered).to.deep.equal([0, 1, 2]);
+        expect(outcome.clientEnds[0]).to.be.instanceOf(SessionExpiredError);
+        expect((outcome.clientEnds[0] as Error).message).to.equal(
+          'The server refused to resume the session (3410)',
+        );
+        // The first server still holds the suspended session until it shuts down.
+        expect(outcome.serverEnds).to.deep.equal([]);
+        await outcome.started.server.close();
+        await until(() => outcome.serverEnds.length === 1);
+        expect(outcome.serverEnds[0]).to.be.instanceOf(SessionExpiredError);
+        expect((outcome.serverEnds[0] as Error).message).to.equal(
+          'The server shut down while the session waited to resume',
+        );
+        expect(outcome.clientRuns).to.equal(2);
+      } finally {
+        await restarted.server.close();
+      }
+    });
+
+    it('evicts the oldest suspended session beyond maxSessions, as an expiry; the newer one resumes', async () => {
+      const ends: unknown[] = [];
+      const started = await startServer([
+        Echo.handle(
+          async ({ channels: { up, down }, signal }) => {
+            const first = await up.receive();
+            await down.send(first);
+            await new Promise((resolve) => signal.addEventListener('abort', resolve));
+            const result = up.tryReceive();
+            ends.push(result.ok ? result.value : result.cause);
+          },
+          { resume: { maxSessions: 1 } },
+        ),
+      ]);
+      server = started.server;
+      const proxyA = await startCutProxy(started.port);
+      const proxyB = await startCutProxy(started.port);
+      try {
+        const seen: Record<string, unknown[]> = { a: [], b: [] };
+        const resumes: Record<string, number> = {};
+        const run = (name: 'a' | 'b', p: CutProxy) =>
+          Echo.reconnecting(
+            p.url,
+            async (session) => {
+              const { up, down } = session.channels;
+              if (seen[name]?.length !== 0) return;
+              Object.defineProperty(resumes, name, { get: () => session.resumes });
+              await up.send(name === 'a' ? 1 : 2);
+              seen[name]?.push(await down.receive());
+              seen[name]?.push(await down.receive().catch((error: unknown) => error));
+              seen[name]?.push(session.resumes);
+            },
+            { reconnect: { ...FAST, minDelay: 150, maxDelay: 150 } },
+          );
+        const a = run('a', proxyA);
+        await until(() => seen.a?.length === 1);
+        const b = run('b', proxyB);
+        await until(() => seen.b?.length === 1);
+        proxyA.cut();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        proxyB.cut(); // A's session is the oldest suspended one: evicted now
+        await until(() => ends.length === 1);
+        expect(ends[0]).to.be.instanceOf(SessionExpiredError);
+        expect((ends[0] as Error).message).to.equal(
+          'The server evicted the suspended session (at most 1 sessions and 67108864 bytes are kept)',
+        );
+        await until(() => seen.a?.length === 3);
+        expect(seen.a?.[1]).to.be.instanceOf(SessionExpiredError);
+        // B resumed: end it by shutting the server down (its goodbye ends B's session).
+        await until(() => resumes.b === 1);
+        await started.server.close();
+        await until(() => seen.b?.length === 3);
+        expect(seen.b?.[1]).to.be.instanceOf(SessionExpiredError);
+        expect((seen.b?.[1] as Error).message).to.equal(
+          'The server went away (1001): the session cannot resume there',
+        );
+        expect(seen.b?.[2]).to.equal(1);
+        await a.stop();
+        await b.stop();
+      } finally {
+        await proxyA.close();
+        await proxyB.close();
+      }
+    });
+  });
 });
