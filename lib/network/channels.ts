@@ -534,6 +534,8 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#sendRecv();
   };
   #resumes = 0;
+  /** The server is shutting down: the session ends with its connection. */
+  #shuttingDown = false;
   readonly #side: 'server' | 'client';
   onSuspend: ((reason: CloseReason) => void) | undefined;
   onSession: ((token: string | undefined) => void) | undefined;
@@ -623,6 +625,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       // knows once the answer arrived; the peer that answered, once the initiator closed
       // the connection cleanly (see #read), since its answer may have been lost.
       !(this.#closing && this.#byeReceived) &&
+      !this.#shuttingDown &&
       !this.#failed
     );
   }
@@ -728,6 +731,8 @@ class ChannelSessionImpl implements ResumableSession, Link {
    * resume on a server that is going away, so it expires now.
    */
   shutdown(code: number, reason: string): Promise<CloseReason> {
+    // Nothing resumes on a server going away: a connection lost now ends the session.
+    this.#shuttingDown = true;
     if (this.#suspended && this.#endError === undefined) {
       this.expire(
         new SessionExpiredError(

@@ -52,12 +52,13 @@ function parse(frame: string): unknown[] | undefined {
 
 /** Closes with 1002 (4002 where the session refuses protocol codes) and throws. */
 function fail(session: Session<string, string>, message: string): never {
-  const withCode = session as Session<string, string> & {
-    closeWith?: (code: number, reason?: string) => Promise<unknown>;
-  };
   const reason = message.slice(0, 120);
-  if (typeof withCode.closeWith === 'function') void withCode.closeWith(1002, reason);
-  else void session.close(4002, reason);
+  try {
+    void session.close(1002, reason);
+  } catch {
+    // A client session (as browsers): 4000 + (code − 1000).
+    void session.close(4002, reason);
+  }
   throw new ProtocolError(message);
 }
 

@@ -7,9 +7,9 @@
  */
 import { expect } from 'chai';
 import { WebSocket } from 'ws';
-import type { ReceiveChannel, SendChannel } from '../../lib/index.js';
 import {
   ConnectionLostError,
+  ProtocolError,
   SessionExpiredError,
   channelEndpoint,
   channels,
@@ -18,7 +18,7 @@ import {
   toServer,
 } from '../../lib/network/index.js';
 import type { ChannelRouteOptions } from '../../lib/network/index.js';
-import { serve } from '../../lib/server/index.js';
+import { route, serve } from '../../lib/server/index.js';
 import type { Server, ServeOptions } from '../../lib/server/index.js';
 import { connect, text } from '../../lib/websocket/index.js';
 import { startCutProxy } from './cut-proxy.js';
@@ -52,6 +52,14 @@ async function startServer(
     routes,
   );
   return { server, errors, port: server.port };
+}
+
+/** Resolves once `signal` has aborted (at once if it already has). */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }
 
 /** Resolves once `check()` is true (polled every few ms), or rejects after `ms`. */
@@ -220,7 +228,7 @@ describe('resumable network channels', () => {
       const started = await startServer([
         Echo.handle(async ({ channels: { up }, signal }) => {
           if (++serverRuns > 1) return;
-          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+          await aborted(signal);
           const result = up.tryReceive();
           serverEnds.push(result.ok ? result.value : result.cause);
         }, routeOptions),
@@ -347,7 +355,7 @@ describe('resumable network channels', () => {
           async ({ channels: { up, down }, signal }) => {
             const first = await up.receive();
             await down.send(first);
-            await new Promise((resolve) => signal.addEventListener('abort', resolve));
+            await aborted(signal);
             const result = up.tryReceive();
             ends.push(result.ok ? result.value : result.cause);
           },
@@ -365,12 +373,13 @@ describe('resumable network channels', () => {
             p.url,
             async (session) => {
               const { up, down } = session.channels;
-              if (seen[name]?.length !== 0) return;
+              const mine = seen[name] ?? [];
+              if (mine.length !== 0) return;
               Object.defineProperty(resumes, name, { get: () => session.resumes });
               await up.send(name === 'a' ? 1 : 2);
-              seen[name]?.push(await down.receive());
-              seen[name]?.push(await down.receive().catch((error: unknown) => error));
-              seen[name]?.push(session.resumes);
+              mine.push(await down.receive());
+              mine.push(await down.receive().catch((error: unknown) => error));
+              mine.push(session.resumes);
             },
             { reconnect: { ...FAST, minDelay: 150, maxDelay: 150 } },
           );
@@ -403,6 +412,249 @@ describe('resumable network channels', () => {
         await proxyA.close();
         await proxyB.close();
       }
+    });
+  });
+
+  describe('tokens, identities and hostile resumes', () => {
+    const Echo = echoEndpoint(16);
+    const path = '/echo16';
+
+    /** A server whose `authorize` takes the identity from `?user=`, and its handler runs. */
+    async function identityServer() {
+      const runs: unknown[] = [];
+      const started = await startServer(
+        [
+          Echo.handle(async ({ channels: { up, down }, signal }) => {
+            runs.push('run');
+            try {
+              for await (const value of up) await down.send(value);
+            } catch (error) {
+              runs.push(error);
+            }
+            await aborted(signal);
+          }),
+        ],
+        { authorize: (request) => ({ identity: request.query.get('user') ?? '' }) },
+      );
+      server = started.server;
+      return { runs, url: `ws://127.0.0.1:${String(started.port)}${path}` };
+    }
+
+    /** A raw client that starts a resumable session; resolves once the server's 3 frames came. */
+    async function startSession(url: string): Promise<{ client: RawClient; token: string }> {
+      const client = await rawClient(url);
+      client.send(['sluice', 4], ['resume']);
+      expect(await client.next()).to.deep.equal(['sluice', 4]);
+      const session = await client.next();
+      expect(session[0]).to.equal('session');
+      const token = session[1] as string;
+      expect(token).to.match(/^[0-9a-f]{32}$/);
+      client.send(['contract'], ['open', 0, 'down', 16]);
+      await until(() => streamFrames(client.frames) >= 3);
+      return { client, token };
+    }
+
+    it('resumes for the same identity, refuses another identity with 3410 and leaves the session alone', async () => {
+      const { runs, url } = await identityServer();
+      const alice = await startSession(`${url}?user=alice`);
+      alice.client.ws.terminate();
+      const bob = await rawClient(`${url}?user=bob`);
+      bob.send(['sluice', 4], ['resume', alice.token, 3]);
+      expect(await bob.closed).to.deep.equal({
+        code: 3410,
+        reason: 'Session expired: unknown, expired or foreign token',
+      });
+      const again = await rawClient(`${url}?user=alice`);
+      again.send(['sluice', 4], ['resume', alice.token, 3]);
+      expect(await again.next()).to.deep.equal(['sluice', 4]);
+      // The server received alice's contract and open: 2 frames of the session.
+      expect(await again.next()).to.deep.equal(['resumed', 2]);
+      again.send(['v', 0, 41]);
+      expect(await again.next()).to.deep.equal(['v', 0, 41]);
+      expect(runs).to.deep.equal(['run']);
+      again.ws.terminate();
+    });
+
+    it('refuses random tokens with 3410 while the event loop keeps its timers on time', async () => {
+      const { url } = await identityServer();
+      let late = 0;
+      let last = Date.now();
+      const timer = setInterval(() => {
+        const now = Date.now();
+        late = Math.max(late, now - last - 10);
+        last = now;
+      }, 10);
+      try {
+        const codes: number[] = [];
+        for (let batch = 0; batch < 10; batch++) {
+          await Promise.all(
+            Array.from({ length: 10 }, async () => {
+              const client = await rawClient(`${url}?user=mallory`);
+              const token = Array.from({ length: 32 }, () =>
+                Math.floor(Math.random() * 16).toString(16),
+              ).join('');
+              client.send(['sluice', 4], ['resume', token, Math.floor(Math.random() * 1e6)]);
+              codes.push((await client.closed).code);
+            }),
+          );
+        }
+        expect(codes).to.have.length(100);
+        expect(new Set(codes)).to.deep.equal(new Set([3410]));
+      } finally {
+        clearInterval(timer);
+      }
+      expect(late).to.be.below(250);
+    });
+
+    it('closes with 1002 a resume that claims more frames than were sent, and expires that session', async () => {
+      const { runs, url } = await identityServer();
+      const alice = await startSession(`${url}?user=alice`);
+      alice.client.ws.terminate();
+      const liar = await rawClient(`${url}?user=alice`);
+      liar.send(['sluice', 4], ['resume', alice.token, 1_000_000]);
+      const closed = await liar.closed;
+      expect(closed.code).to.equal(1002);
+      expect(closed.reason).to.equal(
+        'Expected a received count from 0 to 3 (the frames sent), got 1000000',
+      );
+      await until(() => runs.length === 2);
+      expect(runs[1]).to.be.instanceOf(SessionExpiredError);
+      expect((runs[1] as Error).cause).to.be.instanceOf(ProtocolError);
+      const late = await rawClient(`${url}?user=alice`);
+      late.send(['sluice', 4], ['resume', alice.token, 3]);
+      expect((await late.closed).code).to.equal(3410);
+    });
+
+    it('closes with 1002 a malformed resume and a recv beyond the frames sent', async () => {
+      const { url } = await identityServer();
+      const malformed = await rawClient(`${url}?user=x`);
+      malformed.send(['sluice', 4], ['resume', 5, 'x']);
+      const closed = await malformed.closed;
+      expect(closed.code).to.equal(1002);
+      expect(closed.reason).to.match(/^Expected \["resume"\] or \["resume", token, received\]/);
+      const alice = await startSession(`${url}?user=alice`);
+      alice.client.send(['recv', 99]);
+      expect(await alice.client.closed).to.deep.equal({
+        code: 1002,
+        reason: "Received a 'recv' of 99 frames, expected 0 to 3 (the frames sent)",
+      });
+    });
+  });
+
+  describe('the replay log', () => {
+    it('bounds what a peer that never confirms makes this end keep: sends wait, then go on after a recv', async () => {
+      const Log = channelEndpoint(
+        '/log',
+        contract('log', 1, { down: toClient<string>({ capacity: Infinity }) }),
+      );
+      const value = 'x'.repeat(100);
+      let sent = 0;
+      let ended: unknown;
+      const started = await startServer([
+        Log.handle(
+          async ({ channels: { down } }) => {
+            try {
+              for (;;) {
+                await down.send(value);
+                sent++;
+              }
+            } catch (error) {
+              ended = error;
+            }
+          },
+          { network: { maxReplayBytes: 8192 } },
+        ),
+      ]);
+      server = started.server;
+      const client = await rawClient(`ws://127.0.0.1:${String(started.port)}/log`);
+      client.send(['sluice', 4], ['resume']);
+      await client.next();
+      await client.next();
+      client.send(['contract'], ['open', 0, 'down', null]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Each value is ["v",0,"x…x"]: 110 characters, 220 bytes; the log also holds the
+      // server's contract and two opens.
+      const frame = JSON.stringify(['v', 0, value]).length * 2;
+      const bound = Math.floor(8192 / frame) + 1;
+      const values = () => client.frames.filter((f) => f[0] === 'v').length;
+      expect(sent).to.be.above(0);
+      expect(sent).to.be.at.most(bound);
+      expect(values()).to.equal(sent);
+      const stalled = sent;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(sent).to.equal(stalled);
+      client.send(['recv', streamFrames(client.frames)]);
+      await until(() => sent > stalled);
+      // A shutdown ends it (the raw client does not answer the goodbye: byeTimeout, 1001).
+      await started.server.close();
+      await until(() => ended !== undefined);
+      expect(ended).to.be.instanceOf(ConnectionLostError);
+      expect((ended as ConnectionLostError).closeReason.code).to.equal(1001);
+      client.ws.terminate();
+    });
+  });
+
+  describe('interoperability', () => {
+    const Echo = echoEndpoint(1);
+
+    it('serves a client of protocol version 2 (plain channels()) as before: no resume frames', async () => {
+      const started = await startServer([
+        Echo.handle(async ({ channels: { up, down } }) => {
+          for await (const value of up) await down.send(value + 1);
+          down.close();
+        }),
+      ]);
+      server = started.server;
+      const session = await connect(`ws://127.0.0.1:${String(started.port)}/echo1`, {
+        codec: text(),
+      });
+      const network = channels(session, { contract: Echo.contract, side: 'client' });
+      const up = network.channel<number>('up');
+      const down = network.channel<number>('down', { capacity: 1 });
+      await network.ready;
+      await up.outgoing.send(1);
+      expect(await down.incoming.receive()).to.equal(2);
+      up.outgoing.close();
+      expect((await down.incoming.receiveCatching()).ok).to.equal(false);
+      expect((await network.close()).code).to.equal(1000);
+    });
+
+    it('runs a reconnecting endpoint client against a version-2 server: a lost connection is a new session', async () => {
+      const started = await startServer({
+        '/echo1': route({
+          codec: text(),
+          handler: async (session) => {
+            const network = channels(session, { contract: Echo.contract });
+            const up = network.channel<number>('up', { capacity: 1 });
+            const down = network.channel<number>('down');
+            for await (const value of up.incoming) await down.outgoing.send(value + 1);
+          },
+        }),
+      });
+      server = started.server;
+      proxy = await startCutProxy(started.port);
+      const p = proxy;
+      const ends: unknown[] = [];
+      const client = Echo.reconnecting(
+        p.url,
+        async (session) => {
+          const { up, down } = session.channels;
+          await up.send(ends.length);
+          expect(await down.receive()).to.equal(ends.length + 1);
+          expect(session.resumes).to.equal(0);
+          if (ends.length === 1) {
+            ends.push('second session');
+            void client.stop();
+            return;
+          }
+          p.cut();
+          ends.push(await down.receive().catch((error: unknown) => error));
+        },
+        { reconnect: FAST },
+      );
+      await client.done;
+      expect(ends[0]).to.be.instanceOf(ConnectionLostError);
+      expect(ends[1]).to.equal('second session');
     });
   });
 });
