@@ -429,9 +429,9 @@ const RECV_IDLE = 20;
  * Whether a connection that closed with `code` (without a goodbye) ends the logical
  * session rather than suspending it: a normal close, going away, every failure the peer
  * or this end declared (protocol, payload, policy, size, internal; and their browser
- * forms 4000 + (code − 1000)), and a refused resume.
+ * forms 4000 + (code − 1000)), and a refused resume. Internal.
  */
-function endsSession(code: number): boolean {
+export function endsSession(code: number): boolean {
   const base = code >= 4000 && code < 4100 ? code - 3000 : code;
   return (
     code === 1000 ||

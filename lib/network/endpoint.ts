@@ -30,7 +30,7 @@ import { makeRoute } from '../websocket/route.js';
 import type { Route, ServerRequest, ServerSession } from '../websocket/route.js';
 import type { SessionOptions } from '../websocket/session.js';
 import { checkNumber, describeValue } from '../websocket/validate.js';
-import { channels, resumableChannels } from './channels.js';
+import { channels, endsSession, resumableChannels } from './channels.js';
 import type { ChannelSession, ChannelSessionOptions, ResumableSession } from './channels.js';
 import { clientHandshake, newToken, serverHandshake } from './handshake.js';
 import type { ClientGreeting } from './handshake.js';
@@ -699,13 +699,15 @@ export function channelEndpoint<C extends ChannelDeclarations>(
               await serveLogical(current, session);
               return;
             }
-            expireLogical(
-              current,
-              greeting.kind === 'closed'
-                ? `The server refused to resume the session (${String((await session.closed).code)})`
-                : 'The server no longer resumes sessions',
-            );
-            if (greeting.kind === 'closed') return;
+            if (greeting.kind === 'closed') {
+              const { code } = await session.closed;
+              // Lost during the handshake (a cut, a black hole): still resumable, the
+              // next connection asks again with the same count (a resume is idempotent).
+              if (!endsSession(code)) return;
+              expireLogical(current, `The server refused to resume the session (${String(code)})`);
+              return;
+            }
+            expireLogical(current, 'The server no longer resumes sessions');
           } else {
             greeting = await clientHandshake(session, undefined, settings !== undefined);
           }

@@ -15,6 +15,12 @@ export interface CutProxy {
   readonly connections: number;
   /** The port new connections are forwarded to. */
   target: number;
+  /**
+   * New connections forward only what the client sends once the server's hello went
+   * through: the server's answers are dropped (a resume handshake the server completes
+   * and the client never sees).
+   */
+  muteNew: boolean;
   /** Destroys every connection open now, both sides. */
   cut(): void;
   /** Stops forwarding on every connection open now (they stay open). */
@@ -30,6 +36,7 @@ export async function startCutProxy(target: number): Promise<CutProxy> {
   const proxy = {
     url: '',
     target,
+    muteNew: false,
     get connections() {
       return connections;
     },
@@ -72,7 +79,19 @@ export async function startCutProxy(target: number): Promise<CutProxy> {
       socket.on('close', end);
     }
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (proxy.muteNew) {
+      // Forward the upgrade response and the server's hello, then nothing.
+      let seen = '';
+      const forward = (data: Buffer): void => {
+        client.write(data);
+        seen += data.toString('latin1');
+        if (seen.includes('["sluice",')) upstream.off('data', forward);
+      };
+      upstream.on('data', forward);
+      upstream.on('data', () => undefined);
+    } else {
+      upstream.pipe(client);
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   proxy.url = `ws://127.0.0.1:${String((server.address() as AddressInfo).port)}`;

@@ -210,6 +210,55 @@ describe('resumable network channels', () => {
     });
   }
 
+  it('resumes again after a cut during the resume handshake (the server attached, the client never knew)', async () => {
+    const Echo = echoEndpoint(16);
+    let serverResumes = (): number => -1;
+    let serverRuns = 0;
+    const started = await startServer([
+      Echo.handle(async (session) => {
+        serverRuns++;
+        serverResumes = () => session.resumes;
+        for await (const value of session.channels.up) await session.channels.down.send(value * 2);
+        session.channels.down.close();
+      }),
+    ]);
+    server = started.server;
+    proxy = await startCutProxy(started.port);
+    const p = proxy;
+    const received: number[] = [];
+    let clientRuns = 0;
+    let clientResumes = -1;
+    const client = Echo.reconnecting(
+      p.url,
+      async (session) => {
+        clientRuns++;
+        const { up, down } = session.channels;
+        await up.send(1);
+        received.push(await down.receive());
+        p.muteNew = true;
+        p.cut();
+        await until(() => serverResumes() === 1);
+        p.muteNew = false;
+        p.cut();
+        await up.send(2);
+        received.push(await down.receive());
+        up.close();
+        expect((await down.receiveCatching()).ok).to.equal(false);
+        clientResumes = session.resumes;
+      },
+      { reconnect: FAST },
+    );
+    expect((await client.done).code).to.equal(1000);
+    expect(received).to.deep.equal([2, 4]);
+    expect({ clientRuns, serverRuns, clientResumes }).to.deep.equal({
+      clientRuns: 1,
+      serverRuns: 1,
+      clientResumes: 1,
+    });
+    expect(serverResumes()).to.equal(2);
+    expect(p.connections).to.equal(3);
+  });
+
   describe('expiry', () => {
     const Echo = echoEndpoint(16);
 
