@@ -1112,13 +1112,20 @@ class ChannelSessionImpl implements ResumableSession, Link {
       this.onSuspend(reason);
       return;
     }
-    const expired =
-      this.#log !== undefined && this.#side === 'client' && reason.code === 1001
-        ? new SessionExpiredError(
-            'The server went away (1001): the session cannot resume there',
-            reason,
-          )
-        : undefined;
+    let expired: SessionExpiredError | undefined;
+    if (this.#log !== undefined && this.#awaitSession && this.#endError === undefined) {
+      // The server made a resumable session whose token never arrived: it expires there
+      // (its window), so it ends here as an expiry too, with the same accounting.
+      expired = new SessionExpiredError(
+        "The connection was lost before the server's resume token arrived: the session cannot resume",
+        reason,
+      );
+    } else if (this.#log !== undefined && this.#side === 'client' && reason.code === 1001) {
+      expired = new SessionExpiredError(
+        'The server went away (1001): the session cannot resume there',
+        reason,
+      );
+    }
     this.#end(reason, expired);
   }
 

@@ -259,6 +259,54 @@ describe('resumable network channels', () => {
     expect(p.connections).to.equal(3);
   });
 
+  it('ends both ends with SessionExpiredError when the connection is lost before the token arrived', async () => {
+    const Echo = echoEndpoint(16);
+    const serverEnds: unknown[] = [];
+    let serverRuns = 0;
+    const started = await startServer([
+      Echo.handle(
+        async ({ channels: { up }, signal }) => {
+          if (++serverRuns > 1) return;
+          await aborted(signal);
+          const result = up.tryReceive();
+          serverEnds.push(result.ok ? result.value : result.cause);
+        },
+        { resume: { window: 50 } },
+      ),
+    ]);
+    server = started.server;
+    proxy = await startCutProxy(started.port);
+    const p = proxy;
+    p.muteNew = true; // the server's session frame (and all after its hello) is lost
+    let clientRuns = 0;
+    const client = Echo.reconnecting(
+      p.url,
+      () => {
+        clientRuns++;
+      },
+      { reconnect: FAST },
+    );
+    const states = client.states();
+    await until(() => p.connections === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    p.muteNew = false;
+    p.cut();
+    let first: unknown;
+    for await (const state of states) {
+      if (state.type === 'closed') {
+        first ??= state.reason.error;
+      }
+    }
+    expect((await client.done).code).to.equal(1000);
+    expect(first).to.be.instanceOf(SessionExpiredError);
+    expect((first as Error).message).to.equal(
+      "The connection was lost before the server's resume token arrived: the session cannot resume",
+    );
+    await until(() => serverEnds.length === 1);
+    expect(serverEnds[0]).to.be.instanceOf(SessionExpiredError);
+    expect({ clientRuns, serverRuns }).to.deep.equal({ clientRuns: 1, serverRuns: 2 });
+  });
+
   describe('expiry', () => {
     const Echo = echoEndpoint(16);
 
