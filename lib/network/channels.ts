@@ -821,6 +821,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#receivedChars = 0;
     for (const frame of log.frames()) this.#send(frame);
     this.#logFull = log.bytes > this.#maxReplayBytes;
+    for (const inbound of this.#inbound) inbound.thaw();
     if (this.#closing && !this.#byeSent) {
       // The application closed while the connection was lost: the goodbye, now.
       this.#goodbye();
@@ -1033,6 +1034,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
     this.#byeTimer = undefined;
     for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
+    for (const inbound of this.#inbound) inbound.freeze();
   }
 
   #clearRecvTimer(): void {

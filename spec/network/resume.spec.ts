@@ -383,6 +383,49 @@ describe('resumable network channels', () => {
       });
     });
 
+    it('keeps values that had arrived out of reach while suspended: after an expiry each is reported once, never also received', async () => {
+      let cut = false;
+      const serverGot: unknown[] = [];
+      let serverRuns = 0;
+      const started = await startServer([
+        Echo.handle(
+          async ({ channels: { up } }) => {
+            if (++serverRuns > 1) return;
+            await until(() => cut);
+            // Suspended now: the value that arrived must not be taken (its ack could not
+            // reach the client before the expiry).
+            serverGot.push(await up.receive().catch((error: unknown) => error));
+          },
+          { resume: { window: 100 } },
+        ),
+      ]);
+      server = started.server;
+      proxy = await startCutProxy(started.port);
+      const p = proxy;
+      const undelivered: number[] = [];
+      let clientRuns = 0;
+      const client = Echo.reconnecting(
+        p.url,
+        async ({ channels: { up, down } }) => {
+          if (++clientRuns > 1) return;
+          await up.send(5);
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          p.cut();
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          cut = true;
+          await down.receive().catch(() => undefined);
+        },
+        {
+          reconnect: { ...FAST, minDelay: 300, maxDelay: 300 },
+          undelivered: { up: (v) => undelivered.push(v) },
+        },
+      );
+      await client.done;
+      await until(() => serverGot.length === 1);
+      expect(serverGot[0]).to.be.instanceOf(SessionExpiredError);
+      expect(undelivered).to.deep.equal([5]);
+    });
+
     it("expires the client's session after its own window, without a server to refuse", async () => {
       const Other = echoEndpoint(16);
       const started = await startServer([Other.handle(() => new Promise(() => undefined))]);
