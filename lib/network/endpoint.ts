@@ -784,7 +784,11 @@ export function channelEndpoint<C extends ChannelDeclarations>(
           entry.done = (async () => {
             try {
               await handler(view as ChannelReconnectingSession<C>);
+              if (network.ended) return; // expired: the next connection starts afresh
               await network.close();
+              // The goodbye ended the session (maybe across a resume): the client is done,
+              // as when a handler returns, whatever code the last connection closed with.
+              void client.stop();
             } catch (error) {
               if (!network.ended) void network.goAway(4000, 'Application error');
               throw error;
