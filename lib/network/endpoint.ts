@@ -51,7 +51,12 @@ export interface ChannelHandlerSession<Channels> {
   readonly channels: Channels;
   /** The channel session: for channels opened ad hoc by name beside the contract's. */
   readonly network: ChannelSession;
-  /** Aborted when the connection is over for the handler (as the session's `signal`). */
+  /**
+   * Aborted when the session is over for the handler: with resume (docs/protocol.md
+   * section 12), when the logical session ends (goodbye, failure, expiry) or the server
+   * shuts down — not on a lost connection that resumes; without it, with the connection
+   * (as the session's `signal`).
+   */
   readonly signal: AbortSignal;
   /** Resolves once the connection has closed and every channel has ended. */
   readonly closed: Promise<CloseReason>;
@@ -213,7 +218,15 @@ export interface ChannelEndpoint<C extends ChannelDeclarations> {
    * - **Throws:** 1011 and `onError`, as every route handler.
    * - **Contract mismatch:** the handler does not run; the connection closes with 1008
    *   and `onError` gets the `ContractMismatchError`.
-   * - **Server shutdown:** `signal` aborts, and the goodbye runs with 1001.
+   * - **Server shutdown:** `signal` aborts, and the goodbye runs with 1001; suspended
+   *   sessions expire (`SessionExpiredError`).
+   * - **Lost connection (resume on, the default):** the handler keeps running, its channels
+   *   wait; a client that comes back within `resume.window` with the session's token (and
+   *   the same `authorize` identity) continues it (`resumes` counts), else the session
+   *   expires: its channels end with `SessionExpiredError`, every value accounted once. A
+   *   resume with an unknown, expired or foreign token is refused with 3410. A client of
+   *   protocol 3 or lower, or one that asks for no token, gets a session that ends with
+   *   its connection, as before.
    * @throws TypeError if `handler` is not a function; TypeError/RangeError for options.
    */
   handle(
@@ -233,12 +246,20 @@ export interface ChannelEndpoint<C extends ChannelDeclarations> {
     options?: ChannelConnectOptions<C>,
   ): Promise<R>;
   /**
-   * A reconnecting client of the endpoint (see `reconnecting`): for each connection the
-   * channels are opened and checked, then `handler` runs with the channels and the
-   * attempt details. A contract mismatch ends the client (`done` rejects with the
-   * `ContractMismatchError`: 1008 is not retried); a server shutting down (1001) is
-   * retried.
-   * @throws TypeError if `baseUrl` or `handler` is invalid.
+   * A reconnecting client of the endpoint (see `reconnecting`): the channels are opened
+   * and checked, then `handler` runs with the channels and the attempt details. With
+   * resume (the default), once per logical session: a lost connection (not a goodbye) is
+   * followed by a reconnect with the backoff and the session resumes — same handler, same
+   * channels, every value once (`resumes` counts). When it cannot (the window passed,
+   * the server refused with 3410, restarted, or went away with 1001), its channels end
+   * with `SessionExpiredError` and the next connection starts a fresh session: the
+   * handler runs again. Without resume (`resume: false`, or a server of protocol 3 or
+   * lower), once per connection, as before. The handler returning ends the client after
+   * the goodbye; throwing closes with 4000 and is retried. A contract mismatch ends the
+   * client (`done` rejects with the `ContractMismatchError`: 1008 is not retried); a server
+   * shutting down (1001) is retried.
+   * @throws TypeError if `baseUrl` or `handler` is invalid; TypeError/RangeError for the
+   *   `resume` and `network.maxReplayBytes` options.
    */
   reconnecting(
     baseUrl: string | URL,

@@ -797,4 +797,59 @@ describe('resumable network channels', () => {
       expect(ends[1]).to.equal('second session');
     });
   });
+
+  describe('options', () => {
+    const Echo = echoEndpoint(1);
+
+    it("rejects bad resume options with 'Expected …, got …'", () => {
+      expect(() => Echo.handle(() => undefined, { resume: 5 as never })).to.throw(
+        TypeError,
+        'Expected resume to be false, an object or undefined, got 5',
+      );
+      expect(() => Echo.handle(() => undefined, { resume: { window: 0 } })).to.throw(
+        RangeError,
+        'Expected resume.window to be a number of milliseconds from 1 to 2147483647, got 0',
+      );
+      expect(() => Echo.handle(() => undefined, { resume: { maxSessions: 1.5 } })).to.throw(
+        RangeError,
+        'Expected resume.maxSessions to be a non-negative integer or Infinity, got 1.5',
+      );
+      expect(() => Echo.handle(() => undefined, { resume: { maxBytes: -1 } })).to.throw(
+        RangeError,
+        'Expected resume.maxBytes to be a non-negative number, got -1',
+      );
+      expect(() =>
+        Echo.reconnecting('ws://127.0.0.1:1', () => undefined, {
+          resume: { window: 'x' as never },
+        }),
+      ).to.throw(
+        TypeError,
+        "Expected resume.window to be a number of milliseconds from 1 to 2147483647, got 'x'",
+      );
+      expect(() => Echo.handle(() => undefined, { network: { maxReplayBytes: 0 } })).to.throw(
+        RangeError,
+        'Expected network.maxReplayBytes to be a positive number of bytes or Infinity, got 0',
+      );
+    });
+
+    it('answers 500 when authorize returns an identity that is not a string', async () => {
+      const started = await startServer([Echo.handle(() => undefined)], {
+        authorize: () => ({ identity: 5 }) as never,
+      });
+      server = started.server;
+      const client = new WebSocket(`ws://127.0.0.1:${String(started.port)}/echo1`);
+      const status = await new Promise<number | undefined>((resolve) => {
+        client.on('unexpected-response', (_request, response) => {
+          resolve(response.statusCode);
+        });
+        client.on('error', () => undefined);
+      });
+      expect(status).to.equal(500);
+      expect(started.errors).to.have.length(1);
+      expect((started.errors[0] as Error).message).to.equal(
+        "Expected authorize's identity to be a string, got 5 (number)",
+      );
+      client.terminate();
+    });
+  });
 });
