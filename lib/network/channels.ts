@@ -399,6 +399,11 @@ export interface ResumableSession extends ChannelSession {
   onSuspend: ((reason: CloseReason) => void) | undefined;
   /** Called with the server's token (or `undefined`) when `awaitSession`. */
   onSession: ((token: string | undefined) => void) | undefined;
+  /**
+   * Called once when the session ends, before its channels end (so that work fed by a
+   * signal aborted here stops before the channels' ends are seen).
+   */
+  onEnd: ((reason: CloseReason) => void) | undefined;
   /** Drops the current connection (the peer came back on a new one first). */
   detach(): void;
   /**
@@ -427,7 +432,8 @@ const RECV_IDLE = 20;
 
 /**
  * Whether a connection that closed with `code` (without a goodbye) ends the logical
- * session rather than suspending it: a normal close, going away, every failure the peer
+ * session rather than suspending it: a normal close, going away, 4000 (the application
+ * failed: a handler threw, as a reconnecting client closes then), every failure the peer
  * or this end declared (protocol, payload, policy, size, internal; and their browser
  * forms 4000 + (code − 1000)), and a refused resume. Internal.
  */
@@ -436,6 +442,7 @@ export function endsSession(code: number): boolean {
   return (
     code === 1000 ||
     code === 1001 ||
+    code === 4000 ||
     base === 1002 ||
     base === 1003 ||
     (base >= 1007 && base <= 1011) ||
@@ -539,6 +546,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   readonly #side: 'server' | 'client';
   onSuspend: ((reason: CloseReason) => void) | undefined;
   onSession: ((token: string | undefined) => void) | undefined;
+  onEnd: ((reason: CloseReason) => void) | undefined;
   readonly #flushBatch = (): void => {
     this.#batchScheduled = false;
     // Acks due after the macrotask: the first one written sends them with the pending
@@ -1150,6 +1158,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       expired ??
       new ConnectionLostError(reason, problem === undefined ? undefined : { cause: problem });
     this.#endError = error;
+    this.onEnd?.(reason);
     for (const timer of this.#unopened.values()) clearTimeout(timer);
     this.#unopened.clear();
     this.#settleReady?.(problem instanceof ContractMismatchError ? problem : error);

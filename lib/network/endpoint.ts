@@ -350,9 +350,9 @@ function logicalSignal(network: ResumableSession, first: AbortSignal): AbortSign
   const controller = new AbortController();
   signals.set(network, controller);
   followShutdown(network, first);
-  void network.closed.then((reason) => {
+  network.onEnd = (reason) => {
     controller.abort(new WebSocketCloseError(reason));
-  });
+  };
   return controller.signal;
 }
 
@@ -770,12 +770,12 @@ export function channelEndpoint<C extends ChannelDeclarations>(
                 );
               }, window);
             };
-            void network.closed.then((reason) => {
+            network.onEnd = (reason) => {
               if (created.timer !== undefined) clearTimeout(created.timer);
               created.timer = undefined;
               controller.abort(new WebSocketCloseError(reason));
               if (logical === created) logical = undefined;
-            });
+            };
           }
           const halves = openChannels(
             network,
