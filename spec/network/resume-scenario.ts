@@ -38,6 +38,9 @@ import type { ChannelReconnectingSession, ChannelServerSession } from '../../lib
 import type { ReconnectingClient } from '../../lib/websocket/index.js';
 import type { Route } from '../../lib/websocket/index.js';
 
+/** Title of the Chromium suite (spec/browser/resume.suite.ts). */
+export const RESUME_CHROMIUM_TITLE = 'Resume across connection loss, Chromium client';
+
 /** The capacities every direction is tested at. */
 export const CAPACITIES = [0, 1, 16, Infinity] as const;
 
