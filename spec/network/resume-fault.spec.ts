@@ -124,7 +124,7 @@ describe('resume across connection loss (issue 16 fault test)', function () {
   });
 
   it('the oracle reports the losses when the same scenario runs with resume: false (one reset mid-stream)', async () => {
-    const config: ScenarioConfig = { ...SMALL, resume: false, stopAfterMs: 20_000 };
+    const config: ScenarioConfig = { ...SMALL, resume: false };
     rig = await startScenarioRig(config);
     const { proxy, scenario } = rig;
     const side = scenarioClient(proxy.url, config);

@@ -93,7 +93,7 @@ export interface ScenarioConfig {
 export const SMALL: ScenarioConfig = Object.freeze({
   resume: true,
   targetResumes: 20,
-  stopAfterMs: 15_000,
+  stopAfterMs: 25_000,
   deadlineMs: 40_000,
   paceMs: 3,
   pauseEvery: 40,
