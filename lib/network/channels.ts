@@ -239,7 +239,8 @@ export interface NetworkChannel<In, Out = In> {
    * JSON (`undefined` included); one JSON cannot encode rejects its `send` with an
    * `EncodeError` (`trySend` and `onSend` throw it). A `Uint8Array` (a `Buffer` is one)
    * travels as its bytes, a binary message of its own in order with the other values,
-   * when both ends speak protocol version 3 (sessions made with `raw()`); on a
+   * when both ends speak protocol version 3 or later (sessions made with `raw()`; channel
+   * endpoints speak 4, and a resumable session replays bytes like any value); on a
    * version-2 connection (a `text()` session here, or a version-2 peer) its `send`
    * rejects with an `EncodeError` and the value goes to `onUndelivered`, also when the
    * send was made before the peer's hello told the version. Other binary views and

@@ -117,8 +117,10 @@ export interface ChannelSideOptions<
   readonly undelivered?: Undelivered<C, D> | undefined;
   /**
    * Options of the channel session (`sendStacks`, `maxChannels`, `byeTimeout`, …), and
-   * `maxReplayBytes`: the bound of a resumable session's replay log, in bytes (2 per
-   * UTF-16 code unit of the frames sent and not yet confirmed by the peer). When the
+   * `maxReplayBytes`: the bound of a resumable session's replay log, in bytes, of the
+   * frames sent and not yet confirmed by the peer (2 per UTF-16 code unit of a text
+   * frame; a `Uint8Array` value's binary message counts its length: the value's bytes
+   * and a header of a few). A value that crosses the bound is still sent. When the
    * peer confirms too little, this end is congested: sends wait as for a full peer,
    * never failing, until the peer's `recv` shrinks the log (default 8 MiB).
    * @default the defaults of `channels()`
