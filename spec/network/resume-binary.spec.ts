@@ -221,4 +221,31 @@ describe('resume with binary values', () => {
     expect(ended).to.be.instanceOf(ConnectionLostError);
     ws.terminate();
   });
+
+  it("hands a binary message that arrives as the client's first frame after the hellos to the channel session (decoded: 1002, beyond the allowance)", async () => {
+    const Down = channelEndpoint(
+      '/down',
+      contract('down', 1, { down: toClient<Uint8Array>({ capacity: 1 }) }),
+    );
+    let runs = 0;
+    await start([
+      Down.handle(() => {
+        runs++;
+      }),
+    ]);
+    const ws = new WebSocket(`ws://127.0.0.1:${String(server?.port)}/down`);
+    ws.on('error', () => undefined);
+    const closed = new Promise<[number, string]>((resolve) => {
+      ws.on('close', (code, reason) => resolve([code, reason.toString()]));
+    });
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send('["sluice",4]');
+    ws.send(Buffer.concat([Buffer.from('["b",0]\n'), Buffer.from([1, 2, 3])]));
+    expect(await closed).to.deep.equal([
+      1002,
+      // The server's end 'down' (id 0) granted the client nothing: decoded as a value.
+      "Received a value on channel 'down' beyond the allowance it had granted",
+    ]);
+    expect(runs).to.equal(0);
+  });
 });
