@@ -5,7 +5,7 @@
  * the receiver (docs/protocol.md sections 8 and 12).
  */
 import { expect } from 'chai';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import {
   ConnectionLostError,
@@ -245,6 +245,45 @@ describe('resume with binary values', () => {
       1002,
       // The server's end 'down' (id 0) granted the client nothing: decoded as a value.
       "Received a value on channel 'down' beyond the allowance it had granted",
+    ]);
+    expect(runs).to.equal(0);
+  });
+
+  it("fails a client that awaits the server's session frame and gets a binary message instead (4002)", async () => {
+    const Down = channelEndpoint(
+      '/down',
+      contract('down', 1, { down: toClient<Uint8Array>({ capacity: 1 }) }),
+    );
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    const closes: [number, string][] = [];
+    wss.on('connection', (ws) => {
+      ws.on('message', (data: RawData) => {
+        if ((data as Buffer).toString().includes('["resume"]')) {
+          ws.send(Buffer.concat([Buffer.from('["b",0]\n'), Buffer.from([1])]));
+        }
+      });
+      ws.on('close', (code, reason) => closes.push([code, reason.toString()]));
+      ws.send('["sluice",4]');
+    });
+    let runs = 0;
+    const client = Down.reconnecting(
+      `ws://127.0.0.1:${String((wss.address() as { port: number }).port)}/down`,
+      () => {
+        runs++;
+      },
+      { reconnect: FAST },
+    );
+    try {
+      await until(() => closes.length > 0);
+    } finally {
+      await client.stop();
+      await new Promise((resolve) => wss.close(resolve));
+    }
+    // A client session closes with 4000 + (code − 1000), as browsers must.
+    expect(closes[0]).to.deep.equal([
+      4002,
+      'Expected ["session", token] or ["session"] after ["resume"], got a binary message',
     ]);
     expect(runs).to.equal(0);
   });
