@@ -99,14 +99,25 @@ const browserSuites: readonly BrowserSuite[] = [
     module: 'resume.suite.ts',
     sharedWithNode: false, // Node runs the scenario Node↔Node: spec/network/resume-fault.spec.ts
     setup: async () => {
-      // The page's client connects through the proxy, which cuts at random from now on
-      // (it has nothing to cut until the page connects); the page then exchanges reports
-      // on REPORT_PATH, directly.
+      // The page's client connects through the proxy, which cuts at random once the page's
+      // first connection is 300 ms old (the suite runs last, after ~100 s of others: a
+      // cutting timer started now could fire a few ms into that connection, before the
+      // server's resume token arrived — by design an expiry, not a resume, and the run
+      // then moved 0 values); the page exchanges reports on REPORT_PATH, directly.
       const rig = await startScenarioRig(SMALL);
-      rig.proxy.startCutting({ minMs: 50, maxMs: 500 });
+      let delay: ReturnType<typeof setTimeout> | undefined;
+      const watch = setInterval(() => {
+        if (rig.proxy.accepted === 0) return;
+        clearInterval(watch);
+        delay = setTimeout(() => rig.proxy.startCutting({ minMs: 50, maxMs: 500 }), 300);
+      }, 10);
       return {
         env: { resumeProxyUrl: rig.proxy.url, resumeReportUrl: `${rig.directUrl}${REPORT_PATH}` },
-        close: () => rig.close(),
+        close: async () => {
+          clearInterval(watch);
+          clearTimeout(delay);
+          await rig.close();
+        },
       };
     },
   },
