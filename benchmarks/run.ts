@@ -91,6 +91,14 @@ function suites(channel: ChannelConfig): readonly Suite[] {
       optIn: 'starts two processes per run and takes about 6 minutes',
     }),
     benchFile({
+      name: 'resume',
+      title:
+        'resumable network channels against resume: false: throughput and the time to the first resumed value',
+      quick: ['--quick', '--runs', '1'],
+      markdown: true,
+      optIn: 'starts a server process and cuts connections through a proxy; about 2 minutes',
+    }),
+    benchFile({
       name: 'fanout',
       title: "one topic to 1,000 websocket clients against a raw ws loop and Socket.IO's room emit",
       quick: ['--runs', '1', '--messages', '50'],

@@ -450,6 +450,32 @@ export class ConnectionLostError extends Error {
 }
 
 /**
+ * A resumable channel session (docs/protocol.md, "Resume") can no longer resume: its
+ * resume window passed on either end, the server no longer had it (restarted, shut down,
+ * or evicted it from its bounded store of suspended sessions), or the server refused the
+ * resume (close code 3410: an unknown, expired or foreign token). Every channel of the
+ * session ends with it, with the accounting of a lost connection: each value was received
+ * by the peer's application once, or is reported to its sender's `onUndelivered` once.
+ * A reconnecting channel endpoint then starts a fresh session (its handler runs again).
+ *
+ * Why a class of its own and not a {@link ConnectionLostError}: a lost connection is
+ * resumed without the application seeing it; this error is what the application sees
+ * when that was not possible, and it means "start over", not "retry the same exchange".
+ */
+export class SessionExpiredError extends Error {
+  /** Always `'SessionExpiredError'`. */
+  override readonly name = 'SessionExpiredError' as const;
+  /** Always `'ERR_SESSION_EXPIRED'`. */
+  readonly code = 'ERR_SESSION_EXPIRED' as const;
+  /** How the last connection of the session ended, as this side saw it. */
+  readonly closeReason: CloseReason;
+  constructor(message: string, closeReason: CloseReason, options?: { cause?: unknown }) {
+    super(message, options);
+    this.closeReason = closeReason;
+  }
+}
+
+/**
  * The peer broke the network channel protocol (docs/protocol.md): a first frame that is
  * not a hello, an unsupported version, a malformed or unknown frame, a value beyond the
  * credit it was given. The connection is closed with 1002 (4002 where the runtime refuses

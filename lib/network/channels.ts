@@ -44,10 +44,12 @@ import {
   ContractMismatchError,
   EncodeError,
   ProtocolError,
+  SessionExpiredError,
 } from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import type { ReceiveChannel, SendChannel } from '../channel-types.js';
 import { describeValue } from '../internal/describe-value.js';
+import type { Frame } from '../websocket/codec.js';
 import type { Session } from '../websocket/session.js';
 import { checkCloseArguments, toCloseReason } from '../websocket/validate.js';
 import { MAX_CAUSE_LENGTH, isCauseTooLong } from './causes.js';
@@ -55,6 +57,7 @@ import { Inbound } from './inbound.js';
 import { afterMacrotask } from '../internal/macrotask.js';
 import { YIELD_EVERY, carriesBytes } from '../websocket/outgoing.js';
 import { Outbound } from './outbound.js';
+import { ReplayLog } from './replay.js';
 import { compareViews, encodeView, parseView, viewOf } from './contract.js';
 import type { Contract, ContractView } from './contract.js';
 import {
@@ -67,7 +70,13 @@ import {
   OPEN,
   PROTOCOL_NAME,
   PROTOCOL_VERSION,
+  PROTOCOL_VERSION_RESUME,
   PULL,
+  RECV,
+  RESUME,
+  RESUME_REFUSED,
+  RESUMED,
+  SESSION,
   TEXT_VERSION,
   VALUE,
   WITHDRAW,
@@ -230,7 +239,8 @@ export interface NetworkChannel<In, Out = In> {
    * JSON (`undefined` included); one JSON cannot encode rejects its `send` with an
    * `EncodeError` (`trySend` and `onSend` throw it). A `Uint8Array` (a `Buffer` is one)
    * travels as its bytes, a binary message of its own in order with the other values,
-   * when both ends speak protocol version 3 (sessions made with `raw()`); on a
+   * when both ends speak protocol version 3 or later (sessions made with `raw()`; channel
+   * endpoints speak 4, and a resumable session replays bytes like any value); on a
    * version-2 connection (a `text()` session here, or a version-2 peer) its `send`
    * rejects with an `EncodeError` and the value goes to `onUndelivered`, also when the
    * send was made before the peer's hello told the version. Other binary views and
@@ -373,13 +383,104 @@ function checkCapacity(capacity: unknown): number {
 }
 
 /** The session under a channel session: text messages, and binary ones with `raw()`. */
-type WireSession = Session<string | Uint8Array<ArrayBuffer>, string | Uint8Array>;
+type WireSession = Session<Frame, Frame>;
 
-class ChannelSessionImpl implements ChannelSession, Link {
+/**
+ * What the resume handshake (handshake.ts) learnt before the channel session starts:
+ * the version both ends speak, the frames that came after the handshake's, and whether
+ * the session is resumable (both ends agreed on a token); internal.
+ */
+export interface Greeting {
+  readonly version: number;
+  /** Frames (text) and binary messages (`Uint8Array`), in the order they came. */
+  readonly leftover: readonly Frame[];
+  readonly resumable: boolean;
+  /** The bound of the replay log, in bytes (2 per UTF-16 code unit). */
+  readonly maxReplayBytes: number;
+  /**
+   * The client asked for a resumable session and did not wait for the answer: the first
+   * frame must be the server's `["session", token]` (or `["session"]`: not resumable).
+   */
+  readonly awaitSession?: boolean | undefined;
+}
+
+/** A resumable channel session, as the endpoints drive it; internal. */
+export interface ResumableSession extends ChannelSession {
+  /** Connections this logical session resumed on so far. */
+  readonly resumes: number;
+  /** Frames received in all (what this end tells the peer on a resume). */
+  readonly received: number;
+  /** The connection is lost and the session waits to resume (or expire). */
+  readonly suspended: boolean;
+  /** The session has ended (goodbye, failure or expiry). */
+  readonly ended: boolean;
+  /** Bytes of the replay log. */
+  readonly replayBytes: number;
+  /** Called when the connection is lost and the session can resume. */
+  onSuspend: ((reason: CloseReason) => void) | undefined;
+  /** Called with the server's token (or `undefined`) when `awaitSession`. */
+  onSession: ((token: string | undefined) => void) | undefined;
+  /**
+   * Called once when the session ends, before its channels end (so that work fed by a
+   * signal aborted here stops before the channels' ends are seen).
+   */
+  onEnd: ((reason: CloseReason) => void) | undefined;
+  /** Drops the current connection (the peer came back on a new one first). */
+  detach(): void;
+  /**
+   * Continues on `session`, after the peer said it received `peerReceived` frames: sends
+   * `["resumed", received]` first when `answer`, then the frames the peer lacks. An error
+   * message if `peerReceived` is not a count this end can replay from.
+   */
+  attach(
+    session: WireSession,
+    peerReceived: number,
+    leftover: readonly Frame[],
+    answer: boolean,
+  ): string | undefined;
+  /** Ends every channel with `error` (an expiry), with a lost connection's accounting. */
+  expire(error: SessionExpiredError): void;
+  /** `close` without checking the code (1011 after a handler threw, 4000). */
+  goAway(code: number | undefined, reason: string | undefined): Promise<CloseReason>;
+}
+
+/** Frames received after which a `recv` goes out at once (the sender's log shrinks). */
+const RECV_EVERY = 256;
+/** Characters received after which a `recv` goes out at once. */
+const RECV_CHARS = 256 * 1024;
+/** Milliseconds after which frames received and not yet confirmed are confirmed anyway. */
+const RECV_IDLE = 20;
+
+/**
+ * Whether a connection that closed with `code` (without a goodbye) ends the logical
+ * session rather than suspending it: a normal close, going away, 4000 (the application
+ * failed: a handler threw, as a reconnecting client closes then), every failure the peer
+ * or this end declared (protocol, payload, policy, size, internal; and their browser
+ * forms 4000 + (code − 1000)), and a refused resume. Internal.
+ */
+export function endsSession(code: number): boolean {
+  const base = code >= 4000 && code < 4100 ? code - 3000 : code;
+  return (
+    code === 1000 ||
+    code === 1001 ||
+    code === 4000 ||
+    base === 1002 ||
+    base === 1003 ||
+    (base >= 1007 && base <= 1011) ||
+    code === RESUME_REFUSED
+  );
+}
+
+class ChannelSessionImpl implements ResumableSession, Link {
   readonly sendStacks: boolean;
   readonly closed: Promise<CloseReason>;
-  readonly #session: WireSession;
-  /** The version this end announces: 3 if its session carries binary messages, else 2. */
+  #session: WireSession;
+  /** The connection whose frames are read (`undefined` once detached, until a resume). */
+  #live: WireSession | undefined;
+  /**
+   * The version this end announces: 4 after the resume handshake (endpoints), else 3 if
+   * its session carries binary messages (`raw()`), else 2 (`text()`).
+   */
   readonly #ownVersion: number;
   #resolveClosed: (reason: CloseReason) => void = noop;
   readonly #names = new Set<string>();
@@ -417,7 +518,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
   /** The peer broke the protocol (or a schema): later frames are ignored. */
   #failed = false;
   #problem: Error | undefined;
-  #endError: ConnectionLostError | undefined;
+  #endError: ConnectionLostError | SessionExpiredError | undefined;
   #stopped = false;
   readonly #dirty: AckSource[] = [];
   #microtaskQueued = false;
@@ -444,6 +545,34 @@ class ChannelSessionImpl implements ChannelSession, Link {
   };
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
+  // ------------------------------------------------------- resume (docs/protocol.md)
+  /** The frames sent and not yet confirmed: only on a resumable session. */
+  #log: ReplayLog | undefined;
+  /** The server's `session` frame is due first (see {@link Greeting.awaitSession}). */
+  #awaitSession: boolean;
+  readonly #maxReplayBytes: number;
+  /** The log is over its bound: values wait as when congested. */
+  #logFull = false;
+  /** The connection is lost and the session waits for a new one. */
+  #suspended = false;
+  /** How the last connection ended (for an expiry). */
+  #lastReason: CloseReason = { code: 1006, reason: '', wasClean: false };
+  /** Frames received in all, and what the last `recv` said. */
+  #received = 0;
+  #confirmed = 0;
+  #receivedChars = 0;
+  #recvTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #recvIdle = (): void => {
+    this.#recvTimer = undefined;
+    this.#sendRecv();
+  };
+  #resumes = 0;
+  /** The server is shutting down: the session ends with its connection. */
+  #shuttingDown = false;
+  readonly #side: 'server' | 'client';
+  onSuspend: ((reason: CloseReason) => void) | undefined;
+  onSession: ((token: string | undefined) => void) | undefined;
+  onEnd: ((reason: CloseReason) => void) | undefined;
   readonly #flushBatch = (): void => {
     this.#batchScheduled = false;
     // Acks due after the macrotask: the first one written sends them with the pending
@@ -454,9 +583,19 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#sendPending();
   };
 
-  constructor(session: WireSession, options: ChannelSessionOptions) {
+  constructor(session: WireSession, options: ChannelSessionOptions, greeting?: Greeting) {
     this.#session = session;
-    this.#ownVersion = carriesBytes(session.outgoing) ? PROTOCOL_VERSION : TEXT_VERSION;
+    this.#live = session;
+    this.#ownVersion =
+      greeting !== undefined
+        ? PROTOCOL_VERSION_RESUME
+        : carriesBytes(session.outgoing)
+          ? PROTOCOL_VERSION
+          : TEXT_VERSION;
+    this.#side = options.side ?? 'server';
+    this.#log = greeting?.resumable === true ? new ReplayLog() : undefined;
+    this.#awaitSession = greeting?.awaitSession === true;
+    this.#maxReplayBytes = greeting?.maxReplayBytes ?? Infinity;
     this.sendStacks = options.sendStacks === true;
     this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
     this.#maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
@@ -479,11 +618,52 @@ class ChannelSessionImpl implements ChannelSession, Link {
       };
     });
     this.ready.catch(noop);
+    this.#watch(session);
+    if (greeting === undefined) {
+      this.write(`["${PROTOCOL_NAME}",${String(this.#ownVersion)}]`);
+      void this.#read(session, []);
+    } else {
+      this.#greeted = true;
+      this.#greet(greeting.version);
+      void this.#read(session, greeting.leftover);
+    }
+  }
+
+  /** The peer's hello said `version`: the lower one is spoken; the contract frame follows. */
+  #greet(version: number): void {
+    this.#greeted = true;
+    this.#version = Math.min(version, this.#ownVersion);
+    if (this.#version >= 2) {
+      const own = this.#contract;
+      this.write(
+        own === undefined ? `["${CONTRACT}"]` : `["${CONTRACT}",${encodeView(own).slice(1)}`,
+      );
+    } else {
+      this.#settleReady?.();
+    }
+  }
+
+  #watch(session: WireSession): void {
     session.outgoing.onClose(() => {
-      this.#stopWriting();
+      if (session !== this.#live) return;
+      if (this.#canSuspend()) this.#pause();
+      else this.#stopWriting();
     });
-    this.write(`["${PROTOCOL_NAME}",${String(this.#ownVersion)}]`);
-    void this.#read();
+  }
+
+  /** A lost connection would suspend the session rather than end it. */
+  #canSuspend(): boolean {
+    return (
+      this.#log !== undefined &&
+      !this.#awaitSession &&
+      this.#endError === undefined &&
+      // A goodbye resumes too until it is known to be complete: the initiator (`#closing`)
+      // knows once the answer arrived; the peer that answered, once the initiator closed
+      // the connection cleanly (see #read), since its answer may have been lost.
+      !(this.#closing && this.#byeReceived) &&
+      !this.#shuttingDown &&
+      !this.#failed
+    );
   }
 
   // ------------------------------------------------------------------ the API
@@ -576,11 +756,36 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#closing = true;
     this.#closeCode = code;
     this.#closeReason = reason;
-    // Everything written so far, the acks of every value taken, then the bye.
+    // Suspended: the goodbye runs on the connection the session resumes on (or the
+    // session expires when its window passes).
+    if (!this.#suspended) this.#goodbye();
+    return this.closed;
+  }
+
+  /**
+   * The server's shutdown: a live session says goodbye (1001); a suspended one cannot
+   * resume on a server that is going away, so it expires now.
+   */
+  shutdown(code: number, reason: string): Promise<CloseReason> {
+    // Nothing resumes on a server going away: a connection lost now ends the session.
+    this.#shuttingDown = true;
+    if (this.#suspended && this.#endError === undefined) {
+      this.expire(
+        new SessionExpiredError(
+          'The server shut down while the session waited to resume',
+          this.#lastReason,
+        ),
+      );
+      return this.closed;
+    }
+    return this.goAway(code, reason);
+  }
+
+  /** Everything written so far, the acks of every value taken, then the bye. */
+  #goodbye(): void {
     const sent = this.#sayBye();
     if (!sent || this.#byeTimeout === 0) this.#closeSession();
     else this.#byeTimer = setTimeout(this.#closeSession, this.#byeTimeout);
-    return this.closed;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -594,7 +799,84 @@ class ChannelSessionImpl implements ChannelSession, Link {
   }
 
   get congested(): boolean {
-    return this.#queued > 0;
+    return this.#queued > 0 || this.#logFull || this.#suspended;
+  }
+
+  get resumes(): number {
+    return this.#resumes;
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  get suspended(): boolean {
+    return this.#suspended;
+  }
+
+  get ended(): boolean {
+    return this.#endError !== undefined;
+  }
+
+  get replayBytes(): number {
+    return this.#log?.bytes ?? 0;
+  }
+
+  detach(): void {
+    if (this.#suspended || this.#endError !== undefined) return;
+    const old = this.#session;
+    this.#pause();
+    this.#lastReason = { code: 1006, reason: 'Replaced by a new connection', wasClean: false };
+    // Its frames are no longer read, its close is ignored.
+    this.#live = undefined;
+    old.terminate();
+  }
+
+  attach(
+    session: WireSession,
+    peerReceived: number,
+    leftover: readonly Frame[],
+    answer: boolean,
+  ): string | undefined {
+    const log = this.#log;
+    if (log === undefined || !this.#suspended || this.#endError !== undefined) {
+      return 'The session cannot resume';
+    }
+    if (!log.confirm(peerReceived)) {
+      return `Expected a received count from ${String(log.confirmed)} to ${String(log.end)} (the frames sent), got ${String(peerReceived)}`;
+    }
+    this.#session = session;
+    this.#live = session;
+    taken.set(session, this);
+    this.#suspended = false;
+    this.#queued = 0;
+    this.#resumes++;
+    this.#watch(session);
+    if (answer) this.#send(`["${RESUMED}",${String(this.#received)}]`);
+    this.#confirmed = this.#received;
+    this.#receivedChars = 0;
+    for (const frame of log.frames()) {
+      if (typeof frame === 'string') this.#send(frame);
+      else this.#sendBinary(frame);
+    }
+    this.#logFull = log.bytes > this.#maxReplayBytes;
+    for (const inbound of this.#inbound) inbound.thaw();
+    if (this.#closing && !this.#byeSent) {
+      // The application closed while the connection was lost: the goodbye, now.
+      this.#goodbye();
+    } else if (this.#closing) {
+      // The bye went out again with the log: wait for the answer as before.
+      this.#byeTimer = setTimeout(this.#closeSession, this.#byeTimeout);
+    } else {
+      this.#decongested();
+    }
+    void this.#read(session, leftover);
+    return undefined;
+  }
+
+  expire(error: SessionExpiredError): void {
+    if (this.#endError !== undefined) return;
+    this.#end(this.#lastReason, error);
   }
 
   get bytes(): boolean | undefined {
@@ -614,10 +896,20 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   writeBytes(id: number, bytes: Uint8Array): boolean {
     if (this.#stopped) return false;
-    // The text frames written before it go first: order holds across both kinds (forced:
-    // values leave only while not congested, but pending frames must never be overtaken).
+    const message = encodeBinaryMessage(id, bytes);
+    // A binary message is one frame of the resume layer: numbered, logged, replayed.
+    if (this.#log !== undefined && this.#logged(message)) return true;
+    return this.#sendBinary(message);
+  }
+
+  /**
+   * The text frames written before `message` go first: order holds across both kinds
+   * (forced: values leave only while not congested, but pending frames must never be
+   * overtaken); then the binary message, on its own.
+   */
+  #sendBinary(message: Uint8Array<ArrayBuffer>): boolean {
     if (!this.#sendPending(true)) return false;
-    return this.#deliver(encodeBinaryMessage(id, bytes));
+    return this.#deliver(message);
   }
 
   sentDirectly(): Promise<void> {
@@ -628,6 +920,28 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   write(frame: string): boolean {
     if (this.#stopped) return false;
+    if (this.#log !== undefined && this.#logged(frame)) return true;
+    return this.#send(frame);
+  }
+
+  /**
+   * Keeps a frame (text, or a binary message) in the replay log; `true` if the session is
+   * suspended (it goes out from the log on a resume, not now).
+   */
+  #logged(frame: Frame): boolean {
+    const log = this.#log as ReplayLog;
+    log.push(frame);
+    if (this.#suspended) return true;
+    if (!this.#logFull && log.bytes > this.#maxReplayBytes) {
+      // The peer confirms too little: values wait until it does (never unbounded).
+      this.#logFull = true;
+      for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
+    }
+    return false;
+  }
+
+  /** Hands a frame to the connection (batched), without logging it. */
+  #send(frame: string): boolean {
     this.#pending.push(frame);
     if (this.#queued > 0) {
       // Congested: everything waits for the batch the session has not taken yet. What can
@@ -651,6 +965,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   flush(): boolean {
     if (this.#stopped) return false;
+    if (this.#suspended) return true;
     return this.#sendPending(true);
   }
 
@@ -725,6 +1040,12 @@ class ChannelSessionImpl implements ChannelSession, Link {
   #sendPending(force = false): boolean {
     const pending = this.#pending;
     if (pending.length === 0) return true;
+    if (this.#suspended) {
+      // Logged already: they go out again from the log on a resume.
+      this.#pending = [];
+      this.#pendingChars = 0;
+      return true;
+    }
     if (this.#queued > 0 && !force) return true;
     const message = pending.length === 1 ? (pending[0] as string) : pending.join('\n');
     this.#pending = [];
@@ -737,7 +1058,7 @@ class ChannelSessionImpl implements ChannelSession, Link {
    * `send`, and this end is congested until the session took it; `false` if the session
    * no longer takes messages.
    */
-  #deliver(message: string | Uint8Array): boolean {
+  #deliver(message: Frame): boolean {
     const outgoing = this.#session.outgoing;
     const result = outgoing.trySend(message);
     if (result.ok) return true;
@@ -753,12 +1074,13 @@ class ChannelSessionImpl implements ChannelSession, Link {
 
   /** The session took the batch this end was waiting on: send what waited meanwhile. */
   #decongested(): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#suspended) return;
     this.#flushAcks();
     if (this.#pending.length > 0) {
       this.#sendPending();
       if (this.#queued > 0) return;
     }
+    if (this.#logFull) return;
     for (const outbound of this.#outboundByName.values()) outbound.resume();
   }
 
@@ -786,9 +1108,52 @@ class ChannelSessionImpl implements ChannelSession, Link {
     this.#stopWriting();
   }
 
+  /**
+   * The connection is lost but the session may resume: values wait (as when congested),
+   * frames written meanwhile go to the log only, the application still takes values (their
+   * acks are logged and replayed).
+   */
+  #pause(): void {
+    if (this.#suspended) return;
+    this.#suspended = true;
+    this.#pending = [];
+    this.#pendingChars = 0;
+    this.#clearRecvTimer();
+    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
+    this.#byeTimer = undefined;
+    for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
+    for (const inbound of this.#inbound) inbound.freeze();
+  }
+
+  #clearRecvTimer(): void {
+    if (this.#recvTimer !== undefined) clearTimeout(this.#recvTimer);
+    this.#recvTimer = undefined;
+  }
+
+  /** Tells the peer how many frames arrived, so that it drops them from its log. */
+  #sendRecv(): void {
+    this.#clearRecvTimer();
+    if (this.#received === this.#confirmed || this.#stopped || this.#suspended) return;
+    this.#confirmed = this.#received;
+    this.#receivedChars = 0;
+    this.#send(`["${RECV}",${String(this.#received)}]`);
+  }
+
+  /** After a message: confirm now when much arrived, else within {@link RECV_IDLE}. */
+  #noteReceived(chars: number): void {
+    if (this.#stopped || this.#suspended) return;
+    this.#receivedChars += chars;
+    if (this.#received - this.#confirmed >= RECV_EVERY || this.#receivedChars >= RECV_CHARS) {
+      this.#sendRecv();
+    } else if (this.#recvTimer === undefined && this.#received > this.#confirmed) {
+      this.#recvTimer = setTimeout(this.#recvIdle, RECV_IDLE);
+    }
+  }
+
   #stopWriting(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#clearRecvTimer();
     // Only the peer's Close or a lost connection gets here with frames pending (close()
     // and #fail sent them): the session would refuse them. Dropped deliberately: the values
     // among them are retained and reported by their outbound ends when the connection
@@ -799,8 +1164,15 @@ class ChannelSessionImpl implements ChannelSession, Link {
     for (const inbound of this.#inbound) inbound.stopWriting();
   }
 
-  async #read(): Promise<void> {
-    const incoming = this.#session.incoming;
+  async #read(session: WireSession, leftover: readonly Frame[]): Promise<void> {
+    // After the caller has set its hooks (onSession) and opened its channels.
+    if (leftover.length > 0) await Promise.resolve();
+    for (const frame of leftover) {
+      if (this.#failed) break;
+      this.#guarded(frame);
+    }
+    if (this.#log !== undefined && leftover.length > 0) this.#noteReceived(0);
+    const incoming = session.incoming;
     for (;;) {
       let result = incoming.tryReceive();
       if (!result.ok) {
@@ -808,29 +1180,65 @@ class ChannelSessionImpl implements ChannelSession, Link {
         result = await incoming.receiveCatching();
         if (!result.ok) break;
       }
+      if (session !== this.#live) return;
       if (this.#failed) continue;
-      try {
-        this.#message(result.value);
-      } catch (error) {
-        // A bug of ours, never the peer's: fail this connection, not the process.
-        this.broken(error instanceof Error ? error : new Error(String(error)));
+      this.#guarded(result.value);
+      if (this.#log !== undefined) {
+        const value = result.value;
+        this.#noteReceived(typeof value === 'string' ? value.length : value.byteLength);
       }
     }
-    const reason = await this.#session.closed;
-    this.#end(reason);
+    const reason = await session.closed;
+    if (session !== this.#live) return;
+    this.#lastReason = reason;
+    const answered = this.#byeReceived && !this.#closing;
+    if (
+      this.#canSuspend() &&
+      !endsSession(reason.code) &&
+      !(answered && reason.wasClean) &&
+      this.onSuspend !== undefined
+    ) {
+      this.#pause();
+      this.onSuspend(reason);
+      return;
+    }
+    let expired: SessionExpiredError | undefined;
+    if (this.#log !== undefined && this.#awaitSession && this.#endError === undefined) {
+      // The server made a resumable session whose token never arrived: it expires there
+      // (its window), so it ends here as an expiry too, with the same accounting.
+      expired = new SessionExpiredError(
+        "The connection was lost before the server's resume token arrived: the session cannot resume",
+        reason,
+      );
+    } else if (this.#log !== undefined && this.#side === 'client' && reason.code === 1001) {
+      expired = new SessionExpiredError(
+        'The server went away (1001): the session cannot resume there',
+        reason,
+      );
+    }
+    this.#end(reason, expired);
   }
 
-  #end(reason: CloseReason): void {
+  #guarded(message: unknown): void {
+    try {
+      this.#message(message);
+    } catch (error) {
+      // A bug of ours, never the peer's: fail this connection, not the process.
+      this.broken(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #end(reason: CloseReason, expired?: SessionExpiredError): void {
     if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
     this.#byeTimer = undefined;
     this.#stopWriting();
     this.#flushAcks(true);
     const problem = this.#problem;
-    const error = new ConnectionLostError(
-      reason,
-      problem === undefined ? undefined : { cause: problem },
-    );
+    const error =
+      expired ??
+      new ConnectionLostError(reason, problem === undefined ? undefined : { cause: problem });
     this.#endError = error;
+    this.onEnd?.(reason);
     for (const timer of this.#unopened.values()) clearTimeout(timer);
     this.#unopened.clear();
     this.#settleReady?.(problem instanceof ContractMismatchError ? problem : error);
@@ -868,6 +1276,14 @@ class ChannelSessionImpl implements ChannelSession, Link {
       this.#fail(new ProtocolError(message), 1003, message);
       return;
     }
+    if (this.#awaitSession) {
+      this.violation(
+        `Expected ["${SESSION}", token] or ["${SESSION}"] after ["${RESUME}"], got a binary message`,
+      );
+      return;
+    }
+    // A frame of the resume layer like any other: counted (and confirmed by `recv`).
+    if (this.#log !== undefined) this.#received++;
     const decoded = decodeBinaryMessage(data);
     if (typeof decoded === 'string') {
       this.violation(decoded);
@@ -923,18 +1339,41 @@ class ChannelSessionImpl implements ChannelSession, Link {
         this.violation(`Expected protocol version 1 or higher in the hello frame`);
       } else {
         // A later version speaks the peer's when its peer announces a lower one.
-        this.#greeted = true;
-        this.#version = Math.min(version, this.#ownVersion);
-        if (this.#version >= 2) {
-          const own = this.#contract;
-          this.write(
-            own === undefined ? `["${CONTRACT}"]` : `["${CONTRACT}",${encodeView(own).slice(1)}`,
-          );
-        } else {
-          this.#settleReady?.();
-        }
+        this.#greet(version);
       }
       return;
+    }
+    if (this.#awaitSession) {
+      this.#awaitSession = false;
+      const token = items[1];
+      if (
+        type !== SESSION ||
+        (length === 2 && !(typeof token === 'string' && token !== '' && token.length <= 64)) ||
+        (length !== 1 && length !== 2)
+      ) {
+        this.violation(`Expected ["${SESSION}", token] or ["${SESSION}"] after ["${RESUME}"]`);
+        return;
+      }
+      if (length === 1) this.#log = undefined;
+      this.onSession?.(length === 1 ? undefined : (token as string));
+      return;
+    }
+    if (this.#log !== undefined) {
+      if (type === RECV) {
+        const count = items[1];
+        if (length !== 2 || !isCount(count)) {
+          this.violation(`Received a malformed '${RECV}' frame`);
+        } else if (!this.#log.confirm(count)) {
+          this.violation(
+            `Received a '${RECV}' of ${String(count)} frames, expected ${String(this.#log.confirmed)} to ${String(this.#log.end)} (the frames sent)`,
+          );
+        } else if (this.#logFull && this.#log.bytes <= this.#maxReplayBytes) {
+          this.#logFull = false;
+          this.#decongested();
+        }
+        return;
+      }
+      this.#received++;
     }
     let error: string | undefined;
     switch (type) {
@@ -1152,54 +1591,8 @@ export type TextSessionFix = {
   readonly 'channels() needs a session made with the raw() codec (or text(), without binary values): route({ codec: raw(), handler }) on the server, connect(url, { codec: raw() }) on the client': true;
 };
 
-/**
- * Turns a session between two sluice ends into a {@link ChannelSession}: any number of
- * named, independently typed channels over the one connection, each behaving like a local
- * `Channel` of the capacity its receiving end chose — `send` waits for room on the other
- * machine, a rendezvous `send` resolves when the peer's application took the value, close
- * causes and cancel reasons cross the wire, and every value is either received by the
- * peer's application or handed to this end's `onUndelivered`, once.
- *
- * The session must use the `raw()` codec (`connect(url, { codec: raw() })`,
- * `wrap(socket, { codec: raw() })`, or a `sluice/server` route with `codec: raw()`; a
- * `channelEndpoint` picks it for you): values then travel as JSON in text messages, and a
- * `Uint8Array` value as its bytes in a binary message (protocol version 3). A session
- * made with `text()` works too, but announces protocol version 2 (text only): sending a
- * `Uint8Array` on its channels rejects with an `EncodeError`, as it does when the peer
- * speaks version 2. A session typed otherwise (`connect(url)` or a route without a codec:
- * `json()`) does not compile, with {@link TextSessionHint} naming the fix; one forced
- * through with a cast fails at the first message with 1002 and a `ProtocolError` saying
- * the same. And
- * the peer must speak the same protocol (docs/protocol.md). `channels` takes the session
- * over: do not use its `incoming` or `outgoing` any more. A peer that breaks the protocol
- * (or opens more than `maxChannels` names this end has not opened) gets the connection
- * closed with 1002; every channel then ends with a `ConnectionLostError` whose `cause` is
- * a `ProtocolError`. A value failing a channel's schema closes it with 1007 (cause: a
- * `DecodeError`), a schema that returns no Standard Schema result or an internal error
- * with 1011.
- *
- * @throws TypeError if `session` is not a session, was already taken over by `channels`,
- *   or an option has the wrong type.
- * @throws RangeError if `maxChannels` is negative, NaN or a non-integer other than
- *   `Infinity`.
- * @throws RangeError if `byeTimeout` is negative, NaN or above 2147483647.
- * @throws RangeError if `maxNameLength` is not a positive integer, or `maxInFlight` not a
- *   positive integer or `Infinity`.
- * @example
- * ```ts
- * const network = channels(await connect(url, { codec: raw() }));
- * const chat = network.channel<string>('chat', { capacity: 8 });
- * await chat.outgoing.send('hello');
- * console.log(await chat.incoming.receive());
- * await network.close();
- * ```
- */
-export function channels<In = string, Out = string>(
-  textSession: Session<In, Out> & TextSessionHint<In, Out>,
-  options: ChannelSessionOptions = {},
-): ChannelSession {
-  const session = textSession as unknown as WireSession;
-  checkSession(session);
+/** Throws what {@link channels} documents for a bad option. */
+function checkChannelOptions(options: ChannelSessionOptions): void {
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw new TypeError(`Expected options to be an object, got ${describeValue(options)}`);
   }
@@ -1263,10 +1656,77 @@ export function channels<In = string, Out = string>(
   // No Infinity: the names a peer opens are held here, and their length must be bounded.
   checkPositive('maxNameLength', options.maxNameLength, false);
   checkPositive('maxInFlight', options.maxInFlight, true);
+}
+
+/**
+ * Turns a session between two sluice ends into a {@link ChannelSession}: any number of
+ * named, independently typed channels over the one connection, each behaving like a local
+ * `Channel` of the capacity its receiving end chose — `send` waits for room on the other
+ * machine, a rendezvous `send` resolves when the peer's application took the value, close
+ * causes and cancel reasons cross the wire, and every value is either received by the
+ * peer's application or handed to this end's `onUndelivered`, once.
+ *
+ * The session must use the `raw()` codec (`connect(url, { codec: raw() })`,
+ * `wrap(socket, { codec: raw() })`, or a `sluice/server` route with `codec: raw()`; a
+ * `channelEndpoint` picks it for you): values then travel as JSON in text messages, and a
+ * `Uint8Array` value as its bytes in a binary message (protocol version 3). A session
+ * made with `text()` works too, but announces protocol version 2 (text only): sending a
+ * `Uint8Array` on its channels rejects with an `EncodeError`, as it does when the peer
+ * speaks version 2. A session typed otherwise (`connect(url)` or a route without a codec:
+ * `json()`) does not compile, with {@link TextSessionHint} naming the fix; one forced
+ * through with a cast fails at the first message with 1002 and a `ProtocolError` saying
+ * the same. And
+ * the peer must speak the same protocol (docs/protocol.md). `channels` takes the session
+ * over: do not use its `incoming` or `outgoing` any more. A peer that breaks the protocol
+ * (or opens more than `maxChannels` names this end has not opened) gets the connection
+ * closed with 1002; every channel then ends with a `ConnectionLostError` whose `cause` is
+ * a `ProtocolError`. A value failing a channel's schema closes it with 1007 (cause: a
+ * `DecodeError`), a schema that returns no Standard Schema result or an internal error
+ * with 1011.
+ *
+ * @throws TypeError if `session` is not a session, was already taken over by `channels`,
+ *   or an option has the wrong type.
+ * @throws RangeError if `maxChannels` is negative, NaN or a non-integer other than
+ *   `Infinity`.
+ * @throws RangeError if `byeTimeout` is negative, NaN or above 2147483647.
+ * @throws RangeError if `maxNameLength` is not a positive integer, or `maxInFlight` not a
+ *   positive integer or `Infinity`.
+ * @example
+ * ```ts
+ * const network = channels(await connect(url, { codec: raw() }));
+ * const chat = network.channel<string>('chat', { capacity: 8 });
+ * await chat.outgoing.send('hello');
+ * console.log(await chat.incoming.receive());
+ * await network.close();
+ * ```
+ */
+export function channels<In = string, Out = string>(
+  textSession: Session<In, Out> & TextSessionHint<In, Out>,
+  options: ChannelSessionOptions = {},
+): ChannelSession {
+  const session = textSession as unknown as WireSession;
+  checkSession(session);
+  checkChannelOptions(options);
   if (taken.has(session)) {
     throw new TypeError('Expected a session not yet taken over by channels(), got one that was');
   }
   const network = new ChannelSessionImpl(session, options);
+  taken.set(session, network);
+  return network;
+}
+
+/**
+ * A channel session over `session` after the resume handshake (handshake.ts) has run:
+ * no hello is sent or expected; resumable when `greeting.resumable`. Internal: the
+ * endpoints use it; not exported by any entry point.
+ */
+export function resumableChannels(
+  session: WireSession,
+  options: ChannelSessionOptions,
+  greeting: Greeting,
+): ResumableSession {
+  checkChannelOptions(options);
+  const network = new ChannelSessionImpl(session, options, greeting);
   taken.set(session, network);
   return network;
 }
@@ -1283,7 +1743,7 @@ export function goAway(
   code: number,
   reason: string,
 ): Promise<CloseReason> | undefined {
-  return taken.get(session)?.goAway(code, reason);
+  return taken.get(session)?.shutdown(code, reason);
 }
 
 // Where the runtime lacks `Symbol.asyncDispose`, the method above landed under the key

@@ -9,6 +9,12 @@
  *
  * @module
  */
+import {
+  ProtocolError,
+  ServerClosedError,
+  SessionExpiredError,
+  WebSocketCloseError,
+} from '../errors.js';
 import type { CloseReason } from '../errors.js';
 import type { Scope } from '../scope.js';
 import { raw } from '../websocket/codec.js';
@@ -25,9 +31,14 @@ import type {
 import { makeRoute } from '../websocket/route.js';
 import type { Route, ServerRequest, ServerSession } from '../websocket/route.js';
 import type { SessionOptions } from '../websocket/session.js';
-import { describeValue } from '../websocket/validate.js';
-import { channels } from './channels.js';
-import type { ChannelSession, ChannelSessionOptions } from './channels.js';
+import { checkNumber, describeValue } from '../websocket/validate.js';
+import { channels, endsSession, resumableChannels } from './channels.js';
+import type { ChannelSession, ChannelSessionOptions, ResumableSession } from './channels.js';
+import { clientHandshake, newToken, serverHandshake } from './handshake.js';
+import type { ClientGreeting } from './handshake.js';
+import { RESUME_REFUSED, SESSION } from './link.js';
+import { SessionStore } from './resume-store.js';
+import type { ResumeSettings } from './resume-store.js';
 import type {
   ChannelDeclarations,
   ClientChannels,
@@ -42,7 +53,12 @@ export interface ChannelHandlerSession<Channels> {
   readonly channels: Channels;
   /** The channel session: for channels opened ad hoc by name beside the contract's. */
   readonly network: ChannelSession;
-  /** Aborted when the connection is over for the handler (as the session's `signal`). */
+  /**
+   * Aborted when the session is over for the handler: with resume (docs/protocol.md
+   * section 12), when the logical session ends (goodbye, failure, expiry) or the server
+   * shuts down — not on a lost connection that resumes; without it, with the connection
+   * (as the session's `signal`).
+   */
   readonly signal: AbortSignal;
   /** Resolves once the connection has closed and every channel has ended. */
   readonly closed: Promise<CloseReason>;
@@ -60,8 +76,15 @@ export interface ChannelServerSession<C extends ChannelDeclarations> extends Cha
 > {
   /** The upgrade request (path, query, headers, remote address). */
   readonly request: ServerRequest;
-  /** The handler's scope, as `ServerSession.scope`. */
+  /**
+   * The handler's scope, as `ServerSession.scope`: that of the connection the session
+   * started on (its children's signal aborts when that connection ends, even if the
+   * session resumes on another one: pass the session's `signal` to work that must
+   * outlive a cut).
+   */
   readonly scope: Scope;
+  /** How many times this logical session has resumed on a new connection so far. */
+  readonly resumes: number;
 }
 
 /** What a channel endpoint's client handler receives (`connect`). */
@@ -77,6 +100,8 @@ export interface ChannelReconnectingSession<
   readonly attempt: number;
   /** How many connections the client has opened, this one included (1-based). */
   readonly connection: number;
+  /** How many times this logical session has resumed on a new connection so far. */
+  readonly resumes: number;
 }
 
 /** Options every side of a channel endpoint takes (`undelivered`, `network`). */
@@ -91,10 +116,20 @@ export interface ChannelSideOptions<
    */
   readonly undelivered?: Undelivered<C, D> | undefined;
   /**
-   * Options of the channel session (`sendStacks`, `maxChannels`, `byeTimeout`, …).
+   * Options of the channel session (`sendStacks`, `maxChannels`, `byeTimeout`, …), and
+   * `maxReplayBytes`: the bound of a resumable session's replay log, in bytes, of the
+   * frames sent and not yet confirmed by the peer (2 per UTF-16 code unit of a text
+   * frame; a `Uint8Array` value's binary message counts its length: the value's bytes
+   * and a header of a few). A value that crosses the bound is still sent. When the
+   * peer confirms too little, this end is congested: sends wait as for a full peer,
+   * never failing, until the peer's `recv` shrinks the log (default 8 MiB).
    * @default the defaults of `channels()`
    */
-  readonly network?: Omit<ChannelSessionOptions, 'contract' | 'side'> | undefined;
+  readonly network?:
+    | (Omit<ChannelSessionOptions, 'contract' | 'side'> & {
+        readonly maxReplayBytes?: number | undefined;
+      })
+    | undefined;
 }
 
 /** Options of {@link ChannelEndpoint.handle}. */
@@ -106,6 +141,38 @@ export interface ChannelRouteOptions<C extends ChannelDeclarations> extends Chan
   readonly session?: Omit<SessionOptions<Frame, Frame>, 'codec'> | undefined;
   /** Subprotocols, as `RouteOptions.protocols`. */
   readonly protocols?: readonly string[] | undefined;
+  /**
+   * Resume (docs/protocol.md, "Resume"): a client that lost its connection comes back on
+   * a new one within `window` and the session goes on — the handler keeps running, its
+   * channels keep their state, and every value is delivered once. `false` turns it off
+   * (every connection is a session of its own, as with protocol version 3 and lower).
+   * Suspended sessions are kept in memory per route, bounded by `maxSessions` and
+   * `maxBytes` (the bytes of their replay logs); past either bound the oldest one is
+   * expired first (its channels end with `SessionExpiredError`, as when its window
+   * passes). Each session's own replay log is bounded by `network.maxReplayBytes`.
+   * @default { window: 60000, maxSessions: 1024, maxBytes: 67108864 }
+   */
+  readonly resume?: false | ResumeOptions | undefined;
+}
+
+/** The resume settings of a channel endpoint route (`ChannelRouteOptions.resume`). */
+export interface ResumeOptions {
+  /**
+   * How long, in milliseconds, a suspended session waits for its client.
+   * @default 60000
+   */
+  readonly window?: number | undefined;
+  /**
+   * The most suspended sessions the route keeps; the oldest is expired first.
+   * @default 1024
+   */
+  readonly maxSessions?: number | undefined;
+  /**
+   * The most bytes the route's suspended sessions may retain in all (their replay logs,
+   * 2 bytes per UTF-16 code unit of the frames); the oldest is expired first.
+   * @default 67108864 (64 MiB)
+   */
+  readonly maxBytes?: number | undefined;
 }
 
 /** Options of {@link ChannelEndpoint.connect}. */
@@ -123,6 +190,17 @@ export interface ChannelReconnectingOptions<
 > extends ChannelSideOptions<C, 'toServer'> {
   /** The reconnecting client's options (the codec is always `raw()`). */
   readonly reconnect?: Omit<ReconnectingOptions<Frame, Frame>, 'codec'> | undefined;
+  /**
+   * Resume (docs/protocol.md, "Resume"): after a lost connection (not a goodbye), the
+   * client reconnects with its backoff and the session resumes where it was — the
+   * handler is not run again, its channels keep working, every value is delivered once.
+   * `window`: how long, in milliseconds, this end keeps a lost session resumable (past
+   * it, or when the server refuses the resume, the channels end with
+   * `SessionExpiredError` and the next connection starts a fresh session: the handler
+   * runs again). `false`: every connection is a session of its own (as today).
+   * @default { window: 60000 }
+   */
+  readonly resume?: false | { readonly window?: number | undefined } | undefined;
 }
 
 /**
@@ -144,7 +222,15 @@ export interface ChannelEndpoint<C extends ChannelDeclarations> {
    * - **Throws:** 1011 and `onError`, as every route handler.
    * - **Contract mismatch:** the handler does not run; the connection closes with 1008
    *   and `onError` gets the `ContractMismatchError`.
-   * - **Server shutdown:** `signal` aborts, and the goodbye runs with 1001.
+   * - **Server shutdown:** `signal` aborts, and the goodbye runs with 1001; suspended
+   *   sessions expire (`SessionExpiredError`).
+   * - **Lost connection (resume on, the default):** the handler keeps running, its channels
+   *   wait; a client that comes back within `resume.window` with the session's token (and
+   *   the same `authorize` identity) continues it (`resumes` counts), else the session
+   *   expires: its channels end with `SessionExpiredError`, every value accounted once. A
+   *   resume with an unknown, expired or foreign token is refused with 3410. A client of
+   *   protocol 3 or lower, or one that asks for no token, gets a session that ends with
+   *   its connection, as before.
    * @throws TypeError if `handler` is not a function; TypeError/RangeError for options.
    */
   handle(
@@ -164,12 +250,20 @@ export interface ChannelEndpoint<C extends ChannelDeclarations> {
     options?: ChannelConnectOptions<C>,
   ): Promise<R>;
   /**
-   * A reconnecting client of the endpoint (see `reconnecting`): for each connection the
-   * channels are opened and checked, then `handler` runs with the channels and the
-   * attempt details. A contract mismatch ends the client (`done` rejects with the
-   * `ContractMismatchError`: 1008 is not retried); a server shutting down (1001) is
-   * retried.
-   * @throws TypeError if `baseUrl` or `handler` is invalid.
+   * A reconnecting client of the endpoint (see `reconnecting`): the channels are opened
+   * and checked, then `handler` runs with the channels and the attempt details. With
+   * resume (the default), once per logical session: a lost connection (not a goodbye) is
+   * followed by a reconnect with the backoff and the session resumes — same handler, same
+   * channels, every value once (`resumes` counts). When it cannot (the window passed,
+   * the server refused with 3410, restarted, or went away with 1001), its channels end
+   * with `SessionExpiredError` and the next connection starts a fresh session: the
+   * handler runs again. Without resume (`resume: false`, or a server of protocol 3 or
+   * lower), once per connection, as before. The handler returning ends the client after
+   * the goodbye; throwing closes with 4000 and is retried. A contract mismatch ends the
+   * client (`done` rejects with the `ContractMismatchError`: 1008 is not retried); a server
+   * shutting down (1001) is retried.
+   * @throws TypeError if `baseUrl` or `handler` is invalid; TypeError/RangeError for the
+   *   `resume` and `network.maxReplayBytes` options.
    */
   reconnecting(
     baseUrl: string | URL,
@@ -187,6 +281,232 @@ export interface ChannelEndpoint<C extends ChannelDeclarations> {
 }
 
 type Side = 'server' | 'client';
+
+const DEFAULT_WINDOW = 60_000;
+const DEFAULT_MAX_SESSIONS = 1024;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_REPLAY_BYTES = 8 * 1024 * 1024;
+/** The longest delay `setTimeout` takes (2^31 − 1 ms). */
+const MAX_TIMEOUT = 2_147_483_647;
+
+function noop(): void {
+  // a rejection handled elsewhere
+}
+
+/** The resume settings from a `resume` option; `undefined` for `false`. */
+function checkResume(resume: unknown, server: boolean): ResumeSettings | undefined {
+  if (resume === false) return undefined;
+  if (resume !== undefined && (typeof resume !== 'object' || resume === null)) {
+    throw new TypeError(
+      `Expected resume to be false, an object or undefined, got ${describeValue(resume)}`,
+    );
+  }
+  const get = (key: string): unknown =>
+    resume === undefined ? undefined : Reflect.get(resume, key);
+  checkNumber(
+    'resume.window',
+    get('window'),
+    `a number of milliseconds from 1 to ${String(MAX_TIMEOUT)}`,
+    (n) => n >= 1 && n <= MAX_TIMEOUT,
+  );
+  if (server) {
+    checkNumber(
+      'resume.maxSessions',
+      get('maxSessions'),
+      'a non-negative integer or Infinity',
+      (n) => n === Infinity || (Number.isSafeInteger(n) && n >= 0),
+    );
+    checkNumber('resume.maxBytes', get('maxBytes'), 'a non-negative number', (n) => n >= 0);
+  }
+  return {
+    window: (get('window') as number | undefined) ?? DEFAULT_WINDOW,
+    maxSessions: (get('maxSessions') as number | undefined) ?? DEFAULT_MAX_SESSIONS,
+    maxBytes: (get('maxBytes') as number | undefined) ?? DEFAULT_MAX_BYTES,
+  };
+}
+
+type NetworkOptions = ChannelSideOptions<ChannelDeclarations, 'toServer'>['network'];
+
+/** The channel session options without `maxReplayBytes`, and that bound (checked). */
+function splitNetwork(
+  network: NetworkOptions,
+): [Omit<ChannelSessionOptions, 'contract' | 'side'>, number] {
+  if (network === undefined) return [{}, DEFAULT_MAX_REPLAY_BYTES];
+  checkOptionsObject(network);
+  const { maxReplayBytes, ...rest } = network;
+  checkNumber(
+    'network.maxReplayBytes',
+    maxReplayBytes,
+    'a positive number of bytes or Infinity',
+    (n) => n > 0,
+  );
+  return [rest, maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES];
+}
+
+/** The logical session's signal of each resumable server session. */
+const signals = new WeakMap<ResumableSession, AbortController>();
+
+/**
+ * A signal that aborts when the logical session ends (its `closed`) or the server shuts
+ * down (a connection's signal aborts with a `ServerClosedError`): not on a mere cut.
+ */
+function logicalSignal(network: ResumableSession, first: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  signals.set(network, controller);
+  followShutdown(network, first);
+  network.onEnd = (reason) => {
+    controller.abort(new WebSocketCloseError(reason));
+  };
+  return controller.signal;
+}
+
+/** Aborts `network`'s logical signal when `signal` aborts for a server shutdown. */
+function followShutdown(network: ResumableSession, signal: AbortSignal): void {
+  const onAbort = (): void => {
+    const reason: unknown = signal.reason;
+    if (reason instanceof ServerClosedError) signals.get(network)?.abort(reason);
+  };
+  if (signal.aborted) {
+    onAbort();
+    return;
+  }
+  signal.addEventListener('abort', onAbort, { once: true });
+  void network.closed.then(() => {
+    signal.removeEventListener('abort', onAbort);
+  });
+}
+
+/** Closes `session` with a protocol code where it can (1002), else its 4000 + form. */
+function closeFailed(session: ServerSession<Frame, Frame>, message: string): Promise<CloseReason> {
+  return session.close(1002, message.slice(0, 120));
+}
+
+/**
+ * One connection of a channel endpoint route: a new session (the handler runs), or a
+ * resume of a session that lost its connection (the handler keeps running; this
+ * connection serves it until it ends).
+ */
+async function serveConnection<C extends ChannelDeclarations>(
+  session: ServerSession<Frame, Frame>,
+  declared: Contract<C>,
+  options: ChannelRouteOptions<C>,
+  store: SessionStore | undefined,
+  handler: (session: ChannelServerSession<C>) => unknown,
+): Promise<void> {
+  const [networkOptions, maxReplayBytes] = splitNetwork(options.network);
+  const greeting = await serverHandshake(session);
+  if (greeting.kind === 'closed') return;
+  const identity = session.request.identity;
+  if (greeting.kind === 'resume') {
+    const network = store?.take(greeting.token, identity);
+    if (network === undefined) {
+      await session.close(RESUME_REFUSED, 'Session expired: unknown, expired or foreign token');
+      return;
+    }
+    // The client may come back before this end noticed the loss: drop the old connection.
+    network.detach();
+    const problem = network.attach(session, greeting.received, greeting.leftover, true);
+    if (problem !== undefined) {
+      const error = new ProtocolError(problem);
+      network.expire(
+        new SessionExpiredError(
+          `The client's resume broke the protocol: ${problem}`,
+          { code: 1002, reason: problem.slice(0, 120), wasClean: false },
+          { cause: error },
+        ),
+      );
+      await closeFailed(session, problem);
+      return;
+    }
+    followShutdown(network, session.signal);
+    await session.closed;
+    return;
+  }
+  let token: string | undefined;
+  if (greeting.wantsToken) {
+    token = store === undefined ? undefined : newToken();
+    session.outgoing
+      .send(token === undefined ? `["${SESSION}"]` : `["${SESSION}",${JSON.stringify(token)}]`)
+      .catch(noop);
+  }
+  const network = resumableChannels(
+    session,
+    { ...networkOptions, contract: declared, side: 'server' },
+    {
+      version: greeting.version,
+      leftover: greeting.leftover,
+      resumable: token !== undefined,
+      maxReplayBytes,
+    },
+  );
+  if (token !== undefined) store?.add(token, identity, network);
+  const halves = openChannels(
+    network,
+    declared,
+    'server',
+    options.undelivered as Readonly<Record<string, ((value: unknown) => void) | undefined>>,
+  );
+  await network.ready;
+  const signal = token === undefined ? session.signal : logicalSignal(network, session.signal);
+  // `scope` is read when the handler asks for it: the server makes a handler's scope on
+  // first use, and an idle channel session need not have one.
+  const view = Object.defineProperties(
+    handlerView(network, halves as ServerChannels<C>, () => signal),
+    {
+      request: { value: session.request, enumerable: true },
+      scope: { get: () => session.scope, enumerable: true },
+      resumes: { get: () => network.resumes, enumerable: true },
+    },
+  ) as ChannelServerSession<C>;
+  try {
+    await thenGoodbye(network, () => handler(view));
+  } catch (error) {
+    // The session may live on another connection than this one: end it there too.
+    if (token !== undefined && !network.ended) void network.goAway(1011, 'Internal error');
+    throw error;
+  }
+}
+
+/** A reconnecting client's logical session, across connections. */
+interface Logical {
+  readonly network: ResumableSession;
+  /** The server's token, once its `session` frame arrived (`undefined`: not resumable). */
+  token: string | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** The handler's run: settles when it returned (after the goodbye) or threw. */
+  done: Promise<void>;
+}
+
+function expireLogical(logical: Logical, message: string, cause?: unknown): void {
+  if (logical.timer !== undefined) clearTimeout(logical.timer);
+  logical.timer = undefined;
+  logical.network.expire(
+    new SessionExpiredError(
+      message,
+      { code: 1006, reason: '', wasClean: false },
+      cause === undefined ? undefined : { cause },
+    ),
+  );
+}
+
+/**
+ * Until `session` ends and the logical session suspended, or the handler settled (a
+ * session that ended lets its handler finish first, as without resume).
+ */
+async function serveLogical(logical: Logical, session: ClientSession<Frame, Frame>): Promise<void> {
+  const settled = logical.done.then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  let outcome = await Promise.race([session.closed.then(() => 'closed' as const), settled]);
+  if (outcome === 'closed') {
+    // The channel session sees the end a few microtasks later.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (logical.network.suspended) return;
+    outcome = await settled;
+  }
+  if (outcome !== undefined) throw outcome.error;
+}
 
 /** Opens the contract's channels on `network` and returns this side's halves. */
 function openChannels(
@@ -326,25 +646,16 @@ export function channelEndpoint<C extends ChannelDeclarations>(
     ): Route<Frame, Frame> {
       checkHandler(handler);
       checkOptionsObject(options);
+      splitNetwork(options.network);
+      const settings = checkResume(options.resume, true);
+      const store = settings === undefined ? undefined : new SessionStore(settings);
       return makeRoute<Frame, Frame>(
         path,
         {
           ...options.session,
           ...(options.protocols === undefined ? {} : { protocols: options.protocols }),
           codec,
-          handler: async (session) => {
-            const [network, halves] = await start(session, declared, 'server', options);
-            // `scope` is read when the handler asks for it: the server makes a handler's
-            // scope on first use, and an idle channel session need not have one.
-            const view = Object.defineProperties(
-              handlerView(network, halves as ServerChannels<C>, () => session.signal),
-              {
-                request: { value: session.request, enumerable: true },
-                scope: { get: () => session.scope, enumerable: true },
-              },
-            ) as ChannelServerSession<C>;
-            await thenGoodbye(network, () => handler(view));
-          },
+          handler: (session) => serveConnection(session, declared, options, store, handler),
         },
         codec,
       );
@@ -373,18 +684,143 @@ export function channelEndpoint<C extends ChannelDeclarations>(
       const url = urlOf(baseUrl);
       checkHandler(handler);
       checkOptionsObject(options);
-      return reconnectingClient<Frame, Frame>(
+      const [networkOptions, maxReplayBytes] = splitNetwork(options.network);
+      const settings = checkResume(options.resume, false);
+      let logical: Logical | undefined;
+      const client = reconnectingClient<Frame, Frame>(
         url,
         { ...options.reconnect, codec },
         async (session: ReconnectingSession<Frame, Frame>) => {
-          const [network, halves] = await start(session, declared, 'client', options);
-          const view: ChannelReconnectingSession<C> = Object.assign(
-            handlerView(network, halves as ClientChannels<C>, () => session.signal),
-            { attempt: session.attempt, connection: session.connection },
+          let greeting: ClientGreeting;
+          const current = logical;
+          if (current?.token !== undefined && current.network.suspended) {
+            greeting = await clientHandshake(
+              session,
+              { token: current.token, received: current.network.received },
+              true,
+            );
+            if (greeting.kind === 'resumed') {
+              if (current.timer !== undefined) clearTimeout(current.timer);
+              current.timer = undefined;
+              const problem = current.network.attach(
+                session,
+                greeting.received,
+                greeting.leftover,
+                false,
+              );
+              if (problem !== undefined) {
+                const error = new ProtocolError(problem);
+                expireLogical(current, `The server's resume broke the protocol: ${problem}`, error);
+                void session.close(4002, problem.slice(0, 120));
+                throw error;
+              }
+              await serveLogical(current, session);
+              return;
+            }
+            if (greeting.kind === 'closed') {
+              const { code } = await session.closed;
+              // Lost during the handshake (a cut, a black hole): still resumable, the
+              // next connection asks again with the same count (a resume is idempotent).
+              if (!endsSession(code)) return;
+              expireLogical(current, `The server refused to resume the session (${String(code)})`);
+              return;
+            }
+            expireLogical(current, 'The server no longer resumes sessions');
+          } else {
+            greeting = await clientHandshake(session, undefined, settings !== undefined);
+          }
+          if (greeting.kind !== 'fresh') return;
+          const resumable = greeting.awaitSession;
+          const network = resumableChannels(
+            session,
+            { ...networkOptions, contract: declared, side: 'client' },
+            {
+              version: greeting.version,
+              leftover: greeting.leftover,
+              resumable,
+              awaitSession: resumable,
+              maxReplayBytes,
+            },
           );
-          await thenGoodbye(network, () => handler(view));
+          const controller = new AbortController();
+          // Before any frame is read: the server's `session` frame comes first.
+          let entry: Logical | undefined;
+          if (resumable && settings !== undefined) {
+            const window = settings.window;
+            const created: Logical = {
+              network,
+              token: undefined,
+              timer: undefined,
+              done: Promise.resolve(),
+            };
+            logical = created;
+            entry = created;
+            network.onSession = (token) => {
+              created.token = token;
+            };
+            network.onSuspend = () => {
+              created.timer = setTimeout(() => {
+                created.timer = undefined;
+                expireLogical(
+                  created,
+                  `The session was not resumed within its window (${String(window)} ms)`,
+                );
+              }, window);
+            };
+            network.onEnd = (reason) => {
+              if (created.timer !== undefined) clearTimeout(created.timer);
+              created.timer = undefined;
+              controller.abort(new WebSocketCloseError(reason));
+              if (logical === created) logical = undefined;
+            };
+          }
+          const halves = openChannels(
+            network,
+            declared,
+            'client',
+            options.undelivered as Readonly<Record<string, ((value: unknown) => void) | undefined>>,
+          );
+          await network.ready;
+          const details = { attempt: session.attempt, connection: session.connection };
+          if (entry === undefined) {
+            const view: ChannelReconnectingSession<C> = Object.assign(
+              handlerView(network, halves as ClientChannels<C>, () => session.signal),
+              details,
+              { resumes: 0 },
+            );
+            await thenGoodbye(network, () => handler(view));
+            return;
+          }
+          const view = Object.assign(
+            handlerView(network, halves as ClientChannels<C>, () => controller.signal),
+            details,
+          );
+          Object.defineProperty(view, 'resumes', {
+            enumerable: true,
+            get: () => network.resumes,
+          });
+          entry.done = (async () => {
+            try {
+              await handler(view as ChannelReconnectingSession<C>);
+              if (network.ended) return; // expired: the next connection starts afresh
+              await network.close();
+              // The goodbye ended the session (maybe across a resume): the client is done,
+              // as when a handler returns, whatever code the last connection closed with.
+              void client.stop();
+            } catch (error) {
+              if (!network.ended) void network.goAway(4000, 'Application error');
+              throw error;
+            }
+          })();
+          entry.done.catch(noop);
+          await serveLogical(entry, session);
         },
       );
+      const stopped = (): void => {
+        if (logical !== undefined) expireLogical(logical, 'The reconnecting client stopped');
+      };
+      client.done.then(stopped, stopped);
+      return client;
     },
     client,
   });

@@ -109,6 +109,12 @@ export class Inbound<In> implements AckSource {
   #dropping = false;
   /** Arriving (or validated) values are dropped. */
   #discarding = false;
+  /**
+   * While a resumable session is suspended: the values that had arrived and were not
+   * taken, with their numbers, out of reach of receivers (an ack for them could not reach
+   * the sender before an expiry); `null` otherwise.
+   */
+  #frozen: [In, number][] | null = null;
   /** How many values taken make an ack due at once: half the window (1 for rendezvous). */
   readonly #batch: number;
 
@@ -212,6 +218,8 @@ export class Inbound<In> implements AckSource {
   lost(error: unknown): void {
     if (this.#lost) return;
     this.#lost = true;
+    // Frozen values were not taken: the sender reports them.
+    this.#frozen = null;
     if (this.#cancelled) return;
     // Values of a buffered channel that the sender closed stay receivable, as in a local
     // closed channel (the sender counts them as delivered once it saw `closed`).
@@ -232,6 +240,7 @@ export class Inbound<In> implements AckSource {
   stopWriting(): void {
     if (this.#stopped || this.#cancelled || this.#lost) return;
     this.#stopped = true;
+    this.#frozen = null;
     if (this.#closeConfirmed && this.capacity !== 0) return;
     this.#discarding = true;
     this.#held = null;
@@ -241,6 +250,38 @@ export class Inbound<In> implements AckSource {
       // dropped
     }
     this.#dropping = false;
+  }
+
+  /**
+   * The resumable session lost its connection: the values held here are taken out of
+   * reach until {@link Inbound.thaw}, so that none is taken whose ack might never reach
+   * the sender (if the session expires instead, the sender reports them, exactly once).
+   * Not for a buffered channel whose close was confirmed (the sender already counts its
+   * values as delivered), nor once `inner` is closed (its receivers would see the end).
+   */
+  freeze(): void {
+    if (this.#frozen !== null || this.#discarding || this.#stopped) return;
+    if (this.inner.isClosedForSend) return;
+    const seqs = this.#held?.map((held) => held.seq);
+    const frozen: [In, number][] = [];
+    const inner = this.inner;
+    this.#dropping = true;
+    for (;;) {
+      const result = inner.tryReceive();
+      if (!result.ok) break;
+      frozen.push([result.value, seqs?.[frozen.length] ?? 0]);
+    }
+    this.#dropping = false;
+    if (this.#held !== null) this.#held = [];
+    this.#frozen = frozen;
+  }
+
+  /** The session resumed: the frozen values are receivable again, in order. */
+  thaw(): void {
+    const frozen = this.#frozen;
+    this.#frozen = null;
+    if (frozen === null) return;
+    for (const [value, seq] of frozen) this.#accept(value, seq);
   }
 
   // ------------------------------------------------------------- the user's calls
@@ -274,6 +315,7 @@ export class Inbound<In> implements AckSource {
     this.#cancelled = true;
     this.#discarding = true;
     this.#held = null;
+    this.#frozen = null;
     this.inner.cancel(cause);
     if (first && !this.#lost) {
       this.#acked = this.#taken;
@@ -287,6 +329,11 @@ export class Inbound<In> implements AckSource {
 
   #accept(value: In, seq: number): void {
     if (this.#discarding) return;
+    if (this.#frozen !== null) {
+      // Validated while suspended: out of reach too.
+      this.#frozen.push([value, seq]);
+      return;
+    }
     const inner = this.inner;
     if (inner.trySend(value).ok) {
       this.took();

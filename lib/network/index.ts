@@ -48,4 +48,5 @@ export {
   ContractMismatchError,
   ProtocolError,
   RemoteError,
+  SessionExpiredError,
 } from '../errors.js';

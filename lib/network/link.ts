@@ -46,6 +46,22 @@ export const WITHDRAWN = 'withdrawn';
  */
 export const CONTRACT = 'contract';
 
+/**
+ * The version of an end that resumes (docs/protocol.md, "Resume"): endpoints announce it;
+ * plain `channels()` announces {@link PROTOCOL_VERSION} and never resumes.
+ */
+export const PROTOCOL_VERSION_RESUME = 4;
+/** `["resume"]` (a new session, please) or `["resume", token, received]`: client, after the hellos. */
+export const RESUME = 'resume';
+/** `["session", token]` or `["session"]` (not resumable): the server's answer to `["resume"]`. */
+export const SESSION = 'session';
+/** `["resumed", received]`: the server accepted a resume; it received `received` frames. */
+export const RESUMED = 'resumed';
+/** `["recv", count]`: this end received `count` frames of the session in all. */
+export const RECV = 'recv';
+/** The close code of a refused resume: an unknown, expired or foreign token. */
+export const RESUME_REFUSED = 3410;
+
 /** `["bye"]`: goodbye: this end's acks are all sent, it takes and sends nothing more. */
 export const BYE = 'bye';
 

@@ -26,7 +26,7 @@ import {
   checkRefusal,
   defaultOnError,
 } from './serve.js';
-import type { CloseOptions, Refusal, ServeOptions, Server } from './serve.js';
+import type { Acceptance, CloseOptions, Refusal, ServeOptions, Server } from './serve.js';
 import { ServerSessionImpl, startHandler } from './server-session.js';
 import type { HandlerHost, ServerRequest, ServerSession } from './server-session.js';
 
@@ -257,10 +257,10 @@ class BunServer implements Server {
     if (!originAllowed(this.#options.origins, request.headers.get('origin') ?? undefined)) {
       return answer(403);
     }
-    const serverRequest = toServerRequest(request, url, server.requestIP(request)?.address ?? '');
+    let serverRequest = toServerRequest(request, url, server.requestIP(request)?.address ?? '');
     const authorize = this.#options.authorize;
     if (authorize !== undefined) {
-      let verdict: boolean | Refusal | 'closing';
+      let verdict: boolean | Refusal | Acceptance | 'closing';
       let stop = (): void => undefined;
       const closing = new Promise<'closing'>((resolve) => {
         stop = () => {
@@ -283,7 +283,11 @@ class BunServer implements Server {
       }
       if (verdict === 'closing' || this.#isClosing()) return answer(503);
       if (verdict === false) return answer(403);
-      if (verdict !== true) return answer(verdict.status, verdict.headers);
+      if (verdict !== true && 'identity' in verdict) {
+        serverRequest = Object.freeze({ ...serverRequest, identity: verdict.identity });
+      } else if (verdict !== true) {
+        return answer(verdict.status, verdict.headers);
+      }
     }
     const protocol = selectProtocol(request, spec.protocols ?? this.#options.protocols ?? []);
     const upgraded = server.upgrade(request, {

@@ -6,7 +6,7 @@
  * @module sluice/server
  */
 export { serve } from './serve.js';
-export type { CloseOptions, Refusal, ServeOptions, Server } from './serve.js';
+export type { Acceptance, CloseOptions, Refusal, ServeOptions, Server } from './serve.js';
 export type { Transport } from './transport.js';
 export { Route, route } from '../websocket/route.js';
 export type { RouteOptions, ServerHandler } from '../websocket/route.js';

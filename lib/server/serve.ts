@@ -34,6 +34,15 @@ export interface Refusal {
   readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
+/** What `authorize` returns to accept a request and say who the client is. */
+export interface Acceptance {
+  /**
+   * Who the client is (a user id, an account): exposed as `request.identity` to the
+   * handler; a channel endpoint's resume token is bound to it.
+   */
+  readonly identity: string;
+}
+
 /** Options of {@link serve}. */
 export interface ServeOptions {
   /**
@@ -81,14 +90,19 @@ export interface ServeOptions {
    */
   readonly handshakeTimeout?: number | undefined;
   /**
-   * Decides, before the upgrade, whether a request may connect: `true` accepts; `false`
-   * answers 403; a {@link Refusal} answers its status (401 with `WWW-Authenticate`, …).
+   * Decides, before the upgrade, whether a request may connect: `true` accepts;
+   * `{ identity }` ({@link Acceptance}) accepts and sets `request.identity` (resume tokens
+   * of channel endpoints are bound to it); `false` answers 403; a {@link Refusal} answers
+   * its status (401 with `WWW-Authenticate`, …).
    * If it throws, the answer is 500 and the error goes to `onError`. A refused request
    * never reaches a handler and allocates no WebSocket.
    * @default undefined (everyone may connect)
    */
   readonly authorize?:
-    ((request: ServerRequest) => boolean | Refusal | PromiseLike<boolean | Refusal>) | undefined;
+    | ((
+        request: ServerRequest,
+      ) => boolean | Refusal | Acceptance | PromiseLike<boolean | Refusal | Acceptance>)
+    | undefined;
   /**
    * Allowed values of the `Origin` header (`'https://app.example.org'`), the protection
    * against cross-site WebSocket hijacking: a browser request from any other origin gets
@@ -343,12 +357,26 @@ export function shutdownTimeout(options: CloseOptions): number {
   return options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT;
 }
 
-export function checkRefusal(verdict: unknown): Refusal {
+export function checkRefusal(verdict: unknown): Refusal | Acceptance {
+  if (
+    typeof verdict === 'object' &&
+    verdict !== null &&
+    Reflect.get(verdict, 'status') === undefined &&
+    Reflect.get(verdict, 'identity') !== undefined
+  ) {
+    const identity: unknown = Reflect.get(verdict, 'identity');
+    if (typeof identity !== 'string') {
+      throw new TypeError(
+        `Expected authorize's identity to be a string, got ${describeValue(identity)}`,
+      );
+    }
+    return { identity };
+  }
   const status: unknown =
     typeof verdict === 'object' && verdict !== null ? Reflect.get(verdict, 'status') : undefined;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) {
     throw new TypeError(
-      `Expected authorize to return true, false or { status: 400–599 }, got ${describeValue(verdict)}`,
+      `Expected authorize to return true, false, { identity: string } or { status: 400–599 }, got ${describeValue(verdict)}`,
     );
   }
   const headers: unknown = Reflect.get(verdict as object, 'headers');
@@ -590,10 +618,10 @@ class RunningServer implements Server {
         refuse(socket, 403);
         return;
       }
-      const request = toServerRequest(message, url);
+      let request = toServerRequest(message, url);
       const authorize = this.#options.authorize;
       if (authorize !== undefined) {
-        let verdict: boolean | Refusal;
+        let verdict: boolean | Refusal | Acceptance;
         try {
           verdict = await authorize(request);
           if (verdict !== true && verdict !== false) verdict = checkRefusal(verdict);
@@ -611,7 +639,9 @@ class RunningServer implements Server {
           refuse(socket, 403);
           return;
         }
-        if (verdict !== true) {
+        if (verdict !== true && 'identity' in verdict) {
+          request = Object.freeze({ ...request, identity: verdict.identity });
+        } else if (verdict !== true) {
           refuse(socket, verdict.status, verdict.headers);
           return;
         }

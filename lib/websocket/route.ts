@@ -22,6 +22,12 @@ export interface ServerRequest {
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
   /** The peer's IP address (`'127.0.0.1'`, `'::1'`), or `''` when unknown. */
   readonly remoteAddress: string;
+  /**
+   * Who `authorize` said the client is, when it accepted with `{ identity }`; else
+   * `undefined` (`authorize` returned `true`, or there is none). A channel endpoint binds
+   * its resume tokens to it: a resume from another identity is refused.
+   */
+  readonly identity?: string | undefined;
 }
 
 /**

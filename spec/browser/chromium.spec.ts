@@ -14,6 +14,8 @@ import { startPeerServer } from '../websocket/peer-server.js';
 import { NETWORK_CASES_TITLE, NETWORK_NODE_TITLE, TOPICS_NODE_TITLE } from '../network/pair.js';
 import { startRelay, startUpDown } from '../network/servers.js';
 import { startTopicServer } from '../network/topic-server.js';
+import { RESUME_CHROMIUM_TITLE, SMALL } from '../network/resume-scenario.js';
+import { REPORT_PATH, startScenarioRig } from '../network/resume-server.js';
 import { CHANNEL_CASES_TITLE } from './channel.cases.js';
 import { RECONNECTING_CASES_TITLE } from './reconnecting.suite.js';
 import type { JsonValue } from './env.js';
@@ -90,6 +92,33 @@ const browserSuites: readonly BrowserSuite[] = [
     setup: async () => {
       const topics = await startTopicServer();
       return { env: { topicsUrl: topics.url }, close: () => topics.close() };
+    },
+  },
+  {
+    title: RESUME_CHROMIUM_TITLE,
+    module: 'resume.suite.ts',
+    sharedWithNode: false, // Node runs the scenario Node↔Node: spec/network/resume-fault.spec.ts
+    setup: async () => {
+      // The page's client connects through the proxy, which cuts at random once the page's
+      // first connection is 300 ms old (the suite runs last, after ~100 s of others: a
+      // cutting timer started now could fire a few ms into that connection, before the
+      // server's resume token arrived — by design an expiry, not a resume, and the run
+      // then moved 0 values); the page exchanges reports on REPORT_PATH, directly.
+      const rig = await startScenarioRig(SMALL);
+      let delay: ReturnType<typeof setTimeout> | undefined;
+      const watch = setInterval(() => {
+        if (rig.proxy.accepted === 0) return;
+        clearInterval(watch);
+        delay = setTimeout(() => rig.proxy.startCutting({ minMs: 50, maxMs: 500 }), 300);
+      }, 10);
+      return {
+        env: { resumeProxyUrl: rig.proxy.url, resumeReportUrl: `${rig.directUrl}${REPORT_PATH}` },
+        close: async () => {
+          clearInterval(watch);
+          clearTimeout(delay);
+          await rig.close();
+        },
+      };
     },
   },
 ];
