@@ -23,6 +23,7 @@ import {
   ClosedSendError,
   ConnectionLostError,
   DiscontinuityError,
+  SessionExpiredError,
   SubscriberOverflowError,
 } from '../errors.js';
 import { describeValue } from '../internal/describe-value.js';
@@ -451,7 +452,8 @@ export class RemoteTopic<T> implements AsyncIterable<TopicEvent<T>, undefined, u
   /**
    * Subscribes on `network` and forwards the events until the connection ends.
    *
-   * - Resolves when the connection is lost or closed (follow again on the next one), or
+   * - Resolves when the connection is lost or closed, or its resumable session expired
+   *   (`SessionExpiredError`: follow again on the next session's channel session), or
    *   when the topic ended normally (then `events` ends after what it holds).
    * - Rejects with `DiscontinuityError` (the `since` is no longer retained and
    *   `onDiscontinuity` is `'error'`), `SubscriberOverflowError` (`'close'` policy), or an
@@ -493,7 +495,14 @@ export class RemoteTopic<T> implements AsyncIterable<TopicEvent<T>, undefined, u
             this.#events.close(); // the topic was closed
             return;
           }
-          if (result.cause instanceof ConnectionLostError) return;
+          // The connection ended (or a resumable session expired): follow again on the
+          // next one, `since` the last position.
+          if (
+            result.cause instanceof ConnectionLostError ||
+            result.cause instanceof SessionExpiredError
+          ) {
+            return;
+          }
           throw result.cause;
         }
         const event = result.value;

@@ -14,9 +14,12 @@ import {
   channelEndpoint,
   channels,
   contract,
+  remoteTopic,
+  serveTopics,
   toClient,
   toServer,
 } from '../../lib/network/index.js';
+import { Topic } from '../../lib/index.js';
 import type { ChannelRouteOptions } from '../../lib/network/index.js';
 import { route, serve } from '../../lib/server/index.js';
 import type { Server, ServeOptions } from '../../lib/server/index.js';
@@ -850,6 +853,68 @@ describe('resumable network channels', () => {
         "Expected authorize's identity to be a string, got 5 (number)",
       );
       client.terminate();
+    });
+  });
+
+  describe('topic subscriptions after an expiry', () => {
+    const Feed = channelEndpoint('/feed', contract('feed', 1, {}));
+
+    it('resubscribe since their last position in the next session: every value once, in order, no gap', async () => {
+      // One topic, served by two servers (two nodes sharing its history): the client's
+      // session on the first expires when the proxy sends it to the second (3410).
+      const topic = new Topic<number>({ retention: { count: 100 } });
+      // A route per server: each has its own store of suspended sessions.
+      const serving = () =>
+        Feed.handle(async ({ network }) => {
+          await serveTopics(network, new Map([['prices', topic]]));
+        });
+      const first = await startServer([serving()]);
+      const second = await startServer([serving()]);
+      server = first.server;
+      try {
+        proxy = await startCutProxy(first.port);
+        const p = proxy;
+        const feed = remoteTopic<number>('prices', { capacity: 4 });
+        const ends: unknown[] = [];
+        let runs = 0;
+        const client = Feed.reconnecting(
+          p.url,
+          async ({ network }) => {
+            runs += 1;
+            await feed.follow(network).catch((error: unknown) => ends.push(error));
+          },
+          { reconnect: { ...FAST, minDelay: 20, maxDelay: 20 } },
+        );
+        await until(() => topic.subscriberCount === 1);
+        for (const value of [1, 2, 3]) await topic.publish(value);
+        const seen: [number, number][] = [];
+        const take = async (n: number): Promise<void> => {
+          while (seen.length < n) {
+            const event = await feed.events.receive();
+            expect(event.type).to.equal('publication');
+            if (event.type === 'publication') seen.push([event.value, event.position.offset]);
+          }
+        };
+        await take(3);
+        p.target = second.port;
+        p.cut();
+        for (const value of [4, 5, 6]) await topic.publish(value);
+        await take(6);
+        expect(seen).to.deep.equal([
+          [1, 1],
+          [2, 2],
+          [3, 3],
+          [4, 4],
+          [5, 5],
+          [6, 6],
+        ]);
+        expect(runs).to.equal(2);
+        expect(ends).to.deep.equal([]);
+        feed.close();
+        await client.stop();
+      } finally {
+        await second.server.close();
+      }
     });
   });
 });
