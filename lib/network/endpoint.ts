@@ -125,11 +125,19 @@ export interface ChannelSideOptions<
    * never failing, until the peer's `recv` shrinks the log (default 8 MiB).
    * @default the defaults of `channels()`
    */
-  readonly network?:
-    | (Omit<ChannelSessionOptions, 'contract' | 'side'> & {
-        readonly maxReplayBytes?: number | undefined;
-      })
-    | undefined;
+  readonly network?: EndpointNetworkOptions | undefined;
+}
+
+/** The channel session options of a channel endpoint (`ChannelSideOptions.network`). */
+export interface EndpointNetworkOptions extends Omit<ChannelSessionOptions, 'contract' | 'side'> {
+  /**
+   * The bound of a resumable session's replay log, in bytes: the frames sent and not yet
+   * confirmed by the peer (2 per UTF-16 code unit of a text frame; a `Uint8Array`
+   * value's binary message counts its length). At the bound sends wait, never failing,
+   * until the peer's `recv` shrinks the log.
+   * @default 8388608 (8 MiB)
+   */
+  readonly maxReplayBytes?: number | undefined;
 }
 
 /** Options of {@link ChannelEndpoint.handle}. */
@@ -200,7 +208,17 @@ export interface ChannelReconnectingOptions<
    * runs again). `false`: every connection is a session of its own (as today).
    * @default { window: 60000 }
    */
-  readonly resume?: false | { readonly window?: number | undefined } | undefined;
+  readonly resume?: false | ClientResumeOptions | undefined;
+}
+
+/** The resume settings of a reconnecting channel endpoint client. */
+export interface ClientResumeOptions {
+  /**
+   * How long, in milliseconds, this end keeps a lost session resumable; past it the
+   * channels end with `SessionExpiredError`.
+   * @default 60000
+   */
+  readonly window?: number | undefined;
 }
 
 /**

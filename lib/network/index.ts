@@ -38,6 +38,9 @@ export type {
   ChannelRouteOptions,
   ChannelServerSession,
   ChannelSideOptions,
+  ClientResumeOptions,
+  EndpointNetworkOptions,
+  ResumeOptions,
 } from './endpoint.js';
 export { RemoteTopic, remoteTopic, serveTopics } from './topics.js';
 export type { RemoteTopicOptions, ServeTopicsOptions, TopicSource } from './topics.js';
