@@ -6,6 +6,8 @@
  * eviction, foreign token) it ends with `SessionExpiredError` and exact accounting.
  */
 import { expect } from 'chai';
+import { createServer, connect as connectTcp } from 'node:net';
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import {
   ConnectionLostError,
@@ -914,6 +916,100 @@ describe('resumable network channels', () => {
         await client.stop();
       } finally {
         await second.server.close();
+      }
+    });
+  });
+
+  describe('a connection that ends behind a backlog', () => {
+    it('resumes when the connection ends (FIN) right behind 3 MiB of messages', async () => {
+      // A proxy that holds what the server sends, then hands the client ~3 MiB of
+      // messages and a FIN in one write: every value arrives once, and the session
+      // resumes on the next connection for the rest (the goodbye).
+      const Bulk = channelEndpoint(
+        '/bulk',
+        contract('bulk', 1, {
+          up: toServer<number>({ capacity: 1 }),
+          down: toClient<string>({ capacity: Infinity }),
+        }),
+      );
+      const COUNT = 48;
+      const big = 'x'.repeat(64 * 1024);
+      let serverRuns = 0;
+      const started = await startServer([
+        Bulk.handle(async ({ channels: { up, down } }) => {
+          serverRuns++;
+          await up.receive();
+          for (let i = 0; i < COUNT; i++) await down.send(`${String(i)}:${big}`);
+          await up.receive();
+        }),
+      ]);
+      server = started.server;
+      let holding = false;
+      const held: Buffer[] = [];
+      const pairs = new Set<[Socket, Socket]>();
+      let releaseTo: Socket | undefined;
+      const tcp = createServer((client) => {
+        const upstream = connectTcp(started.port, '127.0.0.1');
+        const pair: [Socket, Socket] = [client, upstream];
+        pairs.add(pair);
+        client.on('data', (chunk: Buffer) => upstream.write(chunk));
+        upstream.on('data', (chunk: Buffer) => {
+          if (holding) held.push(chunk);
+          else client.write(chunk);
+        });
+        for (const socket of pair) {
+          socket.on('error', () => undefined);
+          socket.on('close', () => {
+            client.destroy();
+            upstream.destroy();
+            pairs.delete(pair);
+          });
+        }
+        releaseTo = client;
+      });
+      await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+      try {
+        const port = (tcp.address() as { port: number }).port;
+        const received: number[] = [];
+        const ends: unknown[] = [];
+        let readResumes = (): number => -1;
+        const client = Bulk.reconnecting(
+          `ws://127.0.0.1:${String(port)}`,
+          async (session) => {
+            const { up, down } = session.channels;
+            holding = true;
+            await up.send(1);
+            // Wait until the server's values are all held here, then release them and a
+            // FIN in one write: the connection ends behind a backlog.
+            await until(() => held.reduce((n, c) => n + c.length, 0) > COUNT * big.length);
+            const to = releaseTo as Socket;
+            holding = false;
+            to.end(Buffer.concat(held.splice(0)));
+            try {
+              while (received.length < COUNT) {
+                const value = await down.receive();
+                received.push(Number(value.slice(0, value.indexOf(':'))));
+              }
+              await up.send(2);
+            } catch (error) {
+              ends.push(error);
+            }
+            readResumes = () => session.resumes;
+          },
+          { reconnect: { ...FAST, minDelay: 20, maxDelay: 20 }, resume: { window: 3000 } },
+        );
+        const close = await client.done;
+        expect(ends).to.deep.equal([]);
+        expect(received).to.deep.equal(Array.from({ length: COUNT }, (_, i) => i));
+        expect(readResumes()).to.equal(1);
+        expect(serverRuns).to.equal(1);
+        expect(close.code).to.equal(1000);
+      } finally {
+        for (const [a, b] of pairs) {
+          a.destroy();
+          b.destroy();
+        }
+        await new Promise<void>((resolve) => tcp.close(() => resolve()));
       }
     });
   });
