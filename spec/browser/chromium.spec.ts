@@ -41,7 +41,7 @@ interface BrowserSuite {
 }
 
 /** Every suite that runs in Chromium, in this order, in one browser launch. */
-const browserSuites: readonly BrowserSuite[] = [
+const allBrowserSuites: readonly BrowserSuite[] = [
   { title: CHANNEL_CASES_TITLE, module: 'channel.suite.ts', sharedWithNode: true },
   {
     title: CONFORMANCE_TITLE,
@@ -123,6 +123,16 @@ const browserSuites: readonly BrowserSuite[] = [
   },
 ];
 
+/**
+ * `SLUICE_BROWSER_ONLY=resume` runs only the suites whose module name contains it: for
+ * repeating one suite locally. Unset (as in CI), every suite runs.
+ */
+const only = process.env['SLUICE_BROWSER_ONLY'];
+const browserSuites: readonly BrowserSuite[] =
+  only === undefined || only === ''
+    ? allBrowserSuites
+    : allBrowserSuites.filter((suite) => suite.module.includes(only));
+
 const inCi = ['true', '1'].includes((process.env['CI'] ?? '').toLowerCase());
 
 type Outcome = { readonly run: ChromiumRun } | { readonly failure: unknown };
@@ -157,6 +167,9 @@ async function runBrowserSuites(): Promise<Outcome> {
     const run = await runInChromium({
       modules: browserSuites.map((suite) => fileURLToPath(new URL(suite.module, import.meta.url))),
       env,
+      // The suites take ~100 s on a loaded machine, and the resume fault run up to its
+      // deadline (70 s) on top.
+      runTimeout: 300_000,
     });
     const { bundle, launch, run: mocha, total } = run.timings;
     const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;

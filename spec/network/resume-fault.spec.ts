@@ -74,7 +74,7 @@ describe('resume across connection loss (issue 16 fault test)', function () {
     const verdict = judge(client ?? side.current, server ?? scenario.current, config);
     const line = `${proxy.totalCuts} cuts (${JSON.stringify(proxy.cuts)}), ${describeCounts(verdict.counts)}`;
     process.stderr.write(`  [resume fault] seed ${proxy.seed}: ${line}\n`);
-    expect(verdict.problems, line).to.deep.equal([]);
+    expect(verdict.problems.join('\n'), `${line}\n${verdict.endings.join('\n')}`).to.equal('');
     expect(client, 'the client side finished').not.to.equal(undefined);
     expect(server, 'the server side finished').not.to.equal(undefined);
     expect(proxy.totalCuts).to.be.at.least(20);
@@ -123,7 +123,7 @@ describe('resume across connection loss (issue 16 fault test)', function () {
     const verdict = judge(client, server, config);
     const line = `${proxy.totalCuts} cuts (${JSON.stringify(proxy.cuts)}), ${describeCounts(verdict.counts)}`;
     process.stderr.write(`  [resume fault, mid-handshake] ${line}\n`);
-    expect(verdict.problems, line).to.deep.equal([]);
+    expect(verdict.problems.join('\n'), `${line}\n${verdict.endings.join('\n')}`).to.equal('');
     expect(proxy.cuts.reset).to.be.at.least(12);
   });
 

@@ -93,8 +93,10 @@ export interface ScenarioConfig {
 export const SMALL: ScenarioConfig = Object.freeze({
   resume: true,
   targetResumes: 20,
-  stopAfterMs: 25_000,
-  deadlineMs: 40_000,
+  // A cap for a slow machine (a run usually reaches 20 resumes in 10–20 s): the cut
+  // counts are asserted, so stopping on time alone would fail on a loaded CI machine.
+  stopAfterMs: 50_000,
+  deadlineMs: 70_000,
   paceMs: 3,
   pauseEvery: 40,
   pauseMs: 15,
@@ -129,6 +131,8 @@ export interface ReceiveTally {
   anomalies: string[];
   /** How the channel ended: `'closed'` (normally), an error name, or `'deadline'`. */
   ended: string;
+  /** The message of the error it ended with, if any (for the report, not judged). */
+  endedMessage?: string;
 }
 
 /** What the topic subscriber saw. */
@@ -139,6 +143,8 @@ export interface TopicTally {
   anomalies: string[];
   lastOffset: number | null;
   ended: string;
+  /** The message of the error it ended with, if any (for the report, not judged). */
+  endedMessage?: string;
 }
 
 /** One side's account of a run; JSON, so that it crosses from the page to Node. */
@@ -222,12 +228,16 @@ function clock(config: ScenarioConfig, resumes: () => number | null, session: Ab
   };
 }
 
-/** Sends 1, 2, 3, … on `channel` until the side stops or a send rejects; then closes it. */
+/**
+ * Sends 1, 2, 3, … on `channel` until the side stops or a send rejects; then closes it,
+ * once `beforeClose` (if given) has settled.
+ */
 async function produce(
   channel: SendChannel<number>,
   tally: SendTally,
   config: ScenarioConfig,
   time: Clock,
+  beforeClose?: Promise<unknown>,
 ): Promise<void> {
   const deadline = whenAborted(time.deadline);
   while (!time.stopping()) {
@@ -249,6 +259,7 @@ async function produce(
     if (outcome !== true) return;
     if (config.paceMs > 0) await delay(config.paceMs);
   }
+  if (beforeClose !== undefined) await beforeClose;
   channel.close();
 }
 
@@ -285,6 +296,7 @@ async function consume(
     }
     if (!result.ok) {
       tally.ended = result.cause === undefined ? 'closed' : errorName(result.cause);
+      if (result.cause instanceof Error) tally.endedMessage = result.cause.message;
       return;
     }
     const value = result.value;
@@ -444,8 +456,14 @@ export function scenarioClient(baseUrl: string, config: ScenarioConfig): Scenari
     };
     report.topic = topicTally;
     const topic = remoteTopic<number>(TOPIC_NAME, { overflow: 'suspend', capacity: 16 });
+    // `follow` resolves after closing `events` itself when the topic ended normally; it
+    // also resolves when the connection was lost for good (or the session expired): then
+    // the subscription did not end, and the tally must say so, not 'closed'.
     const following = topic.follow(session.network).then(
-      () => topic.close(),
+      () =>
+        topic.close(
+          new Error('follow returned before the topic ended (connection lost or expired)'),
+        ),
       (error: unknown) => topic.close(error),
     );
     const readTopic = async (): Promise<void> => {
@@ -459,6 +477,7 @@ export function scenarioClient(baseUrl: string, config: ScenarioConfig): Scenari
         }
         if (!result.ok) {
           topicTally.ended = result.cause === undefined ? 'closed' : errorName(result.cause);
+          if (result.cause instanceof Error) topicTally.endedMessage = result.cause.message;
           return;
         }
         const event = result.value;
@@ -479,17 +498,27 @@ export function scenarioClient(baseUrl: string, config: ScenarioConfig): Scenari
         topicTally.lastOffset = event.position.offset;
       }
     };
+    // The up channels close only once the topic has ended here: the server's handler
+    // returns when they have, and its return ends the session (the goodbye), which would
+    // cut a subscription still delivering its last events.
+    const topicRead = readTopic();
     try {
       await Promise.all([
         ...UP_NAMES.map((name) =>
-          produce(sendHalf(halves, name), report.sends[name] ?? newSendTally(), config, time),
+          produce(
+            sendHalf(halves, name),
+            report.sends[name] ?? newSendTally(),
+            config,
+            time,
+            topicRead,
+          ),
         ),
         ...DOWN_NAMES.map((name) => {
           const tally = newReceiveTally();
           report.receives[name] = tally;
           return consume(receiveHalf(halves, name), tally, config, time);
         }),
-        readTopic(),
+        topicRead,
       ]);
       await following;
     } finally {
@@ -539,6 +568,8 @@ export interface Counts {
 /** What {@link judge} concludes: every broken promise, and the counts. */
 export interface Verdict {
   readonly problems: readonly string[];
+  /** The distinct messages of the errors channels and the topic ended with (not judged). */
+  readonly endings: readonly string[];
   readonly counts: Counts;
 }
 
@@ -640,7 +671,14 @@ export function judge(client: SideReport, server: SideReport, config: ScenarioCo
       problems.push(`topic: ${server.published} published, ${topic.publications} received`);
     }
   }
-  return { problems, counts };
+  const endings = new Set<string>();
+  for (const report of [client, server]) {
+    for (const tally of Object.values(report.receives)) {
+      if (tally.endedMessage !== undefined) endings.add(`${tally.ended}: ${tally.endedMessage}`);
+    }
+  }
+  if (topic?.endedMessage !== undefined) endings.add(`topic ${topic.ended}: ${topic.endedMessage}`);
+  return { problems, endings: [...endings], counts };
 }
 
 function range(from: number, to: number): number[] {

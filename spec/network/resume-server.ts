@@ -69,7 +69,7 @@ export async function startScenarioRig(
       const totalCuts = proxy?.totalCuts ?? 0;
       const verdict = judge(client, server ?? scenario.current, config);
       process.stderr.write(
-        `  [resume fault, Node side] seed ${proxy?.seed}: ${totalCuts} cuts (${JSON.stringify(cuts)}), ${describeCounts(verdict.counts)}; ${verdict.problems.length} problem(s)\n`,
+        `  [resume fault, Node side] seed ${proxy?.seed}: ${totalCuts} cuts (${JSON.stringify(cuts)}), ${describeCounts(verdict.counts)}; ${verdict.problems.length} problem(s)${[...verdict.problems, ...verdict.endings].map((line) => `\n    ${line}`).join('')}\n`,
       );
       const answer: ServerAnswer = { server, cuts, totalCuts, seed: proxy?.seed ?? 0 };
       await outgoing.send(JSON.stringify(answer));

@@ -921,10 +921,13 @@ describe('resumable network channels', () => {
   });
 
   describe('a connection that ends behind a backlog', () => {
-    it('resumes when the connection ends (FIN) right behind 3 MiB of messages', async () => {
-      // A proxy that holds what the server sends, then hands the client ~3 MiB of
-      // messages and a FIN in one write: every value arrives once, and the session
-      // resumes on the next connection for the rest (the goodbye).
+    /**
+     * `clients` reconnecting clients, each behind a proxy that holds what the server sends
+     * (48 messages of 64 KiB), then hands every client its ~3 MiB and a FIN in one write,
+     * all in the same macrotask: every value arrives once, and each session resumes on its
+     * next connection for the rest (the goodbye).
+     */
+    async function endBehindBacklog(clients: number): Promise<void> {
       const Bulk = channelEndpoint(
         '/bulk',
         contract('bulk', 1, {
@@ -944,17 +947,23 @@ describe('resumable network channels', () => {
         }),
       ]);
       server = started.server;
-      let holding = false;
-      const held: Buffer[] = [];
+      // Per proxied connection, in accept order: its client socket and what it holds.
+      interface Held {
+        readonly client: Socket;
+        holding: boolean;
+        readonly chunks: Buffer[];
+      }
+      const connections: Held[] = [];
       const pairs = new Set<[Socket, Socket]>();
-      let releaseTo: Socket | undefined;
       const tcp = createServer((client) => {
         const upstream = connectTcp(started.port, '127.0.0.1');
         const pair: [Socket, Socket] = [client, upstream];
         pairs.add(pair);
+        const held: Held = { client, holding: false, chunks: [] };
+        connections.push(held);
         client.on('data', (chunk: Buffer) => upstream.write(chunk));
         upstream.on('data', (chunk: Buffer) => {
-          if (holding) held.push(chunk);
+          if (held.holding) held.chunks.push(chunk);
           else client.write(chunk);
         });
         for (const socket of pair) {
@@ -965,45 +974,67 @@ describe('resumable network channels', () => {
             pairs.delete(pair);
           });
         }
-        releaseTo = client;
       });
       await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+      const heldBytes = (held: Held): number => held.chunks.reduce((n, c) => n + c.length, 0);
+      let handlersStarted = 0;
+      let released: Promise<void> | undefined;
+      // Once every first connection holds all its server's values: release them together.
+      const releaseAll = (): Promise<void> =>
+        (released ??= (async () => {
+          await until(
+            () =>
+              connections.length >= clients &&
+              connections.slice(0, clients).every((held) => heldBytes(held) > COUNT * big.length),
+            10_000,
+          );
+          for (const held of connections.slice(0, clients)) {
+            held.holding = false;
+            held.client.end(Buffer.concat(held.chunks.splice(0)));
+          }
+        })());
       try {
         const port = (tcp.address() as { port: number }).port;
-        const received: number[] = [];
-        const ends: unknown[] = [];
-        let readResumes = (): number => -1;
-        const client = Bulk.reconnecting(
-          `ws://127.0.0.1:${String(port)}`,
-          async (session) => {
-            const { up, down } = session.channels;
-            holding = true;
-            await up.send(1);
-            // Wait until the server's values are all held here, then release them and a
-            // FIN in one write: the connection ends behind a backlog.
-            await until(() => held.reduce((n, c) => n + c.length, 0) > COUNT * big.length);
-            const to = releaseTo as Socket;
-            holding = false;
-            to.end(Buffer.concat(held.splice(0)));
-            try {
-              while (received.length < COUNT) {
-                const value = await down.receive();
-                received.push(Number(value.slice(0, value.indexOf(':'))));
+        const runs = Array.from({ length: clients }, async () => {
+          const received: number[] = [];
+          const ends: unknown[] = [];
+          let readResumes = (): number => -1;
+          const client = Bulk.reconnecting(
+            `ws://127.0.0.1:${String(port)}`,
+            async (session) => {
+              const { up, down } = session.channels;
+              // Once every client's first connection is up (handshakes done), those
+              // connections hold what the server sends from now on: it sends after `1`.
+              handlersStarted++;
+              await until(() => handlersStarted >= clients);
+              for (const held of connections.slice(0, clients)) held.holding = true;
+              await up.send(1);
+              await releaseAll();
+              try {
+                while (received.length < COUNT) {
+                  const value = await down.receive();
+                  received.push(Number(value.slice(0, value.indexOf(':'))));
+                }
+                await up.send(2);
+              } catch (error) {
+                ends.push(error);
               }
-              await up.send(2);
-            } catch (error) {
-              ends.push(error);
-            }
-            readResumes = () => session.resumes;
-          },
-          { reconnect: { ...FAST, minDelay: 20, maxDelay: 20 }, resume: { window: 3000 } },
-        );
-        const close = await client.done;
-        expect(ends).to.deep.equal([]);
-        expect(received).to.deep.equal(Array.from({ length: COUNT }, (_, i) => i));
-        expect(readResumes()).to.equal(1);
-        expect(serverRuns).to.equal(1);
-        expect(close.code).to.equal(1000);
+              readResumes = () => session.resumes;
+            },
+            { reconnect: { ...FAST, minDelay: 20, maxDelay: 20 }, resume: { window: 3000 } },
+          );
+          const close = await client.done;
+          return { received, ends, resumes: readResumes(), code: close.code };
+        });
+        const outcomes = await Promise.all(runs);
+        const expected = {
+          received: Array.from({ length: COUNT }, (_, i) => i),
+          ends: [],
+          resumes: 1,
+          code: 1000,
+        };
+        expect(outcomes).to.deep.equal(Array.from({ length: clients }, () => expected));
+        expect(serverRuns).to.equal(clients);
       } finally {
         for (const [a, b] of pairs) {
           a.destroy();
@@ -1011,6 +1042,15 @@ describe('resumable network channels', () => {
         }
         await new Promise<void>((resolve) => tcp.close(() => resolve()));
       }
+    }
+
+    it('resumes when the connection ends (FIN) right behind 3 MiB of messages', async () => {
+      await endBehindBacklog(1);
+    });
+
+    it('resumes 6 sessions whose connections all end behind 3 MiB in the same macrotask (their messages decode over many read turns after the close)', async function () {
+      this.timeout(30_000);
+      await endBehindBacklog(6);
     });
   });
 });
