@@ -54,7 +54,7 @@ async function runOne(config: ScenarioConfig, seed: number | undefined): Promise
   const rig = await startScenarioRig(config, seed);
   try {
     const side = scenarioClient(rig.proxy.url, config);
-    rig.proxy.startCutting({ minMs: 50, maxMs: 500 });
+    rig.startCutting({ minMs: 50, maxMs: 500 });
     const [client, server] = await Promise.all([side.report, rig.scenario.report]);
     rig.proxy.stopCutting();
     await side.client.done.catch(() => undefined);
@@ -104,9 +104,13 @@ async function main(): Promise<void> {
   );
   const total = rows.reduce((sum, row) => sum + row.totalCuts, 0);
   const moved = rows.reduce((sum, row) => sum + row.verdict.counts.valuesMoved, 0);
-  const problems = rows.flatMap((row) =>
-    row.verdict.problems.map((problem) => `seed ${row.seed}: ${problem}`),
-  );
+  // A failed scenario's lines start with the errors its channels ended with (the cause).
+  const problems = rows.flatMap((row) => [
+    ...(row.verdict.problems.length === 0
+      ? []
+      : row.verdict.endings.map((ending) => `seed ${row.seed}: (ended with) ${ending}`)),
+    ...row.verdict.problems.map((problem) => `seed ${row.seed}: ${problem}`),
+  ]);
   const table = markdownTable({
     header: [
       'seed',
@@ -150,8 +154,8 @@ async function main(): Promise<void> {
       `${formatNumber(total)} cuts survived, ${formatNumber(moved)} values moved, ${problems.length} problem(s)\n\n${table}\n`,
   );
   for (const row of rows) progress(`  seed ${row.seed}: ${describeCounts(row.verdict.counts)}`);
-  for (const problem of problems.slice(0, 40)) process.stdout.write(`- ${problem}\n`);
-  if (problems.length > 40) process.stdout.write(`- … and ${problems.length - 40} more\n`);
+  for (const problem of problems.slice(0, 80)) process.stdout.write(`- ${problem}\n`);
+  if (problems.length > 80) process.stdout.write(`- … and ${problems.length - 80} more\n`);
   if (problems.length > 0 || total < cuts) process.exitCode = 1;
 }
 

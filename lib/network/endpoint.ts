@@ -215,7 +215,11 @@ export interface ChannelReconnectingOptions<
 export interface ClientResumeOptions {
   /**
    * How long, in milliseconds, this end keeps a lost session resumable; past it the
-   * channels end with `SessionExpiredError`.
+   * channels end with `SessionExpiredError`. The reconnects happen within it: an attempt
+   * whose connection never opens (a black hole during the opening handshake, where
+   * `idleTimeout` does not run yet) lasts the reconnect option `openTimeout` (30 s by
+   * default), so keep `openTimeout` well under the window (a few seconds) or a single
+   * stuck attempt can use most of it.
    * @default 60000
    */
   readonly window?: number | undefined;

@@ -100,24 +100,14 @@ const allBrowserSuites: readonly BrowserSuite[] = [
     sharedWithNode: false, // Node runs the scenario Node↔Node: spec/network/resume-fault.spec.ts
     setup: async () => {
       // The page's client connects through the proxy, which cuts at random once the page's
-      // first connection is 300 ms old (the suite runs last, after ~100 s of others: a
-      // cutting timer started now could fire a few ms into that connection, before the
-      // server's resume token arrived — by design an expiry, not a resume, and the run
-      // then moved 0 values); the page exchanges reports on REPORT_PATH, directly.
+      // first connection is 300 ms old (rig.startCutting: a cut before the server's resume
+      // token arrived is by design an expiry, not a resume); the page exchanges reports on
+      // REPORT_PATH, directly.
       const rig = await startScenarioRig(SMALL);
-      let delay: ReturnType<typeof setTimeout> | undefined;
-      const watch = setInterval(() => {
-        if (rig.proxy.accepted === 0) return;
-        clearInterval(watch);
-        delay = setTimeout(() => rig.proxy.startCutting({ minMs: 50, maxMs: 500 }), 300);
-      }, 10);
+      rig.startCutting({ minMs: 50, maxMs: 500 });
       return {
         env: { resumeProxyUrl: rig.proxy.url, resumeReportUrl: `${rig.directUrl}${REPORT_PATH}` },
-        close: async () => {
-          clearInterval(watch);
-          clearTimeout(delay);
-          await rig.close();
-        },
+        close: () => rig.close(),
       };
     },
   },

@@ -21,6 +21,11 @@ export interface CutProxy {
    * and the client never sees).
    */
   muteNew: boolean;
+  /**
+   * New connections are accepted and then forward nothing, either way: a black hole
+   * during the opening handshake (the client's upgrade request never reaches the server).
+   */
+  holdNew: boolean;
   /** Destroys every connection open now, both sides. */
   cut(): void;
   /** Stops forwarding on every connection open now (they stay open). */
@@ -37,6 +42,7 @@ export async function startCutProxy(target: number): Promise<CutProxy> {
     url: '',
     target,
     muteNew: false,
+    holdNew: false,
     get connections() {
       return connections;
     },
@@ -77,6 +83,11 @@ export async function startCutProxy(target: number): Promise<CutProxy> {
     for (const socket of pair) {
       socket.on('error', end);
       socket.on('close', end);
+    }
+    if (proxy.holdNew) {
+      client.on('data', () => undefined);
+      upstream.on('data', () => undefined);
+      return;
     }
     client.pipe(upstream);
     if (proxy.muteNew) {

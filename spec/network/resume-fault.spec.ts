@@ -59,7 +59,7 @@ describe('resume across connection loss (issue 16 fault test)', function () {
     rig = await startScenarioRig(config);
     const { proxy, scenario } = rig;
     const side = scenarioClient(proxy.url, config);
-    proxy.startCutting({ minMs: 50, maxMs: 500, modes: CUT_MODES });
+    rig.startCutting({ minMs: 50, maxMs: 500, modes: CUT_MODES });
     const limit = config.deadlineMs + 5_000;
     const [client, server] = await Promise.all([
       within(side.report, limit),

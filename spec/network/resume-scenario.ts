@@ -535,6 +535,10 @@ export function scenarioClient(baseUrl: string, config: ScenarioConfig): Scenari
       maxDelay: 50,
       minUptime: 0,
       idleTimeout: config.idleTimeoutMs,
+      // The proxy can black-hole a connection during its opening handshake, where no idle
+      // timer runs: the attempt then lasts `openTimeout` (30 s by default, past the 10 s
+      // window: the session expired, 3 of 4 soak scenarios under load).
+      openTimeout: 2_000,
     },
     ...resumeOptions(config),
   });

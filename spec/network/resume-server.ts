@@ -7,7 +7,7 @@
 import { route, serve } from '../../lib/server/index.js';
 import { text } from '../../lib/websocket/index.js';
 import { startCuttingProxy } from '../helpers/cutting-proxy.js';
-import type { CuttingProxy } from '../helpers/cutting-proxy.js';
+import type { CuttingOptions, CuttingProxy } from '../helpers/cutting-proxy.js';
 import { ResumeEndpoint, describeCounts, judge, scenarioServer } from './resume-scenario.js';
 import type { CutCounts } from '../helpers/cutting-proxy.js';
 import type { ScenarioConfig, ScenarioServer, SideReport } from './resume-scenario.js';
@@ -35,9 +35,19 @@ export interface ScenarioRig {
   readonly directUrl: string;
   /** The client's report, once a client sent it on {@link REPORT_PATH}. */
   readonly clientReport: Promise<SideReport>;
-  /** Closes the proxy, then the server (every connection). */
+  /**
+   * Starts the proxy's random cutting once the client's first connection is
+   * {@link FIRST_CUT_AFTER_MS} old. A cut before the server's resume token arrived ends
+   * the session by design (it cannot resume: docs/protocol.md section 12), and a cut in
+   * the first milliseconds would land there; the scenario tests resumes.
+   */
+  startCutting(options?: CuttingOptions): void;
+  /** Stops the proxy, then the server (every connection). */
   close(): Promise<void>;
 }
+
+/** How old the client's first connection is when the cutting starts, in ms. */
+export const FIRST_CUT_AFTER_MS = 300;
 
 /** Starts a scenario server and a cutting proxy in front of it (seeded with `seed`). */
 export async function startScenarioRig(
@@ -91,12 +101,27 @@ export async function startScenarioRig(
   const port = Number(new URL(server.url).port);
   const started = await startCuttingProxy({ targetPort: port, seed });
   holder.proxy = started;
+  let watch: ReturnType<typeof setInterval> | undefined;
+  let delay: ReturnType<typeof setTimeout> | undefined;
+  const cancelStart = (): void => {
+    clearInterval(watch);
+    clearTimeout(delay);
+  };
   return {
     scenario,
     proxy: started,
     directUrl: server.url,
     clientReport,
+    startCutting: (options) => {
+      cancelStart();
+      watch = setInterval(() => {
+        if (started.accepted === 0) return;
+        clearInterval(watch);
+        delay = setTimeout(() => started.startCutting(options), FIRST_CUT_AFTER_MS);
+      }, 5);
+    },
     close: async () => {
+      cancelStart();
       await started.close();
       await server.close({ timeout: 1000 });
     },

@@ -264,6 +264,54 @@ describe('resumable network channels', () => {
     expect(p.connections).to.equal(3);
   });
 
+  it('resumes after an attempt whose opening handshake was black-holed: the attempt ends at openTimeout, the next resumes within the window', async () => {
+    const Echo = echoEndpoint(16);
+    let serverRuns = 0;
+    const started = await startServer([
+      Echo.handle(async (session) => {
+        serverRuns++;
+        for await (const value of session.channels.up) await session.channels.down.send(value * 2);
+        session.channels.down.close();
+      }),
+    ]);
+    server = started.server;
+    proxy = await startCutProxy(started.port);
+    const p = proxy;
+    const received: number[] = [];
+    let clientResumes = -1;
+    let heldFor = -1;
+    const client = Echo.reconnecting(
+      p.url,
+      async (session) => {
+        const { up, down } = session.channels;
+        await up.send(1);
+        received.push(await down.receive());
+        // The next connection is accepted and hangs in its opening handshake.
+        p.holdNew = true;
+        p.cut();
+        await until(() => p.connections === 2);
+        const held = Date.now();
+        p.holdNew = false;
+        await up.send(2);
+        received.push(await down.receive());
+        heldFor = Date.now() - held;
+        up.close();
+        expect((await down.receiveCatching()).ok).to.equal(false);
+        clientResumes = session.resumes;
+      },
+      { reconnect: { ...FAST, openTimeout: 300 }, resume: { window: 5_000 } },
+    );
+    expect((await client.done).code).to.equal(1000);
+    expect(received).to.deep.equal([2, 4]);
+    expect({ clientResumes, serverRuns, connections: p.connections }).to.deep.equal({
+      clientResumes: 1,
+      serverRuns: 1,
+      connections: 3,
+    });
+    // The held attempt lasted its openTimeout (300 ms), not the default 30 s.
+    expect(heldFor).to.be.within(250, 4_000);
+  });
+
   it('ends both ends with SessionExpiredError when the connection is lost before the token arrived', async () => {
     const Echo = echoEndpoint(16);
     const serverEnds: unknown[] = [];
@@ -923,11 +971,11 @@ describe('resumable network channels', () => {
   describe('a connection that ends behind a backlog', () => {
     /**
      * `clients` reconnecting clients, each behind a proxy that holds what the server sends
-     * (48 messages of 64 KiB), then hands every client its ~3 MiB and a FIN in one write,
+     * (~3 MiB in messages of `size` chars), then hands every client its ~3 MiB and a FIN in one write,
      * all in the same macrotask: every value arrives once, and each session resumes on its
      * next connection for the rest (the goodbye).
      */
-    async function endBehindBacklog(clients: number): Promise<void> {
+    async function endBehindBacklog(clients: number, size = 64 * 1024): Promise<void> {
       const Bulk = channelEndpoint(
         '/bulk',
         contract('bulk', 1, {
@@ -935,8 +983,8 @@ describe('resumable network channels', () => {
           down: toClient<string>({ capacity: Infinity }),
         }),
       );
-      const COUNT = 48;
-      const big = 'x'.repeat(64 * 1024);
+      const big = 'x'.repeat(size);
+      const COUNT = Math.ceil((3 * 1024 * 1024) / size);
       let serverRuns = 0;
       const started = await startServer([
         Bulk.handle(async ({ channels: { up, down } }) => {
@@ -1048,9 +1096,14 @@ describe('resumable network channels', () => {
       await endBehindBacklog(1);
     });
 
-    it('resumes 6 sessions whose connections all end behind 3 MiB in the same macrotask (their messages decode over many read turns after the close)', async function () {
+    it('resumes 6 sessions whose connections all end behind 3 MiB in the same macrotask, in messages of 600 KB: their last messages decode several read turns after each close', async function () {
+      // A read turn decodes about 1 MiB across sessions, so with messages this large the
+      // sessions take turns over several event-loop iterations: the client must reconnect
+      // once its session has suspended, however late after the close that is, and not
+      // mistake "not suspended one macrotask after the close" for the session's end (it
+      // then waited for the handler, never reconnected, and the window expired).
       this.timeout(30_000);
-      await endBehindBacklog(6);
+      await endBehindBacklog(6, 600 * 1000);
     });
   });
 });
