@@ -24,8 +24,12 @@ export interface ServerAnswer {
   readonly seed: number;
 }
 
-/** Heartbeat of the scenario's server: a ping every 100 ms, 200 ms for its pong. */
-export const HEARTBEAT = { pingInterval: 100, pongTimeout: 200 } as const;
+/**
+ * Heartbeat of the scenario's server: a ping every 250 ms, 1 s for its pong (a loaded
+ * machine delays a browser's pong past 200 ms; a connection dropped before its resume
+ * token arrived cannot resume).
+ */
+export const HEARTBEAT = { pingInterval: 250, pongTimeout: 1_000 } as const;
 
 /** A scenario server behind a cutting proxy. */
 export interface ScenarioRig {
