@@ -108,15 +108,17 @@ export type ServerGreeting =
   | { readonly kind: 'closed' };
 
 /**
- * The server side: sends its hello, reads the client's and, from a version-4 client, its
- * first frame. Throws a `ProtocolError` (after closing with 1002) on a malformed hello or
- * `resume` frame.
+ * Sends this end's hello and reads the peer's: the version both speak and the reader of
+ * the frames after it, or `undefined` when the connection ended first. Throws a
+ * `ProtocolError` (after closing with 1002) when the first frame is not a hello.
  */
-export async function serverHandshake(session: WireSession): Promise<ServerGreeting> {
+async function exchangeHellos(
+  session: WireSession,
+): Promise<{ readonly frames: FrameReader; readonly version: number } | undefined> {
   send(session, `["${PROTOCOL_NAME}",${String(PROTOCOL_VERSION_RESUME)}]`);
   const frames = new FrameReader(session);
   const hello = await frames.next();
-  if (hello === undefined) return { kind: 'closed' };
+  if (hello === undefined) return undefined;
   const peer = helloVersion(hello);
   if (peer === undefined) {
     fail(
@@ -125,6 +127,18 @@ export async function serverHandshake(session: WireSession): Promise<ServerGreet
     );
   }
   const version = Math.min(peer, PROTOCOL_VERSION_RESUME);
+  return { frames, version };
+}
+
+/**
+ * The server side: sends its hello, reads the client's and, from a version-4 client, its
+ * first frame. Throws a `ProtocolError` (after closing with 1002) on a malformed hello or
+ * `resume` frame.
+ */
+export async function serverHandshake(session: WireSession): Promise<ServerGreeting> {
+  const hellos = await exchangeHellos(session);
+  if (hellos === undefined) return { kind: 'closed' };
+  const { frames, version } = hellos;
   if (version < PROTOCOL_VERSION_RESUME) {
     return { kind: 'fresh', version, leftover: frames.rest(), wantsToken: false };
   }
@@ -186,18 +200,9 @@ export async function clientHandshake(
   resume: { readonly token: string; readonly received: number } | undefined,
   wantToken: boolean,
 ): Promise<ClientGreeting> {
-  send(session, `["${PROTOCOL_NAME}",${String(PROTOCOL_VERSION_RESUME)}]`);
-  const frames = new FrameReader(session);
-  const hello = await frames.next();
-  if (hello === undefined) return { kind: 'closed' };
-  const peer = helloVersion(hello);
-  if (peer === undefined) {
-    fail(
-      session,
-      `Expected the hello frame ["${PROTOCOL_NAME}",${String(PROTOCOL_VERSION_RESUME)}] first`,
-    );
-  }
-  const version = Math.min(peer, PROTOCOL_VERSION_RESUME);
+  const hellos = await exchangeHellos(session);
+  if (hellos === undefined) return { kind: 'closed' };
+  const { frames, version } = hellos;
   if (version < PROTOCOL_VERSION_RESUME || (resume === undefined && !wantToken)) {
     return { kind: 'fresh', version, leftover: frames.rest(), awaitSession: false };
   }
