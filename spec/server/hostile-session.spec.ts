@@ -22,8 +22,8 @@ const ON_TIME_MS = 300;
 /**
  * How long the test waits for an answer of the child over IPC. What is asserted is in the
  * answers (the child's own timer lateness); this only bounds a child that never answers,
- * and is long because on a loaded machine both processes are slow (3 s once failed with 16
- * clients flooding 768 MiB, while the child's loop was not measured late).
+ * and is long because on a loaded machine both processes are slow (3 s once ran out with
+ * 16 clients flooding 768 MiB at load ~10; a late loop still fails on the lateness it reports).
  */
 const ANSWER_MS = 10_000;
 
