@@ -99,10 +99,9 @@ const allBrowserSuites: readonly BrowserSuite[] = [
     module: 'resume.suite.ts',
     sharedWithNode: false, // Node runs the scenario Node↔Node: spec/network/resume-fault.spec.ts
     setup: async () => {
-      // The page's client connects through the proxy, which cuts at random once the page's
-      // first connection is 300 ms old (rig.startCutting: a cut before the server's resume
-      // token arrived is by design an expiry, not a resume); the page exchanges reports on
-      // REPORT_PATH, directly.
+      // The page's client connects through the proxy, which cuts at random once values
+      // flow (rig.startCutting: a cut before the server's resume token arrived is by design
+      // an expiry, not a resume); the page exchanges reports on REPORT_PATH, directly.
       const rig = await startScenarioRig(SMALL);
       rig.startCutting({ minMs: 50, maxMs: 500 });
       return {
