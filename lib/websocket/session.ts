@@ -338,6 +338,52 @@ export interface FinishListener {
   sessionFinished(reason: CloseReason): void;
 }
 
+/** `ws`'s own `'close'` event: the code, and the reason as a `Buffer`. */
+type NodeWsCloseListener = (code: number, reason: { toString(): string }) => void;
+
+/**
+ * A Node `ws` WebSocket as its own EventEmitter events see it. `ws`'s `addEventListener`
+ * wraps each listener in a function that builds a WHATWG event; its close event's
+ * `wasClean` is `_closeFrameReceived && _closeFrameSent`, two fields of the socket, read
+ * when the event fires. A session listens to those events directly (see {@link wasClean}).
+ */
+interface NodeWs {
+  readonly _closeFrameReceived: boolean;
+  readonly _closeFrameSent: boolean;
+  on(event: 'close', listener: NodeWsCloseListener): unknown;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+  off(event: 'close', listener: NodeWsCloseListener): unknown;
+}
+
+/**
+ * `socket` as a Node `ws` socket, or `undefined` for any other (browsers, Node's own
+ * `WebSocket`, Bun's and Deno's, test doubles): those keep `addEventListener`. Told apart
+ * by the two fields `ws`'s close event derives `wasClean` from, so that a `ws` without
+ * them falls back to `addEventListener` rather than guess.
+ */
+function asNodeWs(socket: WebSocketLike): NodeWs | undefined {
+  const candidate = socket as unknown as Partial<NodeWs>;
+  return typeof candidate._closeFrameReceived === 'boolean' &&
+    typeof candidate._closeFrameSent === 'boolean' &&
+    typeof candidate.on === 'function' &&
+    typeof candidate.off === 'function'
+    ? (candidate as NodeWs)
+    : undefined;
+}
+
+/**
+ * `wasClean` of a `ws` socket's close event, as `ws`'s `CloseEvent` computes it: both
+ * Close frames were exchanged (ours written, the peer's received).
+ */
+function wasClean(socket: NodeWs): boolean {
+  return socket._closeFrameReceived && socket._closeFrameSent;
+}
+
+/** A session's close listener, for either kind of socket. */
+type CloseListener = ((event: CloseEventLike) => void) & NodeWsCloseListener;
+/** A session's error listener, for either kind of socket. */
+type ErrorListener = ((event: ErrorEventLike) => void) & ((error: unknown) => void);
+
 /** A session of any message types, where they do not matter. */
 type Untyped = SocketSession<unknown, unknown>;
 
@@ -492,8 +538,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * `TextBytes`), else the WHATWG event's.
    */
   readonly #onMessage: (dataOrEvent: unknown, isBinary?: boolean) => void;
-  readonly #onClose: (event: CloseEventLike) => void;
-  readonly #onError: (event: ErrorEventLike) => void;
+  /**
+   * The close and error listeners: on a Node `ws` socket, listeners of its own
+   * EventEmitter events (see {@link asNodeWs}); else WHATWG event listeners.
+   */
+  readonly #onClose: CloseListener;
+  readonly #onError: ErrorListener;
 
   /**
    * `rawMessages` (internal, for `sluice/server`, whose sockets are `ws`'s): listen to
@@ -535,17 +585,33 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       : (event: unknown): void => {
           this.#receive((event as MessageEventLike).data);
         };
-    // Made here rather than as field initializers, so that the closures share one context.
-    this.#onClose = (event: CloseEventLike): void => {
-      this.#socketClosed(event);
-    };
-    this.#onError = (event: ErrorEventLike): void => {
-      this.#errored(event.error ?? event.message);
-    };
     if (raw) (socket.on as NonNullable<WebSocketLike['on']>)('message', this.#onMessage);
     else socket.addEventListener('message', this.#onMessage);
-    socket.addEventListener('close', this.#onClose);
-    socket.addEventListener('error', this.#onError);
+    // Made here rather than as field initializers, so that the closures share one context.
+    const nodeWs = asNodeWs(socket);
+    if (nodeWs !== undefined) {
+      // `ws`'s own events, as its `addEventListener` wrappers would report them, without
+      // the two wrappers (a closure and its properties each) per connection.
+      this.#onClose = ((code: number, reason: { toString(): string }): void => {
+        // Read from the socket, not captured: the closures' context holds only `this`.
+        const clean = wasClean(this.#socket as unknown as NodeWs);
+        this.#socketClosed({ code, reason: reason.toString(), wasClean: clean });
+      }) as CloseListener;
+      this.#onError = (error: unknown): void => {
+        this.#errored(error);
+      };
+      nodeWs.on('close', this.#onClose);
+      nodeWs.on('error', this.#onError);
+    } else {
+      this.#onClose = ((event: CloseEventLike): void => {
+        this.#socketClosed(event);
+      }) as CloseListener;
+      this.#onError = ((event: ErrorEventLike): void => {
+        this.#errored(event.error ?? event.message);
+      }) as ErrorListener;
+      socket.addEventListener('close', this.#onClose);
+      socket.addEventListener('error', this.#onError);
+    }
     if (this.#idleTimeout !== undefined && typeof socket.on === 'function') {
       const onControlFrame = (this.#r().onControlFrame = () => {
         this.#touch();
@@ -1356,7 +1422,9 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (rare.onOpen !== null) socket.removeEventListener('open', rare.onOpen);
     if (this.#raw) socket.off?.('message', this.#onMessage);
     else socket.removeEventListener('message', this.#onMessage);
-    socket.removeEventListener('close', this.#onClose);
+    const nodeWs = asNodeWs(socket);
+    if (nodeWs !== undefined) nodeWs.off('close', this.#onClose);
+    else socket.removeEventListener('close', this.#onClose);
     // The error listener stays: `ws` (an EventEmitter) throws an 'error' nobody listens to,
     // and a dropped socket may still emit one.
     const onControlFrame = rare.onControlFrame;
