@@ -357,7 +357,7 @@ interface NodeWs {
 
 /**
  * `socket` as a Node `ws` socket, or `undefined` for any other (browsers, Node's own
- * `WebSocket`, Bun's and Deno's, test doubles): those keep `addEventListener`. Told apart
+ * `WebSocket`, test doubles): those keep `addEventListener`. Told apart
  * by the two fields `ws`'s close event derives `wasClean` from, so that a `ws` without
  * them falls back to `addEventListener` rather than guess.
  */
