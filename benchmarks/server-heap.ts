@@ -163,6 +163,12 @@ if (args[0] === '--server') {
       .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
     console.log(`bytes per connection, sluice minus ws, ${n} idle connections (self sizes):`);
     for (const [key, bytes] of rows) console.log(`${bytes.toFixed(0).padStart(8)}  ${key}`);
+    // Strings and code are mostly the modules' source and compiled code, which do not grow
+    // with connections (the request's header strings do, and hide among them).
+    const objects = rows
+      .filter(([key]) => !key.startsWith('code:') && !key.includes('string:'))
+      .reduce((sum, [, bytes]) => sum + bytes, 0);
+    console.log(`${objects.toFixed(0).padStart(8)}  total without strings and code`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -41,6 +41,37 @@ interface Failure {
 }
 
 /**
+ * The part of a {@link ServerSessionImpl}'s state that a connection whose handler only
+ * waits never touches: the handler's scope and what makes it (read `signal` or `scope`),
+ * `closed` (read), and the end of the connection (why it ended, a heartbeat's override,
+ * a shutdown's goodbye). Made at its first use.
+ */
+class Rare {
+  /** `closed`, once read. */
+  closed: Promise<CloseReason> | undefined = undefined;
+  /**
+   * The handler's scope, once `signal` or `scope` was read while (or after) it ran. The
+   * connection's end (or the server's shutdown) cancels it directly — what a parent
+   * signal would do — so a connection needs no AbortController of its own.
+   */
+  scope: ScopeCore | undefined = undefined;
+  /** Only if `signal` is read before the handler starts (it never is by `serve`). */
+  controller: AbortController | undefined = undefined;
+  /** Hands the handler's promise to a scope made during the handler's synchronous call. */
+  adopt: ((body: Promise<unknown>) => void) | undefined = undefined;
+  /** The outcome of the scope made while the handler ran. */
+  scoped: Promise<unknown> | undefined = undefined;
+  /** Settled without a scope: why its signal would have been aborted, if it would. */
+  settledAbort: Failure | undefined = undefined;
+  /** Whether the connection has ended (or the server shut it down), and why. */
+  aborted = false;
+  abortReason: unknown = undefined;
+  /** Set when the server failed the connection itself (heartbeat): reported by `closed`. */
+  override: CloseReason | undefined = undefined;
+  goingAway: Promise<CloseReason> | undefined = undefined;
+}
+
+/**
  * The {@link ServerSession} behind `serve` and `testConversation`; internal.
  *
  * ## What an idle connection holds
@@ -58,34 +89,14 @@ interface Failure {
 export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, FinishListener {
   readonly request: ServerRequest;
   readonly #inner: SocketSession<In, Out>;
-  /** `closed`, once read. */
-  #closed: Promise<CloseReason> | undefined;
-  /**
-   * The handler's scope, once `signal` or `scope` was read while (or after) it ran. The
-   * connection's end (or the server's shutdown) cancels it directly — what a parent
-   * signal would do — so a connection needs no AbortController of its own.
-   */
-  #scope: ScopeCore | undefined;
-  /** Only if `signal` is read before the handler starts (it never is by `serve`). */
-  #controller: AbortController | undefined;
   #state: typeof BEFORE | typeof RUNNING | typeof SETTLED = BEFORE;
   /** The handler's promise while it runs (the body a scope made meanwhile adopts). */
   #body: Promise<unknown> | undefined;
-  /** Hands the handler's promise to a scope made during the handler's synchronous call. */
-  #adopt: ((body: Promise<unknown>) => void) | undefined;
   /** Who hears about the handler's end, while it runs (see `runHandler`). */
   #host: HandlerHost<unknown> | undefined;
   #token: unknown;
-  /** The outcome of the scope made while the handler ran. */
-  #scoped: Promise<unknown> | undefined;
-  /** Settled without a scope: why its signal would have been aborted, if it would. */
-  #settledAbort: Failure | undefined;
-  /** Whether the connection has ended (or the server shut it down), and why. */
-  #aborted = false;
-  #abortReason: unknown = undefined;
-  /** Set when the server failed the connection itself (heartbeat): reported by `closed`. */
-  #override: CloseReason | undefined;
-  #goingAway: Promise<CloseReason> | undefined;
+  /** The rest of the state, made at its first use (see {@link Rare}). */
+  #rare: Rare | null = null;
 
   /**
    * `rawMessages`: listen to `ws`'s own message event, so that a text message is decoded
@@ -102,8 +113,14 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
     this.request = request;
   }
 
+  /** The rarely used half of the state, made now if it was not. */
+  #r(): Rare {
+    return (this.#rare ??= new Rare());
+  }
+
   get closed(): Promise<CloseReason> {
-    return (this.#closed ??= this.#inner.closed.then((reason) => this.#override ?? reason));
+    const rare = this.#r();
+    return (rare.closed ??= this.#inner.closed.then((reason) => rare.override ?? reason));
   }
 
   /**
@@ -111,7 +128,7 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
    * `closed` settles, before anything awaiting it resumes); internal.
    */
   sessionFinished(reason: CloseReason): void {
-    this.#abort(new WebSocketCloseError(this.#override ?? reason));
+    this.#abort(new WebSocketCloseError(this.#rare?.override ?? reason));
   }
 
   get incoming(): ReceiveChannel<In> {
@@ -129,11 +146,12 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
   get signal(): AbortSignal {
     const handlerScope = this.#handlerScope();
     if (handlerScope !== undefined) return handlerScope.signal;
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    const rare = this.#r();
+    if (rare.controller === undefined) {
+      rare.controller = new AbortController();
+      if (rare.aborted) rare.controller.abort(rare.abortReason);
     }
-    return this.#controller.signal;
+    return rare.controller.signal;
   }
 
   get scope(): Scope {
@@ -144,24 +162,26 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
 
   /** The handler's scope, made on first use; `undefined` before the handler started. */
   #handlerScope(): ScopeCore | undefined {
-    if (this.#scope !== undefined || this.#state === BEFORE) return this.#scope;
+    const existing = this.#rare?.scope;
+    if (existing !== undefined || this.#state === BEFORE) return existing;
+    const rare = this.#r();
     if (this.#state === RUNNING) {
-      const core = (this.#scope = new ScopeCore(false, true, undefined, undefined));
-      if (this.#aborted) core.cancel(this.#abortReason);
+      const core = (rare.scope = new ScopeCore(false, true, undefined, undefined));
+      if (rare.aborted) core.cancel(rare.abortReason);
       let body = this.#body;
       if (body === undefined) {
         // Asked for while the handler is being called: its promise comes when it returns.
         body = new Promise((resolve) => {
-          this.#adopt = resolve;
+          rare.adopt = resolve;
         });
       }
       const adopted = body;
-      this.#scoped = core.run(() => adopted);
+      rare.scoped = core.run(() => adopted);
       return core;
     }
     // Settled without a scope: the scope it would have had, settled.
-    const core = (this.#scope = new ScopeCore(false, false, undefined, undefined));
-    const abort = this.#settledAbort;
+    const core = (rare.scope = new ScopeCore(false, false, undefined, undefined));
+    const abort = rare.settledAbort;
     if (abort !== undefined) core.cancel(abort.error);
     core.seal();
     return core;
@@ -184,9 +204,10 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
       body = Promise.reject(error);
     }
     this.#body = body;
-    if (this.#adopt !== undefined) {
-      this.#adopt(body);
-      this.#adopt = undefined;
+    const rare = this.#rare;
+    if (rare !== null && rare.adopt !== undefined) {
+      rare.adopt(body);
+      rare.adopt = undefined;
     }
     body.then(
       () => {
@@ -201,7 +222,8 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
   #bodySettled(failure: Failure | undefined): void {
     this.#body = undefined;
     this.#state = SETTLED;
-    const scoped = this.#scoped;
+    const rare = this.#rare;
+    const scoped = rare === null ? undefined : rare.scoped;
     if (scoped !== undefined) {
       // The handler read its scope: the scope decides (and waits for its children).
       scoped.then(
@@ -214,16 +236,16 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
       );
       return;
     }
-    if (this.#aborted) {
+    if (rare !== null && rare.aborted) {
       // A cancelled scope rejects with the reason; a real failure after the cancellation
       // is recorded as suppressed by it.
-      const reason = this.#abortReason;
+      const reason = rare.abortReason;
       if (failure !== undefined && !isCancellationBy(failure.error, reason)) {
         addSuppressed(reason, failure.error);
       }
       failure = { error: reason };
     }
-    this.#settledAbort = failure;
+    if (failure !== undefined) this.#r().settledAbort = failure;
     // A scope's promise would settle a microtask after its body: keep that timing.
     void RESOLVED.then(() => {
       this.#handlerEnded(failure);
@@ -240,21 +262,24 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
 
   /** Whether the connection ended (or was shut down) with `error` as the reason; internal. */
   abortedWith(error: unknown): boolean {
-    return this.#aborted && error === this.#abortReason;
+    const rare = this.#rare;
+    return rare !== null && rare.aborted && error === rare.abortReason;
   }
 
   /** The reason the connection ended before the handler started, if it did; internal. */
   get abortedEarly(): { reason: unknown } | undefined {
-    return this.#aborted ? { reason: this.#abortReason } : undefined;
+    const rare = this.#rare;
+    return rare !== null && rare.aborted ? { reason: rare.abortReason } : undefined;
   }
 
   /** The connection's end: the first reason wins, as with `AbortController.abort`. */
   #abort(reason: unknown): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#abortReason = reason;
-    this.#controller?.abort(reason);
-    this.#scope?.cancel(reason);
+    const rare = this.#r();
+    if (rare.aborted) return;
+    rare.aborted = true;
+    rare.abortReason = reason;
+    rare.controller?.abort(reason);
+    rare.scope?.cancel(reason);
   }
 
   close(code = 1000, reason = ''): Promise<CloseReason> {
@@ -278,7 +303,7 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
     this.#abort(reason);
     const away = goAway(this, 1001, 'Going away');
     if (away === undefined) void this.#inner.closeWith(1001, 'Going away');
-    else this.#goingAway = away;
+    else this.#r().goingAway = away;
   }
 
   /**
@@ -287,7 +312,7 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
    * the handshake short); internal.
    */
   get goingAway(): Promise<CloseReason> | undefined {
-    return this.#goingAway;
+    return this.#rare?.goingAway;
   }
 
   /**
@@ -297,8 +322,9 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
    * Internal.
    */
   fail(reason: CloseReason, cause: unknown): boolean {
-    if (this.#override !== undefined) return false;
-    this.#override = reason;
+    const rare = this.#r();
+    if (rare.override !== undefined) return false;
+    rare.override = reason;
     this.#abort(new WebSocketCloseError(reason, { cause }));
     return true;
   }

@@ -338,6 +338,52 @@ export interface FinishListener {
   sessionFinished(reason: CloseReason): void;
 }
 
+/** `ws`'s own `'close'` event: the code, and the reason as a `Buffer`. */
+type NodeWsCloseListener = (code: number, reason: { toString(): string }) => void;
+
+/**
+ * A Node `ws` WebSocket as its own EventEmitter events see it. `ws`'s `addEventListener`
+ * wraps each listener in a function that builds a WHATWG event; its close event's
+ * `wasClean` is `_closeFrameReceived && _closeFrameSent`, two fields of the socket, read
+ * when the event fires. A session listens to those events directly (see {@link wasClean}).
+ */
+interface NodeWs {
+  readonly _closeFrameReceived: boolean;
+  readonly _closeFrameSent: boolean;
+  on(event: 'close', listener: NodeWsCloseListener): unknown;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+  off(event: 'close', listener: NodeWsCloseListener): unknown;
+}
+
+/**
+ * `socket` as a Node `ws` socket, or `undefined` for any other (browsers, Node's own
+ * `WebSocket`, test doubles): those keep `addEventListener`. Told apart
+ * by the two fields `ws`'s close event derives `wasClean` from, so that a `ws` without
+ * them falls back to `addEventListener` rather than guess.
+ */
+function asNodeWs(socket: WebSocketLike): NodeWs | undefined {
+  const candidate = socket as unknown as Partial<NodeWs>;
+  return typeof candidate._closeFrameReceived === 'boolean' &&
+    typeof candidate._closeFrameSent === 'boolean' &&
+    typeof candidate.on === 'function' &&
+    typeof candidate.off === 'function'
+    ? (candidate as NodeWs)
+    : undefined;
+}
+
+/**
+ * `wasClean` of a `ws` socket's close event, as `ws`'s `CloseEvent` computes it: both
+ * Close frames were exchanged (ours written, the peer's received).
+ */
+function wasClean(socket: NodeWs): boolean {
+  return socket._closeFrameReceived && socket._closeFrameSent;
+}
+
+/** A session's close listener, for either kind of socket. */
+type CloseListener = ((event: CloseEventLike) => void) & NodeWsCloseListener;
+/** A session's error listener, for either kind of socket. */
+type ErrorListener = ((event: ErrorEventLike) => void) & ((error: unknown) => void);
+
 /** A session of any message types, where they do not matter. */
 type Untyped = SocketSession<unknown, unknown>;
 
@@ -372,9 +418,92 @@ function handParkedWriter(this: ParkedWriter<unknown>, result: unknown): void {
   writerHanded(this.session, result);
 }
 
+/** See `Rare.granted`: bound to the session's private member in its static block. */
+let readTurnGranted: (session: Untyped) => void;
+
+/**
+ * The half of a session's state that an open connection which only waits never touches:
+ * flow control (the backlog, the bytes held, pausing, peeking for a pong, read-turn
+ * throttling), the idle timeout, drain polls, and the close bookkeeping. A session makes
+ * it at the first use of any of it (see `SocketSession.#r`) and keeps it; it is also
+ * the session's place in the read turns (a {@link Reader}).
+ */
+class Rare implements Reader {
+  readonly session: Untyped;
+  /** `closed`, made on first use. */
+  closed: Promise<CloseReason> | undefined = undefined;
+  resolveClosed: (reason: CloseReason) => void = noop;
+  closeReason: CloseReason | undefined = undefined;
+  /** Set once a close was asked for (by us): the writer closes after draining. */
+  closeRequest: { code: number; reason: string } | null = null;
+  /** The close was started on this side: `incoming` ends normally whatever the code. */
+  closedHere = false;
+  /** After a decode failure or overflow: later frames are ignored. */
+  discarding = false;
+  /** The writer loop has ended: a close request goes straight to the socket. */
+  writerDone = false;
+  backlog: unknown[] | null = null;
+  /** The size (see `sizeOf`) of each backlog item, at the same index. */
+  backlogSizes: number[] | null = null;
+  /** Bytes of the messages in the backlog. */
+  backlogBytes = 0;
+  /**
+   * The sizes of the messages in `incoming`'s buffer, oldest first. The session is its
+   * only sender and values leave a buffer oldest first, so the buffer holds the last
+   * `buffered` of them: the rest were taken (see `#held`).
+   */
+  bufferSizes: Deque<number> | null = null;
+  bufferBytes = 0;
+  /** Sluice paused the socket (back-pressure); it may be reading for a pong (`peeking`). */
+  paused = false;
+  /** Paused, but reading again until the heartbeat's pong arrives (see `pinged`). */
+  peeking = false;
+  /**
+   * The socket is paused until this session's next read turn (read-turns.ts): the bytes
+   * decoded in one macrotask across sessions ran out, or a pause has ended.
+   */
+  throttled = false;
+  /** The read turn awaited is for a heartbeat peek (see `pinged`). */
+  peekQueued = false;
+  /** See {@link Reader.lastSize}. */
+  lastSize = 0;
+  /**
+   * `performance.now()` when the socket last stopped being paused without reading;
+   * `Infinity` while it is; `-Infinity` if it never was. See `unreadUntil`.
+   */
+  unreadUntil = -Infinity;
+  lastError: unknown = undefined;
+  lastFrame = 0;
+  /** Clears the idle timer while one is armed. */
+  idleTimer: (() => void) | undefined = undefined;
+  /** The stop functions of the drain polls running (`flush`, the writer), if any. */
+  pollers: Set<() => void> | null = null;
+  onOpen: (() => void) | null = null;
+  onControlFrame: (() => void) | null = null;
+  onPeekPong: (() => void) | null = null;
+  /** Whether `#maybeResume` is hooked to takes from `incoming` (from the first pause on). */
+  takenHooked = false;
+
+  constructor(session: Untyped) {
+    this.session = session;
+  }
+
+  /** This session's read turn (read-turns.ts). */
+  granted(): void {
+    readTurnGranted(this.session);
+  }
+}
+
 /**
  * The session behind {@link wrap}. Exported for `sluice/server`, which also needs
  * {@link SocketSession.closeWith} (protocol close codes such as 1001 and 1011).
+ *
+ * ## What an idle connection holds
+ * The fields below are what every open connection uses: the socket, the channels, the
+ * options, the writer's parking place and the listeners. Everything else — flow control,
+ * the idle timeout, drain polls, the close — lives in a {@link Rare} made at its first
+ * use: a connection that receives a message while its handler waits on `incoming`, and
+ * sends with the socket keeping up, never makes it.
  */
 export class SocketSession<In, Out> implements Session<In, Out> {
   readonly #socket: WebSocketLike;
@@ -386,59 +515,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   readonly #highWaterMark: number;
   readonly #idleTimeout: number | undefined;
   readonly #skipDecodeErrors: boolean;
-  /** `closed`, made on first use (an idle server connection never reads it). */
-  #closed: Promise<CloseReason> | undefined;
-  #resolveClosed: (reason: CloseReason) => void = noop;
+  readonly #maxBytes: number;
   /** Told when the connection ends (the server session); see {@link FinishListener}. */
   readonly #listener: FinishListener | undefined;
-
+  /** The rarely used half of the state, once used (see {@link Rare}). */
+  #rare: Rare | null = null;
   #finished = false;
-  #closeReason: CloseReason | undefined;
-  /** Set once a close was asked for (by us): the writer closes after draining. */
-  #closeRequest: { code: number; reason: string } | null = null;
-  /** The close was started on this side: `incoming` ends normally whatever the code. */
-  #closedHere = false;
-  /** After a decode failure or overflow: later frames are ignored. */
-  #discarding = false;
-  #backlog: unknown[] | null = null;
-  /** The size (see `sizeOf`) of each backlog item, at the same index. */
-  #backlogSizes: number[] | null = null;
-  /** Bytes of the messages in the backlog. */
-  #backlogBytes = 0;
-  /**
-   * The sizes of the messages in `incoming`'s buffer, oldest first. The session is its
-   * only sender and values leave a buffer oldest first, so the buffer holds the last
-   * `buffered` of them: the rest were taken (see `#held`).
-   */
-  #bufferSizes: Deque<number> | null = null;
-  #bufferBytes = 0;
-  readonly #maxBytes: number;
-  /** Sluice paused the socket (back-pressure); it may be reading for a pong (`#peeking`). */
-  #paused = false;
-  /** Paused, but reading again until the heartbeat's pong arrives (see `pinged`). */
-  #peeking = false;
-  /**
-   * The socket is paused until this session's next read turn (read-turns.ts): the bytes
-   * decoded in one macrotask across sessions ran out, or a pause has ended.
-   */
-  #throttled = false;
-  /** The read turn awaited is for a heartbeat peek (see `pinged`). */
-  #peekQueued = false;
-  /** This session in the read-turn queues (read-turns.ts), made at its first throttle. */
-  #readerOf: Reader | null = null;
-  /**
-   * `performance.now()` when the socket last stopped being paused without reading;
-   * `Infinity` while it is; `-Infinity` if it never was. See `unreadUntil`.
-   */
-  #unreadUntil = -Infinity;
-  #lastError: unknown = undefined;
-  #lastFrame = 0;
-  /** Clears the idle timer while one is armed. */
-  #idleTimer: (() => void) | undefined;
-  /** The stop functions of the drain polls running (`flush`, the writer), if any. */
-  #pollers: Set<() => void> | null = null;
-  /** The writer loop has ended: a close request goes straight to the socket. */
-  #writerDone = false;
   /** The writer's waiter on `frames`, made at its first park and reused. */
   #parkedWriter: ParkedWriter<Out> | null = null;
   /** What the parked writer was handed, until its next pass takes it. */
@@ -449,35 +531,19 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * by whatever completes the writer's waiter (see `#park`).
    */
   #parked = false;
-
-  // Listeners are made when they are first needed: a server's connection (open
-  // already, raw messages, no idle timeout) needs three.
-  #onOpen: (() => void) | null = null;
-  #onMessage: ((event: MessageEventLike) => void) | null = null;
-  /** `ws`'s own message event, where reading can pause (see `TextBytes`). */
-  readonly #onRawMessage = (data: unknown, isBinary: boolean): void => {
-    if (isBinary || !(data instanceof Uint8Array)) this.#receive(data);
-    else if (hasBudget()) this.#receive(UTF8.decode(data));
-    else this.#receive(new TextBytes(data));
-  };
-  /** Whether messages come through `#onRawMessage` (a server's `ws` socket). */
+  /** Whether messages come through `ws`'s own message event (a server's `ws` socket). */
   readonly #raw: boolean;
-  readonly #onClose = (event: CloseEventLike): void => {
-    this.#socketClosed(event);
-  };
-  readonly #onError = (event: ErrorEventLike): void => {
-    this.#lastError = event.error ?? event.message;
-    // Browsers and `ws` are CLOSING or CLOSED by now, and a close event follows. Node 20's
-    // own WebSocket stays CONNECTING and never fires close when it cannot connect.
-    if (this.#socket.readyState === CONNECTING) {
-      const reason: CloseReason = { code: 1006, reason: '', wasClean: false };
-      this.#finish(reason, new WebSocketCloseError(reason, { cause: this.#lastError }));
-    }
-  };
-  #onControlFrame: (() => void) | null = null;
-  #onPeekPong: (() => void) | null = null;
-  /** Whether `#maybeResume` is hooked to takes from `incoming` (from the first pause on). */
-  #takenHooked = false;
+  /**
+   * The message listener: `ws`'s own `(data, isBinary)` where reading can pause (see
+   * `TextBytes`), else the WHATWG event's.
+   */
+  readonly #onMessage: (dataOrEvent: unknown, isBinary?: boolean) => void;
+  /**
+   * The close and error listeners: on a Node `ws` socket, listeners of its own
+   * EventEmitter events (see {@link asNodeWs}); else WHATWG event listeners.
+   */
+  readonly #onClose: CloseListener;
+  readonly #onError: ErrorListener;
 
   /**
    * `rawMessages` (internal, for `sluice/server`, whose sockets are `ws`'s): listen to
@@ -508,19 +574,46 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#listener = listener;
 
     socket.binaryType = 'arraybuffer';
-    this.#raw =
-      rawMessages && typeof socket.on === 'function' && typeof socket.pause === 'function';
-    if (this.#raw) (socket.on as NonNullable<WebSocketLike['on']>)('message', this.#onRawMessage);
-    else {
-      this.#onMessage = (event) => {
-        this.#receive(event.data);
+    const raw = (this.#raw =
+      rawMessages && typeof socket.on === 'function' && typeof socket.pause === 'function');
+    this.#onMessage = raw
+      ? (data: unknown, isBinary?: boolean): void => {
+          if (isBinary === true || !(data instanceof Uint8Array)) this.#receive(data);
+          else if (hasBudget()) this.#receive(UTF8.decode(data));
+          else this.#receive(new TextBytes(data));
+        }
+      : (event: unknown): void => {
+          this.#receive((event as MessageEventLike).data);
+        };
+    if (raw) (socket.on as NonNullable<WebSocketLike['on']>)('message', this.#onMessage);
+    else socket.addEventListener('message', this.#onMessage);
+    // Made here rather than as field initializers, so that the closures share one context.
+    const nodeWs = asNodeWs(socket);
+    if (nodeWs !== undefined) {
+      // `ws`'s own events, as its `addEventListener` wrappers would report them, without
+      // the two wrappers (a closure and its properties each) per connection.
+      this.#onClose = ((code: number, reason: { toString(): string }): void => {
+        // Read from the socket, not captured: the closures' context holds only `this`.
+        const clean = wasClean(this.#socket as unknown as NodeWs);
+        this.#socketClosed({ code, reason: reason.toString(), wasClean: clean });
+      }) as CloseListener;
+      this.#onError = (error: unknown): void => {
+        this.#errored(error);
       };
-      socket.addEventListener('message', this.#onMessage);
+      nodeWs.on('close', this.#onClose);
+      nodeWs.on('error', this.#onError);
+    } else {
+      this.#onClose = ((event: CloseEventLike): void => {
+        this.#socketClosed(event);
+      }) as CloseListener;
+      this.#onError = ((event: ErrorEventLike): void => {
+        this.#errored(event.error ?? event.message);
+      }) as ErrorListener;
+      socket.addEventListener('close', this.#onClose);
+      socket.addEventListener('error', this.#onError);
     }
-    socket.addEventListener('close', this.#onClose);
-    socket.addEventListener('error', this.#onError);
     if (this.#idleTimeout !== undefined && typeof socket.on === 'function') {
-      const onControlFrame = (this.#onControlFrame = () => {
+      const onControlFrame = (this.#r().onControlFrame = () => {
         this.#touch();
       });
       socket.on('ping', onControlFrame);
@@ -528,19 +621,30 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     }
     const state = socket.readyState;
     if (state === CONNECTING) {
-      this.#onOpen = () => {
+      const onOpen = (this.#r().onOpen = () => {
         this.#opened();
-      };
-      socket.addEventListener('open', this.#onOpen);
+      });
+      socket.addEventListener('open', onOpen);
     } else if (state === OPEN) {
       this.#opened();
     } else if (state === CLOSING) {
       // Closing already: nothing more can be sent; the close event will finish us.
-      this.#closeRequest = { code: 1000, reason: '' };
+      this.#r().closeRequest = { code: 1000, reason: '' };
       this.#outgoing.frames.close();
     } else {
       this.#finish({ code: 1006, reason: '', wasClean: false }, undefined);
     }
+  }
+
+  /** The rarely used half of the state, made now if it was not (see {@link Rare}). */
+  #r(): Rare {
+    return (this.#rare ??= new Rare(this as unknown as Untyped));
+  }
+
+  /** The close asked for on this side, if any. */
+  #closeRequest(): { code: number; reason: string } | null {
+    const rare = this.#rare;
+    return rare === null ? null : rare.closeRequest;
   }
 
   /** The socket is open: the idle clock starts, and the writer after a microtask. */
@@ -559,16 +663,17 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   }
 
   get closed(): Promise<CloseReason> {
-    if (this.#closed === undefined) {
-      const reason = this.#closeReason;
-      this.#closed =
+    const rare = this.#r();
+    if (rare.closed === undefined) {
+      const reason = rare.closeReason;
+      rare.closed =
         reason === undefined
           ? new Promise<CloseReason>((resolve) => {
-              this.#resolveClosed = resolve;
+              rare.resolveClosed = resolve;
             })
           : Promise.resolve(reason);
     }
-    return this.#closed;
+    return rare.closed;
   }
 
   get protocol(): string {
@@ -594,7 +699,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   flush(): Promise<void> {
     const settled = (): Promise<void> => {
-      const reason = this.#closeReason as CloseReason;
+      const reason = this.#r().closeReason as CloseReason;
       return reason.wasClean ? RESOLVED : Promise.reject(new WebSocketCloseError(reason));
     };
     if (this.#finished) return settled();
@@ -605,7 +710,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   terminate(): void {
     if (this.#finished) return;
-    this.#closedHere = true;
+    this.#r().closedHere = true;
     this.#finish({ code: 1006, reason: '', wasClean: false }, undefined);
     this.#drop();
   }
@@ -633,16 +738,17 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   // ------------------------------------------------------------------ outgoing
 
   #requestClose(code: number, reason: string): void {
-    if (this.#finished || this.#closeRequest !== null) return;
-    this.#closeRequest = { code, reason };
-    this.#closedHere = true;
+    if (this.#finished || this.#closeRequest() !== null) return;
+    const rare = this.#r();
+    rare.closeRequest = { code, reason };
+    rare.closedHere = true;
     this.#parked = false;
     this.#outgoing.frames.close();
     // The writer drains what was accepted, then sends Close (see #write).
-    if (this.#writerDone) this.#closeSocket();
+    if (rare.writerDone) this.#closeSocket();
     // The peer's Close reply must get through even if nobody reads `incoming` any more:
     // from now on `incoming` is not flow-controlled (the handshake bounds this in time).
-    if (this.#paused) this.#resumeReading();
+    if (rare.paused) this.#resumeReading();
   }
 
   /**
@@ -669,7 +775,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   /** Not expected (the writer guards every call); never leave it unhandled. */
   #writerFailed(error: unknown): void {
-    this.#lastError = error;
+    this.#r().lastError = error;
     this.#finish({ code: 1006, reason: 'Writer failed', wasClean: false }, error);
     this.#drop();
   }
@@ -690,7 +796,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       return;
     }
     // Write everything already waiting, synchronously (each send resolves as it goes).
-    while (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest !== null) {
+    while (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest() !== null) {
       const result = frames.tryReceive();
       if (!result.ok) break;
       this.#send(result.value);
@@ -699,11 +805,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       this.#writerEnded();
       return;
     }
-    if (socket.bufferedAmount >= this.#highWaterMark && this.#closeRequest === null) {
+    if (socket.bufferedAmount >= this.#highWaterMark && this.#closeRequest() === null) {
       this.#poll(
         () =>
           socket.bufferedAmount < this.#highWaterMark ||
-          this.#closeRequest !== null ||
+          this.#closeRequest() !== null ||
           socket.readyState !== OPEN,
       ).then(() => {
         this.#writePass(undefined);
@@ -721,7 +827,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   }
 
   #writerEnded(): void {
-    this.#writerDone = true;
+    this.#r().writerDone = true;
     this.#closeSocket();
   }
 
@@ -767,6 +873,9 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     writerFailed = (session, error) => {
       session.#writerFailed(error);
     };
+    readTurnGranted = (session) => {
+      session.#granted();
+    };
     WRITER = {
       tryWrite: (session, data) => session.#tryWrite(data),
       closed: (session, cause) => {
@@ -791,8 +900,9 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   /** Sends Close with the requested code, once the writer is done. */
   #closeSocket(): void {
     const socket = this.#socket;
-    if (this.#finished || this.#closeRequest === null || socket.readyState !== OPEN) return;
-    const { code, reason } = this.#closeRequest;
+    const request = this.#closeRequest();
+    if (this.#finished || request === null || socket.readyState !== OPEN) return;
+    const { code, reason } = request;
     try {
       socket.close(code, reason);
     } catch (error) {
@@ -832,7 +942,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   #poll(check: () => boolean): Promise<void> {
     const poller = poll(() => this.#finished || check());
-    const pollers = (this.#pollers ??= new Set());
+    const pollers = (this.#r().pollers ??= new Set());
     pollers.add(poller.stop);
     return poller.promise.then(() => {
       pollers.delete(poller.stop);
@@ -842,11 +952,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   // ------------------------------------------------------------------ incoming
 
   #touch(): void {
-    if (this.#idleTimeout !== undefined) this.#lastFrame = Date.now();
+    if (this.#idleTimeout !== undefined) this.#r().lastFrame = Date.now();
   }
 
   #receive(raw: unknown): void {
-    if (this.#finished || this.#discarding) return;
+    if (this.#finished || (this.#rare !== null && this.#rare.discarding)) return;
     this.#touch();
     if (raw instanceof TextBytes) {
       this.#receiveLater(raw);
@@ -884,10 +994,10 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (value instanceof Promise) {
       value.catch(noop);
       this.#enqueue(new PendingDecode(value, data), size);
-    } else if (this.#backlog !== null) {
+    } else if (this.#rare !== null && this.#rare.backlog !== null) {
       this.#enqueue(value, size);
     } else if (!this.#offer(value as In, size) && !this.#incoming.isClosedForSend) {
-      if (this.#canPause() || this.#closeRequest !== null) this.#enqueue(value, size, true);
+      if (this.#canPause() || this.#closeRequest() !== null) this.#enqueue(value, size, true);
       else this.#overflowed(); // the message is dropped; those before it stay receivable
     }
     this.#checkBytes();
@@ -905,36 +1015,28 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#throttle(size);
   }
 
-  /** This session's place in the read turns (read-turns.ts), made when first needed. */
-  #reader(): Reader {
-    return (this.#readerOf ??= {
-      lastSize: 0,
-      granted: () => {
-        this.#granted();
-      },
-    });
-  }
-
   /** The turn's budget of bytes is spent: pause until a later turn (read-turns.ts). */
   #throttle(size: number): void {
-    this.#reader().lastSize = size;
+    const rare = this.#r();
+    rare.lastSize = size;
     // Paused for back-pressure already: its resume waits for a turn (`#resumeReading`).
-    if (this.#throttled || this.#finished || (this.#paused && !this.#peeking)) return;
-    this.#throttled = true;
-    this.#unreadUntil = Infinity;
+    if (rare.throttled || this.#finished || (rare.paused && !rare.peeking)) return;
+    rare.throttled = true;
+    rare.unreadUntil = Infinity;
     this.#stopIdleTimer();
     (this.#socket.pause as () => void)();
-    waitForTurn(this.#reader());
+    waitForTurn(rare);
   }
 
   /** This session's read turn: reading goes on unless it is paused for back-pressure. */
   #granted(): void {
-    this.#throttled = false;
-    const peek = this.#peekQueued;
-    this.#peekQueued = false;
-    if (this.#finished || (this.#paused && !this.#peeking)) return;
+    const rare = this.#r();
+    rare.throttled = false;
+    const peek = rare.peekQueued;
+    rare.peekQueued = false;
+    if (this.#finished || (rare.paused && !rare.peeking)) return;
     // A peek counts from the ping on (see `pinged`): a dead peer is still detected.
-    if (!peek) this.#unreadUntil = performance.now();
+    if (!peek) rare.unreadUntil = performance.now();
     this.#touch();
     this.#startIdleTimer();
     this.#socket.resume?.();
@@ -945,20 +1047,23 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * the values receivers have taken from the buffer since the last call.
    */
   #held(): number {
-    this.#trimSizes(channelInternals.buffered(this.#incoming));
-    return this.#bufferBytes + this.#backlogBytes;
+    const rare = this.#rare;
+    if (rare === null) return 0;
+    this.#trimSizes(rare, channelInternals.buffered(this.#incoming));
+    return rare.bufferBytes + rare.backlogBytes;
   }
 
   /** Keeps the sizes of the newest `count` buffered values. */
-  #trimSizes(count: number): void {
-    const sizes = this.#bufferSizes;
+  #trimSizes(rare: Rare | null, count: number): void {
+    const sizes = rare === null ? null : rare.bufferSizes;
     if (sizes === null) return;
-    while (sizes.length > count) this.#bufferBytes -= sizes.shift();
+    while (sizes.length > count) (rare as Rare).bufferBytes -= sizes.shift();
   }
 
   #pushSize(size: number): void {
-    (this.#bufferSizes ??= new Deque<number>()).push(size);
-    this.#bufferBytes += size;
+    const rare = this.#r();
+    (rare.bufferSizes ??= new Deque<number>()).push(size);
+    rare.bufferBytes += size;
   }
 
   /**
@@ -982,14 +1087,14 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #offer(value: In, size: number): boolean {
     const incoming = this.#incoming;
     const before = channelInternals.buffered(incoming);
-    this.#trimSizes(before);
+    this.#trimSizes(this.#rare, before);
     if (!incoming.trySend(value).ok) return false;
     const after = channelInternals.buffered(incoming);
     if (after > before) {
       this.#pushSize(size);
     } else if (this.#overflow === 'drop-oldest' && before > 0) {
       // Full: the oldest value was dropped to make room for this one.
-      this.#trimSizes(before - 1);
+      this.#trimSizes(this.#rare, before - 1);
       this.#pushSize(size);
     }
     // Else a waiting receiver took it, or (drop-latest, full) it was dropped.
@@ -1001,12 +1106,14 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * takes what the socket delivers after it paused, and what it reads for a pong.
    */
   #checkBytes(): void {
-    if (this.#closeRequest !== null || this.#finished) return;
+    if (this.#closeRequest() !== null || this.#finished) return;
     if (this.#overflow !== 'pause' || typeof this.#socket.pause !== 'function') return;
     const held = this.#held();
-    if (this.#peeking) {
+    const rare = this.#rare;
+    if (rare === null) return; // nothing held, nothing paused
+    if (rare.peeking) {
       if (held >= this.#peekLimit()) this.#endPeek();
-    } else if (!this.#paused && held >= this.#maxBytes / 2) {
+    } else if (!rare.paused && held >= this.#maxBytes / 2) {
       this.#pause();
     }
   }
@@ -1017,15 +1124,16 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   }
 
   #pause(): void {
-    if (!this.#takenHooked) {
+    const rare = this.#r();
+    if (!rare.takenHooked) {
       // From now on a take from `incoming` may end the pause.
-      this.#takenHooked = true;
+      rare.takenHooked = true;
       channelInternals.onTaken(this.#incoming, () => {
-        if (this.#paused && this.#backlog === null) this.#maybeResume();
+        if (rare.paused && rare.backlog === null) this.#maybeResume();
       });
     }
-    this.#paused = true;
-    this.#unreadUntil = Infinity;
+    rare.paused = true;
+    rare.unreadUntil = Infinity;
     this.#stopIdleTimer();
     (this.#socket.pause as () => void)();
   }
@@ -1036,17 +1144,19 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * do not all decode in the same macrotask (read-turns.ts).
    */
   #resumeReading(): void {
-    const reading = this.#peeking && !this.#throttled;
-    if (this.#peeking) this.#stopPeeking();
-    this.#paused = false;
-    if (this.#finished || reading || this.#throttled) return;
-    this.#throttled = true;
-    waitForTurn(this.#reader());
+    const rare = this.#r();
+    const reading = rare.peeking && !rare.throttled;
+    if (rare.peeking) this.#stopPeeking();
+    rare.paused = false;
+    if (this.#finished || reading || rare.throttled) return;
+    rare.throttled = true;
+    waitForTurn(rare);
   }
 
   /** Resumes once the backlog is delivered and the bytes held are under half the bound. */
   #maybeResume(): void {
-    if (!this.#paused || this.#backlog !== null) return;
+    const rare = this.#rare;
+    if (rare === null || !rare.paused || rare.backlog !== null) return;
     if (!this.#finished && this.#held() >= this.#maxBytes / 2) return;
     this.#resumeReading();
   }
@@ -1060,24 +1170,26 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    */
   pinged(): void {
     const socket = this.#socket;
-    if (!this.#paused || this.#peeking || this.#finished || typeof socket.on !== 'function') return;
+    const rare = this.#rare;
+    if (rare === null || !rare.paused || rare.peeking || this.#finished) return;
+    if (typeof socket.on !== 'function') return;
     if (this.#held() >= this.#peekLimit()) return;
-    this.#peeking = true;
+    rare.peeking = true;
     socket.on(
       'pong',
-      (this.#onPeekPong ??= () => {
+      (rare.onPeekPong ??= () => {
         this.#endPeek();
       }),
     );
     // Throttled: the read turn it waits for resumes it (and sets `unreadUntil` then).
-    if (this.#throttled) return;
+    if (rare.throttled) return;
     // Reading resumes at the next read turn, so that a heartbeat that pings many paused
     // sessions at once does not make them all read in the same macrotask; the wait counts
     // against the peer's pong timeout (a dead peer must still be detected).
-    this.#unreadUntil = performance.now();
-    this.#throttled = true;
-    this.#peekQueued = true;
-    waitForTurn(this.#reader());
+    rare.unreadUntil = performance.now();
+    rare.throttled = true;
+    rare.peekQueued = true;
+    waitForTurn(rare);
   }
 
   /**
@@ -1086,20 +1198,23 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * was due while it was so paused could not arrive. Internal, for `sluice/server`.
    */
   get unreadUntil(): number {
-    return this.#unreadUntil;
+    const rare = this.#rare;
+    return rare === null ? -Infinity : rare.unreadUntil;
   }
 
   #stopPeeking(): void {
-    this.#peeking = false;
-    if (this.#onPeekPong !== null) this.#socket.off?.('pong', this.#onPeekPong);
+    const rare = this.#r();
+    rare.peeking = false;
+    if (rare.onPeekPong !== null) this.#socket.off?.('pong', rare.onPeekPong);
   }
 
   /** The pong arrived, or the bytes held reached the peek's limit: pause again. */
   #endPeek(): void {
-    if (!this.#peeking) return;
+    const rare = this.#r();
+    if (!rare.peeking) return;
     this.#stopPeeking();
-    if (!this.#paused || this.#finished) return;
-    this.#unreadUntil = Infinity;
+    if (!rare.paused || this.#finished) return;
+    rare.unreadUntil = Infinity;
     (this.#socket.pause as () => void)();
   }
 
@@ -1109,17 +1224,18 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * the policy and the socket allow, or else fails the connection with 1008.
    */
   #enqueue(item: unknown, size: number, full = false): void {
-    let backlog = this.#backlog;
+    const rare = this.#r();
+    let backlog = rare.backlog;
     if (backlog === null) {
-      backlog = this.#backlog = [item];
-      (this.#backlogSizes ??= []).push(size);
-      void this.#feed();
+      backlog = rare.backlog = [item];
+      (rare.backlogSizes ??= []).push(size);
+      void this.#feed(rare);
     } else {
       backlog.push(item);
-      (this.#backlogSizes as number[]).push(size);
+      (rare.backlogSizes as number[]).push(size);
     }
-    this.#backlogBytes += size;
-    if (this.#paused || this.#closeRequest !== null) return;
+    rare.backlogBytes += size;
+    if (rare.paused || rare.closeRequest !== null) return;
     if (!full && backlog.length <= this.#capacity) return;
     if (this.#canPause()) this.#pause();
     else this.#overflowed();
@@ -1130,9 +1246,9 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   }
 
   /** Delivers the backlog in order with `send` (which waits for room), then resumes. */
-  async #feed(): Promise<void> {
-    const backlog = this.#backlog as unknown[];
-    const sizes = this.#backlogSizes as number[];
+  async #feed(rare: Rare): Promise<void> {
+    const backlog = rare.backlog as unknown[];
+    const sizes = rare.backlogSizes as number[];
     // Runs after the caller's synchronous turn, so the first item is already queued.
     await RESOLVED;
     for (let index = 0; index < backlog.length; index++) {
@@ -1148,7 +1264,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
         try {
           value = await item.promise;
         } catch (error) {
-          this.#backlogBytes -= size;
+          rare.backlogBytes -= size;
           const data = item.data instanceof TextBytes ? item.data.toString() : item.data;
           const decodeError = this.#decodeFailed(toDecodeError(error, data), false);
           if (decodeError === undefined) continue;
@@ -1157,43 +1273,44 @@ export class SocketSession<In, Out> implements Session<In, Out> {
         }
       }
       try {
-        await this.#deliver(value as In, size);
+        await this.#deliver(rare, value as In, size);
       } catch {
         break; // `incoming` was cancelled: drop the rest.
       }
     }
-    this.#backlog = null;
+    rare.backlog = null;
     sizes.length = 0;
-    this.#backlogBytes = 0;
+    rare.backlogBytes = 0;
     this.#maybeResume();
   }
 
   /** Sends one backlog value to `incoming` (waiting for room), moving its size along. */
-  async #deliver(value: In, size: number): Promise<void> {
+  async #deliver(rare: Rare, value: In, size: number): Promise<void> {
     const incoming = this.#incoming;
     if (this.#overflow === 'drop-oldest' || this.#overflow === 'drop-latest') {
       // Never waits: `trySend` fails only once `incoming` is closed.
-      this.#backlogBytes -= size;
+      rare.backlogBytes -= size;
       if (!this.#offer(value, size)) await incoming.send(value);
       return;
     }
     try {
       await incoming.send(value);
     } finally {
-      this.#backlogBytes -= size;
+      rare.backlogBytes -= size;
     }
     // The only sender, waiting until now: if the buffer holds anything, its newest value
     // is this one.
     const count = channelInternals.buffered(incoming);
-    this.#trimSizes(count > 0 ? count - 1 : 0);
+    this.#trimSizes(rare, count > 0 ? count - 1 : 0);
     if (count > 0) this.#pushSize(size);
   }
 
   /** Ends `incoming` with `cause` after everything before it. */
   #endIncoming(cause: unknown): void {
-    if (this.#backlog !== null) {
-      this.#backlog.push(new EndOfIncoming(cause));
-      (this.#backlogSizes as number[]).push(0);
+    const rare = this.#rare;
+    if (rare !== null && rare.backlog !== null) {
+      rare.backlog.push(new EndOfIncoming(cause));
+      (rare.backlogSizes as number[]).push(0);
     } else {
       this.#incoming.close(cause);
     }
@@ -1205,7 +1322,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    */
   #decodeFailed(error: DecodeError, queue = true): DecodeError | undefined {
     if (this.#skipDecodeErrors) return undefined;
-    this.#discarding = true;
+    this.#r().discarding = true;
     if (queue) this.#endIncoming(error);
     this.#requestClose(
       error.closeCode,
@@ -1216,7 +1333,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   /** `incoming` overflowed: by count (1008), or past `maxBytes` (1009). */
   #overflowed(maxBytes?: number): void {
-    this.#discarding = true;
+    this.#r().discarding = true;
     this.#endIncoming(new IncomingOverflowError(this.#capacity, maxBytes));
     this.#requestClose(maxBytes === undefined ? 1008 : 1009, 'Incoming buffer overflow');
   }
@@ -1225,12 +1342,14 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   #startIdleTimer(): void {
     const timeout = this.#idleTimeout;
-    if (timeout === undefined || this.#finished || this.#idleTimer !== undefined) return;
+    if (timeout === undefined || this.#finished) return;
+    const rare = this.#r();
+    if (rare.idleTimer !== undefined) return;
     const check = (): void => {
-      this.#idleTimer = undefined;
-      const idle = Date.now() - this.#lastFrame;
+      rare.idleTimer = undefined;
+      const idle = Date.now() - rare.lastFrame;
       if (idle < timeout) {
-        this.#idleTimer = startTimer(timeout - idle, check);
+        rare.idleTimer = startTimer(timeout - idle, check);
         return;
       }
       const reason: CloseReason = {
@@ -1243,15 +1362,28 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       this.#drop();
     };
     // startTimer: an idleTimeout beyond 2^31 − 1 ms must not fire at once.
-    this.#idleTimer = startTimer(timeout, check);
+    rare.idleTimer = startTimer(timeout, check);
   }
 
   #stopIdleTimer(): void {
-    if (this.#idleTimer !== undefined) this.#idleTimer();
-    this.#idleTimer = undefined;
+    const rare = this.#rare;
+    if (rare === null || rare.idleTimer === undefined) return;
+    rare.idleTimer();
+    rare.idleTimer = undefined;
   }
 
   // ------------------------------------------------------------------ the end
+
+  /** The socket reported an error (a close event follows, except on Node 20's own WebSocket). */
+  #errored(error: unknown): void {
+    this.#r().lastError = error;
+    // Browsers and `ws` are CLOSING or CLOSED by now, and a close event follows. Node 20's
+    // own WebSocket stays CONNECTING and never fires close when it cannot connect.
+    if (this.#socket.readyState === CONNECTING) {
+      const reason: CloseReason = { code: 1006, reason: '', wasClean: false };
+      this.#finish(reason, new WebSocketCloseError(reason, { cause: error }));
+    }
+  }
 
   #socketClosed(event: CloseEventLike): void {
     if (this.#finished) return;
@@ -1261,12 +1393,14 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     const reason: CloseReason = lost
       ? { code: 1006, reason: '', wasClean: false }
       : { code: event.code, reason: event.reason, wasClean: event.wasClean };
+    const rare = this.#rare;
+    const lastError = rare === null ? undefined : rare.lastError;
     const cause =
-      this.#closedHere || isNormalClose(reason.code)
+      (rare !== null && rare.closedHere) || isNormalClose(reason.code)
         ? undefined
         : new WebSocketCloseError(
             reason,
-            this.#lastError === undefined ? undefined : { cause: this.#lastError },
+            lastError === undefined ? undefined : { cause: lastError },
           );
     this.#finish(reason, cause);
   }
@@ -1282,22 +1416,25 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     if (this.#finished) return;
     this.#finished = true;
     this.#parked = false;
-    this.#closeReason = Object.freeze(reason);
+    const rare = this.#r();
+    const final = (rare.closeReason = Object.freeze(reason));
     const socket = this.#socket;
-    if (this.#onOpen !== null) socket.removeEventListener('open', this.#onOpen);
-    if (this.#raw) socket.off?.('message', this.#onRawMessage);
-    else if (this.#onMessage !== null) socket.removeEventListener('message', this.#onMessage);
-    socket.removeEventListener('close', this.#onClose);
+    if (rare.onOpen !== null) socket.removeEventListener('open', rare.onOpen);
+    if (this.#raw) socket.off?.('message', this.#onMessage);
+    else socket.removeEventListener('message', this.#onMessage);
+    const nodeWs = asNodeWs(socket);
+    if (nodeWs !== undefined) nodeWs.off('close', this.#onClose);
+    else socket.removeEventListener('close', this.#onClose);
     // The error listener stays: `ws` (an EventEmitter) throws an 'error' nobody listens to,
     // and a dropped socket may still emit one.
-    const onControlFrame = this.#onControlFrame;
+    const onControlFrame = rare.onControlFrame;
     if (onControlFrame !== null && typeof socket.off === 'function') {
       socket.off('ping', onControlFrame);
       socket.off('pong', onControlFrame);
     }
     this.#stopIdleTimer();
-    if (this.#peeking) this.#stopPeeking();
-    const pollers = this.#pollers;
+    if (rare.peeking) this.#stopPeeking();
+    const pollers = rare.pollers;
     if (pollers !== null) {
       for (const stop of pollers) stop();
       pollers.clear();
@@ -1308,12 +1445,11 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     this.#endIncoming(incomingCause);
     const listener = this.#listener;
     if (listener !== undefined) {
-      const final = this.#closeReason;
       queueMicrotask(() => {
         listener.sessionFinished(final);
       });
     }
-    this.#resolveClosed(this.#closeReason);
+    rare.resolveClosed(final);
   }
 }
 
