@@ -425,6 +425,11 @@ export interface ResumableSession extends ChannelSession {
    * signal aborted here stops before the channels' ends are seen).
    */
   onEnd: ((reason: CloseReason) => void) | undefined;
+  /**
+   * Called when the server shuts down a connection of the session (`goAway` from the
+   * server's shutdown), before the session says goodbye or expires.
+   */
+  onShutdown: (() => void) | undefined;
   /** Drops the current connection (the peer came back on a new one first). */
   detach(): void;
   /**
@@ -573,6 +578,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   onSuspend: ((reason: CloseReason) => void) | undefined;
   onSession: ((token: string | undefined) => void) | undefined;
   onEnd: ((reason: CloseReason) => void) | undefined;
+  onShutdown: (() => void) | undefined;
   readonly #flushBatch = (): void => {
     this.#batchScheduled = false;
     // Acks due after the macrotask: the first one written sends them with the pending
@@ -769,6 +775,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   shutdown(code: number, reason: string): Promise<CloseReason> {
     // Nothing resumes on a server going away: a connection lost now ends the session.
     this.#shuttingDown = true;
+    this.onShutdown?.();
     if (this.#suspended && this.#endError === undefined) {
       this.expire(
         new SessionExpiredError(
