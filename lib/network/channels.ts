@@ -488,11 +488,14 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   readonly #ownVersion: number;
   #resolveClosed: (reason: CloseReason) => void = noop;
-  readonly #names = new Set<string>();
-  /** This end's incoming ends, by the id this end gave them. */
-  readonly #inbound: Inbound<unknown>[] = [];
+  /**
+   * This end's incoming ends, by the id this end gave them. (This array and the next are
+   * replaced by a one-element literal at the first channel: a first `push` would make
+   * room for 17.)
+   */
+  #inbound: Inbound<unknown>[] = [];
   /** This end's outgoing ends, by the id the peer gave its incoming end. */
-  readonly #outboundById: Outbound<unknown>[] = [];
+  #outboundById: Outbound<unknown>[] = [];
   readonly #outboundByName = new Map<string, Outbound<unknown>>();
   readonly #maxChannels: number;
   readonly #maxNameLength: number;
@@ -504,16 +507,15 @@ class ChannelSessionImpl implements ResumableSession, Link {
    * yet taken: while there is one, this end is congested (see {@link Link.congested}).
    */
   #queued = 0;
-  readonly #batchTaken = (): void => {
-    if (--this.#queued === 0) this.#decongested();
-  };
+  /** `#batchTaken` bound to this session, made when first congested. */
+  #onBatchTaken: (() => void) | undefined;
   /** Names the peer opened that this end has not opened. */
   #peerOnly = 0;
   #greeted = false;
   readonly #onUnopened: ((name: string) => void) | undefined;
   readonly #openTimeout: number;
-  /** Timers of names this end opened and the peer has not (only with `onUnopened`). */
-  readonly #unopened = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Timers of names this end opened and the peer has not (only with `onUnopened`; made at the first). */
+  #unopened: Map<string, ReturnType<typeof setTimeout>> | undefined;
   /** The version both ends speak (the lower of the two hellos). */
   #version = 0;
   readonly #contract: ContractView | undefined;
@@ -527,9 +529,8 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #stopped = false;
   readonly #dirty: AckSource[] = [];
   #microtaskQueued = false;
-  readonly #flush = (): void => {
-    this.#flushAcks();
-  };
+  /** `#flushAcks` bound to this session, made at the first urgent ack. */
+  #flush: (() => void) | undefined;
   /** Frames written since the last message, in order, and their length in all. */
   #pending: string[] = [];
   #pendingChars = 0;
@@ -543,11 +544,6 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #closeReason: string | undefined;
   readonly #byeTimeout: number;
   #byeTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #closeSession = (): void => {
-    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
-    this.#byeTimer = undefined;
-    void this.#session.close(this.#closeCode, this.#closeReason);
-  };
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
   // ------------------------------------------------------- resume (docs/protocol.md)
@@ -567,10 +563,6 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #confirmed = 0;
   #receivedChars = 0;
   #recvTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #recvIdle = (): void => {
-    this.#recvTimer = undefined;
-    this.#sendRecv();
-  };
   #resumes = 0;
   /** The server is shutting down: the session ends with its connection. */
   #shuttingDown = false;
@@ -579,7 +571,26 @@ class ChannelSessionImpl implements ResumableSession, Link {
   onSession: ((token: string | undefined) => void) | undefined;
   onEnd: ((reason: CloseReason) => void) | undefined;
   onShutdown: (() => void) | undefined;
-  readonly #flushBatch = (): void => {
+  /** `#endBatch` bound to this session, made at the first batch. */
+  #flushBatch: (() => void) | undefined;
+
+  // Timer callbacks without a closure per session: `setTimeout` passes the session.
+  static #closeSessionOf(self: ChannelSessionImpl): void {
+    self.#closeSession();
+  }
+
+  static #recvIdle(self: ChannelSessionImpl): void {
+    self.#recvTimer = undefined;
+    self.#sendRecv();
+  }
+
+  #closeSession(): void {
+    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
+    this.#byeTimer = undefined;
+    void this.#session.close(this.#closeCode, this.#closeReason);
+  }
+
+  #endBatch(): void {
     this.#batchScheduled = false;
     // Acks due after the macrotask: the first one written sends them with the pending
     // frames, as one message, and opens the next batch, so that frames written until that
@@ -587,7 +598,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
     // 30–35k instead of 80–105k msg/s at capacity 16: each microtask's ack then left alone.)
     this.#flushAcks();
     this.#sendPending();
-  };
+  }
+
+  #batchTaken(): void {
+    if (--this.#queued === 0) this.#decongested();
+  }
 
   constructor(session: WireSession, options: ChannelSessionOptions, greeting?: Greeting) {
     this.#session = session;
@@ -705,15 +720,15 @@ class ChannelSessionImpl implements ResumableSession, Link {
         `Expected schema to be a Standard Schema (an object with '~standard'.validate) or undefined, got ${describeValue(schema)}`,
       );
     }
-    if (this.#names.has(name)) {
+    if (this.#outboundByName.get(name)?.attached === true) {
       throw new RangeError(
         `Expected the name of a channel not yet opened on this session, got ${describeValue(name)}`,
       );
     }
-    this.#names.add(name);
     const id = this.#inbound.length;
     const inbound = new Inbound<In>(this, id, name, capacity, options.schema);
-    this.#inbound.push(inbound as Inbound<unknown>);
+    if (id === 0) this.#inbound = [inbound as Inbound<unknown>];
+    else this.#inbound.push(inbound as Inbound<unknown>);
     let outbound = this.#outboundByName.get(name) as Outbound<Out> | undefined;
     if (outbound === undefined) {
       outbound = new Outbound<Out>(this, name);
@@ -733,10 +748,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
       const onUnopened = this.#onUnopened;
       if (onUnopened !== undefined && !outbound.peerOpened && this.#openTimeout !== Infinity) {
         const timer = setTimeout(() => {
-          this.#unopened.delete(name);
+          this.#unopened?.delete(name);
           onUnopened(name);
         }, this.#openTimeout);
-        this.#unopened.set(name, timer);
+        (this.#unopened ??= new Map()).set(name, timer);
       }
     }
     return Object.freeze({ name, incoming: inbound.facade, outgoing: outbound.facade });
@@ -792,7 +807,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #goodbye(): void {
     const sent = this.#sayBye();
     if (!sent || this.#byeTimeout === 0) this.#closeSession();
-    else this.#byeTimer = setTimeout(this.#closeSession, this.#byeTimeout);
+    else this.#byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -873,7 +888,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       this.#goodbye();
     } else if (this.#closing) {
       // The bye went out again with the log: wait for the answer as before.
-      this.#byeTimer = setTimeout(this.#closeSession, this.#byeTimeout);
+      this.#byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
     } else {
       this.#decongested();
     }
@@ -962,7 +977,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
       // macrotask. Measured: +25–35 % at capacity 64 and for rendezvous round trips over
       // batching every frame, the same at capacity 16.
       this.#batchScheduled = true;
-      afterMacrotask(this.#flushBatch);
+      afterMacrotask(
+        (this.#flushBatch ??= () => {
+          this.#endBatch();
+        }),
+      );
       return this.#sendPending();
     }
     this.#pendingChars += frame.length;
@@ -996,10 +1015,18 @@ class ChannelSessionImpl implements ResumableSession, Link {
     if (this.#microtaskQueued) return;
     if (urgent) {
       this.#microtaskQueued = true;
-      queueMicrotask(this.#flush);
+      queueMicrotask(
+        (this.#flush ??= () => {
+          this.#flushAcks();
+        }),
+      );
     } else if (!this.#batchScheduled) {
       this.#batchScheduled = true;
-      afterMacrotask(this.#flushBatch);
+      afterMacrotask(
+        (this.#flushBatch ??= () => {
+          this.#endBatch();
+        }),
+      );
     }
   }
 
@@ -1075,7 +1102,12 @@ class ChannelSessionImpl implements ResumableSession, Link {
       for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
     }
     // A rejection means the session closed: #stopWriting and #end settle everything.
-    outgoing.send(message).then(this.#batchTaken, noop);
+    outgoing.send(message).then(
+      (this.#onBatchTaken ??= () => {
+        this.#batchTaken();
+      }),
+      noop,
+    );
     return true;
   }
 
@@ -1153,7 +1185,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     if (this.#received - this.#confirmed >= RECV_EVERY || this.#receivedChars >= RECV_CHARS) {
       this.#sendRecv();
     } else if (this.#recvTimer === undefined && this.#received > this.#confirmed) {
-      this.#recvTimer = setTimeout(this.#recvIdle, RECV_IDLE);
+      this.#recvTimer = setTimeout(ChannelSessionImpl.#recvIdle, RECV_IDLE, this);
     }
   }
 
@@ -1246,8 +1278,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
       new ConnectionLostError(reason, problem === undefined ? undefined : { cause: problem });
     this.#endError = error;
     this.onEnd?.(reason);
-    for (const timer of this.#unopened.values()) clearTimeout(timer);
-    this.#unopened.clear();
+    const unopened = this.#unopened;
+    if (unopened !== undefined) {
+      for (const timer of unopened.values()) clearTimeout(timer);
+      unopened.clear();
+    }
     this.#settleReady?.(problem instanceof ContractMismatchError ? problem : error);
     for (const inbound of this.#inbound) inbound.lost(error);
     for (const outbound of this.#outboundByName.values()) outbound.lost(error);
@@ -1442,11 +1477,12 @@ class ChannelSessionImpl implements ResumableSession, Link {
           outbound = new Outbound<unknown>(this, name);
           this.#outboundByName.set(name, outbound);
         }
-        this.#outboundById.push(outbound);
-        const timer = this.#unopened.get(name);
+        if (id === 0) this.#outboundById = [outbound];
+        else this.#outboundById.push(outbound);
+        const timer = this.#unopened?.get(name);
         if (timer !== undefined) {
           clearTimeout(timer);
-          this.#unopened.delete(name);
+          this.#unopened?.delete(name);
         }
         outbound.open(id, capacity === null ? Infinity : capacity);
         return;

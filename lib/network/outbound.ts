@@ -142,6 +142,8 @@ export class Outbound<Out> {
   #closeCause: unknown = undefined;
   readonly #pump: Waiter<Entry<Out>>;
   #pumpParked = false;
+  /** This end opened the name (`attach`), not only the peer. */
+  attached = false;
 
   constructor(link: Link, name: string) {
     this.name = name;
@@ -176,6 +178,7 @@ export class Outbound<Out> {
    * `maxInFlight` values are in flight at a time.
    */
   attach(onUndelivered: ((value: Out) => void) | undefined, maxInFlight: number): void {
+    this.attached = true;
     this.#onUndelivered = onUndelivered;
     this.#maxInFlight = maxInFlight;
     this.#updateLimit();
