@@ -520,23 +520,34 @@ async function serveConnection<C extends ChannelDeclarations>(
     options.undelivered as Readonly<Record<string, ((value: unknown) => void) | undefined>>,
   );
   await network.ready;
-  let signal: () => AbortSignal;
-  if (token === undefined) {
-    signal = () => session.signal;
-  } else {
-    const logical = new LogicalSignal(network, session);
+  let logical: LogicalSignal | undefined;
+  if (token !== undefined) {
+    logical = new LogicalSignal(network, session);
     signals.set(network, logical);
-    signal = () => logical.signal;
   }
   // `scope` and `signal` are read when the handler asks for them: the server makes a
-  // handler's scope on first use, and an idle channel session need not have one.
-  const view = Object.defineProperties(handlerView(network, halves as ServerChannels<C>, signal), {
-    request: { value: session.request, enumerable: true },
-    scope: { get: () => session.scope, enumerable: true },
-    resumes: { get: () => network.resumes, enumerable: true },
-  }) as ChannelServerSession<C>;
+  // handler's scope on first use, and an idle channel session need not have one. One
+  // literal with every property (defining them afterwards made a dictionary-mode object).
+  const view: ChannelServerSession<C> = {
+    channels: halves as ServerChannels<C>,
+    network,
+    get signal() {
+      return logical === undefined ? session.signal : logical.signal;
+    },
+    closed: network.closed,
+    close: (code?: number, reason?: string) => network.close(code, reason),
+    request: session.request,
+    get scope() {
+      return session.scope;
+    },
+    get resumes() {
+      return network.resumes;
+    },
+  };
   try {
-    await thenGoodbye(network, () => handler(view));
+    // As thenGoodbye, inline: one async frame fewer for as long as the handler runs.
+    await handler(view);
+    await network.close();
   } catch (error) {
     // The session may live on another connection than this one: end it there too.
     if (token !== undefined && !network.ended) void network.goAway(1011, 'Internal error');
