@@ -404,6 +404,26 @@ export interface Greeting {
   readonly awaitSession?: boolean | undefined;
 }
 
+/** Up to this length, {@link appended} copies into an array of the exact length. */
+const EXACT_UP_TO = 8;
+
+/**
+ * `array` with `item` appended: a new array of the exact length while short (a `push`
+ * onto a short array reserves room for 16 more: 152 B for a session's one or two
+ * channels), then `push` (amortised; the arrays are bounded by `maxChannels`).
+ */
+function appended<T>(array: T[], item: T): T[] {
+  if (array.length >= EXACT_UP_TO) {
+    array.push(item);
+    return array;
+  }
+  // Not `[...array, item]`: a spread reserves room as a push does.
+  const copy = new Array<T>(array.length + 1);
+  for (let i = 0; i < array.length; i++) copy[i] = array[i] as T;
+  copy[array.length] = item;
+  return copy;
+}
+
 /** A resumable channel session, as the endpoints drive it; internal. */
 export interface ResumableSession extends ChannelSession {
   /** Connections this logical session resumed on so far. */
@@ -488,11 +508,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   readonly #ownVersion: number;
   #resolveClosed: (reason: CloseReason) => void = noop;
-  /**
-   * This end's incoming ends, by the id this end gave them. (This array and the next are
-   * replaced by a one-element literal at the first channel: a first `push` would make
-   * room for 17.)
-   */
+  /** This end's incoming ends, by the id this end gave them (grown by {@link appended}). */
   #inbound: Inbound<unknown>[] = [];
   /** This end's outgoing ends, by the id the peer gave its incoming end. */
   #outboundById: Outbound<unknown>[] = [];
@@ -727,8 +743,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     }
     const id = this.#inbound.length;
     const inbound = new Inbound<In>(this, id, name, capacity, options.schema);
-    if (id === 0) this.#inbound = [inbound as Inbound<unknown>];
-    else this.#inbound.push(inbound as Inbound<unknown>);
+    this.#inbound = appended(this.#inbound, inbound as Inbound<unknown>);
     let outbound = this.#outboundByName.get(name) as Outbound<Out> | undefined;
     if (outbound === undefined) {
       outbound = new Outbound<Out>(this, name);
@@ -1477,8 +1492,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
           outbound = new Outbound<unknown>(this, name);
           this.#outboundByName.set(name, outbound);
         }
-        if (id === 0) this.#outboundById = [outbound];
-        else this.#outboundById.push(outbound);
+        this.#outboundById = appended(this.#outboundById, outbound);
         const timer = this.#unopened?.get(name);
         if (timer !== undefined) {
           clearTimeout(timer);
