@@ -526,24 +526,8 @@ async function serveConnection<C extends ChannelDeclarations>(
     signals.set(network, logical);
   }
   // `scope` and `signal` are read when the handler asks for them: the server makes a
-  // handler's scope on first use, and an idle channel session need not have one. One
-  // literal with every property (defining them afterwards made a dictionary-mode object).
-  const view: ChannelServerSession<C> = {
-    channels: halves as ServerChannels<C>,
-    network,
-    get signal() {
-      return logical === undefined ? session.signal : logical.signal;
-    },
-    closed: network.closed,
-    close: (code?: number, reason?: string) => network.close(code, reason),
-    request: session.request,
-    get scope() {
-      return session.scope;
-    },
-    get resumes() {
-      return network.resumes;
-    },
-  };
+  // handler's scope on first use, and an idle channel session need not have one.
+  const view = new ServerView<C>(network, halves as ServerChannels<C>, session, logical);
   try {
     // As thenGoodbye, inline: one async frame fewer for as long as the handler runs.
     await handler(view);
@@ -552,6 +536,50 @@ async function serveConnection<C extends ChannelDeclarations>(
     // The session may live on another connection than this one: end it there too.
     if (token !== undefined && !network.ended) void network.goAway(1011, 'Internal error');
     throw error;
+  }
+}
+
+/**
+ * What a channel endpoint's server handler receives. A class, not a literal: V8 keeps an
+ * object literal with getters in dictionary mode (~400 B more per session), and the
+ * getters here are shared by every session instead of three closures each. `signal`,
+ * `scope` and `resumes` are read through the prototype (destructuring reads them as
+ * before); `close` is an own function, so that it works destructured.
+ */
+class ServerView<C extends ChannelDeclarations> implements ChannelServerSession<C> {
+  readonly channels: ServerChannels<C>;
+  readonly network: ResumableSession;
+  readonly closed: Promise<CloseReason>;
+  readonly close: (code?: number, reason?: string) => Promise<CloseReason>;
+  readonly request: ServerRequest;
+  readonly #session: ServerSession<Frame, Frame>;
+  readonly #logical: LogicalSignal | undefined;
+
+  constructor(
+    network: ResumableSession,
+    channels: ServerChannels<C>,
+    session: ServerSession<Frame, Frame>,
+    logical: LogicalSignal | undefined,
+  ) {
+    this.channels = channels;
+    this.network = network;
+    this.closed = network.closed;
+    this.close = (code, reason) => network.close(code, reason);
+    this.request = session.request;
+    this.#session = session;
+    this.#logical = logical;
+  }
+
+  get signal(): AbortSignal {
+    return this.#logical === undefined ? this.#session.signal : this.#logical.signal;
+  }
+
+  get scope(): Scope {
+    return this.#session.scope;
+  }
+
+  get resumes(): number {
+    return this.network.resumes;
   }
 }
 
