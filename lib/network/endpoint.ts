@@ -528,13 +528,25 @@ async function serveConnection<C extends ChannelDeclarations>(
   // `scope` and `signal` are read when the handler asks for them: the server makes a
   // handler's scope on first use, and an idle channel session need not have one.
   const view = new ServerView<C>(network, halves as ServerChannels<C>, session, logical);
+  // Not awaited here: this frame, with all the locals of the handshake, ends now, and the
+  // handler's whole life is held by the small frame of runHandler.
+  return runHandler(network, view, token !== undefined, handler);
+}
+
+/** Runs the server handler, then says goodbye (1000); a throw ends the session (1011). */
+async function runHandler<C extends ChannelDeclarations>(
+  network: ResumableSession,
+  view: ChannelServerSession<C>,
+  resumable: boolean,
+  handler: (session: ChannelServerSession<C>) => unknown,
+): Promise<void> {
   try {
     // As thenGoodbye, inline: one async frame fewer for as long as the handler runs.
     await handler(view);
     await network.close();
   } catch (error) {
     // The session may live on another connection than this one: end it there too.
-    if (token !== undefined && !network.ended) void network.goAway(1011, 'Internal error');
+    if (resumable && !network.ended) void network.goAway(1011, 'Internal error');
     throw error;
   }
 }
