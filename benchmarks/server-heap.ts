@@ -4,12 +4,19 @@
  * `server.bench.ts`) at N idle connections (each has echoed one message; the clients live
  * in a child process), then prints, per connection, the self sizes summed by node type
  * and constructor name, sluice minus `ws`, largest first. Module code and source strings
- * show up too (they do not grow with connections): read the rows of objects. Build
- * `dist/` first (`npm run build`). Run:
+ * show up too (they do not grow with connections): read the rows of objects.
+ *
+ * `--scenario channels` or `--scenario topic` compares instead the network rows of
+ * `server.bench.ts` with sluice's own echo connection: an idle channel session (a
+ * `channelEndpoint` with a one-channel contract, resume on, whose handler waits on its
+ * channel; the client is sluice's `connect`) or an idle topic subscription
+ * (`serveTopics`, a client following one topic), minus the idle sluice echo connection:
+ * what the network layer adds per session. Build `dist/` first (`npm run build`). Run:
  *
  * ```
  * node --import tsx --expose-gc benchmarks/server-heap.ts            # 1,000 connections
  * node --import tsx --expose-gc benchmarks/server-heap.ts 5000 /tmp/old/dist
+ * node --import tsx --expose-gc benchmarks/server-heap.ts 1000 dist --scenario channels
  * ```
  *
  * @module
@@ -23,17 +30,83 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeHeapSnapshot } from 'node:v8';
 import WebSocket, { WebSocketServer } from 'ws';
+import type * as TopicsModule from '../lib/index.js';
+import type * as NetworkModule from '../lib/network/index.js';
 import type * as ServerModule from '../lib/server/index.js';
 import type * as WebSocketModule from '../lib/websocket/index.js';
 
 const self = fileURLToPath(import.meta.url);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What a server serves: a bare `ws` echo, sluice's echo, or a network row of the bench. */
+type Kind = 'ws' | 'sluice' | 'channels' | 'topic';
+
+function isKind(value: string | undefined): value is Kind {
+  return value === 'ws' || value === 'sluice' || value === 'channels' || value === 'topic';
+}
+
+/** The built modules a network row needs, from `dist`. */
+async function loadNetwork(dist: string): Promise<{
+  readonly server: typeof ServerModule;
+  readonly websocket: typeof WebSocketModule;
+  readonly network: typeof NetworkModule;
+  readonly core: typeof TopicsModule;
+}> {
+  const load = (file: string): Promise<unknown> =>
+    import(pathToFileURL(path.join(dist, file)).href);
+  return {
+    server: (await load('server/index.js')) as typeof ServerModule,
+    websocket: (await load('websocket/index.js')) as typeof WebSocketModule,
+    network: (await load('network/index.js')) as typeof NetworkModule,
+    core: (await load('index.js')) as typeof TopicsModule,
+  };
+}
+
+/** The channel-session row's contract (as in `server.bench.ts`): one channel, never used. */
+function benchEndpoint(network: typeof NetworkModule) {
+  return network.channelEndpoint(
+    '/channels',
+    network.contract('bench', 1, { results: network.toServer<string>({ capacity: 16 }) }),
+  );
+}
+
 /** Serves `n` connections, writes a snapshot to `file` once they are idle, and exits. */
-async function server(kind: 'ws' | 'sluice', dist: string, n: number, file: string): Promise<void> {
+async function server(kind: Kind, dist: string, n: number, file: string): Promise<void> {
   let port: number;
   let count: () => number;
-  if (kind === 'ws') {
+  if (kind === 'channels' || kind === 'topic') {
+    const sluice = await loadNetwork(dist);
+    const { route, serve } = sluice.server;
+    if (kind === 'channels') {
+      let running = 0;
+      const server = await serve({ maxConnections: Infinity }, [
+        benchEndpoint(sluice.network).handle(async ({ channels: { results } }) => {
+          running++;
+          try {
+            for await (const value of results) console.error('unexpected value', value);
+          } finally {
+            running--;
+          }
+        }),
+      ]);
+      port = server.port;
+      count = () => running;
+    } else {
+      const { channels, serveTopics } = sluice.network;
+      const topic = new sluice.core.Topic<string>({ retention: { count: 16 } });
+      const server = await serve(
+        { maxConnections: Infinity },
+        {
+          '/topic': route<string, string>({
+            codec: sluice.websocket.text(),
+            handler: (session) => serveTopics(channels(session), new Map([['t', topic]])),
+          }),
+        },
+      );
+      port = server.port;
+      count = () => topic.subscriberCount;
+    }
+  } else if (kind === 'ws') {
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
     await once(wss, 'listening');
     wss.on('connection', (ws) => {
@@ -65,7 +138,7 @@ async function server(kind: 'ws' | 'sluice', dist: string, n: number, file: stri
   }
   const clients = spawn(
     process.execPath,
-    ['--import', 'tsx', self, '--clients', `ws://127.0.0.1:${port}/echo`, String(n)],
+    ['--import', 'tsx', self, '--clients', `ws://127.0.0.1:${port}`, String(n), kind, dist],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   await once(clients.stdout, 'data');
@@ -82,8 +155,57 @@ async function server(kind: 'ws' | 'sluice', dist: string, n: number, file: stri
   process.exit(0);
 }
 
-/** Opens `n` connections that each echo one message, then stays until killed. */
-async function openClients(url: string, n: number): Promise<void> {
+/** Opens a sluice network client of the channel or topic row; it stays open. */
+async function openNetworkClient(
+  sluice: Awaited<ReturnType<typeof loadNetwork>>,
+  kind: 'channels' | 'topic',
+  base: string,
+): Promise<void> {
+  if (kind === 'channels') {
+    await new Promise<void>((resolve, reject) => {
+      benchEndpoint(sluice.network)
+        .connect(base, async () => {
+          resolve();
+          await new Promise(() => undefined);
+        })
+        .catch(reject);
+    });
+    return;
+  }
+  const ws = new WebSocket(`${base}/topic`, { perMessageDeflate: false });
+  const session = sluice.websocket.wrap<string, string>(ws, { codec: sluice.websocket.text() });
+  const feed = sluice.network.remoteTopic<string>('t', { capacity: 16, overflow: 'drop-oldest' });
+  void feed.follow(sluice.network.channels(session)).catch(() => undefined);
+  void (async () => {
+    for await (const event of feed) {
+      if (event.type === 'publication') console.error('unexpected publication', event);
+    }
+  })().catch(() => undefined);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+}
+
+/**
+ * Opens `n` connections that each echo one message (or, for a network row, `n` sluice
+ * network clients), then stays until killed.
+ */
+async function openClients(base: string, n: number, kind: Kind, dist: string): Promise<void> {
+  if (kind === 'channels' || kind === 'topic') {
+    const sluice = await loadNetwork(dist);
+    for (let start = 0; start < n; start += 100) {
+      await Promise.all(
+        Array.from({ length: Math.min(100, n - start) }, () =>
+          openNetworkClient(sluice, kind, base),
+        ),
+      );
+    }
+    process.stdout.write('OPEN\n');
+    setInterval(() => undefined, 1000);
+    return;
+  }
+  const url = `${base}/echo`;
   for (let start = 0; start < n; start += 100) {
     await Promise.all(
       Array.from(
@@ -134,22 +256,36 @@ function bySelfSize(file: string): Map<string, number> {
 const args = process.argv.slice(2);
 if (args[0] === '--server') {
   const [, kind, dist, n, file] = args;
-  await server(kind === 'ws' ? 'ws' : 'sluice', dist!, Number(n), file!);
+  if (!isKind(kind)) throw new Error(`Expected ws, sluice, channels or topic, got ${kind}`);
+  await server(kind, dist!, Number(n), file!);
 } else if (args[0] === '--clients') {
-  await openClients(args[1]!, Number(args[2]));
+  const [, base, n, kind, dist] = args;
+  if (!isKind(kind)) throw new Error(`Expected ws, sluice, channels or topic, got ${kind}`);
+  await openClients(base!, Number(n), kind, dist!);
 } else {
+  const at = args.indexOf('--scenario');
+  const scenario = at >= 0 ? args.splice(at, 2)[1] : undefined;
+  if (scenario !== undefined && scenario !== 'channels' && scenario !== 'topic') {
+    throw new Error(`Expected --scenario channels or topic, got ${scenario}`);
+  }
   const n = Number(args[0] ?? 1000);
   const dist = path.resolve(args[1] ?? path.join(path.dirname(self), '..', 'dist'));
   const dir = mkdtempSync(path.join(tmpdir(), 'sluice-heap-'));
+  // Without a scenario: sluice's echo minus bare `ws`; with one: that row minus sluice's echo.
+  const [base, measured]: [Kind, Kind] =
+    scenario === undefined ? ['ws', 'sluice'] : ['sluice', scenario];
   try {
     const files = {
-      ws: path.join(dir, 'ws.heapsnapshot'),
-      sluice: path.join(dir, 'sluice.heapsnapshot'),
+      ws: path.join(dir, `${base}.heapsnapshot`),
+      sluice: path.join(dir, `${measured}.heapsnapshot`),
     };
-    for (const kind of ['ws', 'sluice'] as const) {
+    for (const [key, kind] of [
+      ['ws', base],
+      ['sluice', measured],
+    ] as const) {
       const child = spawn(
         process.execPath,
-        ['--expose-gc', '--import', 'tsx', self, '--server', kind, dist, String(n), files[kind]],
+        ['--expose-gc', '--import', 'tsx', self, '--server', kind, dist, String(n), files[key]],
         { stdio: 'inherit' },
       );
       const [code] = (await once(child, 'exit')) as [number | null];
@@ -161,7 +297,9 @@ if (args[0] === '--server') {
       .map((key) => [key, ((sluice.get(key) ?? 0) - (ws.get(key) ?? 0)) / n] as const)
       .filter(([, bytes]) => Math.abs(bytes) >= 8)
       .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
-    console.log(`bytes per connection, sluice minus ws, ${n} idle connections (self sizes):`);
+    console.log(
+      `bytes per connection, ${measured} minus ${base}, ${n} idle connections (self sizes):`,
+    );
     for (const [key, bytes] of rows) console.log(`${bytes.toFixed(0).padStart(8)}  ${key}`);
     // Strings and code are mostly the modules' source and compiled code, which do not grow
     // with connections (the request's header strings do, and hide among them).
@@ -169,6 +307,10 @@ if (args[0] === '--server') {
       .filter(([key]) => !key.startsWith('code:') && !key.includes('string:'))
       .reduce((sum, [, bytes]) => sum + bytes, 0);
     console.log(`${objects.toFixed(0).padStart(8)}  total without strings and code`);
+    const withStrings = rows
+      .filter(([key]) => !key.startsWith('code:'))
+      .reduce((sum, [, bytes]) => sum + bytes, 0);
+    console.log(`${withStrings.toFixed(0).padStart(8)}  in all, code left out`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -43,7 +43,11 @@
  * node --import tsx benchmarks/server.bench.ts --quick    # 1 run each, 20 messages, 2,000 connections
  * node --import tsx benchmarks/server.bench.ts --runs 3 --baseline /tmp/old/dist
  * node --import tsx benchmarks/server.bench.ts --runtime deno --runs 3
+ * node --import tsx benchmarks/server.bench.ts --runs 3 --only network --baseline /tmp/old/dist
  * ```
+ *
+ * `--only network` measures the network rows alone, beside sluice's and bare `ws`'s idle
+ * echo connections at 1,000 (memory only: no throughput, no 10,000 row, no targets).
  *
  * @module
  */
@@ -800,15 +804,22 @@ function rowsFor(
   many: number,
   baseline: boolean,
   network: boolean,
+  onlyNetwork = false,
 ): readonly Row[] {
   const servers: Implementation[] =
     runtime === 'bun' ? ['sluice', 'ws', 'sluice-bun', 'bun'] : ['sluice', 'ws'];
   if (baseline) servers.push('baseline');
   const rows: Row[] = [];
   for (const implementation of servers) {
-    rows.push({ implementation, scenario: 'echo', connections: CONNECTIONS, throughput: true });
+    // --only network: the idle echo connections at the network rows' count, memory only.
+    rows.push({
+      implementation,
+      scenario: 'echo',
+      connections: CONNECTIONS,
+      throughput: !onlyNetwork,
+    });
   }
-  for (const implementation of servers) {
+  for (const implementation of onlyNetwork ? [] : servers) {
     rows.push({ implementation, scenario: 'echo', connections: many, throughput: false });
   }
   if (network) {
@@ -836,6 +847,7 @@ async function orchestrate(
   messages: number,
   many: number,
   dists: { readonly sluice: string; readonly baseline: string | undefined },
+  onlyNetwork = false,
 ): Promise<void> {
   const limit = descriptorLimit();
   if (limit < many + 200) {
@@ -843,7 +855,13 @@ async function orchestrate(
       `Expected a file-descriptor hard limit of at least ${many + 200} (for ${many} connections), got ${limit}`,
     );
   }
-  const rows = rowsFor(runtime, many, dists.baseline !== undefined, runtime === 'node');
+  const rows = rowsFor(
+    runtime,
+    many,
+    dists.baseline !== undefined,
+    runtime === 'node' || onlyNetwork,
+    onlyNetwork,
+  );
   const results = new Map<string, RunResult[]>(rows.map((row) => [rowKey(row), []]));
   for (let round = 0; round < runs; round++) {
     // Alternate the order, so that a drift in machine load hits every row alike.
@@ -924,7 +942,7 @@ async function orchestrate(
       target(`rss per idle connection, ${format(n)}`, ratio('rssPerConnection', n), 1.5, true);
     }
   };
-  compare('sluice', 'ws', 'sluice / bare ws (the targets of issue 18)');
+  if (!onlyNetwork) compare('sluice', 'ws', 'sluice / bare ws (the targets of issue 18)');
   const network = rows.filter((row) => row.scenario !== 'echo');
   if (network.length > 0) {
     console.log(
@@ -947,19 +965,25 @@ async function orchestrate(
     console.log('\nsluice / sluice (baseline), same run:');
     const before = (key: keyof RunResult, scenario: Scenario, n: number): string =>
       `${(at(find('sluice', scenario, n), key) / at(find('baseline', scenario, n), key)).toFixed(3)}x`;
-    console.log(
-      `  echo throughput                  ${before('msgsPerSecond', 'echo', CONNECTIONS)}`,
-    );
-    console.log(
-      `  server CPU per message           ${before('serverCpuUsPerMessage', 'echo', CONNECTIONS)}`,
-    );
-    for (const n of [CONNECTIONS, many]) {
+    if (onlyNetwork) {
       console.log(
-        `  heap per idle connection, ${format(n).padEnd(6)} ${before('heapPerConnection', 'echo', n)}`,
+        `  heap per idle connection, ${format(CONNECTIONS).padEnd(6)} ${before('heapPerConnection', 'echo', CONNECTIONS)}`,
+      );
+    } else {
+      console.log(
+        `  echo throughput                  ${before('msgsPerSecond', 'echo', CONNECTIONS)}`,
       );
       console.log(
-        `  rss per idle connection, ${format(n).padEnd(7)} ${before('rssPerConnection', 'echo', n)}`,
+        `  server CPU per message           ${before('serverCpuUsPerMessage', 'echo', CONNECTIONS)}`,
       );
+      for (const n of [CONNECTIONS, many]) {
+        console.log(
+          `  heap per idle connection, ${format(n).padEnd(6)} ${before('heapPerConnection', 'echo', n)}`,
+        );
+        console.log(
+          `  rss per idle connection, ${format(n).padEnd(7)} ${before('rssPerConnection', 'echo', n)}`,
+        );
+      }
     }
     for (const scenario of ['channels', 'topic'] as const) {
       if (!rows.some((row) => row.scenario === scenario)) continue;
@@ -978,7 +1002,9 @@ async function orchestrate(
     }
   }
   console.log(
-    `\nissue 18 targets: ${missed.length === 0 ? 'all met' : `missed: ${missed.join('; ')}`}`,
+    onlyNetwork
+      ? '\nissue 18 targets: not measured (--only network)'
+      : `\nissue 18 targets: ${missed.length === 0 ? 'all met' : `missed: ${missed.join('; ')}`}`,
   );
 }
 
@@ -1026,6 +1052,10 @@ if (args[0] === '--server') {
   if (baseline !== undefined && !existsSync(path.join(baseline, 'server', 'index.js'))) {
     throw new Error(`Expected --baseline to name a built dist/ directory, got ${baselineText}`);
   }
+  const only = option('--only');
+  if (only !== undefined && only !== 'network') {
+    throw new Error(`Expected --only network, got ${only}`);
+  }
   if (!args.includes('--no-build')) build();
   if (runtime === 'deno') denoDir = mkdtempSync(path.join(tmpdir(), 'sluice-bench-deno-'));
   try {
@@ -1035,6 +1065,7 @@ if (args[0] === '--server') {
       quick ? MESSAGES_QUICK : MESSAGES_FULL,
       quick ? MANY_CONNECTIONS_QUICK : MANY_CONNECTIONS,
       { sluice: DEFAULT_DIST, baseline },
+      only === 'network',
     );
   } finally {
     if (denoDir !== undefined) rmSync(denoDir, { recursive: true, force: true });

@@ -299,8 +299,10 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       handler(this.#cause);
       return () => undefined;
     }
-    const handlers = (this.#closeHandlers ??= []);
-    handlers.push(handler);
+    let handlers = this.#closeHandlers;
+    // A one-element literal: a first push onto `[]` would reserve 17 slots.
+    if (handlers === null) handlers = this.#closeHandlers = [handler];
+    else handlers.push(handler);
     return () => {
       const index = handlers.indexOf(handler);
       if (index >= 0) handlers.splice(index, 1);

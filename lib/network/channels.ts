@@ -404,6 +404,26 @@ export interface Greeting {
   readonly awaitSession?: boolean | undefined;
 }
 
+/** Up to this length, {@link appended} copies into an array of the exact length. */
+const EXACT_UP_TO = 8;
+
+/**
+ * `array` with `item` appended: a new array of the exact length while short (a `push`
+ * onto a short array reserves room for 16 more: 152 B for a session's one or two
+ * channels), then `push` (amortised; the arrays are bounded by `maxChannels`).
+ */
+function appended<T>(array: T[], item: T): T[] {
+  if (array.length >= EXACT_UP_TO) {
+    array.push(item);
+    return array;
+  }
+  // Not `[...array, item]`: a spread reserves room as a push does.
+  const copy = new Array<T>(array.length + 1);
+  for (let i = 0; i < array.length; i++) copy[i] = array[i] as T;
+  copy[array.length] = item;
+  return copy;
+}
+
 /** A resumable channel session, as the endpoints drive it; internal. */
 export interface ResumableSession extends ChannelSession {
   /** Connections this logical session resumed on so far. */
@@ -425,6 +445,11 @@ export interface ResumableSession extends ChannelSession {
    * signal aborted here stops before the channels' ends are seen).
    */
   onEnd: ((reason: CloseReason) => void) | undefined;
+  /**
+   * Called when the server shuts down a connection of the session (`goAway` from the
+   * server's shutdown), before the session says goodbye or expires.
+   */
+  onShutdown: (() => void) | undefined;
   /** Drops the current connection (the peer came back on a new one first). */
   detach(): void;
   /**
@@ -483,11 +508,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   readonly #ownVersion: number;
   #resolveClosed: (reason: CloseReason) => void = noop;
-  readonly #names = new Set<string>();
-  /** This end's incoming ends, by the id this end gave them. */
-  readonly #inbound: Inbound<unknown>[] = [];
+  /** This end's incoming ends, by the id this end gave them (grown by {@link appended}). */
+  #inbound: Inbound<unknown>[] = [];
   /** This end's outgoing ends, by the id the peer gave its incoming end. */
-  readonly #outboundById: Outbound<unknown>[] = [];
+  #outboundById: Outbound<unknown>[] = [];
   readonly #outboundByName = new Map<string, Outbound<unknown>>();
   readonly #maxChannels: number;
   readonly #maxNameLength: number;
@@ -499,16 +523,15 @@ class ChannelSessionImpl implements ResumableSession, Link {
    * yet taken: while there is one, this end is congested (see {@link Link.congested}).
    */
   #queued = 0;
-  readonly #batchTaken = (): void => {
-    if (--this.#queued === 0) this.#decongested();
-  };
+  /** `#batchTaken` bound to this session, made when first congested. */
+  #onBatchTaken: (() => void) | undefined;
   /** Names the peer opened that this end has not opened. */
   #peerOnly = 0;
   #greeted = false;
   readonly #onUnopened: ((name: string) => void) | undefined;
   readonly #openTimeout: number;
-  /** Timers of names this end opened and the peer has not (only with `onUnopened`). */
-  readonly #unopened = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Timers of names this end opened and the peer has not (only with `onUnopened`; made at the first). */
+  #unopened: Map<string, ReturnType<typeof setTimeout>> | undefined;
   /** The version both ends speak (the lower of the two hellos). */
   #version = 0;
   readonly #contract: ContractView | undefined;
@@ -522,9 +545,8 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #stopped = false;
   readonly #dirty: AckSource[] = [];
   #microtaskQueued = false;
-  readonly #flush = (): void => {
-    this.#flushAcks();
-  };
+  /** `#flushAcks` bound to this session, made at the first urgent ack. */
+  #flush: (() => void) | undefined;
   /** Frames written since the last message, in order, and their length in all. */
   #pending: string[] = [];
   #pendingChars = 0;
@@ -538,11 +560,6 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #closeReason: string | undefined;
   readonly #byeTimeout: number;
   #byeTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #closeSession = (): void => {
-    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
-    this.#byeTimer = undefined;
-    void this.#session.close(this.#closeCode, this.#closeReason);
-  };
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
   // ------------------------------------------------------- resume (docs/protocol.md)
@@ -562,10 +579,6 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #confirmed = 0;
   #receivedChars = 0;
   #recvTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #recvIdle = (): void => {
-    this.#recvTimer = undefined;
-    this.#sendRecv();
-  };
   #resumes = 0;
   /** The server is shutting down: the session ends with its connection. */
   #shuttingDown = false;
@@ -573,7 +586,27 @@ class ChannelSessionImpl implements ResumableSession, Link {
   onSuspend: ((reason: CloseReason) => void) | undefined;
   onSession: ((token: string | undefined) => void) | undefined;
   onEnd: ((reason: CloseReason) => void) | undefined;
-  readonly #flushBatch = (): void => {
+  onShutdown: (() => void) | undefined;
+  /** `#endBatch` bound to this session, made at the first batch. */
+  #flushBatch: (() => void) | undefined;
+
+  // Timer callbacks without a closure per session: `setTimeout` passes the session.
+  static #closeSessionOf(self: ChannelSessionImpl): void {
+    self.#closeSession();
+  }
+
+  static #recvIdle(self: ChannelSessionImpl): void {
+    self.#recvTimer = undefined;
+    self.#sendRecv();
+  }
+
+  #closeSession(): void {
+    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
+    this.#byeTimer = undefined;
+    void this.#session.close(this.#closeCode, this.#closeReason);
+  }
+
+  #endBatch(): void {
     this.#batchScheduled = false;
     // Acks due after the macrotask: the first one written sends them with the pending
     // frames, as one message, and opens the next batch, so that frames written until that
@@ -581,7 +614,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
     // 30–35k instead of 80–105k msg/s at capacity 16: each microtask's ack then left alone.)
     this.#flushAcks();
     this.#sendPending();
-  };
+  }
+
+  #batchTaken(): void {
+    if (--this.#queued === 0) this.#decongested();
+  }
 
   constructor(session: WireSession, options: ChannelSessionOptions, greeting?: Greeting) {
     this.#session = session;
@@ -699,15 +736,14 @@ class ChannelSessionImpl implements ResumableSession, Link {
         `Expected schema to be a Standard Schema (an object with '~standard'.validate) or undefined, got ${describeValue(schema)}`,
       );
     }
-    if (this.#names.has(name)) {
+    if (this.#outboundByName.get(name)?.attached === true) {
       throw new RangeError(
         `Expected the name of a channel not yet opened on this session, got ${describeValue(name)}`,
       );
     }
-    this.#names.add(name);
     const id = this.#inbound.length;
     const inbound = new Inbound<In>(this, id, name, capacity, options.schema);
-    this.#inbound.push(inbound as Inbound<unknown>);
+    this.#inbound = appended(this.#inbound, inbound as Inbound<unknown>);
     let outbound = this.#outboundByName.get(name) as Outbound<Out> | undefined;
     if (outbound === undefined) {
       outbound = new Outbound<Out>(this, name);
@@ -727,10 +763,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
       const onUnopened = this.#onUnopened;
       if (onUnopened !== undefined && !outbound.peerOpened && this.#openTimeout !== Infinity) {
         const timer = setTimeout(() => {
-          this.#unopened.delete(name);
+          this.#unopened?.delete(name);
           onUnopened(name);
         }, this.#openTimeout);
-        this.#unopened.set(name, timer);
+        (this.#unopened ??= new Map()).set(name, timer);
       }
     }
     return Object.freeze({ name, incoming: inbound.facade, outgoing: outbound.facade });
@@ -769,6 +805,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   shutdown(code: number, reason: string): Promise<CloseReason> {
     // Nothing resumes on a server going away: a connection lost now ends the session.
     this.#shuttingDown = true;
+    this.onShutdown?.();
     if (this.#suspended && this.#endError === undefined) {
       this.expire(
         new SessionExpiredError(
@@ -785,7 +822,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #goodbye(): void {
     const sent = this.#sayBye();
     if (!sent || this.#byeTimeout === 0) this.#closeSession();
-    else this.#byeTimer = setTimeout(this.#closeSession, this.#byeTimeout);
+    else this.#byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -866,7 +903,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       this.#goodbye();
     } else if (this.#closing) {
       // The bye went out again with the log: wait for the answer as before.
-      this.#byeTimer = setTimeout(this.#closeSession, this.#byeTimeout);
+      this.#byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
     } else {
       this.#decongested();
     }
@@ -955,7 +992,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
       // macrotask. Measured: +25–35 % at capacity 64 and for rendezvous round trips over
       // batching every frame, the same at capacity 16.
       this.#batchScheduled = true;
-      afterMacrotask(this.#flushBatch);
+      afterMacrotask(
+        (this.#flushBatch ??= () => {
+          this.#endBatch();
+        }),
+      );
       return this.#sendPending();
     }
     this.#pendingChars += frame.length;
@@ -989,10 +1030,18 @@ class ChannelSessionImpl implements ResumableSession, Link {
     if (this.#microtaskQueued) return;
     if (urgent) {
       this.#microtaskQueued = true;
-      queueMicrotask(this.#flush);
+      queueMicrotask(
+        (this.#flush ??= () => {
+          this.#flushAcks();
+        }),
+      );
     } else if (!this.#batchScheduled) {
       this.#batchScheduled = true;
-      afterMacrotask(this.#flushBatch);
+      afterMacrotask(
+        (this.#flushBatch ??= () => {
+          this.#endBatch();
+        }),
+      );
     }
   }
 
@@ -1068,7 +1117,12 @@ class ChannelSessionImpl implements ResumableSession, Link {
       for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
     }
     // A rejection means the session closed: #stopWriting and #end settle everything.
-    outgoing.send(message).then(this.#batchTaken, noop);
+    outgoing.send(message).then(
+      (this.#onBatchTaken ??= () => {
+        this.#batchTaken();
+      }),
+      noop,
+    );
     return true;
   }
 
@@ -1146,7 +1200,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     if (this.#received - this.#confirmed >= RECV_EVERY || this.#receivedChars >= RECV_CHARS) {
       this.#sendRecv();
     } else if (this.#recvTimer === undefined && this.#received > this.#confirmed) {
-      this.#recvTimer = setTimeout(this.#recvIdle, RECV_IDLE);
+      this.#recvTimer = setTimeout(ChannelSessionImpl.#recvIdle, RECV_IDLE, this);
     }
   }
 
@@ -1239,8 +1293,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
       new ConnectionLostError(reason, problem === undefined ? undefined : { cause: problem });
     this.#endError = error;
     this.onEnd?.(reason);
-    for (const timer of this.#unopened.values()) clearTimeout(timer);
-    this.#unopened.clear();
+    const unopened = this.#unopened;
+    if (unopened !== undefined) {
+      for (const timer of unopened.values()) clearTimeout(timer);
+      unopened.clear();
+    }
     this.#settleReady?.(problem instanceof ContractMismatchError ? problem : error);
     for (const inbound of this.#inbound) inbound.lost(error);
     for (const outbound of this.#outboundByName.values()) outbound.lost(error);
@@ -1435,11 +1492,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
           outbound = new Outbound<unknown>(this, name);
           this.#outboundByName.set(name, outbound);
         }
-        this.#outboundById.push(outbound);
-        const timer = this.#unopened.get(name);
+        this.#outboundById = appended(this.#outboundById, outbound);
+        const timer = this.#unopened?.get(name);
         if (timer !== undefined) {
           clearTimeout(timer);
-          this.#unopened.delete(name);
+          this.#unopened?.delete(name);
         }
         outbound.open(id, capacity === null ? Infinity : capacity);
         return;

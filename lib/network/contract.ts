@@ -186,13 +186,28 @@ export interface ContractView {
   readonly sends: ReadonlyMap<string, boolean>;
 }
 
+/**
+ * The views of each frozen contract (what `contract()` makes), by side: made once, not
+ * per session (a view is read only).
+ */
+const views = new WeakMap<Contract, { server?: ContractView; client?: ContractView }>();
+
 /** A contract seen from one side; internal. */
 export function viewOf(declared: Contract, side: 'server' | 'client'): ContractView {
+  const frozen = Object.isFrozen(declared) && Object.isFrozen(declared.channels);
+  let cached = frozen ? views.get(declared) : undefined;
+  const known = cached?.[side];
+  if (known !== undefined) return known;
   const sends = new Map<string, boolean>();
   for (const [key, declaration] of Object.entries(declared.channels)) {
     sends.set(key, (declaration.direction === 'toClient') === (side === 'server'));
   }
-  return { name: declared.name, version: declared.version, sends };
+  const view = { name: declared.name, version: declared.version, sends };
+  if (frozen) {
+    if (cached === undefined) views.set(declared, (cached = {}));
+    cached[side] = view;
+  }
+  return view;
 }
 
 /** The `contract` frame's body for a view: `[name, version, [[channel, 's'|'r'], …]]`. */

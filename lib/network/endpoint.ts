@@ -365,38 +365,88 @@ function splitNetwork(
   return [rest, maxReplayBytes ?? DEFAULT_MAX_REPLAY_BYTES];
 }
 
-/** The logical session's signal of each resumable server session. */
-const signals = new WeakMap<ResumableSession, AbortController>();
-
 /**
- * A signal that aborts when the logical session ends (its `closed`) or the server shuts
- * down (a connection's signal aborts with a `ServerClosedError`): not on a mere cut.
+ * The handler's `signal` of a resumable server session: aborted when the logical session
+ * ends (its `onEnd`) or the server shuts down one of its connections (a connection's
+ * signal aborts with a `ServerClosedError`), with the first of those reasons — not on a
+ * mere cut. Made lazily: an idle session holds this object and two hooks, and neither an
+ * AbortController nor its connections' signals (which the server makes on first read)
+ * until the handler reads `signal`, a resumed connection ends or the session ends. The
+ * shutdown is seen through the session's `onShutdown` hook (the server calls it right
+ * after aborting the connection's signal), or, for a shutdown that came before the
+ * session took the connection over, by looking at its connections' signals at those
+ * moments: the same reason, at the same point of the handler's view, as a listener on
+ * every connection's signal would give.
  */
-function logicalSignal(network: ResumableSession, first: AbortSignal): AbortSignal {
-  const controller = new AbortController();
-  signals.set(network, controller);
-  followShutdown(network, first);
-  network.onEnd = (reason) => {
-    controller.abort(new WebSocketCloseError(reason));
-  };
-  return controller.signal;
+class LogicalSignal {
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown = undefined;
+  /** The connection the session started on, and those it resumed on (made at a resume). */
+  readonly #first: ServerSession<Frame, Frame>;
+  #resumed: ServerSession<Frame, Frame>[] | undefined;
+
+  constructor(network: ResumableSession, first: ServerSession<Frame, Frame>) {
+    this.#first = first;
+    network.onShutdown = () => {
+      this.#followShutdown();
+    };
+    network.onEnd = (reason) => {
+      this.#followShutdown();
+      this.#abort(new WebSocketCloseError(reason));
+    };
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#followShutdown();
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** The session resumed on `session`: a shutdown of that connection aborts too. */
+  resumedOn(session: ServerSession<Frame, Frame>): void {
+    (this.#resumed ??= []).push(session);
+    // Shut down before the session took it over: the handler may be listening already.
+    if (this.#controller !== undefined) this.#shutDownBy(session);
+  }
+
+  /**
+   * The resumed connection `session` ended: a shutdown that came before is seen now, and
+   * the connection is forgotten (a session resumed many times holds none of the old ones).
+   */
+  left(session: ServerSession<Frame, Frame>): void {
+    this.#shutDownBy(session);
+    const resumed = this.#resumed ?? [];
+    const index = resumed.indexOf(session);
+    if (index >= 0) resumed.splice(index, 1);
+  }
+
+  /** Aborts with a connection's `ServerClosedError`, if one was shut down by the server. */
+  #followShutdown(): void {
+    this.#shutDownBy(this.#first);
+    for (const session of this.#resumed ?? []) this.#shutDownBy(session);
+  }
+
+  #shutDownBy(session: ServerSession<Frame, Frame>): void {
+    if (this.#aborted) return;
+    const signal = session.signal;
+    const reason: unknown = signal.reason;
+    if (signal.aborted && reason instanceof ServerClosedError) this.#abort(reason);
+  }
+
+  #abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
 }
 
-/** Aborts `network`'s logical signal when `signal` aborts for a server shutdown. */
-function followShutdown(network: ResumableSession, signal: AbortSignal): void {
-  const onAbort = (): void => {
-    const reason: unknown = signal.reason;
-    if (reason instanceof ServerClosedError) signals.get(network)?.abort(reason);
-  };
-  if (signal.aborted) {
-    onAbort();
-    return;
-  }
-  signal.addEventListener('abort', onAbort, { once: true });
-  void network.closed.then(() => {
-    signal.removeEventListener('abort', onAbort);
-  });
-}
+/** The logical signal of each resumable server session (read by its resumes). */
+const signals = new WeakMap<ResumableSession, LogicalSignal>();
 
 /** Closes `session` with a protocol code where it can (1002), else its 4000 + form. */
 function closeFailed(session: ServerSession<Frame, Frame>, message: string): Promise<CloseReason> {
@@ -440,8 +490,13 @@ async function serveConnection<C extends ChannelDeclarations>(
       await closeFailed(session, problem);
       return;
     }
-    followShutdown(network, session.signal);
-    await session.closed;
+    const logical = signals.get(network);
+    logical?.resumedOn(session);
+    try {
+      await session.closed;
+    } finally {
+      logical?.left(session);
+    }
     return;
   }
   let token: string | undefined;
@@ -469,23 +524,78 @@ async function serveConnection<C extends ChannelDeclarations>(
     options.undelivered as Readonly<Record<string, ((value: unknown) => void) | undefined>>,
   );
   await network.ready;
-  const signal = token === undefined ? session.signal : logicalSignal(network, session.signal);
-  // `scope` is read when the handler asks for it: the server makes a handler's scope on
-  // first use, and an idle channel session need not have one.
-  const view = Object.defineProperties(
-    handlerView(network, halves as ServerChannels<C>, () => signal),
-    {
-      request: { value: session.request, enumerable: true },
-      scope: { get: () => session.scope, enumerable: true },
-      resumes: { get: () => network.resumes, enumerable: true },
-    },
-  ) as ChannelServerSession<C>;
+  let logical: LogicalSignal | undefined;
+  if (token !== undefined) {
+    logical = new LogicalSignal(network, session);
+    signals.set(network, logical);
+  }
+  // `scope` and `signal` are read when the handler asks for them: the server makes a
+  // handler's scope on first use, and an idle channel session need not have one.
+  const view = new ServerView<C>(network, halves as ServerChannels<C>, session, logical);
+  // Not awaited here: this frame, with all the locals of the handshake, ends now, and the
+  // handler's whole life is held by the small frame of runHandler.
+  return runHandler(network, view, token !== undefined, handler);
+}
+
+/** Runs the server handler, then says goodbye (1000); a throw ends the session (1011). */
+async function runHandler<C extends ChannelDeclarations>(
+  network: ResumableSession,
+  view: ChannelServerSession<C>,
+  resumable: boolean,
+  handler: (session: ChannelServerSession<C>) => unknown,
+): Promise<void> {
   try {
-    await thenGoodbye(network, () => handler(view));
+    // As thenGoodbye, inline: one async frame fewer for as long as the handler runs.
+    await handler(view);
+    await network.close();
   } catch (error) {
     // The session may live on another connection than this one: end it there too.
-    if (token !== undefined && !network.ended) void network.goAway(1011, 'Internal error');
+    if (resumable && !network.ended) void network.goAway(1011, 'Internal error');
     throw error;
+  }
+}
+
+/**
+ * What a channel endpoint's server handler receives. A class, not a literal: V8 keeps an
+ * object literal with getters in dictionary mode (~400 B more per session), and the
+ * getters here are shared by every session instead of three closures each. `signal`,
+ * `scope` and `resumes` are read through the prototype (destructuring reads them as
+ * before); `close` is an own function, so that it works destructured.
+ */
+class ServerView<C extends ChannelDeclarations> implements ChannelServerSession<C> {
+  readonly channels: ServerChannels<C>;
+  readonly network: ResumableSession;
+  readonly closed: Promise<CloseReason>;
+  readonly close: (code?: number, reason?: string) => Promise<CloseReason>;
+  readonly request: ServerRequest;
+  readonly #session: ServerSession<Frame, Frame>;
+  readonly #logical: LogicalSignal | undefined;
+
+  constructor(
+    network: ResumableSession,
+    channels: ServerChannels<C>,
+    session: ServerSession<Frame, Frame>,
+    logical: LogicalSignal | undefined,
+  ) {
+    this.channels = channels;
+    this.network = network;
+    this.closed = network.closed;
+    this.close = (code, reason) => network.close(code, reason);
+    this.request = session.request;
+    this.#session = session;
+    this.#logical = logical;
+  }
+
+  get signal(): AbortSignal {
+    return this.#logical === undefined ? this.#session.signal : this.#logical.signal;
+  }
+
+  get scope(): Scope {
+    return this.#session.scope;
+  }
+
+  get resumes(): number {
+    return this.network.resumes;
   }
 }
 

@@ -114,13 +114,42 @@ function rejectParked(this: ParkedSend<unknown>, error: unknown): void {
   entry.reject(error);
 }
 
+/**
+ * The pump: the receive waiter parked on `staging` while values may leave. Its resolve
+ * and reject are functions shared by every pump (channels call them as methods), not two
+ * closures per outbound end.
+ */
+class Pump<Out> extends Waiter<Entry<Out>> {
+  readonly outbound: Outbound<Out>;
+  constructor(outbound: Outbound<Out>) {
+    super(RECEIVE, undefined);
+    this.outbound = outbound;
+    this.resolve = pumpTook as (result: unknown) => void;
+  }
+
+  /** `staging` closed (or was cancelled) while the pump waited. */
+  override reject(): void {
+    this.outbound.pumpEnded();
+  }
+}
+
+/** `staging` handed the pump a value. */
+function pumpTook<Out>(this: Pump<Out>, entry: Entry<Out>): void {
+  this.outbound.pumpTook(entry);
+}
+
 const PLACEHOLDER = new Entry<never>(undefined as never, undefined);
 const SEND_OK: SendResult = Object.freeze({ ok: true as const });
 
 export class Outbound<Out> {
   readonly name: string;
   readonly #link: Link;
-  readonly staging: Channel<Entry<Out>>;
+  /**
+   * Where values wait (see the module's algorithm), made at the first use that needs
+   * it: an end that only ever sends directly, or never sends, has none. Until then the
+   * pump is parked only in name (`#pumpParked`): it is enqueued when `staging` is made.
+   */
+  #staging: Channel<Entry<Out>> | undefined;
   readonly facade: NetworkOutgoing<Out>;
   #onUndelivered: ((value: Out) => void) | undefined;
   /** The id the peer gave its incoming end for this name; -1 until its `open`. */
@@ -140,30 +169,49 @@ export class Outbound<Out> {
   #head = 0;
   #state = ACTIVE;
   #closeCause: unknown = undefined;
-  readonly #pump: Waiter<Entry<Out>>;
+  /** Made with `staging`. */
+  #pump: Pump<Out> | undefined;
   #pumpParked = false;
+  /** This end opened the name (`attach`), not only the peer. */
+  attached = false;
 
   constructor(link: Link, name: string) {
     this.name = name;
     this.#link = link;
-    this.staging = new Channel<Entry<Out>>(0, {
-      onUndelivered: (entry) => {
-        this.#undelivered(entry.value);
-      },
-    });
     this.facade = new NetworkOutgoing<Out>(this);
-    const pump = new Waiter<Entry<Out>>(RECEIVE, undefined);
-    pump.resolve = (entry) => {
-      this.#pumpParked = false;
-      this.#transmit(entry as Entry<Out>);
-      this.#drain();
-    };
-    pump.reject = () => {
-      // `staging` closed (or was cancelled) while the pump waited.
-      this.#pumpParked = false;
-      this.#drain();
-    };
-    this.#pump = pump;
+  }
+
+  /** Where values wait; made on first use (with the pump parked if it is in name). */
+  get staging(): Channel<Entry<Out>> {
+    let staging = this.#staging;
+    if (staging === undefined) {
+      staging = this.#staging = new Channel<Entry<Out>>(0, {
+        onUndelivered: (entry) => {
+          this.#undelivered(entry.value);
+        },
+      });
+      this.#pump = new Pump(this);
+      if (this.#pumpParked) channelInternals.enqueue(staging, this.#pump);
+    }
+    return staging;
+  }
+
+  /** Whether `close` was called (or the end was cancelled): as `staging`'s. */
+  get isClosedForSend(): boolean {
+    return this.#staging?.isClosedForSend ?? false;
+  }
+
+  /** The pump took `entry` from `staging` (see {@link Pump}). */
+  pumpTook(entry: Entry<Out>): void {
+    this.#pumpParked = false;
+    this.#transmit(entry);
+    this.#drain();
+  }
+
+  /** `staging` closed (or was cancelled) while the pump waited. */
+  pumpEnded(): void {
+    this.#pumpParked = false;
+    this.#drain();
   }
 
   /** Whether the peer has opened its end. */
@@ -176,6 +224,7 @@ export class Outbound<Out> {
    * `maxInFlight` values are in flight at a time.
    */
   attach(onUndelivered: ((value: Out) => void) | undefined, maxInFlight: number): void {
+    this.attached = true;
     this.#onUndelivered = onUndelivered;
     this.#maxInFlight = maxInFlight;
     this.#updateLimit();
@@ -276,18 +325,18 @@ export class Outbound<Out> {
   stopWriting(): void {
     if (this.#pumpParked) {
       this.#pumpParked = false;
-      channelInternals.dequeue(this.staging, this.#pump);
+      const staging = this.#staging;
+      if (staging !== undefined) channelInternals.dequeue(staging, this.#pump as Pump<Out>);
     }
   }
 
   // ------------------------------------------------------------- the user's calls
 
   send(value: Out, options?: WaitOptions): Promise<void> {
-    const staging = this.staging;
     const signal = options?.signal;
-    if (staging.isClosedForSend || signal?.aborted === true) {
+    if (this.isClosedForSend || signal?.aborted === true) {
       // Rejects as a channel does, and hands the value to onUndelivered.
-      return staging.send(new Entry(value, undefined), options);
+      return this.staging.send(new Entry(value, undefined), options);
     }
     let data: Encoded;
     try {
@@ -304,19 +353,18 @@ export class Outbound<Out> {
     }
     const entry = new Entry(value, data);
     // A buffered peer: the send resolves when the value leaves, as `staging`'s own send.
-    if (this.#peerId >= 0 && this.#capacity !== 0) return staging.send(entry, options);
+    if (this.#peerId >= 0 && this.#capacity !== 0) return this.staging.send(entry, options);
     return this.#sendAndSettle(entry, signal);
   }
 
   trySend(value: Out): SendResult {
-    const staging = this.staging;
-    if (staging.isClosedForSend) return staging.trySend(PLACEHOLDER);
+    if (this.isClosedForSend) return this.staging.trySend(PLACEHOLDER);
     const data = this.#encode(value);
     if (this.#pumpParked) {
       this.#transmitDirect(value, data);
       return SEND_OK;
     }
-    return staging.trySend(new Entry(value, data));
+    return this.staging.trySend(new Entry(value, data));
   }
 
   onSend(value: Out, handler?: () => unknown): SelectClause<unknown> {
@@ -382,19 +430,21 @@ export class Outbound<Out> {
   /** Sends what the allowance lets go, then parks the pump or sends the close. */
   #drain(): void {
     if (this.#state !== ACTIVE || this.#peerId < 0 || !this.#link.writable) return;
-    const staging = this.staging;
+    // No `staging` yet: no value waits and no close was asked for.
+    const staging = this.#staging;
     const link = this.#link;
-    while (this.#sent < this.#limit && !link.congested) {
+    while (staging !== undefined && this.#sent < this.#limit && !link.congested) {
       const result = staging.tryReceive();
       if (!result.ok) break;
       this.#transmit(result.value);
     }
-    if (staging.isClosedForReceive) {
+    if (staging?.isClosedForReceive === true) {
       this.#sendClose();
     } else if (this.#sent < this.#limit && !this.#pumpParked && !link.congested) {
-      // The loop found no waiting sender, so parking a receiver keeps the invariant.
+      // The loop found no waiting sender, so parking a receiver keeps the invariant
+      // (in name only while there is no `staging`: see the `staging` getter).
       this.#pumpParked = true;
-      channelInternals.enqueue(staging, this.#pump);
+      if (staging !== undefined) channelInternals.enqueue(staging, this.#pump as Pump<Out>);
     }
   }
 
@@ -551,7 +601,7 @@ export class NetworkOutgoing<Out> implements SendChannel<Out> {
   }
 
   get isClosedForSend(): boolean {
-    return this.#outbound.staging.isClosedForSend;
+    return this.#outbound.isClosedForSend;
   }
 
   onClose(handler: (cause: unknown) => void): () => void {

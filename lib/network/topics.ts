@@ -226,95 +226,135 @@ export function serveTopics(
     );
   }
   const maxSubscriptions = checkCount('maxSubscriptions', options?.maxSubscriptions, 64, true);
-  const find: (name: string) => Topic<unknown> | undefined =
-    typeof topics === 'function'
-      ? topics
-      : (name) => (topics as ReadonlyMap<string, Topic<unknown>>).get(name);
   const requests = network.channel<unknown, never>(TOPICS_CHANNEL, { capacity: 4 });
-  const names = new Set<string>();
-  const forwarders: Promise<void>[] = [];
+  return serveRequests(network, requests.incoming, topics, maxSubscriptions, {
+    maxCapacity,
+    defaultCapacity,
+    defaultOverflow,
+    allowSuspend,
+  });
+}
 
-  const serve = async (): Promise<void> => {
+/** What {@link serveTopics} applies to each subscription request (checked). */
+interface ServeSettings {
+  readonly maxCapacity: number;
+  readonly defaultCapacity: number;
+  readonly defaultOverflow: TopicOverflow;
+  readonly allowSuspend: boolean;
+}
+
+/**
+ * The body of {@link serveTopics}: one async frame per connection and no closure, since
+ * an idle connection keeps it. Serves requests until the channel ends (or one breaks the
+ * protocol), then waits for every subscription and the connection's end.
+ */
+async function serveRequests(
+  network: ChannelSession,
+  requests: ReceiveChannel<unknown>,
+  topics: TopicSource,
+  maxSubscriptions: number,
+  settings: ServeSettings,
+): Promise<void> {
+  // The first name and its forwarder are kept alone: a Set and an array would reserve
+  // room for many at the first subscription of a connection that typically has one.
+  let first: string | undefined;
+  let names: Set<string> | undefined;
+  let forwarders: Promise<void> | Promise<void>[] | undefined;
+  try {
     for (;;) {
-      const result = await requests.incoming.receiveCatching();
-      if (!result.ok) return;
+      const result = await requests.receiveCatching();
+      if (!result.ok) break;
       let request: TopicRequest;
       try {
         request = parseRequest(result.value);
-        if (names.has(request.topic)) {
-          throw new RangeError(
-            `Expected each topic once per connection, got '${request.topic}' again`,
-          );
+        const name = request.topic;
+        if (names === undefined ? name === first : names.has(name)) {
+          throw new RangeError(`Expected each topic once per connection, got '${name}' again`);
         }
-        if (names.size >= maxSubscriptions) {
+        const count = names?.size ?? (first === undefined ? 0 : 1);
+        if (count >= maxSubscriptions) {
           throw new RangeError(
             `Expected at most ${maxSubscriptions} topic subscriptions per connection, got one more`,
           );
         }
       } catch (error) {
         await network.close(4400, (error as Error).message.slice(0, 120));
-        return;
+        break;
       }
-      names.add(request.topic);
-      forwarders.push(forward(request));
+      if (first === undefined) first = request.topic;
+      else (names ??= new Set([first])).add(request.topic);
+      const forwarder = forward(network, topics, settings, request);
+      if (forwarders === undefined) forwarders = forwarder;
+      else if (Array.isArray(forwarders)) forwarders.push(forwarder);
+      else forwarders = [forwarders, forwarder];
     }
-  };
+  } catch {
+    // `serve` fails only if the connection does; either way, wait for the forwarders.
+  }
+  if (Array.isArray(forwarders)) await Promise.all(forwarders);
+  else await forwarders;
+  await network.closed;
+}
 
-  const forward = async (request: TopicRequest): Promise<void> => {
-    const out = network.channel<never, WireEvent<unknown>>(TOPIC_PREFIX + request.topic);
-    const refuse = async (message: string): Promise<void> => {
-      await out.outgoing.send({ type: 'end', error: { kind: 'refused', message } });
-      out.outgoing.close();
-    };
-    const overflow = request.overflow ?? defaultOverflow;
-    const topic = find(request.topic);
-    try {
-      if (topic === undefined) {
-        await refuse(`No topic named '${request.topic}' is served here`);
-        return;
-      }
-      if (overflow === 'suspend' && !allowSuspend) {
-        await refuse(
-          `Expected overflow 'drop-oldest', 'drop-latest' or 'close' ('suspend' is not allowed here), got 'suspend'`,
-        );
-        return;
-      }
-      const capacity = Math.max(
-        Math.min(request.capacity ?? defaultCapacity, maxCapacity),
-        overflow === 'suspend' ? 0 : 1,
+/** Refuses a subscription: the peer's `follow` rejects with `message`. */
+async function refuse(
+  out: NetworkChannel<never, WireEvent<unknown>>,
+  message: string,
+): Promise<void> {
+  await out.outgoing.send({ type: 'end', error: { kind: 'refused', message } });
+  out.outgoing.close();
+}
+
+/** One subscription of the peer: the topic's events to its channel, until either ends. */
+async function forward(
+  network: ChannelSession,
+  topics: TopicSource,
+  settings: ServeSettings,
+  request: TopicRequest,
+): Promise<void> {
+  const out = network.channel<never, WireEvent<unknown>>(TOPIC_PREFIX + request.topic);
+  const overflow = request.overflow ?? settings.defaultOverflow;
+  const topic = typeof topics === 'function' ? topics(request.topic) : topics.get(request.topic);
+  try {
+    if (topic === undefined) {
+      await refuse(out, `No topic named '${request.topic}' is served here`);
+      return;
+    }
+    if (overflow === 'suspend' && !settings.allowSuspend) {
+      await refuse(
+        out,
+        `Expected overflow 'drop-oldest', 'drop-latest' or 'close' ('suspend' is not allowed here), got 'suspend'`,
       );
-      const subscription = topic.subscribe({
-        capacity,
-        overflow,
-        since: request.since,
-        onDiscontinuity: request.onDiscontinuity,
-      });
-      // The peer cancelled, or the connection ended: stop receiving for it.
-      out.outgoing.onClose(() => {
-        subscription.cancel();
-      });
-      try {
-        for await (const event of subscription) await out.outgoing.send(event);
-        out.outgoing.close();
-      } catch (error) {
-        const end = endOf(error);
-        if (end === undefined) throw error;
-        await out.outgoing.send({ type: 'end', error: end });
-        out.outgoing.close();
-      } finally {
-        subscription.cancel();
-      }
-    } catch {
-      // The connection ended or the peer cancelled: its subscription has gone with it.
+      return;
     }
-  };
-
-  const settled = async (): Promise<void> => {
-    await Promise.all(forwarders);
-    await network.closed;
-  };
-  // `serve` fails only if the connection does; either way, wait for the forwarders.
-  return serve().then(settled, settled);
+    const capacity = Math.max(
+      Math.min(request.capacity ?? settings.defaultCapacity, settings.maxCapacity),
+      overflow === 'suspend' ? 0 : 1,
+    );
+    const subscription = topic.subscribe({
+      capacity,
+      overflow,
+      since: request.since,
+      onDiscontinuity: request.onDiscontinuity,
+    });
+    // The peer cancelled, or the connection ended: stop receiving for it.
+    out.outgoing.onClose(() => {
+      subscription.cancel();
+    });
+    try {
+      for await (const event of subscription) await out.outgoing.send(event);
+      out.outgoing.close();
+    } catch (error) {
+      const end = endOf(error);
+      if (end === undefined) throw error;
+      await out.outgoing.send({ type: 'end', error: end });
+      out.outgoing.close();
+    } finally {
+      subscription.cancel();
+    }
+  } catch {
+    // The connection ended or the peer cancelled: its subscription has gone with it.
+  }
 }
 
 // ----------------------------------------------------------------------- subscribing

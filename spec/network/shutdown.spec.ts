@@ -5,10 +5,19 @@
  * 1001 as "come back later".
  */
 import { expect } from 'chai';
+import { once } from 'node:events';
+import { WebSocket } from 'ws';
 import { route, serve } from '../../lib/server/index.js';
 import type { Server } from '../../lib/server/index.js';
 import { reconnecting, text } from '../../lib/websocket/index.js';
-import { ConnectionLostError, channels } from '../../lib/network/index.js';
+import {
+  ConnectionLostError,
+  channelEndpoint,
+  channels,
+  contract,
+  toServer,
+} from '../../lib/network/index.js';
+import { ServerClosedError } from '../../lib/server/index.js';
 import type { ConnectionState } from '../../lib/websocket/index.js';
 
 const TOTAL = 40;
@@ -138,5 +147,81 @@ describe('server.close() with network channels', () => {
     expect((handlerEnded as ConnectionLostError).closeReason.code).to.equal(1001);
     expect(errors).to.deep.equal([]);
     expect(client.state.type === 'closed' && client.state.reason.code).to.equal(1001);
+  });
+
+  it("aborts a resumable endpoint handler's signal with the connection's ServerClosedError before the goodbye ends, whether the handler read it before the shutdown or only after its session ended", async () => {
+    const Idle = channelEndpoint('/idle', contract('idle', 1, { up: toServer<number>() }));
+    // Per session: what the handler saw, in order.
+    const seen: unknown[][] = [];
+    let started = 0;
+    const server: Server = await serve({ host: '127.0.0.1', port: 0, pingInterval: Infinity }, [
+      Idle.handle(async ({ channels: { up }, signal, scope, closed }) => {
+        const index = started++;
+        const log: unknown[] = [];
+        seen[index] = log;
+        if (index === 0) {
+          // Reads the signal (and the connection's scope) up front and listens.
+          const connection = scope.signal;
+          signal.addEventListener('abort', () => {
+            log.push('abort', signal.reason === connection.reason, up.isClosedForReceive);
+          });
+        }
+        // The shutdown's goodbye ends the channel without a value.
+        log.push(await up.receiveCatching().then((result) => result.ok));
+        await closed;
+        // The other session reads it only now, after its session ended.
+        log.push(signal.aborted, signal.reason instanceof ServerClosedError);
+      }),
+    ]);
+    const clients = [0, 1].map(() =>
+      Idle.reconnecting(server.url, () => new Promise(() => undefined), {
+        reconnect: { maxAttempts: 1 },
+      }),
+    );
+    while (started < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    await server.close();
+    await Promise.all(clients.map((client) => client.done.catch(() => undefined)));
+
+    // Aborted at the shutdown, with the very reason of the connection's signal, while
+    // the channel was still open (the goodbye had not ended it yet).
+    expect(seen[0]).to.deep.equal(['abort', true, false, false, true, true]);
+    expect(seen[1]).to.deep.equal([false, true, true]);
+  });
+
+  it("aborts a resumable endpoint handler's signal at the shutdown, not when the goodbye ends: a client that never answers the bye", async () => {
+    const Idle = channelEndpoint('/idle', contract('idle', 1, { up: toServer<number>() }));
+    let onStart: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      onStart = resolve;
+    });
+    let onAbort: (reason: unknown) => void = () => undefined;
+    const aborted = new Promise<unknown>((resolve) => {
+      onAbort = resolve;
+    });
+    const server: Server = await serve({ host: '127.0.0.1', port: 0, pingInterval: Infinity }, [
+      Idle.handle(
+        async ({ signal, closed }) => {
+          signal.addEventListener('abort', () => {
+            onAbort(signal.reason);
+          });
+          onStart();
+          await closed;
+        },
+        // Without an answer the goodbye would last this long.
+        { network: { byeTimeout: 60_000 } },
+      ),
+    ]);
+    const ws = new WebSocket(`${server.url}/idle`);
+    ws.on('error', () => undefined);
+    await once(ws, 'open');
+    // A raw client: asks for a resumable session, declares no contract, then stays silent.
+    ws.send('["sluice",4]\n["resume"]\n["contract"]');
+    await started;
+    const closing = server.close();
+    const reason = await aborted;
+    expect(reason).to.be.instanceOf(ServerClosedError);
+    expect(ws.readyState).to.equal(WebSocket.OPEN);
+    ws.close();
+    await closing;
   });
 });
