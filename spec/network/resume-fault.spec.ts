@@ -170,7 +170,13 @@ describe('resume across connection loss (issue 16 fault test)', function () {
     );
     expect(verdict.counts.rejectedSends).to.equal(8);
     expect(verdict.counts.undelivered).to.be.at.least(8);
-    expect(verdict.counts.lost).to.be.at.least(8);
+    // Each channel lost at least the value of its rejected send, except in the one window
+    // of docs/protocol.md section 7: a value taken just before the reset whose ack was
+    // lost is reported to onUndelivered although received (the oracle flags that channel's
+    // accounting, and counts nothing lost on it).
+    const windows = verdict.problems.filter((problem) => problem.includes('accounting broken'));
+    expect(windows.length).to.be.at.most(8);
+    expect(verdict.counts.lost).to.be.at.least(8 - windows.length);
     // Resume off: no session resumed (`resumes` is 0, or absent where resume is not built).
     expect(verdict.counts.resumesClient ?? 0).to.equal(0);
     expect(verdict.counts.resumesServer ?? 0).to.equal(0);
