@@ -30,8 +30,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeHeapSnapshot } from 'node:v8';
 import WebSocket, { WebSocketServer } from 'ws';
-import type * as TopicsModule from '../lib/index.js';
-import type * as NetworkModule from '../lib/network/index.js';
+import { benchEndpoint, loadSluice } from './lib/sluice-dist.js';
+import type { Sluice } from './lib/sluice-dist.js';
 import type * as ServerModule from '../lib/server/index.js';
 import type * as WebSocketModule from '../lib/websocket/index.js';
 
@@ -45,37 +45,12 @@ function isKind(value: string | undefined): value is Kind {
   return value === 'ws' || value === 'sluice' || value === 'channels' || value === 'topic';
 }
 
-/** The built modules a network row needs, from `dist`. */
-async function loadNetwork(dist: string): Promise<{
-  readonly server: typeof ServerModule;
-  readonly websocket: typeof WebSocketModule;
-  readonly network: typeof NetworkModule;
-  readonly core: typeof TopicsModule;
-}> {
-  const load = (file: string): Promise<unknown> =>
-    import(pathToFileURL(path.join(dist, file)).href);
-  return {
-    server: (await load('server/index.js')) as typeof ServerModule,
-    websocket: (await load('websocket/index.js')) as typeof WebSocketModule,
-    network: (await load('network/index.js')) as typeof NetworkModule,
-    core: (await load('index.js')) as typeof TopicsModule,
-  };
-}
-
-/** The channel-session row's contract (as in `server.bench.ts`): one channel, never used. */
-function benchEndpoint(network: typeof NetworkModule) {
-  return network.channelEndpoint(
-    '/channels',
-    network.contract('bench', 1, { results: network.toServer<string>({ capacity: 16 }) }),
-  );
-}
-
 /** Serves `n` connections, writes a snapshot to `file` once they are idle, and exits. */
 async function server(kind: Kind, dist: string, n: number, file: string): Promise<void> {
   let port: number;
   let count: () => number;
   if (kind === 'channels' || kind === 'topic') {
-    const sluice = await loadNetwork(dist);
+    const sluice = await loadSluice(dist);
     const { route, serve } = sluice.server;
     if (kind === 'channels') {
       let running = 0;
@@ -157,7 +132,7 @@ async function server(kind: Kind, dist: string, n: number, file: string): Promis
 
 /** Opens a sluice network client of the channel or topic row; it stays open. */
 async function openNetworkClient(
-  sluice: Awaited<ReturnType<typeof loadNetwork>>,
+  sluice: Sluice,
   kind: 'channels' | 'topic',
   base: string,
 ): Promise<void> {
@@ -193,7 +168,7 @@ async function openNetworkClient(
  */
 async function openClients(base: string, n: number, kind: Kind, dist: string): Promise<void> {
   if (kind === 'channels' || kind === 'topic') {
-    const sluice = await loadNetwork(dist);
+    const sluice = await loadSluice(dist);
     for (let start = 0; start < n; start += 100) {
       await Promise.all(
         Array.from({ length: Math.min(100, n - start) }, () =>

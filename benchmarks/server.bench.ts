@@ -60,12 +60,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import WebSocket, { WebSocketServer } from 'ws';
-import type * as NetworkModule from '../lib/network/index.js';
-import type * as ServerModule from '../lib/server/index.js';
-import type * as TopicsModule from '../lib/index.js';
-import type * as WebSocketModule from '../lib/websocket/index.js';
+import { benchEndpoint, loadSluice } from './lib/sluice-dist.js';
+import type { Sluice } from './lib/sluice-dist.js';
 
 /** Connections of the echo run (throughput, CPU, memory at the smaller count). */
 const CONNECTIONS = 1000;
@@ -134,33 +132,6 @@ function isRuntime(value: string | undefined): value is Runtime {
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const DEFAULT_DIST = path.join(ROOT, 'dist');
-
-/** The built sluice modules, from `dist` (a directory holding the compiled `lib/`). */
-interface Sluice {
-  readonly server: typeof ServerModule;
-  readonly websocket: typeof WebSocketModule;
-  readonly network: typeof NetworkModule;
-  readonly core: typeof TopicsModule;
-}
-
-async function loadSluice(dist: string): Promise<Sluice> {
-  const load = (file: string): Promise<unknown> =>
-    import(pathToFileURL(path.join(dist, file)).href);
-  return {
-    server: (await load('server/index.js')) as typeof ServerModule,
-    websocket: (await load('websocket/index.js')) as typeof WebSocketModule,
-    network: (await load('network/index.js')) as typeof NetworkModule,
-    core: (await load('index.js')) as typeof TopicsModule,
-  };
-}
-
-/** The contract of the channel-session row: one channel from the client, never used. */
-function benchEndpoint(network: typeof NetworkModule) {
-  return network.channelEndpoint(
-    '/channels',
-    network.contract('bench', 1, { results: network.toServer<string>({ capacity: 16 }) }),
-  );
-}
 
 // ---------------------------------------------------------------- line protocol
 
