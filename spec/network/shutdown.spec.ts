@@ -224,4 +224,27 @@ describe('server.close() with network channels', () => {
     ws.close();
     await closing;
   });
+
+  it("makes a resumable handler's signal already aborted with the ServerClosedError when the handler first reads it after the shutdown ended its session", async () => {
+    // The handler does not touch `signal` (nor destructure it) until its session ended:
+    // the signal, made on first read, must come out aborted, with the same reason.
+    const Idle = channelEndpoint('/idle', contract('idle', 1, { up: toServer<number>() }));
+    const seen: unknown[] = [];
+    let started = 0;
+    const server: Server = await serve({ host: '127.0.0.1', port: 0, pingInterval: Infinity }, [
+      Idle.handle(async (session) => {
+        started++;
+        await session.closed;
+        const signal = session.signal;
+        seen.push(signal.aborted, signal.reason instanceof ServerClosedError);
+      }),
+    ]);
+    const client = Idle.reconnecting(server.url, () => new Promise(() => undefined), {
+      reconnect: { maxAttempts: 1 },
+    });
+    while (started < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    await server.close();
+    await client.done.catch(() => undefined);
+    expect(seen).to.deep.equal([true, true]);
+  });
 });
