@@ -126,7 +126,22 @@ function sameOrigin(peers: ReadonlySet<string>): (request: ServerRequest) => boo
 }
 
 /** The chat: every connection joins `room`, and leaves it when the connection ends. */
-function chatRoute(room: Room, log: (line: string) => void): Route<ClientMsg, ServerMsg> {
+/**
+ * Who joins first after a start: the bot, whose name is `botName`, before any page. A page
+ * that reconnected in the few milliseconds between the server listening and the bot's
+ * join would otherwise join unseen by the bot (it greets those who join after it). Pages
+ * wait until `ready` settles (the bot joined, or it never will).
+ */
+interface JoinGate {
+  readonly botName: string | undefined;
+  readonly ready: Promise<unknown>;
+}
+
+function chatRoute(
+  room: Room,
+  log: (line: string) => void,
+  gate: JoinGate,
+): Route<ClientMsg, ServerMsg> {
   return Chat.handle(async (session) => {
     const { incoming, outgoing } = session;
     const first = await withTimeoutOrUndefined(JOIN_TIMEOUT, (signal) =>
@@ -137,6 +152,7 @@ function chatRoute(room: Room, log: (line: string) => void): Route<ClientMsg, Se
       await session.close(1008, 'Expected a join message first');
       return;
     }
+    if (first.value.name !== gate.botName) await gate.ready;
     const { name, welcome, events, missed } = await room.join(first.value.name, first.value.since);
     // The subscription's pump: a child of the connection's scope, so the connection closes
     // only once it has finished, and it stops when the connection does.
@@ -328,9 +344,20 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   let server: Server | undefined;
   let bot: Bot | undefined;
   let closing: Promise<void> | undefined;
+  let openGate: () => void = () => undefined;
+  const withBot = options.bot ?? true;
+  const gate: JoinGate = {
+    botName: withBot ? 'bot' : undefined,
+    ready: withBot
+      ? new Promise<void>((resolve) => {
+          openGate = resolve;
+        })
+      : Promise.resolve(),
+  };
   const room = createRoom({ log, backend: options.backend });
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      openGate();
       await bot?.stop();
       await server?.close({ timeout: 2_000 });
       room.close();
@@ -339,16 +366,16 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 
   try {
     server = await serve({ server: http, authorize: sameOrigin(new Set(peers)) }, [
-      chatRoute(room, log),
+      chatRoute(room, log, gate),
     ]);
-    if (options.bot ?? true) {
+    if (withBot) {
       bot = startBot(`ws://${origin}`, {
         name: 'bot',
         log: (line) => {
           log(`[bot] ${line}`);
         },
       });
-      await bot.joined;
+      await bot.joined.finally(openGate);
     }
   } catch (error) {
     await close();
