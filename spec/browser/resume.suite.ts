@@ -9,6 +9,7 @@ import {
   describeCounts,
   judge,
   scenarioClient,
+  within,
 } from '../network/resume-scenario.js';
 import type { SideReport } from '../network/resume-scenario.js';
 import type { ServerAnswer } from '../network/resume-server.js';
@@ -17,19 +18,6 @@ import { envString, injectedEnv } from './env.js';
 const env = injectedEnv();
 const proxyUrl = envString(env, 'resumeProxyUrl');
 const reportUrl = envString(env, 'resumeReportUrl');
-
-/** `promise`, or `undefined` after `ms` (the timer is cleared either way). */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe(RESUME_CHROMIUM_TITLE, () => {
   it('loses, duplicates and reorders nothing through ≥ 20 random cuts of every mode (the page is the client)', async function () {

@@ -14,6 +14,7 @@ import {
   describeCounts,
   judge,
   scenarioClient,
+  within,
 } from './resume-scenario.js';
 import type { ScenarioConfig, SideReport } from './resume-scenario.js';
 import { startScenarioRig } from './resume-server.js';
@@ -25,19 +26,6 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 async function eventually(condition: () => boolean, ms: number): Promise<boolean> {
   for (let waited = 0; !condition() && waited < ms; waited += 10) await sleep(10);
   return condition();
-}
-
-/** `promise`, or `undefined` after `ms` (the timer is cleared either way). */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 describe('resume across connection loss (issue 16 fault test)', function () {

@@ -698,6 +698,19 @@ function preview(values: readonly number[]): string {
     : `${values.slice(0, 3).join(', ')}, … (${values.length})`;
 }
 
+/** `promise`, or `undefined` after `ms` (the timer is cleared either way). */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One line of counts: what a run printed. */
 export function describeCounts(counts: Counts): string {
   return `values moved ${counts.valuesMoved} (up ${counts.upValues}, down ${counts.downValues}, topic ${counts.topicValues}); resumes client ${counts.resumesClient ?? 'n/a'}, server ${counts.resumesServer ?? 'n/a'}; lost ${counts.lost}, duplicated ${counts.duplicated}, onUndelivered ${counts.undelivered}, rejected sends ${counts.rejectedSends}`;
