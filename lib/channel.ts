@@ -136,6 +136,15 @@ export interface ChannelInternals {
 // Assigned in Channel's static block, which alone can reach its private state.
 export let channelInternals: ChannelInternals = undefined as unknown as ChannelInternals;
 
+// A channel's iteration steps (see ChannelIterator), bound to its private members in its
+// static block.
+let PULL_CHANNEL: <T>(
+  channel: Channel<T>,
+  waiter: Waiter<unknown> | null,
+  signal: AbortSignal | undefined,
+) => Promise<unknown>;
+let RELEASE_CHANNEL: <T>(channel: Channel<T>, waiter: Waiter<unknown>) => void;
+
 /**
  * A channel: a queue with suspending `send` and `receive`, close and cancel, and
  * exactly-once delivery.
@@ -208,6 +217,14 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       onTaken: (channel, hook) => {
         channel.#onTaken = hook;
       },
+    };
+    PULL_CHANNEL = <T>(
+      channel: Channel<T>,
+      waiter: Waiter<unknown> | null,
+      signal: AbortSignal | undefined,
+    ) => channel.#receive(ITERATE, signal, waiter as Waiter<T> | null);
+    RELEASE_CHANNEL = <T>(channel: Channel<T>, waiter: Waiter<unknown>) => {
+      channel.#endIteration(waiter as Waiter<T>);
     };
   }
 
@@ -360,7 +377,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     // One waiter per iterator, reused while it is not parked: `for await` has at most
     // one `next()` pending, so the common case allocates no waiter at all.
     const reusable = new Waiter<T>(ITERATE, undefined);
-    return new ChannelIterator(() => this.#receive(ITERATE, undefined, reusable), null);
+    return new ChannelIterator<T, Channel<T>>(this, PULL_CHANNEL, null, reusable, undefined);
   }
 
   iterate(options?: WaitOptions): ReceiveIterator<T> {
@@ -368,16 +385,17 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     assertSignal(signal);
     const reusable = new Waiter<T>(ITERATE, undefined);
     if (signal === undefined) {
-      return new ChannelIterator(() => this.#receive(ITERATE, undefined, reusable), null);
+      return new ChannelIterator<T, Channel<T>>(this, PULL_CHANNEL, null, reusable, undefined);
     }
     // The reusable waiter keeps one abort listener for the whole iteration (registered
     // when it first parks), instead of adding and removing one per value.
     reusable.keep = true;
-    return new ChannelIterator(
-      () => this.#receive(ITERATE, signal, reusable),
-      () => {
-        this.#endIteration(reusable);
-      },
+    return new ChannelIterator<T, Channel<T>>(
+      this,
+      PULL_CHANNEL,
+      RELEASE_CHANNEL,
+      reusable,
+      signal,
     );
   }
 
@@ -650,26 +668,46 @@ export function wrap(kind: WaiterKind, value: unknown): unknown {
 /**
  * The iterator behind `for await`: each `next()` is a receive; `return()` ends this
  * iterator only (the channel is not cancelled, no value is taken).
+ *
+ * It holds its source and two functions shared by every iterator of that kind (`pull`,
+ * `release`), rather than a closure per iterator: a handler waiting in `for await` keeps
+ * its iterator for as long as it waits.
  */
-export class ChannelIterator<T> implements ReceiveIterator<T> {
-  readonly #receive: () => Promise<unknown>;
-  /** Removes an iteration's kept abort listener; `null` without a signal. */
-  readonly #release: (() => void) | null;
+export class ChannelIterator<T, S> implements ReceiveIterator<T> {
+  readonly #source: S;
+  /** The next step: a promise of an `IteratorResult`. */
+  readonly #pull: IterationPull<S>;
+  /** Ends an iteration that keeps an abort listener; `null` for one that keeps none. */
+  readonly #release: ((source: S, waiter: Waiter<unknown>) => void) | null;
+  readonly #waiter: Waiter<unknown> | null;
+  readonly #signal: AbortSignal | undefined;
   #done = false;
 
-  constructor(receive: () => Promise<unknown>, release: (() => void) | null) {
-    this.#receive = receive;
+  constructor(
+    source: S,
+    pull: IterationPull<S>,
+    release: ((source: S, waiter: Waiter<unknown>) => void) | null,
+    waiter: Waiter<unknown> | null,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#source = source;
+    this.#pull = pull;
     this.#release = release;
+    this.#waiter = waiter;
+    this.#signal = signal;
   }
 
   next(): Promise<IteratorResult<T, undefined>> {
     if (this.#done) return Promise.resolve(ITERATION_DONE);
-    return this.#receive() as Promise<IteratorResult<T, undefined>>;
+    return this.#pull(this.#source, this.#waiter, this.#signal) as Promise<
+      IteratorResult<T, undefined>
+    >;
   }
 
   return(): Promise<IteratorReturnResult<undefined>> {
     this.#done = true;
-    if (this.#release !== null) this.#release();
+    const waiter = this.#waiter;
+    if (this.#release !== null && waiter !== null) this.#release(this.#source, waiter);
     return Promise.resolve(ITERATION_DONE);
   }
 
@@ -677,3 +715,10 @@ export class ChannelIterator<T> implements ReceiveIterator<T> {
     return this;
   }
 }
+
+/** One step of an iteration of `source` (see {@link ChannelIterator}). */
+export type IterationPull<S> = (
+  source: S,
+  waiter: Waiter<unknown> | null,
+  signal: AbortSignal | undefined,
+) => Promise<unknown>;

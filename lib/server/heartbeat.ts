@@ -117,7 +117,8 @@ function matches(data: Uint8Array, count: number): boolean {
 /**
  * The heartbeat of one server's connections. `find` maps a socket back to its entry (for
  * its pongs); `onTimeout` runs at most once per entry, with a message for the close
- * reason, after the entry has left.
+ * reason, after the entry has left. A socket for which `forwardsPongs` is true gets no
+ * 'pong' listener: its owner calls {@link Heartbeat.pong} with each of its pongs.
  */
 export class Heartbeat<S extends PingableSocket, E extends HeartbeatEntry<S>> {
   readonly #timing: HeartbeatTiming;
@@ -132,15 +133,18 @@ export class Heartbeat<S extends PingableSocket, E extends HeartbeatEntry<S>> {
   #firing = false;
   /** The one 'pong' listener of every socket (`this` is the socket). */
   readonly #onPong: (this: S, data: Uint8Array) => void;
+  readonly #forwardsPongs: (socket: S) => boolean;
 
   constructor(
     timing: HeartbeatTiming,
     find: (socket: S) => E | undefined,
     onTimeout: (entry: E, message: string) => void,
+    forwardsPongs: (socket: S) => boolean = () => false,
   ) {
     this.#timing = timing;
     this.#find = find;
     this.#onTimeout = onTimeout;
+    this.#forwardsPongs = forwardsPongs;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- `this` below is the socket
     const heartbeat = this;
     this.#onPong = function (this: S, data: Uint8Array): void {
@@ -151,7 +155,7 @@ export class Heartbeat<S extends PingableSocket, E extends HeartbeatEntry<S>> {
   /** Starts pinging `entry.socket`: the first ping is due after `interval`. */
   add(entry: E): void {
     if (entry.wait !== IDLE) return;
-    entry.socket.on('pong', this.#onPong);
+    this.#listen(entry.socket);
     this.#schedule(entry, PING, performance.now());
     this.#arm();
   }
@@ -165,7 +169,20 @@ export class Heartbeat<S extends PingableSocket, E extends HeartbeatEntry<S>> {
 
   #leave(entry: E): void {
     this.#unlink(entry);
-    entry.socket.off('pong', this.#onPong);
+    this.#unlisten(entry.socket);
+  }
+
+  #listen(socket: S): void {
+    if (!this.#forwardsPongs(socket)) socket.on('pong', this.#onPong);
+  }
+
+  #unlisten(socket: S): void {
+    if (!this.#forwardsPongs(socket)) socket.off('pong', this.#onPong);
+  }
+
+  /** A pong from `socket` (its 'pong' event): ignored unless it answers the last ping. */
+  pong(socket: S, data: Uint8Array): void {
+    this.#pong(socket, data);
   }
 
   #schedule(entry: HeartbeatEntry, wait: typeof PING | typeof PONG, now: number): void {
@@ -251,7 +268,7 @@ export class Heartbeat<S extends PingableSocket, E extends HeartbeatEntry<S>> {
           // (`closeTimeout`), but not a peer's FIN while our writes are stuck (the socket
           // ends only once they are flushed, which a peer that stopped reading never lets
           // happen). Dropped like a dead peer.
-          entry.socket.off('pong', this.#onPong);
+          this.#unlisten(entry.socket);
           this.#onTimeout(
             entry,
             `Closing timeout: the connection was still closing after ${this.#timing.interval} ms`,

@@ -22,6 +22,7 @@ import type { RouteSpec } from '../websocket/route.js';
 import { originAllowed, parseTarget, refuse, routeTable, toServerRequest } from './routing.js';
 import type { Routes } from './routing.js';
 import { ServerSessionImpl, startHandler } from './server-session.js';
+import { serverSocketClass } from './server-socket.js';
 import type { HandlerHost, ServerRequest, ServerSession } from './server-session.js';
 import { checkTransport } from './transport.js';
 import type { Transport } from './transport.js';
@@ -529,9 +530,17 @@ class RunningServer implements Server {
       },
     };
     const interval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
+    let heartbeat: Heartbeat<WebSocket, Connection> | undefined;
+    const Socket = serverSocketClass(
+      interval === Infinity
+        ? undefined
+        : (socket, data) => {
+            heartbeat?.pong(socket, data);
+          },
+    );
     if (interval !== Infinity) {
       const connections = this.#connections;
-      this.#heartbeat = new Heartbeat<WebSocket, Connection>(
+      heartbeat = this.#heartbeat = new Heartbeat<WebSocket, Connection>(
         { interval, timeout: options.pongTimeout ?? DEFAULT_PONG_TIMEOUT },
         (socket) => connections.get(socket),
         (connection, text) => {
@@ -541,6 +550,8 @@ class RunningServer implements Server {
           );
           if (failed) connection.socket.terminate();
         },
+        // Sockets of this server's class report their pongs themselves (see server-socket.ts).
+        (socket) => socket instanceof Socket,
       );
     }
     // `closeTimeout` is a `ws` (≥ 8.18) server option that @types/ws does not list yet.
@@ -550,6 +561,7 @@ class RunningServer implements Server {
       maxPayload: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
       perMessageDeflate: options.perMessageDeflate ?? false,
       closeTimeout: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+      WebSocket: Socket,
       handleProtocols: (offered, request) => {
         const wanted = this.#routeOf.get(request)?.protocols ?? options.protocols ?? [];
         return wanted.find((protocol) => offered.has(protocol)) ?? false;

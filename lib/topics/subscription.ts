@@ -133,6 +133,13 @@ const ITERATION_DONE: IteratorReturnResult<undefined> = Object.freeze({
 });
 const RESOLVED: Promise<void> = Promise.resolve();
 
+// A subscription's iteration step (see ChannelIterator), bound in its static block.
+let PULL_SUBSCRIPTION: <T>(
+  subscription: Subscription<T>,
+  waiter: unknown,
+  signal: AbortSignal | undefined,
+) => Promise<unknown>;
+
 /**
  * A subscriber of a topic, made by `topic.subscribe()`. It yields {@link TopicEvent}s:
  * each publication with its position, and a {@link Gap} wherever values are missing.
@@ -186,6 +193,11 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   #onAbort: (() => void) | null = null;
 
   static {
+    PULL_SUBSCRIPTION = <T>(
+      subscription: Subscription<T>,
+      _waiter: unknown,
+      signal: AbortSignal | undefined,
+    ) => subscription.#receive(ITERATE, signal);
     subscriptionInternals = {
       create: (capacity, policy, hub, since) => new Subscription(capacity, policy, hub, since),
       offer: (subscription, publication) => {
@@ -338,7 +350,13 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
    * using`, `cancel`, or the `signal` given to `subscribe`).
    */
   [Symbol.asyncIterator](): AsyncIterator<TopicEvent<T>, undefined, undefined> {
-    return new ChannelIterator(() => this.#receive(ITERATE, undefined), null);
+    return new ChannelIterator<TopicEvent<T>, Subscription<T>>(
+      this,
+      PULL_SUBSCRIPTION,
+      null,
+      null,
+      undefined,
+    );
   }
 
   /**
@@ -360,7 +378,13 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   iterate(options?: WaitOptions): ReceiveIterator<TopicEvent<T>> {
     const signal = options?.signal;
     assertSignal(signal);
-    return new ChannelIterator(() => this.#receive(ITERATE, signal), null);
+    return new ChannelIterator<TopicEvent<T>, Subscription<T>>(
+      this,
+      PULL_SUBSCRIPTION,
+      null,
+      null,
+      signal,
+    );
   }
 
   /** Cancels the subscription (`cancel()`), for `await using`. */

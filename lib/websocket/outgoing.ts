@@ -20,6 +20,13 @@
  * it, and a clause needs no side effect when it is made (clauses stay inert and
  * reusable).
  *
+ * **`frames` is made when first needed.** An `outgoing` whose sends all take the direct
+ * route never needs a queue: `frames` is made at the first operation that does (a send
+ * that must wait, a `select` clause, `onClose`, the close), and the session is told
+ * (`Writer.made`) so that a writer idling without it parks on it at once, before that
+ * operation hands anything over. Until then an idle writer counts as parked with nothing
+ * in hand, and the direct route stays as open as it would be.
+ *
  * **Yielding.** A direct write resolves its `send` with an already-resolved promise, so a
  * loop `for (;;) await outgoing.send(v)` whose socket keeps taking frames would run on
  * microtasks alone and starve timers, I/O and events (incoming messages, close, heartbeats)
@@ -57,6 +64,8 @@ export interface Writer<S> {
   tryWrite(session: S, data: Frame): boolean;
   /** The user closed `outgoing` (with `cause`, or normally). */
   closed(session: S, cause: unknown): void;
+  /** `frames` was just made (see the module note); nothing has used it yet. */
+  made(session: S, frames: Channel<Entry<unknown>>): void;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -91,7 +100,8 @@ export class Outgoing<Out> implements SendChannel<Out> {
     codecOf = (outgoing) => outgoing.#codec;
   }
 
-  readonly #frames: Channel<Entry<Out>>;
+  /** Made when first needed (see the module note). */
+  #frames: Channel<Entry<Out>> | null = null;
   readonly #codec: Codec<unknown, Out>;
   readonly #onUndelivered: ((value: Out) => void) | undefined;
   readonly #writer: Writer<unknown>;
@@ -109,25 +119,37 @@ export class Outgoing<Out> implements SendChannel<Out> {
     this.#onUndelivered = onUndelivered;
     this.#writer = writer;
     this.#session = session;
-    this.#frames = new Channel<Entry<Out>>(0, {
+  }
+
+  /** The channel the writer receives queued frames from, made now if it was not. */
+  get frames(): Channel<Entry<Out>> {
+    return this.#frames ?? this.#makeFrames();
+  }
+
+  /** `frames` if it was made, else `null` (an idle writer then has nothing to take). */
+  get framesIfMade(): Channel<Entry<Out>> | null {
+    return this.#frames;
+  }
+
+  #makeFrames(): Channel<Entry<Out>> {
+    const onUndelivered = this.#onUndelivered;
+    const frames = new Channel<Entry<Out>>(0, {
       onUndelivered:
         onUndelivered &&
         ((entry) => {
           onUndelivered(entry.value);
         }),
     });
-  }
-
-  /** The channel the writer receives queued frames from. */
-  get frames(): Channel<Entry<Out>> {
-    return this.#frames;
+    this.#frames = frames;
+    this.#writer.made(this.#session, frames as Channel<Entry<unknown>>);
+    return frames;
   }
 
   send(value: Out, options?: WaitOptions): Promise<void> {
-    const frames = this.#frames;
-    if (frames.isClosedForSend || options?.signal?.aborted === true) {
+    const made = this.#frames;
+    if ((made !== null && made.isClosedForSend) || options?.signal?.aborted === true) {
       // Rejects as a channel does, and hands the value to onUndelivered.
-      return frames.send({ value, data: '' }, options);
+      return this.frames.send({ value, data: '' }, options);
     }
     let data: Frame;
     try {
@@ -143,37 +165,39 @@ export class Outgoing<Out> implements SendChannel<Out> {
       this.#direct = 0;
       return nextMacrotask();
     }
-    return frames.send({ value, data }, options);
+    return this.frames.send({ value, data }, options);
   }
 
   trySend(value: Out): SendResult {
-    const frames = this.#frames;
-    if (frames.isClosedForSend) return frames.trySend({ value, data: '' });
+    const made = this.#frames;
+    if (made !== null && made.isClosedForSend) return made.trySend({ value, data: '' });
     const data = this.#encode(value);
     if (this.#writer.tryWrite(this.#session, data)) return SEND_OK;
-    return frames.trySend({ value, data });
+    return this.frames.trySend({ value, data });
   }
 
   close(cause?: unknown): boolean {
-    if (!this.#frames.close(cause)) return false;
+    if (!this.frames.close(cause)) return false;
     this.#writer.closed(this.#session, cause);
     return true;
   }
 
   get isClosedForSend(): boolean {
-    return this.#frames.isClosedForSend;
+    const made = this.#frames;
+    return made !== null && made.isClosedForSend;
   }
 
   onClose(handler: (cause: unknown) => void): () => void {
-    return this.#frames.onClose(handler);
+    return this.frames.onClose(handler);
   }
 
   onSend(value: Out): SelectClause<undefined>;
   onSend<R>(value: Out, handler: () => R | PromiseLike<R>): SelectClause<R>;
   onSend<R>(value: Out, handler?: () => R | PromiseLike<R>): SelectClause<R | undefined> {
     // Inert, like any clause: nothing happens until a select runs it (see the module note).
-    const entry = { value, data: this.#frames.isClosedForSend ? '' : this.#encode(value) };
-    return handler === undefined ? this.#frames.onSend(entry) : this.#frames.onSend(entry, handler);
+    const frames = this.frames;
+    const entry = { value, data: frames.isClosedForSend ? '' : this.#encode(value) };
+    return handler === undefined ? frames.onSend(entry) : frames.onSend(entry, handler);
   }
 
   /** Hands `value` to `onUndelivered` (a throwing callback is reported, not thrown). */

@@ -379,6 +379,52 @@ function wasClean(socket: NodeWs): boolean {
   return socket._closeFrameReceived && socket._closeFrameSent;
 }
 
+/**
+ * The key of a socket's sink: a `ws` socket made by `sluice/server` (see `ServerSocket` in
+ * serve.ts) hands its `'message'`, `'close'` and `'error'` events to the session it holds
+ * there, through {@link socketSink}, instead of calling listeners. A session made with
+ * `rawMessages` on such a socket (its key present and `null`) stores itself there and
+ * adds no listener: no closure per event, and no entry in the socket's table of events.
+ * Internal.
+ */
+export const SINK: unique symbol = Symbol('sluice.sink');
+
+/** A socket with a {@link SINK}. */
+export interface SinkSocket {
+  [SINK]: Untyped | null;
+}
+
+/** How a sink socket hands an event to its session (bound in the session's static block). */
+export interface SocketSinkCalls {
+  /** `ws`'s `'message'`: the data and whether it came as a binary message. */
+  message(session: Untyped, data: unknown, isBinary: boolean): void;
+  /** `ws`'s `'close'`: the code and the reason's bytes. */
+  close(session: Untyped, code: number, reason: { toString(): string }): void;
+  /** `ws`'s `'error'`. */
+  error(session: Untyped, error: unknown): void;
+}
+
+export let socketSink: SocketSinkCalls;
+
+function asSinkSocket(socket: WebSocketLike): SinkSocket | undefined {
+  return Reflect.get(socket, SINK) === null ? (socket as unknown as SinkSocket) : undefined;
+}
+
+/** The listeners of a session on a socket without a sink: made once, sharing one context. */
+interface Listeners {
+  /**
+   * The message listener: `ws`'s own `(data, isBinary)` where reading can pause (see
+   * `TextBytes`), else the WHATWG event's.
+   */
+  readonly message: (dataOrEvent: unknown, isBinary?: boolean) => void;
+  /**
+   * The close and error listeners: on a Node `ws` socket, listeners of its own
+   * EventEmitter events (see {@link asNodeWs}); else WHATWG event listeners.
+   */
+  readonly close: CloseListener;
+  readonly error: ErrorListener;
+}
+
 /** A session's close listener, for either kind of socket. */
 type CloseListener = ((event: CloseEventLike) => void) & NodeWsCloseListener;
 /** A session's error listener, for either kind of socket. */
@@ -531,19 +577,15 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * by whatever completes the writer's waiter (see `#park`).
    */
   #parked = false;
+  /**
+   * The writer waits for work with no `frames` made yet (it parks on `frames` once made:
+   * see `#framesMade`).
+   */
+  #idle = false;
   /** Whether messages come through `ws`'s own message event (a server's `ws` socket). */
   readonly #raw: boolean;
-  /**
-   * The message listener: `ws`'s own `(data, isBinary)` where reading can pause (see
-   * `TextBytes`), else the WHATWG event's.
-   */
-  readonly #onMessage: (dataOrEvent: unknown, isBinary?: boolean) => void;
-  /**
-   * The close and error listeners: on a Node `ws` socket, listeners of its own
-   * EventEmitter events (see {@link asNodeWs}); else WHATWG event listeners.
-   */
-  readonly #onClose: CloseListener;
-  readonly #onError: ErrorListener;
+  /** The session's listeners; `null` on a socket with a sink (see {@link SINK}). */
+  readonly #listeners: Listeners | null;
 
   /**
    * `rawMessages` (internal, for `sluice/server`, whose sockets are `ws`'s): listen to
@@ -576,41 +618,51 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     socket.binaryType = 'arraybuffer';
     const raw = (this.#raw =
       rawMessages && typeof socket.on === 'function' && typeof socket.pause === 'function');
-    this.#onMessage = raw
-      ? (data: unknown, isBinary?: boolean): void => {
-          if (isBinary === true || !(data instanceof Uint8Array)) this.#receive(data);
-          else if (hasBudget()) this.#receive(UTF8.decode(data));
-          else this.#receive(new TextBytes(data));
-        }
-      : (event: unknown): void => {
-          this.#receive((event as MessageEventLike).data);
-        };
-    if (raw) (socket.on as NonNullable<WebSocketLike['on']>)('message', this.#onMessage);
-    else socket.addEventListener('message', this.#onMessage);
-    // Made here rather than as field initializers, so that the closures share one context.
     const nodeWs = asNodeWs(socket);
-    if (nodeWs !== undefined) {
-      // `ws`'s own events, as its `addEventListener` wrappers would report them, without
-      // the two wrappers (a closure and its properties each) per connection.
-      this.#onClose = ((code: number, reason: { toString(): string }): void => {
-        // Read from the socket, not captured: the closures' context holds only `this`.
-        const clean = wasClean(this.#socket as unknown as NodeWs);
-        this.#socketClosed({ code, reason: reason.toString(), wasClean: clean });
-      }) as CloseListener;
-      this.#onError = (error: unknown): void => {
-        this.#errored(error);
-      };
-      nodeWs.on('close', this.#onClose);
-      nodeWs.on('error', this.#onError);
+    const sink = raw && nodeWs !== undefined ? asSinkSocket(socket) : undefined;
+    if (sink !== undefined) {
+      // The socket hands its events to this session (see SINK): no listeners at all.
+      sink[SINK] = this as unknown as Untyped;
+      this.#listeners = null;
     } else {
-      this.#onClose = ((event: CloseEventLike): void => {
-        this.#socketClosed(event);
-      }) as CloseListener;
-      this.#onError = ((event: ErrorEventLike): void => {
-        this.#errored(event.error ?? event.message);
-      }) as ErrorListener;
-      socket.addEventListener('close', this.#onClose);
-      socket.addEventListener('error', this.#onError);
+      // Made here rather than as field initializers, so that the closures share one context.
+      const listeners: Listeners = {
+        message: raw
+          ? (data: unknown, isBinary?: boolean): void => {
+              this.#rawMessage(data, isBinary === true);
+            }
+          : (event: unknown): void => {
+              this.#receive((event as MessageEventLike).data);
+            },
+        // `ws`'s own events, as its `addEventListener` wrappers would report them, without
+        // the two wrappers (a closure and its properties each) per connection.
+        close:
+          nodeWs !== undefined
+            ? (((code: number, reason: { toString(): string }): void => {
+                this.#wsClosed(code, reason);
+              }) as CloseListener)
+            : (((event: CloseEventLike): void => {
+                this.#socketClosed(event);
+              }) as CloseListener),
+        error:
+          nodeWs !== undefined
+            ? (error: unknown): void => {
+                this.#errored(error);
+              }
+            : (((event: ErrorEventLike): void => {
+                this.#errored(event.error ?? event.message);
+              }) as ErrorListener),
+      };
+      this.#listeners = listeners;
+      if (raw) (socket.on as NonNullable<WebSocketLike['on']>)('message', listeners.message);
+      else socket.addEventListener('message', listeners.message);
+      if (nodeWs !== undefined) {
+        nodeWs.on('close', listeners.close);
+        nodeWs.on('error', listeners.error);
+      } else {
+        socket.addEventListener('close', listeners.close);
+        socket.addEventListener('error', listeners.error);
+      }
     }
     if (this.#idleTimeout !== undefined && typeof socket.on === 'function') {
       const onControlFrame = (this.#r().onControlFrame = () => {
@@ -781,7 +833,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   }
 
   #writeMore(): void {
-    const frames = this.#outgoing.frames;
+    const frames = this.#outgoing.framesIfMade;
     const socket = this.#socket;
     // Every pass either writes a frame, ends the writer, or waits for something outside
     // it (a send, the close, a timer): the checks that end it come first, whatever the
@@ -796,12 +848,15 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       return;
     }
     // Write everything already waiting, synchronously (each send resolves as it goes).
-    while (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest() !== null) {
+    while (
+      frames !== null &&
+      (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest() !== null)
+    ) {
       const result = frames.tryReceive();
       if (!result.ok) break;
       this.#send(result.value);
     }
-    if (frames.isClosedForReceive) {
+    if (frames !== null && frames.isClosedForReceive) {
       this.#writerEnded();
       return;
     }
@@ -816,6 +871,12 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       }, noop);
       return;
     }
+    if (frames === null) {
+      // Nothing was ever queued: idle without a channel until one is made (see outgoing.ts).
+      this.#idle = true;
+      this.#parked = true;
+      return;
+    }
     // The drain loop has just emptied `frames`; were it not empty, take what is there.
     if (!frames.isEmpty) {
       frames.receiveCatching().then((result) => {
@@ -824,6 +885,18 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       return;
     }
     this.#park(frames);
+  }
+
+  /**
+   * `frames` was just made: a writer idling without it parks on it now, before whatever
+   * made it hands it anything (the direct route stays as it was).
+   */
+  #framesMade(frames: Channel<Entry<Out>>): void {
+    if (!this.#idle) return;
+    this.#idle = false;
+    const parked = this.#parked;
+    this.#park(frames);
+    this.#parked = parked;
   }
 
   #writerEnded(): void {
@@ -876,11 +949,25 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     readTurnGranted = (session) => {
       session.#granted();
     };
+    socketSink = {
+      message: (session, data, isBinary) => {
+        session.#rawMessage(data, isBinary);
+      },
+      close: (session, code, reason) => {
+        session.#wsClosed(code, reason);
+      },
+      error: (session, error) => {
+        session.#errored(error);
+      },
+    };
     WRITER = {
       tryWrite: (session, data) => session.#tryWrite(data),
       closed: (session, cause) => {
         if (cause === undefined) session.#requestClose(1000, '');
         else session.#requestClose(APPLICATION_ERROR, 'Application error');
+      },
+      made: (session, frames) => {
+        session.#framesMade(frames);
       },
     };
   }
@@ -1374,6 +1461,19 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   // ------------------------------------------------------------------ the end
 
+  /** `ws`'s own message event (see `TextBytes`: a text message is decoded in its turn). */
+  #rawMessage(data: unknown, isBinary: boolean): void {
+    if (isBinary || !(data instanceof Uint8Array)) this.#receive(data);
+    else if (hasBudget()) this.#receive(UTF8.decode(data));
+    else this.#receive(new TextBytes(data));
+  }
+
+  /** `ws`'s own close event, reported as its `CloseEvent` would be (see {@link wasClean}). */
+  #wsClosed(code: number, reason: { toString(): string }): void {
+    const clean = wasClean(this.#socket as unknown as NodeWs);
+    this.#socketClosed({ code, reason: reason.toString(), wasClean: clean });
+  }
+
   /** The socket reported an error (a close event follows, except on Node 20's own WebSocket). */
   #errored(error: unknown): void {
     this.#r().lastError = error;
@@ -1420,13 +1520,20 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     const final = (rare.closeReason = Object.freeze(reason));
     const socket = this.#socket;
     if (rare.onOpen !== null) socket.removeEventListener('open', rare.onOpen);
-    if (this.#raw) socket.off?.('message', this.#onMessage);
-    else socket.removeEventListener('message', this.#onMessage);
-    const nodeWs = asNodeWs(socket);
-    if (nodeWs !== undefined) nodeWs.off('close', this.#onClose);
-    else socket.removeEventListener('close', this.#onClose);
-    // The error listener stays: `ws` (an EventEmitter) throws an 'error' nobody listens to,
-    // and a dropped socket may still emit one.
+    const listeners = this.#listeners;
+    if (listeners === null) {
+      // A sink socket: later events reach nobody (its errors are swallowed, as the error
+      // listener below would).
+      (socket as unknown as SinkSocket)[SINK] = null;
+    } else {
+      if (this.#raw) socket.off?.('message', listeners.message);
+      else socket.removeEventListener('message', listeners.message);
+      const nodeWs = asNodeWs(socket);
+      if (nodeWs !== undefined) nodeWs.off('close', listeners.close);
+      else socket.removeEventListener('close', listeners.close);
+      // The error listener stays: `ws` (an EventEmitter) throws an 'error' nobody listens
+      // to, and a dropped socket may still emit one.
+    }
     const onControlFrame = rare.onControlFrame;
     if (onControlFrame !== null && typeof socket.off === 'function') {
       socket.off('ping', onControlFrame);
