@@ -411,13 +411,12 @@ export function defaultOnError(error: unknown): void {
  * 'pong' listener are shared by all the connections of a server.
  */
 class Connection extends HeartbeatEntry<WebSocket> {
-  readonly session: ServerSessionImpl<unknown, unknown>;
   /** Whether the handler (or a child of its scope) is still running. */
   running = true;
 
-  constructor(ws: WebSocket, session: ServerSessionImpl<unknown, unknown>) {
-    super(ws, session);
-    this.session = session;
+  /** The connection's session, which is also its heartbeat's `liveness` (one field for both). */
+  get session(): ServerSessionImpl<unknown, unknown> {
+    return this.liveness as ServerSessionImpl<unknown, unknown>;
   }
 }
 

@@ -182,11 +182,15 @@ export function makeRoute<In, Out>(
   return Route.create<In, Out>({
     path,
     handler: handler as ServerHandler<unknown, unknown>,
-    session: session,
+    // Frozen: the route's sessions share one copy of their settings (see session.ts).
+    session: Object.freeze(session),
     protocols: checkProtocols(protocols),
     clientCodec,
   });
 }
+
+/** The session options of a bare handler's route. */
+const DEFAULT_SESSION: SessionOptions<unknown, unknown> = Object.freeze({});
 
 /** A route for a bare handler (default session options); internal. */
 export function toRouteSpec(value: unknown, where: string): RouteSpec {
@@ -196,7 +200,7 @@ export function toRouteSpec(value: unknown, where: string): RouteSpec {
     return {
       path: undefined,
       handler: value as ServerHandler<unknown, unknown>,
-      session: {},
+      session: DEFAULT_SESSION,
       protocols: undefined,
       clientCodec: undefined,
     };

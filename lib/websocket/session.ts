@@ -541,6 +541,45 @@ class Rare implements Reader {
 }
 
 /**
+ * A session's options with their defaults applied: made once per options object that
+ * cannot change (a route's, which `sluice/server` freezes) and shared by its sessions,
+ * so that a connection carries one pointer to them instead of a copy of each.
+ */
+class Settings<In, Out> {
+  readonly codec: Codec<In, Out>;
+  readonly capacity: number;
+  readonly overflow: IncomingOverflow;
+  readonly highWaterMark: number;
+  readonly idleTimeout: number | undefined;
+  readonly skipDecodeErrors: boolean;
+  readonly maxBytes: number;
+
+  constructor(options: SessionOptions<In, Out>) {
+    this.codec = options.codec ?? json<In, Out>();
+    this.capacity = options.incomingCapacity ?? DEFAULT_CAPACITY;
+    this.overflow = options.incomingOverflow ?? 'pause';
+    this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.maxBytes = options.incomingMaxBytes ?? DEFAULT_MAX_BYTES;
+    this.idleTimeout = options.idleTimeout;
+    this.skipDecodeErrors = options.onDecodeError === 'skip';
+  }
+}
+
+/** The settings of frozen options objects, made at their first session. */
+const SETTINGS = new WeakMap<object, Settings<unknown, unknown>>();
+
+/** The {@link Settings} of `options` (shared when `options` is frozen, else its own). */
+function settingsOf<In, Out>(options: SessionOptions<In, Out>): Settings<In, Out> {
+  if (!Object.isFrozen(options)) return new Settings(options);
+  let settings = SETTINGS.get(options) as Settings<In, Out> | undefined;
+  if (settings === undefined) {
+    settings = new Settings(options);
+    SETTINGS.set(options, settings);
+  }
+  return settings;
+}
+
+/**
  * The session behind {@link wrap}. Exported for `sluice/server`, which also needs
  * {@link SocketSession.closeWith} (protocol close codes such as 1001 and 1011).
  *
@@ -553,15 +592,10 @@ class Rare implements Reader {
  */
 export class SocketSession<In, Out> implements Session<In, Out> {
   readonly #socket: WebSocketLike;
-  readonly #codec: Codec<In, Out>;
+  /** The options as this session uses them (shared by the sessions of one route). */
+  readonly #settings: Settings<In, Out>;
   readonly #incoming: Channel<In>;
   readonly #outgoing: Outgoing<Out>;
-  readonly #capacity: number;
-  readonly #overflow: IncomingOverflow;
-  readonly #highWaterMark: number;
-  readonly #idleTimeout: number | undefined;
-  readonly #skipDecodeErrors: boolean;
-  readonly #maxBytes: number;
   /** Told when the connection ends (the server session); see {@link FinishListener}. */
   readonly #listener: FinishListener | undefined;
   /** The rarely used half of the state, once used (see {@link Rare}). */
@@ -600,19 +634,13 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     checkSocket(socket);
     checkOptions(options);
     this.#socket = socket;
-    this.#codec = options.codec ?? json<In, Out>();
-    this.#capacity = options.incomingCapacity ?? DEFAULT_CAPACITY;
-    this.#overflow = options.incomingOverflow ?? 'pause';
-    this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-    this.#maxBytes = options.incomingMaxBytes ?? DEFAULT_MAX_BYTES;
-    this.#idleTimeout = options.idleTimeout;
-    this.#skipDecodeErrors = options.onDecodeError === 'skip';
-    const overflow = this.#overflow;
+    const settings = (this.#settings = settingsOf<In, Out>(options));
+    const overflow = settings.overflow;
     this.#incoming = new Channel<In>(
-      this.#capacity,
+      settings.capacity,
       overflow === 'drop-oldest' || overflow === 'drop-latest' ? { overflow } : undefined,
     );
-    this.#outgoing = new Outgoing<Out>(this.#codec, options.onUndelivered, WRITER, this);
+    this.#outgoing = new Outgoing<Out>(settings.codec, options.onUndelivered, WRITER, this);
     this.#listener = listener;
 
     socket.binaryType = 'arraybuffer';
@@ -664,7 +692,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
         socket.addEventListener('error', listeners.error);
       }
     }
-    if (this.#idleTimeout !== undefined && typeof socket.on === 'function') {
+    if (this.#settings.idleTimeout !== undefined && typeof socket.on === 'function') {
       const onControlFrame = (this.#r().onControlFrame = () => {
         this.#touch();
       });
@@ -850,7 +878,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     // Write everything already waiting, synchronously (each send resolves as it goes).
     while (
       frames !== null &&
-      (socket.bufferedAmount < this.#highWaterMark || this.#closeRequest() !== null)
+      (socket.bufferedAmount < this.#settings.highWaterMark || this.#closeRequest() !== null)
     ) {
       const result = frames.tryReceive();
       if (!result.ok) break;
@@ -860,10 +888,10 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       this.#writerEnded();
       return;
     }
-    if (socket.bufferedAmount >= this.#highWaterMark && this.#closeRequest() === null) {
+    if (socket.bufferedAmount >= this.#settings.highWaterMark && this.#closeRequest() === null) {
       this.#poll(
         () =>
-          socket.bufferedAmount < this.#highWaterMark ||
+          socket.bufferedAmount < this.#settings.highWaterMark ||
           this.#closeRequest() !== null ||
           socket.readyState !== OPEN,
       ).then(() => {
@@ -1010,7 +1038,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     }
     socket.send(data);
     // At the high-water mark: later sends queue until the writer has seen the drain.
-    if (socket.bufferedAmount >= this.#highWaterMark) this.#parked = false;
+    if (socket.bufferedAmount >= this.#settings.highWaterMark) this.#parked = false;
     return true;
   }
 
@@ -1039,7 +1067,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   // ------------------------------------------------------------------ incoming
 
   #touch(): void {
-    if (this.#idleTimeout !== undefined) this.#r().lastFrame = Date.now();
+    if (this.#settings.idleTimeout !== undefined) this.#r().lastFrame = Date.now();
   }
 
   #receive(raw: unknown): void {
@@ -1064,7 +1092,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     const pausable = typeof this.#socket.pause === 'function';
     if (pausable && !hasBudget()) {
       // Many sockets read in the same turn: decode later, in a turn of its own.
-      const decoded = decodeOnTurn(() => this.#codec.decode(data), size);
+      const decoded = decodeOnTurn(() => this.#settings.codec.decode(data), size);
       decoded.catch(noop);
       this.#enqueue(new PendingDecode(decoded, data), size);
       this.#checkBytes();
@@ -1073,7 +1101,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     }
     let value: unknown;
     try {
-      value = this.#codec.decode(data);
+      value = this.#settings.codec.decode(data);
     } catch (error) {
       this.#decodeFailed(toDecodeError(error, data));
       return;
@@ -1095,7 +1123,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #receiveLater(text: TextBytes): void {
     const size = text.bytes.byteLength;
     if (!this.#admit(size)) return;
-    const decoded = decodeOnTurn(() => this.#codec.decode(text.toString()), size);
+    const decoded = decodeOnTurn(() => this.#settings.codec.decode(text.toString()), size);
     decoded.catch(noop);
     this.#enqueue(new PendingDecode(decoded, text), size);
     this.#checkBytes();
@@ -1159,14 +1187,14 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * others fail the connection with 1009.
    */
   #admit(size: number): boolean {
-    const max = this.#maxBytes;
+    const max = this.#settings.maxBytes;
     let held = this.#held();
     if (held === 0 || held + size <= max) return true;
-    if (this.#overflow === 'drop-oldest') {
+    if (this.#settings.overflow === 'drop-oldest') {
       while (held > 0 && held + size > max && this.#incoming.tryReceive().ok) held = this.#held();
       return held === 0 || held + size <= max;
     }
-    if (this.#overflow !== 'drop-latest') this.#overflowed(max);
+    if (this.#settings.overflow !== 'drop-latest') this.#overflowed(max);
     return false;
   }
 
@@ -1179,7 +1207,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     const after = channelInternals.buffered(incoming);
     if (after > before) {
       this.#pushSize(size);
-    } else if (this.#overflow === 'drop-oldest' && before > 0) {
+    } else if (this.#settings.overflow === 'drop-oldest' && before > 0) {
       // Full: the oldest value was dropped to make room for this one.
       this.#trimSizes(this.#rare, before - 1);
       this.#pushSize(size);
@@ -1194,20 +1222,20 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    */
   #checkBytes(): void {
     if (this.#closeRequest() !== null || this.#finished) return;
-    if (this.#overflow !== 'pause' || typeof this.#socket.pause !== 'function') return;
+    if (this.#settings.overflow !== 'pause' || typeof this.#socket.pause !== 'function') return;
     const held = this.#held();
     const rare = this.#rare;
     if (rare === null) return; // nothing held, nothing paused
     if (rare.peeking) {
       if (held >= this.#peekLimit()) this.#endPeek();
-    } else if (!rare.paused && held >= this.#maxBytes / 2) {
+    } else if (!rare.paused && held >= this.#settings.maxBytes / 2) {
       this.#pause();
     }
   }
 
   /** While reading for a pong, the bytes held may grow to five eighths of the bound. */
   #peekLimit(): number {
-    return (this.#maxBytes / 8) * 5;
+    return (this.#settings.maxBytes / 8) * 5;
   }
 
   #pause(): void {
@@ -1244,7 +1272,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   #maybeResume(): void {
     const rare = this.#rare;
     if (rare === null || !rare.paused || rare.backlog !== null) return;
-    if (!this.#finished && this.#held() >= this.#maxBytes / 2) return;
+    if (!this.#finished && this.#held() >= this.#settings.maxBytes / 2) return;
     this.#resumeReading();
   }
 
@@ -1323,13 +1351,13 @@ export class SocketSession<In, Out> implements Session<In, Out> {
     }
     rare.backlogBytes += size;
     if (rare.paused || rare.closeRequest !== null) return;
-    if (!full && backlog.length <= this.#capacity) return;
+    if (!full && backlog.length <= this.#settings.capacity) return;
     if (this.#canPause()) this.#pause();
     else this.#overflowed();
   }
 
   #canPause(): boolean {
-    return this.#overflow !== 'close' && typeof this.#socket.pause === 'function';
+    return this.#settings.overflow !== 'close' && typeof this.#socket.pause === 'function';
   }
 
   /** Delivers the backlog in order with `send` (which waits for room), then resumes. */
@@ -1374,7 +1402,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   /** Sends one backlog value to `incoming` (waiting for room), moving its size along. */
   async #deliver(rare: Rare, value: In, size: number): Promise<void> {
     const incoming = this.#incoming;
-    if (this.#overflow === 'drop-oldest' || this.#overflow === 'drop-latest') {
+    if (this.#settings.overflow === 'drop-oldest' || this.#settings.overflow === 'drop-latest') {
       // Never waits: `trySend` fails only once `incoming` is closed.
       rare.backlogBytes -= size;
       if (!this.#offer(value, size)) await incoming.send(value);
@@ -1408,7 +1436,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
    * backlog when `queue`) and closes the connection. Returns the error unless skipped.
    */
   #decodeFailed(error: DecodeError, queue = true): DecodeError | undefined {
-    if (this.#skipDecodeErrors) return undefined;
+    if (this.#settings.skipDecodeErrors) return undefined;
     this.#r().discarding = true;
     if (queue) this.#endIncoming(error);
     this.#requestClose(
@@ -1421,14 +1449,14 @@ export class SocketSession<In, Out> implements Session<In, Out> {
   /** `incoming` overflowed: by count (1008), or past `maxBytes` (1009). */
   #overflowed(maxBytes?: number): void {
     this.#r().discarding = true;
-    this.#endIncoming(new IncomingOverflowError(this.#capacity, maxBytes));
+    this.#endIncoming(new IncomingOverflowError(this.#settings.capacity, maxBytes));
     this.#requestClose(maxBytes === undefined ? 1008 : 1009, 'Incoming buffer overflow');
   }
 
   // ------------------------------------------------------------------ liveness
 
   #startIdleTimer(): void {
-    const timeout = this.#idleTimeout;
+    const timeout = this.#settings.idleTimeout;
     if (timeout === undefined || this.#finished) return;
     const rare = this.#r();
     if (rare.idleTimer !== undefined) return;
