@@ -71,6 +71,11 @@ class Rare {
   goingAway: Promise<CloseReason> | undefined = undefined;
 }
 
+// The reactions to a handler's promise (see `startBody`), bound to the session's private
+// members in its static block.
+let BODY_FULFILLED: (this: ServerSessionImpl<unknown, unknown>) => void;
+let BODY_REJECTED: (this: ServerSessionImpl<unknown, unknown>, error: unknown) => void;
+
 /**
  * The {@link ServerSession} behind `serve` and `testConversation`; internal.
  *
@@ -209,14 +214,18 @@ export class ServerSessionImpl<In, Out> implements ServerSession<In, Out>, Finis
       rare.adopt(body);
       rare.adopt = undefined;
     }
-    body.then(
-      () => {
-        this.#bodySettled(undefined);
-      },
-      (error: unknown) => {
-        this.#bodySettled({ error });
-      },
-    );
+    // Bound functions rather than closures: no context object besides them.
+    const self = this as unknown as ServerSessionImpl<unknown, unknown>;
+    body.then(BODY_FULFILLED.bind(self), BODY_REJECTED.bind(self));
+  }
+
+  static {
+    BODY_FULFILLED = function (this: ServerSessionImpl<unknown, unknown>): void {
+      this.#bodySettled(undefined);
+    };
+    BODY_REJECTED = function (this: ServerSessionImpl<unknown, unknown>, error: unknown): void {
+      this.#bodySettled({ error });
+    };
   }
 
   #bodySettled(failure: Failure | undefined): void {

@@ -95,29 +95,31 @@ export function carriesBytes(outgoing: unknown): boolean {
   return outgoing instanceof Outgoing && codecOf(outgoing) === raw();
 }
 
+/**
+ * What an `Outgoing` needs besides its session, the same for many sessions (those of one
+ * route share it): one pointer per `outgoing` instead of three fields.
+ */
+export interface OutgoingShared<Out> {
+  readonly codec: Codec<unknown, Out>;
+  readonly onUndelivered: ((value: Out) => void) | undefined;
+  readonly writer: Writer<unknown>;
+}
+
 export class Outgoing<Out> implements SendChannel<Out> {
   static {
-    codecOf = (outgoing) => outgoing.#codec;
+    codecOf = (outgoing) => outgoing.#shared.codec;
   }
 
   /** Made when first needed (see the module note). */
   #frames: Channel<Entry<Out>> | null = null;
-  readonly #codec: Codec<unknown, Out>;
-  readonly #onUndelivered: ((value: Out) => void) | undefined;
-  readonly #writer: Writer<unknown>;
+  /** What every `outgoing` of a session's kind shares: codec, `onUndelivered`, writer. */
+  readonly #shared: OutgoingShared<Out>;
   readonly #session: unknown;
   /** Direct writes of `send` since it last yielded (see the module note). */
   #direct = 0;
 
-  constructor(
-    codec: Codec<unknown, Out>,
-    onUndelivered: ((value: Out) => void) | undefined,
-    writer: Writer<unknown>,
-    session: unknown,
-  ) {
-    this.#codec = codec;
-    this.#onUndelivered = onUndelivered;
-    this.#writer = writer;
+  constructor(shared: OutgoingShared<Out>, session: unknown) {
+    this.#shared = shared;
     this.#session = session;
   }
 
@@ -132,7 +134,7 @@ export class Outgoing<Out> implements SendChannel<Out> {
   }
 
   #makeFrames(): Channel<Entry<Out>> {
-    const onUndelivered = this.#onUndelivered;
+    const onUndelivered = this.#shared.onUndelivered;
     const frames = new Channel<Entry<Out>>(0, {
       onUndelivered:
         onUndelivered &&
@@ -141,7 +143,7 @@ export class Outgoing<Out> implements SendChannel<Out> {
         }),
     });
     this.#frames = frames;
-    this.#writer.made(this.#session, frames as Channel<Entry<unknown>>);
+    this.#shared.writer.made(this.#session, frames as Channel<Entry<unknown>>);
     return frames;
   }
 
@@ -158,7 +160,7 @@ export class Outgoing<Out> implements SendChannel<Out> {
       this.undelivered(value);
       return Promise.reject(error);
     }
-    if (this.#writer.tryWrite(this.#session, data)) {
+    if (this.#shared.writer.tryWrite(this.#session, data)) {
       if (++this.#direct < YIELD_EVERY) return RESOLVED;
       // Written already; only the resolution waits, so it cannot fail any more (an abort
       // or close meanwhile changes nothing: the socket has the frame).
@@ -172,13 +174,13 @@ export class Outgoing<Out> implements SendChannel<Out> {
     const made = this.#frames;
     if (made !== null && made.isClosedForSend) return made.trySend({ value, data: '' });
     const data = this.#encode(value);
-    if (this.#writer.tryWrite(this.#session, data)) return SEND_OK;
+    if (this.#shared.writer.tryWrite(this.#session, data)) return SEND_OK;
     return this.frames.trySend({ value, data });
   }
 
   close(cause?: unknown): boolean {
     if (!this.frames.close(cause)) return false;
-    this.#writer.closed(this.#session, cause);
+    this.#shared.writer.closed(this.#session, cause);
     return true;
   }
 
@@ -202,13 +204,13 @@ export class Outgoing<Out> implements SendChannel<Out> {
 
   /** Hands `value` to `onUndelivered` (a throwing callback is reported, not thrown). */
   undelivered(value: Out): void {
-    const onUndelivered = this.#onUndelivered;
+    const onUndelivered = this.#shared.onUndelivered;
     if (onUndelivered !== undefined) callReporting(onUndelivered, value);
   }
 
   #encode(value: Out): Frame {
     try {
-      return this.#codec.encode(value);
+      return this.#shared.codec.encode(value);
     } catch (error) {
       if (error instanceof EncodeError) throw error;
       throw new EncodeError('The codec could not encode the value', value, { cause: error });

@@ -61,7 +61,7 @@ import type { Codec, Frame } from './codec.js';
 import { Outgoing, poll } from './outgoing.js';
 import { charge, decodeOnTurn, hasBudget, waitForTurn } from './read-turns.js';
 import type { Reader } from './read-turns.js';
-import type { Entry, Writer } from './outgoing.js';
+import type { Entry, OutgoingShared, Writer } from './outgoing.js';
 import { CLOSING, CONNECTING, OPEN } from './socket.js';
 import type { CloseEventLike, ErrorEventLike, MessageEventLike, WebSocketLike } from './socket.js';
 import {
@@ -545,8 +545,10 @@ class Rare implements Reader {
  * cannot change (a route's, which `sluice/server` freezes) and shared by its sessions,
  * so that a connection carries one pointer to them instead of a copy of each.
  */
-class Settings<In, Out> {
+class Settings<In, Out> implements OutgoingShared<Out> {
   readonly codec: Codec<In, Out>;
+  readonly onUndelivered: ((value: Out) => void) | undefined;
+  readonly writer: Writer<unknown>;
   readonly capacity: number;
   readonly overflow: IncomingOverflow;
   readonly highWaterMark: number;
@@ -556,6 +558,8 @@ class Settings<In, Out> {
 
   constructor(options: SessionOptions<In, Out>) {
     this.codec = options.codec ?? json<In, Out>();
+    this.onUndelivered = options.onUndelivered;
+    this.writer = WRITER;
     this.capacity = options.incomingCapacity ?? DEFAULT_CAPACITY;
     this.overflow = options.incomingOverflow ?? 'pause';
     this.highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
@@ -574,7 +578,7 @@ function settingsOf<In, Out>(options: SessionOptions<In, Out>): Settings<In, Out
   let settings = SETTINGS.get(options) as Settings<In, Out> | undefined;
   if (settings === undefined) {
     settings = new Settings(options);
-    SETTINGS.set(options, settings);
+    SETTINGS.set(options, settings as unknown as Settings<unknown, unknown>);
   }
   return settings;
 }
@@ -640,7 +644,7 @@ export class SocketSession<In, Out> implements Session<In, Out> {
       settings.capacity,
       overflow === 'drop-oldest' || overflow === 'drop-latest' ? { overflow } : undefined,
     );
-    this.#outgoing = new Outgoing<Out>(settings.codec, options.onUndelivered, WRITER, this);
+    this.#outgoing = new Outgoing<Out>(settings, this);
     this.#listener = listener;
 
     socket.binaryType = 'arraybuffer';
