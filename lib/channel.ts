@@ -374,29 +374,13 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T, undefined, undefined> {
-    // One waiter per iterator, reused while it is not parked: `for await` has at most
-    // one `next()` pending, so the common case allocates no waiter at all.
-    const reusable = new Waiter<T>(ITERATE, undefined);
-    return new ChannelIterator<T, Channel<T>>(this, PULL_CHANNEL, null, reusable, undefined);
+    return new ChannelValues<T>(this, undefined);
   }
 
   iterate(options?: WaitOptions): ReceiveIterator<T> {
     const signal = options?.signal;
     assertSignal(signal);
-    const reusable = new Waiter<T>(ITERATE, undefined);
-    if (signal === undefined) {
-      return new ChannelIterator<T, Channel<T>>(this, PULL_CHANNEL, null, reusable, undefined);
-    }
-    // The reusable waiter keeps one abort listener for the whole iteration (registered
-    // when it first parks), instead of adding and removing one per value.
-    reusable.keep = true;
-    return new ChannelIterator<T, Channel<T>>(
-      this,
-      PULL_CHANNEL,
-      RELEASE_CHANNEL,
-      reusable,
-      signal,
-    );
+    return new ChannelValues<T>(this, signal);
   }
 
   consume<R>(block: (channel: this) => R | PromiseLike<R>, options?: WaitOptions): Promise<R> {
@@ -522,7 +506,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       return Promise.resolve(kind === ITERATE ? ITERATION_DONE : this.#closedResult());
     }
     const waiter =
-      reusable !== null && reusable.prev === null && this.#waiters.head !== reusable
+      reusable !== null && reusable.earlier === null && this.#waiters.head !== reusable
         ? reusable
         : new Waiter<T>(kind, undefined);
     const promise = promiseFor(waiter);
@@ -584,7 +568,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   /** The waiter's abort listener fired while it was still waiting. */
   #abort(waiter: Waiter<T>, signal: AbortSignal): void {
     if (waiter.onAbort === null) return; // completed in the same turn, before dispatch
-    if (waiter.keep && waiter.prev === null && this.#waiters.head !== waiter) {
+    if (waiter.keep && waiter.earlier === null && this.#waiters.head !== waiter) {
       // An iteration's waiter between two values: the value it got is yielded; the
       // next `next()` sees the aborted signal and throws its reason.
       this.#detach(waiter);
@@ -613,7 +597,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
 
   /** An iteration with a signal ended: its kept listener goes (unless still parked). */
   #endIteration(waiter: Waiter<T>): void {
-    if (waiter.prev === null && this.#waiters.head !== waiter) this.#detach(waiter);
+    if (waiter.earlier === null && this.#waiters.head !== waiter) this.#detach(waiter);
     else waiter.keep = false; // parked by a concurrent `next()`: detached when it completes
   }
 
@@ -666,48 +650,69 @@ export function wrap(kind: WaiterKind, value: unknown): unknown {
 }
 
 /**
- * The iterator behind `for await`: each `next()` is a receive; `return()` ends this
- * iterator only (the channel is not cancelled, no value is taken).
+ * A channel's iterator (`for await`, `iterate()`): each `next()` is a receive; `return()`
+ * ends this iterator only (the channel is not cancelled, no value is taken).
  *
- * It holds its source and two functions shared by every iterator of that kind (`pull`,
- * `release`), rather than a closure per iterator: a handler waiting in `for await` keeps
- * its iterator for as long as it waits.
+ * It is also the waiter its `next()` parks with, reused for every value (`for await` has
+ * at most one `next()` pending; a concurrent one parks a waiter of its own): a loop
+ * waiting on a channel — every server handler between two messages — holds one object
+ * for its iteration. With a signal, the waiter keeps one abort listener for the whole
+ * iteration (registered when it first parks), instead of adding and removing one per
+ * value.
+ */
+class ChannelValues<T> extends Waiter<T> implements ReceiveIterator<T> {
+  readonly #channel: Channel<T>;
+  readonly #signal: AbortSignal | undefined;
+  #done = false;
+
+  constructor(channel: Channel<T>, signal: AbortSignal | undefined) {
+    super(ITERATE, undefined);
+    this.#channel = channel;
+    this.#signal = signal;
+    if (signal !== undefined) this.keep = true;
+  }
+
+  next(): Promise<IteratorResult<T, undefined>> {
+    if (this.#done) return Promise.resolve(ITERATION_DONE);
+    return PULL_CHANNEL(this.#channel, this, this.#signal) as Promise<IteratorResult<T, undefined>>;
+  }
+
+  return(): Promise<IteratorReturnResult<undefined>> {
+    this.#done = true;
+    if (this.#signal !== undefined) RELEASE_CHANNEL(this.#channel, this);
+    return Promise.resolve(ITERATION_DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+/**
+ * The iterator behind a subscription's `for await`: each `next()` is a receive; `return()`
+ * ends this iterator only. It holds its source and a function shared by every iterator of
+ * that kind, rather than a closure per iterator.
  */
 export class ChannelIterator<T, S> implements ReceiveIterator<T> {
   readonly #source: S;
   /** The next step: a promise of an `IteratorResult`. */
   readonly #pull: IterationPull<S>;
-  /** Ends an iteration that keeps an abort listener; `null` for one that keeps none. */
-  readonly #release: ((source: S, waiter: Waiter<unknown>) => void) | null;
-  readonly #waiter: Waiter<unknown> | null;
   readonly #signal: AbortSignal | undefined;
   #done = false;
 
-  constructor(
-    source: S,
-    pull: IterationPull<S>,
-    release: ((source: S, waiter: Waiter<unknown>) => void) | null,
-    waiter: Waiter<unknown> | null,
-    signal: AbortSignal | undefined,
-  ) {
+  constructor(source: S, pull: IterationPull<S>, signal: AbortSignal | undefined) {
     this.#source = source;
     this.#pull = pull;
-    this.#release = release;
-    this.#waiter = waiter;
     this.#signal = signal;
   }
 
   next(): Promise<IteratorResult<T, undefined>> {
     if (this.#done) return Promise.resolve(ITERATION_DONE);
-    return this.#pull(this.#source, this.#waiter, this.#signal) as Promise<
-      IteratorResult<T, undefined>
-    >;
+    return this.#pull(this.#source, this.#signal) as Promise<IteratorResult<T, undefined>>;
   }
 
   return(): Promise<IteratorReturnResult<undefined>> {
     this.#done = true;
-    const waiter = this.#waiter;
-    if (this.#release !== null && waiter !== null) this.#release(this.#source, waiter);
     return Promise.resolve(ITERATION_DONE);
   }
 
@@ -717,8 +722,4 @@ export class ChannelIterator<T, S> implements ReceiveIterator<T> {
 }
 
 /** One step of an iteration of `source` (see {@link ChannelIterator}). */
-export type IterationPull<S> = (
-  source: S,
-  waiter: Waiter<unknown> | null,
-  signal: AbortSignal | undefined,
-) => Promise<unknown>;
+export type IterationPull<S> = (source: S, signal: AbortSignal | undefined) => Promise<unknown>;

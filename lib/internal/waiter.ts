@@ -19,8 +19,10 @@ export const ITERATE = 2;
 export const SEND = 3;
 
 export class Waiter<T> {
-  next: Waiter<T> | null = null;
-  prev: Waiter<T> | null = null;
+  /** The waiter after this one in its list (not `next`: a channel's iterator is a waiter). */
+  later: Waiter<T> | null = null;
+  /** The waiter before this one in its list. */
+  earlier: Waiter<T> | null = null;
   /** For senders: the value being sent; cleared when taken. */
   value: T | undefined;
   readonly kind: WaiterKind;
@@ -84,9 +86,9 @@ export class WaiterList<T> {
 
   push(waiter: Waiter<T>): void {
     const tail = this.tail;
-    waiter.prev = tail;
+    waiter.earlier = tail;
     if (tail === null) this.head = waiter;
-    else tail.next = waiter;
+    else tail.later = waiter;
     this.tail = waiter;
   }
 
@@ -94,24 +96,24 @@ export class WaiterList<T> {
   shift(): Waiter<T> | null {
     const head = this.head;
     if (head !== null) {
-      const next = head.next;
+      const next = head.later;
       this.head = next;
       if (next === null) this.tail = null;
-      else next.prev = null;
-      head.next = null;
+      else next.earlier = null;
+      head.later = null;
     }
     return head;
   }
 
   /** Removes `waiter`, which must be a member of this list. */
   remove(waiter: Waiter<T>): void {
-    const { prev, next } = waiter;
+    const { earlier: prev, later: next } = waiter;
     if (prev === null) this.head = next;
-    else prev.next = next;
+    else prev.later = next;
     if (next === null) this.tail = prev;
-    else next.prev = prev;
-    waiter.prev = null;
-    waiter.next = null;
+    else next.earlier = prev;
+    waiter.earlier = null;
+    waiter.later = null;
   }
 }
 

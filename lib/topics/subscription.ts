@@ -136,7 +136,6 @@ const RESOLVED: Promise<void> = Promise.resolve();
 // A subscription's iteration step (see ChannelIterator), bound in its static block.
 let PULL_SUBSCRIPTION: <T>(
   subscription: Subscription<T>,
-  waiter: unknown,
   signal: AbortSignal | undefined,
 ) => Promise<unknown>;
 
@@ -193,11 +192,8 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   #onAbort: (() => void) | null = null;
 
   static {
-    PULL_SUBSCRIPTION = <T>(
-      subscription: Subscription<T>,
-      _waiter: unknown,
-      signal: AbortSignal | undefined,
-    ) => subscription.#receive(ITERATE, signal);
+    PULL_SUBSCRIPTION = <T>(subscription: Subscription<T>, signal: AbortSignal | undefined) =>
+      subscription.#receive(ITERATE, signal);
     subscriptionInternals = {
       create: (capacity, policy, hub, since) => new Subscription(capacity, policy, hub, since),
       offer: (subscription, publication) => {
@@ -350,13 +346,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
    * using`, `cancel`, or the `signal` given to `subscribe`).
    */
   [Symbol.asyncIterator](): AsyncIterator<TopicEvent<T>, undefined, undefined> {
-    return new ChannelIterator<TopicEvent<T>, Subscription<T>>(
-      this,
-      PULL_SUBSCRIPTION,
-      null,
-      null,
-      undefined,
-    );
+    return new ChannelIterator<TopicEvent<T>, Subscription<T>>(this, PULL_SUBSCRIPTION, undefined);
   }
 
   /**
@@ -378,13 +368,7 @@ export class Subscription<T> implements AsyncIterable<TopicEvent<T>, undefined, 
   iterate(options?: WaitOptions): ReceiveIterator<TopicEvent<T>> {
     const signal = options?.signal;
     assertSignal(signal);
-    return new ChannelIterator<TopicEvent<T>, Subscription<T>>(
-      this,
-      PULL_SUBSCRIPTION,
-      null,
-      null,
-      signal,
-    );
+    return new ChannelIterator<TopicEvent<T>, Subscription<T>>(this, PULL_SUBSCRIPTION, signal);
   }
 
   /** Cancels the subscription (`cancel()`), for `await using`. */
