@@ -146,6 +146,21 @@ let PULL_CHANNEL: <T>(
 let RELEASE_CHANNEL: <T>(channel: Channel<T>, waiter: Waiter<unknown>) => void;
 
 /**
+ * What most channels never set: the close cause and the hooks. A channel makes it when
+ * first needed (closed with a cause, an `onClose` handler, an internal hook), so that an
+ * open channel carries one field for all of them.
+ */
+class ChannelRare {
+  cause: unknown = undefined;
+  hasCause = false;
+  closeHandlers: ((cause: unknown) => void)[] | null = null;
+  /** See {@link ChannelInternals.onReceiverWaits}; `null` for every ordinary channel. */
+  onReceiverWaits: (() => void) | null = null;
+  /** See {@link ChannelInternals.onTaken}; `null` for every ordinary channel. */
+  onTaken: (() => void) | null = null;
+}
+
+/**
  * A channel: a queue with suspending `send` and `receive`, close and cancel, and
  * exactly-once delivery.
  *
@@ -186,15 +201,10 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
    */
   readonly #waiters = new WaiterList<T>();
   #state: State = OPEN;
-  #cause: unknown = undefined;
-  #hasCause = false;
-  #closeHandlers: ((cause: unknown) => void)[] | null = null;
-  /** See {@link ChannelInternals.onReceiverWaits}; `null` for every ordinary channel. */
-  #onReceiverWaits: (() => void) | null = null;
+  /** The close cause and hooks, made when first set (see {@link ChannelRare}). */
+  #rare: ChannelRare | null = null;
   /** How many of `#waiters` are receivers (for {@link ChannelInternals.waitingReceivers}). */
   #receivers = 0;
-  /** See {@link ChannelInternals.onTaken}; `null` for every ordinary channel. */
-  #onTaken: (() => void) | null = null;
 
   static {
     channelInternals = {
@@ -202,7 +212,8 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
         channel.#waiters.push(waiter);
         if (waiter.kind !== SEND) {
           channel.#receivers++;
-          if (channel.#onReceiverWaits !== null) channel.#onReceiverWaits();
+          const rare = channel.#rare;
+          if (rare !== null && rare.onReceiverWaits !== null) rare.onReceiverWaits();
         }
       },
       dequeue: (channel, waiter) => {
@@ -210,12 +221,12 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
         if (waiter.kind !== SEND) channel.#receivers--;
       },
       onReceiverWaits: (channel, hook) => {
-        channel.#onReceiverWaits = hook;
+        channel.#r().onReceiverWaits = hook;
       },
       waitingReceivers: (channel) => channel.#receivers,
       buffered: (channel) => channel.#bufferedCount(),
       onTaken: (channel, hook) => {
-        channel.#onTaken = hook;
+        channel.#r().onTaken = hook;
       },
     };
     PULL_CHANNEL = <T>(
@@ -298,8 +309,9 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     if (this.#state !== OPEN) return false;
     this.#state = CLOSED;
     if (cause !== undefined) {
-      this.#cause = cause;
-      this.#hasCause = true;
+      const rare = this.#r();
+      rare.cause = cause;
+      rare.hasCause = true;
     }
     // Receivers wait only when nothing is buffered and no sender waits: they will
     // never get a value now.
@@ -313,12 +325,13 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
       throw new TypeError(`Expected handler to be a function, got ${describeValue(handler)}`);
     }
     if (this.#state !== OPEN) {
-      handler(this.#cause);
+      handler(this.#cause());
       return () => undefined;
     }
-    let handlers = this.#closeHandlers;
+    const rare = this.#r();
+    let handlers = rare.closeHandlers;
     // A one-element literal: a first push onto `[]` would reserve 17 slots.
-    if (handlers === null) handlers = this.#closeHandlers = [handler];
+    if (handlers === null) handlers = rare.closeHandlers = [handler];
     else handlers.push(handler);
     return () => {
       const index = handlers.indexOf(handler);
@@ -355,8 +368,9 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     const wasOpen = this.#state === OPEN;
     this.#state = CANCELLED;
     if (wasOpen) {
-      this.#cause = cause;
-      this.#hasCause = true;
+      const rare = this.#r();
+      rare.cause = cause;
+      rare.hasCause = true;
     }
     const buffer = this.#buffer;
     while (buffer !== null && buffer.length > 0) this.#undelivered(buffer.shift());
@@ -500,7 +514,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     if (sender !== null) return Promise.resolve(wrap(kind, this.#takeFrom(sender)));
     if (this.#state !== OPEN) {
       if (reusable !== null) this.#endIteration(reusable);
-      if (kind === RECEIVE || (kind === ITERATE && this.#hasCause)) {
+      if (kind === RECEIVE || (kind === ITERATE && this.#hasCause())) {
         return Promise.reject(this.#receiveError());
       }
       return Promise.resolve(kind === ITERATE ? ITERATION_DONE : this.#closedResult());
@@ -514,7 +528,8 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     this.#receivers++;
     // A kept listener (iterate with a signal) is registered once, on the first park.
     if (signal !== undefined && waiter.onAbort === null) this.#watch(waiter, signal);
-    if (this.#onReceiverWaits !== null) this.#onReceiverWaits();
+    const rare = this.#rare;
+    if (rare !== null && rare.onReceiverWaits !== null) rare.onReceiverWaits();
     return promise;
   }
 
@@ -522,7 +537,8 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   #refill(buffer: Deque<T>): void {
     const sender = this.#takeSender();
     if (sender !== null) buffer.push(this.#takeFrom(sender));
-    if (this.#onTaken !== null) this.#onTaken();
+    const rare = this.#rare;
+    if (rare !== null && rare.onTaken !== null) rare.onTaken();
   }
 
   /** Takes the value of a sender that was shifted off the list and resolves its send. */
@@ -548,7 +564,7 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   #failReceivers(): void {
     for (let waiter = this.#takeReceiver(); waiter !== null; waiter = this.#takeReceiver()) {
       this.#detach(waiter);
-      if (waiter.kind === RECEIVE || (waiter.kind === ITERATE && this.#hasCause)) {
+      if (waiter.kind === RECEIVE || (waiter.kind === ITERATE && this.#hasCause())) {
         waiter.reject(this.#receiveError());
       } else {
         waiter.resolve(waiter.kind === ITERATE ? ITERATION_DONE : this.#closedResult());
@@ -617,24 +633,42 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
   }
 
   #runCloseHandlers(): void {
-    const handlers = this.#closeHandlers;
-    if (handlers === null) return;
-    this.#closeHandlers = null;
+    const rare = this.#rare;
+    const handlers = rare === null ? null : rare.closeHandlers;
+    if (rare === null || handlers === null) return;
+    rare.closeHandlers = null;
     for (const handler of handlers.splice(0)) {
-      callReporting(handler, this.#cause);
+      callReporting(handler, rare.cause);
     }
   }
 
+  /** The rarely used state, made now if it was not. */
+  #r(): ChannelRare {
+    return (this.#rare ??= new ChannelRare());
+  }
+
+  /** Whether the channel was closed or cancelled with a cause. */
+  #hasCause(): boolean {
+    const rare = this.#rare;
+    return rare !== null && rare.hasCause;
+  }
+
+  /** The close or cancel cause (`undefined` without one). */
+  #cause(): unknown {
+    const rare = this.#rare;
+    return rare === null ? undefined : rare.cause;
+  }
+
   #sendError(): unknown {
-    return this.#hasCause ? this.#cause : new ClosedSendError();
+    return this.#hasCause() ? this.#cause() : new ClosedSendError();
   }
 
   #receiveError(): unknown {
-    return this.#hasCause ? this.#cause : new ClosedReceiveError();
+    return this.#hasCause() ? this.#cause() : new ClosedReceiveError();
   }
 
   #closedResult(): { readonly ok: false; readonly closed: true; readonly cause?: unknown } {
-    return this.#hasCause ? { ok: false, closed: true, cause: this.#cause } : CLOSED_NORMALLY;
+    return this.#hasCause() ? { ok: false, closed: true, cause: this.#cause() } : CLOSED_NORMALLY;
   }
 }
 
