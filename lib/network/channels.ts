@@ -47,7 +47,9 @@ import {
   SessionExpiredError,
 } from '../errors.js';
 import type { CloseReason } from '../errors.js';
-import type { ReceiveChannel, SendChannel } from '../channel-types.js';
+import { Channel, channelInternals } from '../channel.js';
+import type { ReceiveChannel, ReceiveResult, SendChannel } from '../channel-types.js';
+import { CATCHING, Waiter } from '../internal/waiter.js';
 import { describeValue } from '../internal/describe-value.js';
 import type { Frame } from '../websocket/codec.js';
 import type { Session } from '../websocket/session.js';
@@ -496,6 +498,59 @@ export function endsSession(code: number): boolean {
   );
 }
 
+// The reader's steps, bound to the channel session's private members in its static block.
+let resumeReader: (reader: Reader) => void;
+
+/**
+ * The read loop of one connection, without an async frame parked between messages: when
+ * `incoming` is empty it waits as a `select` clause does, with this waiter (one per
+ * connection, reused for every wait), which the channel completes synchronously inside
+ * the operation that hands it a message (or closes it); the loop goes on a microtask
+ * later, as an `await` of `receiveCatching()` would. A connection that only waits holds
+ * this object and nothing else for its reads.
+ */
+class Reader extends Waiter<Frame> {
+  readonly link: ChannelSessionImpl;
+  readonly session: WireSession;
+  /** What the channel handed the parked reader, until the next step takes it. */
+  handed: ReceiveResult<Frame> | undefined = undefined;
+
+  constructor(link: ChannelSessionImpl, session: WireSession) {
+    super(CATCHING, undefined);
+    this.link = link;
+    this.session = session;
+    this.resolve = handReader;
+  }
+
+  /** Waits for the next message of `incoming` (which has none now and is open). */
+  park(incoming: ReceiveChannel<Frame>): void {
+    if (incoming instanceof Channel) {
+      channelInternals.enqueue(incoming as Channel<Frame>, this);
+    } else {
+      // A session whose `incoming` is some other ReceiveChannel: its own receive.
+      incoming.receiveCatching().then(
+        (result) => {
+          this.resolve(result);
+        },
+        (error: unknown) => {
+          this.reject(error);
+        },
+      );
+    }
+  }
+
+  override reject(error: unknown): void {
+    // A parked reader has no signal: a channel never rejects it. Were it, stop reading as
+    // at the end of `incoming` (the connection's end then decides the rest).
+    this.resolve({ ok: false, closed: true, cause: error });
+  }
+}
+
+function handReader(this: Reader, result: unknown): void {
+  this.handed = result as ReceiveResult<Frame>;
+  void Promise.resolve(this).then(resumeReader);
+}
+
 class ChannelSessionImpl implements ResumableSession, Link {
   readonly sendStacks: boolean;
   readonly closed: Promise<CloseReason>;
@@ -590,6 +645,14 @@ class ChannelSessionImpl implements ResumableSession, Link {
   /** `#endBatch` bound to this session, made at the first batch. */
   #flushBatch: (() => void) | undefined;
 
+  static {
+    resumeReader = (reader) => {
+      const handed = reader.handed;
+      reader.handed = undefined;
+      reader.link.#readOn(reader, handed);
+    };
+  }
+
   // Timer callbacks without a closure per session: `setTimeout` passes the session.
   static #closeSessionOf(self: ChannelSessionImpl): void {
     self.#closeSession();
@@ -658,11 +721,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#watch(session);
     if (greeting === undefined) {
       this.write(`["${PROTOCOL_NAME}",${String(this.#ownVersion)}]`);
-      void this.#read(session, []);
+      this.#read(session, []);
     } else {
       this.#greeted = true;
       this.#greet(greeting.version);
-      void this.#read(session, greeting.leftover);
+      this.#read(session, greeting.leftover);
     }
   }
 
@@ -907,7 +970,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     } else {
       this.#decongested();
     }
-    void this.#read(session, leftover);
+    this.#read(session, leftover);
     return undefined;
   }
 
@@ -1218,31 +1281,64 @@ class ChannelSessionImpl implements ResumableSession, Link {
     for (const inbound of this.#inbound) inbound.stopWriting();
   }
 
-  async #read(session: WireSession, leftover: readonly Frame[]): Promise<void> {
-    // After the caller has set its hooks (onSession) and opened its channels.
-    if (leftover.length > 0) await Promise.resolve();
-    for (const frame of leftover) {
-      if (this.#failed) break;
-      this.#guarded(frame);
+  /**
+   * Starts reading `session`: the frames left over from the handshake first (a microtask
+   * later, after the caller has set its hooks (onSession) and opened its channels), then
+   * `incoming` until it ends, each message handled synchronously as it is taken; then the
+   * connection's end ({@link #readEnded}). Runs no async frame: see {@link Reader}.
+   */
+  #read(session: WireSession, leftover: readonly Frame[]): void {
+    const reader = new Reader(this, session);
+    if (leftover.length === 0) {
+      this.#readOn(reader, undefined);
+      return;
     }
-    if (this.#log !== undefined && leftover.length > 0) this.#noteReceived(0);
+    void Promise.resolve().then(() => {
+      for (const frame of leftover) {
+        if (this.#failed) break;
+        this.#guarded(frame);
+      }
+      if (this.#log !== undefined) this.#noteReceived(0);
+      this.#readOn(reader, undefined);
+    });
+  }
+
+  /**
+   * The read loop: takes what `incoming` holds (after `handed`, what the parked reader
+   * got), parks the reader when it is empty, and at its end waits for the connection's
+   * `closed`. Messages read after the connection was replaced (a resume) are dropped;
+   * after a failure they are taken and ignored.
+   */
+  #readOn(reader: Reader, handed: ReceiveResult<Frame> | undefined): void {
+    const session = reader.session;
     const incoming = session.incoming;
+    let result = handed;
     for (;;) {
-      let result = incoming.tryReceive();
-      if (!result.ok) {
-        if (result.closed) break;
-        result = await incoming.receiveCatching();
-        if (!result.ok) break;
+      if (result === undefined) {
+        result = incoming.tryReceive();
+        if (!result.ok && !result.closed) {
+          reader.park(incoming);
+          return;
+        }
       }
+      if (!result.ok) break;
       if (session !== this.#live) return;
-      if (this.#failed) continue;
-      this.#guarded(result.value);
-      if (this.#log !== undefined) {
+      if (!this.#failed) {
         const value = result.value;
-        this.#noteReceived(typeof value === 'string' ? value.length : value.byteLength);
+        this.#guarded(value);
+        if (this.#log !== undefined) {
+          this.#noteReceived(typeof value === 'string' ? value.length : value.byteLength);
+        }
       }
+      result = undefined;
     }
-    const reason = await session.closed;
+    void session.closed.then((reason) => {
+      this.#readEnded(session, reason);
+    });
+  }
+
+  /** `session` was read to its end and closed with `reason`: suspend, or end. */
+  #readEnded(session: WireSession, reason: CloseReason): void {
     if (session !== this.#live) return;
     this.#lastReason = reason;
     const answered = this.#byeReceived && !this.#closing;

@@ -991,6 +991,43 @@ describe('network channels', function () {
       expect(await b.closed).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
     });
 
+    it('reads a session whose incoming is a receive channel of its own, in order, to its end', async () => {
+      const [left, right] = MemorySocket.pair();
+      const a = channels(wrap<string, string>(left, { codec: text() }));
+      const inner = wrap<string, string>(right, { codec: text() });
+      const source = inner.incoming;
+      const calls: string[] = [];
+      // Not a Channel: the reader waits through its receiveCatching, not the channel's queue.
+      const incoming = {
+        tryReceive: () => source.tryReceive(),
+        receiveCatching: () => {
+          calls.push('receiveCatching');
+          return source.receiveCatching();
+        },
+      };
+      const session = {
+        incoming,
+        outgoing: inner.outgoing,
+        closed: inner.closed,
+        close: (code?: number, reason?: string) => inner.close(code, reason),
+      } as unknown as Session<string, string>;
+      const b = channels(session);
+      const out = a.channel<number>('m');
+      const into = b.channel<number>('m', { capacity: 1 });
+      for (const value of [1, 2, 3]) {
+        await out.outgoing.send(value);
+        expect(await into.incoming.receive()).to.equal(value);
+      }
+      expect(calls.length).to.be.greaterThan(2);
+      expect(await a.close(4000, 'done')).to.deep.equal({
+        code: 4000,
+        reason: 'done',
+        wasClean: true,
+      });
+      expect(await b.closed).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
+      expect(await rejection(into.incoming.receive())).to.be.instanceOf(ConnectionLostError);
+    });
+
     it('closes with 1002 when a session uses neither the raw() nor the text() codec', async () => {
       const [left, right] = MemorySocket.pair();
       const good = channels(wrap<string, string>(left, { codec: text() }));
