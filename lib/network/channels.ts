@@ -498,6 +498,46 @@ export function endsSession(code: number): boolean {
   );
 }
 
+/**
+ * The half of a channel session's state that a session which never failed, never said
+ * goodbye, never lost its connection and never ended does not touch: the goodbye
+ * handshake, the failure, the end, the resume-time state (suspension, the last close, the
+ * resume count, a log over its bound, a shutdown, the client's wait for its token), and
+ * timers of names the peer has not opened. A session makes it at the first use of any of
+ * it (`ChannelSessionImpl.#r`) and keeps it.
+ */
+class Rare {
+  /** This end sent its `bye` (its own close, or the answer to the peer's). */
+  byeSent = false;
+  /** The peer's `bye` arrived. */
+  byeReceived = false;
+  /** This end's close() started the handshake: it closes the WebSocket at the answer. */
+  closing = false;
+  closeCode: number | undefined = undefined;
+  closeReason: string | undefined = undefined;
+  byeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The peer broke the protocol (or a schema): later frames are ignored. */
+  failed = false;
+  problem: Error | undefined = undefined;
+  /** How every channel ended, once the session ended. */
+  endError: ConnectionLostError | SessionExpiredError | undefined = undefined;
+  /** The server's `session` frame is due first (see {@link Greeting.awaitSession}). */
+  awaitSession = false;
+  /** The log is over its bound: values wait as when congested. */
+  logFull = false;
+  /** The connection is lost and the session waits for a new one. */
+  suspended = false;
+  /** How the last connection ended (for an expiry). */
+  lastReason: CloseReason = { code: 1006, reason: '', wasClean: false };
+  resumes = 0;
+  /** The server is shutting down: the session ends with its connection. */
+  shuttingDown = false;
+  /** Timers of names this end opened and the peer has not (only with `onUnopened`). */
+  unopened: Map<string, ReturnType<typeof setTimeout>> | undefined = undefined;
+  /** The client's hook for the server's token (see `ResumableSession.onSession`). */
+  onSession: ((token: string | undefined) => void) | undefined = undefined;
+}
+
 // The reader's steps, bound to the channel session's private members in its static block.
 let resumeReader: (reader: Reader) => void;
 
@@ -578,25 +618,22 @@ class ChannelSessionImpl implements ResumableSession, Link {
    * yet taken: while there is one, this end is congested (see {@link Link.congested}).
    */
   #queued = 0;
-  /** `#batchTaken` bound to this session, made when first congested. */
+  /**
+   * `#batchTaken` bound to this session, made when first congested (a plain `channels()`
+   * session usually is, at its hello: the socket is not open yet).
+   */
   #onBatchTaken: (() => void) | undefined;
   /** Names the peer opened that this end has not opened. */
   #peerOnly = 0;
   #greeted = false;
   readonly #onUnopened: ((name: string) => void) | undefined;
   readonly #openTimeout: number;
-  /** Timers of names this end opened and the peer has not (only with `onUnopened`; made at the first). */
-  #unopened: Map<string, ReturnType<typeof setTimeout>> | undefined;
   /** The version both ends speak (the lower of the two hellos). */
   #version = 0;
   readonly #contract: ContractView | undefined;
   #contractReceived = false;
   readonly ready: Promise<void>;
   #settleReady: ((error?: Error) => void) | undefined;
-  /** The peer broke the protocol (or a schema): later frames are ignored. */
-  #failed = false;
-  #problem: Error | undefined;
-  #endError: ConnectionLostError | SessionExpiredError | undefined;
   #stopped = false;
   readonly #dirty: AckSource[] = [];
   #microtaskQueued = false;
@@ -605,45 +642,83 @@ class ChannelSessionImpl implements ResumableSession, Link {
   /** Frames written since the last message, in order, and their length in all. */
   #pending: string[] = [];
   #pendingChars = 0;
-  /** This end sent its `bye` (its own close, or the answer to the peer's). */
-  #byeSent = false;
-  /** The peer's `bye` arrived. */
-  #byeReceived = false;
-  /** This end's close() started the handshake: it closes the WebSocket at the answer. */
-  #closing = false;
-  #closeCode: number | undefined;
-  #closeReason: string | undefined;
   readonly #byeTimeout: number;
-  #byeTimer: ReturnType<typeof setTimeout> | undefined;
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
   // ------------------------------------------------------- resume (docs/protocol.md)
   /** The frames sent and not yet confirmed: only on a resumable session. */
   #log: ReplayLog | undefined;
-  /** The server's `session` frame is due first (see {@link Greeting.awaitSession}). */
-  #awaitSession: boolean;
   readonly #maxReplayBytes: number;
-  /** The log is over its bound: values wait as when congested. */
-  #logFull = false;
-  /** The connection is lost and the session waits for a new one. */
-  #suspended = false;
-  /** How the last connection ended (for an expiry). */
-  #lastReason: CloseReason = { code: 1006, reason: '', wasClean: false };
   /** Frames received in all, and what the last `recv` said. */
   #received = 0;
   #confirmed = 0;
   #receivedChars = 0;
   #recvTimer: ReturnType<typeof setTimeout> | undefined;
-  #resumes = 0;
-  /** The server is shutting down: the session ends with its connection. */
-  #shuttingDown = false;
   readonly #side: 'server' | 'client';
   onSuspend: ((reason: CloseReason) => void) | undefined;
-  onSession: ((token: string | undefined) => void) | undefined;
   onEnd: ((reason: CloseReason) => void) | undefined;
   onShutdown: (() => void) | undefined;
   /** `#endBatch` bound to this session, made at the first batch. */
   #flushBatch: (() => void) | undefined;
+  /** Goodbye, failure, end and resume-time state: made at first use ({@link Rare}). */
+  #rare: Rare | undefined;
+
+  #r(): Rare {
+    return (this.#rare ??= new Rare());
+  }
+
+  /** The peer broke the protocol (or a schema): later frames are ignored. */
+  get #failed(): boolean {
+    return this.#rare?.failed === true;
+  }
+
+  get #endError(): ConnectionLostError | SessionExpiredError | undefined {
+    return this.#rare?.endError;
+  }
+
+  get #byeSent(): boolean {
+    return this.#rare?.byeSent === true;
+  }
+
+  get #byeReceived(): boolean {
+    return this.#rare?.byeReceived === true;
+  }
+
+  get #closing(): boolean {
+    return this.#rare?.closing === true;
+  }
+
+  get #awaitSession(): boolean {
+    return this.#rare?.awaitSession === true;
+  }
+
+  get #logFull(): boolean {
+    return this.#rare?.logFull === true;
+  }
+
+  get #suspended(): boolean {
+    return this.#rare?.suspended === true;
+  }
+
+  get #unopened(): Map<string, ReturnType<typeof setTimeout>> | undefined {
+    return this.#rare?.unopened;
+  }
+
+  #clearByeTimer(): void {
+    const rare = this.#rare;
+    if (rare?.byeTimer !== undefined) {
+      clearTimeout(rare.byeTimer);
+      rare.byeTimer = undefined;
+    }
+  }
+
+  get onSession(): ((token: string | undefined) => void) | undefined {
+    return this.#rare?.onSession;
+  }
+
+  set onSession(hook: ((token: string | undefined) => void) | undefined) {
+    if (hook !== undefined || this.#rare !== undefined) this.#r().onSession = hook;
+  }
 
   static {
     resumeReader = (reader) => {
@@ -664,9 +739,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
   }
 
   #closeSession(): void {
-    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
-    this.#byeTimer = undefined;
-    void this.#session.close(this.#closeCode, this.#closeReason);
+    this.#clearByeTimer();
+    const rare = this.#r();
+    void this.#session.close(rare.closeCode, rare.closeReason);
   }
 
   #endBatch(): void {
@@ -694,7 +769,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
           : TEXT_VERSION;
     this.#side = options.side ?? 'server';
     this.#log = greeting?.resumable === true ? new ReplayLog() : undefined;
-    this.#awaitSession = greeting?.awaitSession === true;
+    if (greeting?.awaitSession === true) this.#r().awaitSession = true;
     this.#maxReplayBytes = greeting?.maxReplayBytes ?? Infinity;
     this.sendStacks = options.sendStacks === true;
     this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
@@ -761,7 +836,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       // knows once the answer arrived; the peer that answered, once the initiator closed
       // the connection cleanly (see #read), since its answer may have been lost.
       !(this.#closing && this.#byeReceived) &&
-      !this.#shuttingDown &&
+      this.#rare?.shuttingDown !== true &&
       !this.#failed
     );
   }
@@ -829,7 +904,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
           this.#unopened?.delete(name);
           onUnopened(name);
         }, this.#openTimeout);
-        (this.#unopened ??= new Map()).set(name, timer);
+        (this.#r().unopened ??= new Map()).set(name, timer);
       }
     }
     return Object.freeze({ name, incoming: inbound.facade, outgoing: outbound.facade });
@@ -852,9 +927,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
       void this.#session.close(code, reason);
       return this.closed;
     }
-    this.#closing = true;
-    this.#closeCode = code;
-    this.#closeReason = reason;
+    const rare = this.#r();
+    rare.closing = true;
+    rare.closeCode = code;
+    rare.closeReason = reason;
     // Suspended: the goodbye runs on the connection the session resumes on (or the
     // session expires when its window passes).
     if (!this.#suspended) this.#goodbye();
@@ -867,13 +943,13 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   shutdown(code: number, reason: string): Promise<CloseReason> {
     // Nothing resumes on a server going away: a connection lost now ends the session.
-    this.#shuttingDown = true;
+    this.#r().shuttingDown = true;
     this.onShutdown?.();
     if (this.#suspended && this.#endError === undefined) {
       this.expire(
         new SessionExpiredError(
           'The server shut down while the session waited to resume',
-          this.#lastReason,
+          this.#r().lastReason,
         ),
       );
       return this.closed;
@@ -885,7 +961,8 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #goodbye(): void {
     const sent = this.#sayBye();
     if (!sent || this.#byeTimeout === 0) this.#closeSession();
-    else this.#byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
+    else
+      this.#r().byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -903,7 +980,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   }
 
   get resumes(): number {
-    return this.#resumes;
+    return this.#rare?.resumes ?? 0;
   }
 
   get received(): number {
@@ -926,7 +1003,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     if (this.#suspended || this.#endError !== undefined) return;
     const old = this.#session;
     this.#pause();
-    this.#lastReason = { code: 1006, reason: 'Replaced by a new connection', wasClean: false };
+    this.#r().lastReason = { code: 1006, reason: 'Replaced by a new connection', wasClean: false };
     // Its frames are no longer read, its close is ignored.
     this.#live = undefined;
     old.terminate();
@@ -948,9 +1025,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#session = session;
     this.#live = session;
     taken.set(session, this);
-    this.#suspended = false;
+    const rare = this.#r();
+    rare.suspended = false;
     this.#queued = 0;
-    this.#resumes++;
+    rare.resumes++;
     this.#watch(session);
     if (answer) this.#send(`["${RESUMED}",${String(this.#received)}]`);
     this.#confirmed = this.#received;
@@ -959,14 +1037,14 @@ class ChannelSessionImpl implements ResumableSession, Link {
       if (typeof frame === 'string') this.#send(frame);
       else this.#sendBinary(frame);
     }
-    this.#logFull = log.bytes > this.#maxReplayBytes;
+    rare.logFull = log.bytes > this.#maxReplayBytes;
     for (const inbound of this.#inbound) inbound.thaw();
     if (this.#closing && !this.#byeSent) {
       // The application closed while the connection was lost: the goodbye, now.
       this.#goodbye();
     } else if (this.#closing) {
       // The bye went out again with the log: wait for the answer as before.
-      this.#byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
+      this.#r().byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
     } else {
       this.#decongested();
     }
@@ -976,7 +1054,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
 
   expire(error: SessionExpiredError): void {
     if (this.#endError !== undefined) return;
-    this.#end(this.#lastReason, error);
+    this.#end(this.#r().lastReason, error);
   }
 
   get bytes(): boolean | undefined {
@@ -1034,7 +1112,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     if (this.#suspended) return true;
     if (!this.#logFull && log.bytes > this.#maxReplayBytes) {
       // The peer confirms too little: values wait until it does (never unbounded).
-      this.#logFull = true;
+      this.#r().logFull = true;
       for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
     }
     return false;
@@ -1116,7 +1194,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   #sayBye(): boolean {
     this.#flushAllAcks();
-    this.#byeSent = true;
+    this.#r().byeSent = true;
     const sent = this.write(`["${BYE}"]`) && this.flush();
     this.#stopWriting();
     return sent;
@@ -1203,8 +1281,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
 
   #fail(problem: Error, code: number, reason: string): void {
     if (this.#failed) return;
-    this.#failed = true;
-    this.#problem = problem;
+    const rare = this.#r();
+    rare.failed = true;
+    rare.problem = problem;
     this.#flushAllAcks();
     // Frames before the failure (those acks included) go out before the Close.
     this.#sendPending(true);
@@ -1232,12 +1311,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   #pause(): void {
     if (this.#suspended) return;
-    this.#suspended = true;
+    this.#r().suspended = true;
     this.#pending = [];
     this.#pendingChars = 0;
     this.#clearRecvTimer();
-    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
-    this.#byeTimer = undefined;
+    this.#clearByeTimer();
     for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
     for (const inbound of this.#inbound) inbound.freeze();
   }
@@ -1340,7 +1418,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   /** `session` was read to its end and closed with `reason`: suspend, or end. */
   #readEnded(session: WireSession, reason: CloseReason): void {
     if (session !== this.#live) return;
-    this.#lastReason = reason;
+    this.#r().lastReason = reason;
     const answered = this.#byeReceived && !this.#closing;
     if (
       this.#canSuspend() &&
@@ -1379,15 +1457,15 @@ class ChannelSessionImpl implements ResumableSession, Link {
   }
 
   #end(reason: CloseReason, expired?: SessionExpiredError): void {
-    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
-    this.#byeTimer = undefined;
+    this.#clearByeTimer();
     this.#stopWriting();
     this.#flushAcks(true);
-    const problem = this.#problem;
+    const rare = this.#r();
+    const problem = rare.problem;
     const error =
       expired ??
       new ConnectionLostError(reason, problem === undefined ? undefined : { cause: problem });
-    this.#endError = error;
+    rare.endError = error;
     this.onEnd?.(reason);
     const unopened = this.#unopened;
     if (unopened !== undefined) {
@@ -1497,7 +1575,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       return;
     }
     if (this.#awaitSession) {
-      this.#awaitSession = false;
+      this.#r().awaitSession = false;
       const token = items[1];
       if (
         type !== SESSION ||
@@ -1521,7 +1599,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
             `Received a '${RECV}' of ${String(count)} frames, expected ${String(this.#log.confirmed)} to ${String(this.#log.end)} (the frames sent)`,
           );
         } else if (this.#logFull && this.#log.bytes <= this.#maxReplayBytes) {
-          this.#logFull = false;
+          this.#r().logFull = false;
           this.#decongested();
         }
         return;
@@ -1651,7 +1729,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
           this.violation(`Received a second '${BYE}'`);
           return;
         }
-        this.#byeReceived = true;
+        this.#r().byeReceived = true;
         // This end's own bye went first (its close, or both closing at once): this is the
         // answer, and the initiator closes the WebSocket. Else answer after the acks.
         if (this.#closing) this.#closeSession();
