@@ -499,6 +499,66 @@ export function endsSession(code: number): boolean {
 }
 
 /**
+ * A channel session's settings, from its options (checked) and its greeting's replay
+ * bound. Sessions made one after the other with equal settings share one object (a
+ * server route or an endpoint makes every session with the same options): a session
+ * holds one field for them instead of ten. The module keeps the last one made.
+ */
+class Settings {
+  readonly sendStacks: boolean;
+  readonly maxChannels: number;
+  readonly maxNameLength: number;
+  readonly maxInFlight: number;
+  readonly byeTimeout: number;
+  readonly onUnopened: ((name: string) => void) | undefined;
+  readonly openTimeout: number;
+  readonly side: 'server' | 'client';
+  /** The contract as this side sees it (one per frozen contract and side: see `viewOf`). */
+  readonly contract: ContractView | undefined;
+  readonly maxReplayBytes: number;
+
+  constructor(options: ChannelSessionOptions, side: 'server' | 'client', maxReplayBytes: number) {
+    this.sendStacks = options.sendStacks === true;
+    this.maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
+    this.maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.byeTimeout = options.byeTimeout ?? DEFAULT_BYE_TIMEOUT;
+    this.onUnopened = options.onUnopened;
+    this.openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
+    this.side = side;
+    this.contract = options.contract === undefined ? undefined : viewOf(options.contract, side);
+    this.maxReplayBytes = maxReplayBytes;
+  }
+
+  /** Whether `other` says the same in every setting. */
+  equals(other: Settings): boolean {
+    return (
+      this.sendStacks === other.sendStacks &&
+      this.maxChannels === other.maxChannels &&
+      this.maxNameLength === other.maxNameLength &&
+      this.maxInFlight === other.maxInFlight &&
+      this.byeTimeout === other.byeTimeout &&
+      this.onUnopened === other.onUnopened &&
+      this.openTimeout === other.openTimeout &&
+      this.side === other.side &&
+      this.contract === other.contract &&
+      this.maxReplayBytes === other.maxReplayBytes
+    );
+  }
+}
+
+/** The settings made last (see {@link Settings}). */
+let lastSettings: Settings | undefined;
+
+/** The settings of a session made with `options`: the last ones if they are equal. */
+function settingsFor(options: ChannelSessionOptions, maxReplayBytes: number): Settings {
+  const settings = new Settings(options, options.side ?? 'server', maxReplayBytes);
+  if (lastSettings?.equals(settings) === true) return lastSettings;
+  lastSettings = settings;
+  return settings;
+}
+
+/**
  * The half of a channel session's state that a session which never failed, never said
  * goodbye, never lost its connection and never ended does not touch: the goodbye
  * handshake, the failure, the end, the resume-time state (suspension, the last close, the
@@ -592,7 +652,8 @@ function handReader(this: Reader, result: unknown): void {
 }
 
 class ChannelSessionImpl implements ResumableSession, Link {
-  readonly sendStacks: boolean;
+  /** What the options said (checked), shared with the sessions made just before with the same. */
+  readonly #settings: Settings;
   readonly closed: Promise<CloseReason>;
   #session: WireSession;
   /** The connection whose frames are read (`undefined` once detached, until a resume). */
@@ -608,9 +669,6 @@ class ChannelSessionImpl implements ResumableSession, Link {
   /** This end's outgoing ends, by the id the peer gave its incoming end. */
   #outboundById: Outbound<unknown>[] = [];
   readonly #outboundByName = new Map<string, Outbound<unknown>>();
-  readonly #maxChannels: number;
-  readonly #maxNameLength: number;
-  readonly #maxInFlight: number;
   /** Sends that resolved without waiting since the last one that yielded. */
   #direct = 0;
   /**
@@ -626,11 +684,8 @@ class ChannelSessionImpl implements ResumableSession, Link {
   /** Names the peer opened that this end has not opened. */
   #peerOnly = 0;
   #greeted = false;
-  readonly #onUnopened: ((name: string) => void) | undefined;
-  readonly #openTimeout: number;
   /** The version both ends speak (the lower of the two hellos). */
   #version = 0;
-  readonly #contract: ContractView | undefined;
   #contractReceived = false;
   readonly ready: Promise<void>;
   #settleReady: ((error?: Error) => void) | undefined;
@@ -642,19 +697,16 @@ class ChannelSessionImpl implements ResumableSession, Link {
   /** Frames written since the last message, in order, and their length in all. */
   #pending: string[] = [];
   #pendingChars = 0;
-  readonly #byeTimeout: number;
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
   // ------------------------------------------------------- resume (docs/protocol.md)
   /** The frames sent and not yet confirmed: only on a resumable session. */
   #log: ReplayLog | undefined;
-  readonly #maxReplayBytes: number;
   /** Frames received in all, and what the last `recv` said. */
   #received = 0;
   #confirmed = 0;
   #receivedChars = 0;
   #recvTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #side: 'server' | 'client';
   onSuspend: ((reason: CloseReason) => void) | undefined;
   onEnd: ((reason: CloseReason) => void) | undefined;
   onShutdown: (() => void) | undefined;
@@ -662,6 +714,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #flushBatch: (() => void) | undefined;
   /** Goodbye, failure, end and resume-time state: made at first use ({@link Rare}). */
   #rare: Rare | undefined;
+
+  get sendStacks(): boolean {
+    return this.#settings.sendStacks;
+  }
 
   #r(): Rare {
     return (this.#rare ??= new Rare());
@@ -767,24 +823,12 @@ class ChannelSessionImpl implements ResumableSession, Link {
         : carriesBytes(session.outgoing)
           ? PROTOCOL_VERSION
           : TEXT_VERSION;
-    this.#side = options.side ?? 'server';
+    this.#settings = settingsFor(options, greeting?.maxReplayBytes ?? Infinity);
     this.#log = greeting?.resumable === true ? new ReplayLog() : undefined;
     if (greeting?.awaitSession === true) this.#r().awaitSession = true;
-    this.#maxReplayBytes = greeting?.maxReplayBytes ?? Infinity;
-    this.sendStacks = options.sendStacks === true;
-    this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
-    this.#maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
-    this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-    this.#byeTimeout = options.byeTimeout ?? DEFAULT_BYE_TIMEOUT;
-    this.#onUnopened = options.onUnopened;
-    this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
     this.closed = new Promise<CloseReason>((resolve) => {
       this.#resolveClosed = resolve;
     });
-    this.#contract =
-      options.contract === undefined
-        ? undefined
-        : viewOf(options.contract, options.side ?? 'server');
     this.ready = new Promise<void>((resolve, reject) => {
       this.#settleReady = (error) => {
         this.#settleReady = undefined;
@@ -809,7 +853,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#greeted = true;
     this.#version = Math.min(version, this.#ownVersion);
     if (this.#version >= 2) {
-      const own = this.#contract;
+      const own = this.#settings.contract;
       this.write(
         own === undefined ? `["${CONTRACT}"]` : `["${CONTRACT}",${encodeView(own).slice(1)}`,
       );
@@ -851,9 +895,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
       throw new TypeError(`Expected name to be a non-empty string, got ${describeValue(name)}`);
     }
     if (name === '') throw new RangeError(`Expected name to be a non-empty string, got ''`);
-    if (name.length > this.#maxNameLength) {
+    if (name.length > this.#settings.maxNameLength) {
       throw new RangeError(
-        `Expected name to be at most ${String(this.#maxNameLength)} characters long (maxNameLength), got one of ${String(name.length)}`,
+        `Expected name to be at most ${String(this.#settings.maxNameLength)} characters long (maxNameLength), got one of ${String(name.length)}`,
       );
     }
     if (typeof options !== 'object' || (options as unknown) === null) {
@@ -861,7 +905,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     }
     const capacity = checkCapacity(options.capacity);
     const maxInFlight =
-      checkPositive('maxInFlight', options.maxInFlight, true) ?? this.#maxInFlight;
+      checkPositive('maxInFlight', options.maxInFlight, true) ?? this.#settings.maxInFlight;
     const onUndelivered: unknown = options.onUndelivered;
     if (onUndelivered !== undefined && typeof onUndelivered !== 'function') {
       throw new TypeError(
@@ -898,12 +942,16 @@ class ChannelSessionImpl implements ResumableSession, Link {
       this.write(
         `["${OPEN}",${id},${JSON.stringify(name)},${capacity === Infinity ? 'null' : String(capacity)}]`,
       );
-      const onUnopened = this.#onUnopened;
-      if (onUnopened !== undefined && !outbound.peerOpened && this.#openTimeout !== Infinity) {
+      const onUnopened = this.#settings.onUnopened;
+      if (
+        onUnopened !== undefined &&
+        !outbound.peerOpened &&
+        this.#settings.openTimeout !== Infinity
+      ) {
         const timer = setTimeout(() => {
           this.#unopened?.delete(name);
           onUnopened(name);
-        }, this.#openTimeout);
+        }, this.#settings.openTimeout);
         (this.#r().unopened ??= new Map()).set(name, timer);
       }
     }
@@ -960,9 +1008,13 @@ class ChannelSessionImpl implements ResumableSession, Link {
   /** Everything written so far, the acks of every value taken, then the bye. */
   #goodbye(): void {
     const sent = this.#sayBye();
-    if (!sent || this.#byeTimeout === 0) this.#closeSession();
+    if (!sent || this.#settings.byeTimeout === 0) this.#closeSession();
     else
-      this.#r().byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
+      this.#r().byeTimer = setTimeout(
+        ChannelSessionImpl.#closeSessionOf,
+        this.#settings.byeTimeout,
+        this,
+      );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -1037,14 +1089,18 @@ class ChannelSessionImpl implements ResumableSession, Link {
       if (typeof frame === 'string') this.#send(frame);
       else this.#sendBinary(frame);
     }
-    rare.logFull = log.bytes > this.#maxReplayBytes;
+    rare.logFull = log.bytes > this.#settings.maxReplayBytes;
     for (const inbound of this.#inbound) inbound.thaw();
     if (this.#closing && !this.#byeSent) {
       // The application closed while the connection was lost: the goodbye, now.
       this.#goodbye();
     } else if (this.#closing) {
       // The bye went out again with the log: wait for the answer as before.
-      this.#r().byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
+      this.#r().byeTimer = setTimeout(
+        ChannelSessionImpl.#closeSessionOf,
+        this.#settings.byeTimeout,
+        this,
+      );
     } else {
       this.#decongested();
     }
@@ -1110,7 +1166,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     const log = this.#log as ReplayLog;
     log.push(frame);
     if (this.#suspended) return true;
-    if (!this.#logFull && log.bytes > this.#maxReplayBytes) {
+    if (!this.#logFull && log.bytes > this.#settings.maxReplayBytes) {
       // The peer confirms too little: values wait until it does (never unbounded).
       this.#r().logFull = true;
       for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
@@ -1438,7 +1494,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
         "The connection was lost before the server's resume token arrived: the session cannot resume",
         reason,
       );
-    } else if (this.#log !== undefined && this.#side === 'client' && reason.code === 1001) {
+    } else if (
+      this.#log !== undefined &&
+      this.#settings.side === 'client' &&
+      reason.code === 1001
+    ) {
       expired = new SessionExpiredError(
         'The server went away (1001): the session cannot resume there',
         reason,
@@ -1598,7 +1658,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
           this.violation(
             `Received a '${RECV}' of ${String(count)} frames, expected ${String(this.#log.confirmed)} to ${String(this.#log.end)} (the frames sent)`,
           );
-        } else if (this.#logFull && this.#log.bytes <= this.#maxReplayBytes) {
+        } else if (this.#logFull && this.#log.bytes <= this.#settings.maxReplayBytes) {
           this.#r().logFull = false;
           this.#decongested();
         }
@@ -1644,9 +1704,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
         ) {
           break;
         }
-        if (name.length > this.#maxNameLength) {
+        if (name.length > this.#settings.maxNameLength) {
           this.violation(
-            `Received an open of a name of ${String(name.length)} characters, beyond maxNameLength (${String(this.#maxNameLength)})`,
+            `Received an open of a name of ${String(name.length)} characters, beyond maxNameLength (${String(this.#settings.maxNameLength)})`,
           );
           return;
         }
@@ -1656,9 +1716,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
           return;
         }
         if (outbound === undefined) {
-          if (this.#peerOnly >= this.#maxChannels) {
+          if (this.#peerOnly >= this.#settings.maxChannels) {
             this.violation(
-              `Received an open of channel '${name}' beyond maxChannels (${String(this.#maxChannels)} names opened by the peer alone)`,
+              `Received an open of channel '${name}' beyond maxChannels (${String(this.#settings.maxChannels)} names opened by the peer alone)`,
             );
             return;
           }
@@ -1757,13 +1817,13 @@ class ChannelSessionImpl implements ResumableSession, Link {
       this.violation(`Received a malformed '${CONTRACT}' frame`);
       return;
     }
-    if (peer !== null && peer.sends.size > this.#maxChannels) {
+    if (peer !== null && peer.sends.size > this.#settings.maxChannels) {
       this.violation(
-        `Received a contract of ${String(peer.sends.size)} channels, beyond maxChannels (${String(this.#maxChannels)})`,
+        `Received a contract of ${String(peer.sends.size)} channels, beyond maxChannels (${String(this.#settings.maxChannels)})`,
       );
       return;
     }
-    const own = this.#contract;
+    const own = this.#settings.contract;
     const difference = own === undefined || peer === null ? undefined : compareViews(own, peer);
     if (difference === undefined) {
       this.#settleReady?.();

@@ -113,6 +113,26 @@ describe('network channels', function () {
   });
 
   describe('arguments', () => {
+    it('keeps each session to its own options when sessions are made one after another', async () => {
+      const pairs = [MemorySocket.pair(), MemorySocket.pair(), MemorySocket.pair()];
+      const made = pairs.map(([left], i) =>
+        channels(wrap<string, string>(left, { codec: text() }), {
+          maxNameLength: i === 1 ? 8 : 4,
+        }),
+      );
+      const limits = made.map((net) => {
+        try {
+          net.channel('abcdefg');
+          return 'accepted';
+        } catch (error) {
+          return (error as Error).constructor.name;
+        }
+      });
+      expect(limits).to.deep.equal(['RangeError', 'accepted', 'RangeError']);
+      for (const [, right] of pairs) right.close(1000, 'done');
+      await Promise.all(made.map((net) => net.closed));
+    });
+
     it('refuses what is not a session, a bad option, and a session taken over twice', async () => {
       expect(() => channels(null as never)).to.throw(
         TypeError,
