@@ -690,12 +690,16 @@ class ChannelSessionImpl implements ResumableSession, Link {
   readonly ready: Promise<void>;
   #settleReady: ((error?: Error) => void) | undefined;
   #stopped = false;
-  readonly #dirty: AckSource[] = [];
+  /** The ack sources with an ack due, in order (made at the first, dropped when flushed). */
+  #dirty: AckSource[] | undefined;
   #microtaskQueued = false;
   /** `#flushAcks` bound to this session, made at the first urgent ack. */
   #flush: (() => void) | undefined;
-  /** Frames written since the last message, in order, and their length in all. */
-  #pending: string[] = [];
+  /**
+   * Frames written since the last message, in order (made at the first, dropped when sent),
+   * and their length in all.
+   */
+  #pending: string[] | undefined;
   #pendingChars = 0;
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
@@ -1176,7 +1180,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
 
   /** Hands a frame to the connection (batched), without logging it. */
   #send(frame: string): boolean {
-    this.#pending.push(frame);
+    (this.#pending ??= []).push(frame);
     if (this.#queued > 0) {
       // Congested: everything waits for the batch the session has not taken yet. What can
       // be written meanwhile is bounded: values wait in their channels, acks in `#dirty`.
@@ -1222,7 +1226,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   scheduleAck(source: AckSource, urgent: boolean): void {
     if (!source.ackQueued) {
       source.ackQueued = true;
-      this.#dirty.push(source);
+      (this.#dirty ??= []).push(source);
     }
     if (this.#microtaskQueued) return;
     if (urgent) {
@@ -1260,7 +1264,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #flushAcks(force = false): void {
     this.#microtaskQueued = false;
     if (this.#queued > 0 && !force) return;
-    const dirty = this.#dirty.splice(0);
+    const dirty = this.#dirty;
+    if (dirty === undefined) return;
+    // Acks scheduled while these are flushed go to a new list, for a later flush.
+    this.#dirty = undefined;
     for (const source of dirty) source.flushAck();
   }
 
@@ -1285,16 +1292,16 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   #sendPending(force = false): boolean {
     const pending = this.#pending;
-    if (pending.length === 0) return true;
+    if (pending === undefined) return true;
     if (this.#suspended) {
       // Logged already: they go out again from the log on a resume.
-      this.#pending = [];
+      this.#pending = undefined;
       this.#pendingChars = 0;
       return true;
     }
     if (this.#queued > 0 && !force) return true;
     const message = pending.length === 1 ? (pending[0] as string) : pending.join('\n');
-    this.#pending = [];
+    this.#pending = undefined;
     this.#pendingChars = 0;
     return this.#deliver(message);
   }
@@ -1327,7 +1334,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #decongested(): void {
     if (this.#stopped || this.#suspended) return;
     this.#flushAcks();
-    if (this.#pending.length > 0) {
+    if (this.#pending !== undefined) {
       this.#sendPending();
       if (this.#queued > 0) return;
     }
@@ -1368,7 +1375,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #pause(): void {
     if (this.#suspended) return;
     this.#r().suspended = true;
-    this.#pending = [];
+    this.#pending = undefined;
     this.#pendingChars = 0;
     this.#clearRecvTimer();
     this.#clearByeTimer();
@@ -1409,7 +1416,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     // and #fail sent them): the session would refuse them. Dropped deliberately: the values
     // among them are retained and reported by their outbound ends when the connection
     // ends; the acks are the window of docs/protocol.md section 7.
-    this.#pending = [];
+    this.#pending = undefined;
     this.#pendingChars = 0;
     for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
     for (const inbound of this.#inbound) inbound.stopWriting();
