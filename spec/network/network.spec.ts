@@ -1048,6 +1048,32 @@ describe('network channels', function () {
       expect(await rejection(into.incoming.receive())).to.be.instanceOf(ConnectionLostError);
     });
 
+    it('stops reading an incoming whose receive rejects, and ends with the connection', async () => {
+      const [left, right] = MemorySocket.pair();
+      const inner = wrap<string, string>(left, { codec: text() });
+      const incoming = {
+        tryReceive: () => ({ ok: false, closed: false }),
+        receiveCatching: () => Promise.reject(new Error('broken incoming')),
+      };
+      const session = {
+        incoming,
+        outgoing: inner.outgoing,
+        closed: inner.closed,
+        close: (code?: number, reason?: string) => inner.close(code, reason),
+      } as unknown as Session<string, string>;
+      const net = channels(session);
+      const pending = net.channel<number>('m').incoming.receive();
+      right.close(4001, 'gone');
+      expect(await net.closed).to.deep.equal({ code: 4001, reason: 'gone', wasClean: true });
+      const lost = await rejection(pending);
+      expect(lost).to.be.instanceOf(ConnectionLostError);
+      expect((lost as ConnectionLostError).closeReason).to.deep.equal({
+        code: 4001,
+        reason: 'gone',
+        wasClean: true,
+      });
+    });
+
     it('closes with 1002 when a session uses neither the raw() nor the text() codec', async () => {
       const [left, right] = MemorySocket.pair();
       const good = channels(wrap<string, string>(left, { codec: text() }));
