@@ -15,30 +15,39 @@
 
 /** What `afterMacrotask` needs from the host; all optional. */
 interface Host {
-  readonly setImmediate?: (callback: () => void) => unknown;
+  readonly setImmediate?: (callback: (arg: unknown) => void, arg: unknown) => unknown;
   readonly MessageChannel?: typeof MessageChannel;
 }
 
-function makeScheduler(host: Host): (callback: () => void) => void {
+/** `afterMacrotask`'s signature: a callback, and an argument to call it with. */
+interface Scheduler {
+  (callback: () => void): void;
+  <T>(callback: (arg: T) => void, arg: T): void;
+}
+
+function makeScheduler(host: Host): Scheduler {
   const { setImmediate, MessageChannel } = host;
   if (typeof setImmediate === 'function') {
-    return (callback) => {
-      setImmediate(callback);
+    return (callback: (arg: unknown) => void, arg?: unknown) => {
+      setImmediate(callback, arg);
     };
   }
   if (typeof MessageChannel !== 'function') {
-    return (callback) => {
-      setTimeout(callback, 0);
+    return (callback: (arg: unknown) => void, arg?: unknown) => {
+      setTimeout(callback, 0, arg);
     };
   }
   let port: MessagePort | undefined;
-  let pending: (() => void)[] = [];
+  // Callbacks and their arguments, alternating.
+  let pending: unknown[] = [];
   const run = (): void => {
     const batch = pending;
     pending = [];
-    for (const callback of batch) callback();
+    for (let i = 0; i < batch.length; i += 2) {
+      (batch[i] as (arg: unknown) => void)(batch[i + 1]);
+    }
   };
-  return (callback) => {
+  return (callback: (arg: unknown) => void, arg?: unknown) => {
     if (port === undefined) {
       const channel = new MessageChannel();
       channel.port1.onmessage = run;
@@ -46,14 +55,15 @@ function makeScheduler(host: Host): (callback: () => void) => void {
       (channel.port1 as MessagePort & { unref?: () => void }).unref?.();
       port = channel.port2;
     }
-    pending.push(callback);
-    if (pending.length === 1) port.postMessage(undefined);
+    pending.push(callback, arg);
+    if (pending.length === 2) port.postMessage(undefined);
   };
 }
 
 /**
- * Calls `callback` in a later macrotask (see the module note). Callbacks must not throw
- * (one that throws would skip those registered after it on the `MessageChannel` path);
- * the callers here never do.
+ * Calls `callback` in a later macrotask (see the module note), with `arg` if given: a
+ * caller that schedules per object passes the object to one shared function instead of
+ * holding a closure per object. Callbacks must not throw (one that throws would skip
+ * those registered after it on the `MessageChannel` path); the callers here never do.
  */
-export const afterMacrotask: (callback: () => void) => void = makeScheduler(globalThis);
+export const afterMacrotask: Scheduler = makeScheduler(globalThis);

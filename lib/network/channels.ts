@@ -47,7 +47,9 @@ import {
   SessionExpiredError,
 } from '../errors.js';
 import type { CloseReason } from '../errors.js';
-import type { ReceiveChannel, SendChannel } from '../channel-types.js';
+import { Channel, channelInternals } from '../channel.js';
+import type { ReceiveChannel, ReceiveResult, SendChannel } from '../channel-types.js';
+import { CATCHING, Waiter } from '../internal/waiter.js';
 import { describeValue } from '../internal/describe-value.js';
 import type { Frame } from '../websocket/codec.js';
 import type { Session } from '../websocket/session.js';
@@ -496,8 +498,162 @@ export function endsSession(code: number): boolean {
   );
 }
 
-class ChannelSessionImpl implements ResumableSession, Link {
+/**
+ * A channel session's settings, from its options (checked) and its greeting's replay
+ * bound. Sessions made one after the other with equal settings share one object (a
+ * server route or an endpoint makes every session with the same options): a session
+ * holds one field for them instead of ten. The module keeps the last one made.
+ */
+class Settings {
   readonly sendStacks: boolean;
+  readonly maxChannels: number;
+  readonly maxNameLength: number;
+  readonly maxInFlight: number;
+  readonly byeTimeout: number;
+  readonly onUnopened: ((name: string) => void) | undefined;
+  readonly openTimeout: number;
+  readonly side: 'server' | 'client';
+  /** The contract as this side sees it (one per frozen contract and side: see `viewOf`). */
+  readonly contract: ContractView | undefined;
+  readonly maxReplayBytes: number;
+
+  constructor(options: ChannelSessionOptions, side: 'server' | 'client', maxReplayBytes: number) {
+    this.sendStacks = options.sendStacks === true;
+    this.maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
+    this.maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.byeTimeout = options.byeTimeout ?? DEFAULT_BYE_TIMEOUT;
+    this.onUnopened = options.onUnopened;
+    this.openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
+    this.side = side;
+    this.contract = options.contract === undefined ? undefined : viewOf(options.contract, side);
+    this.maxReplayBytes = maxReplayBytes;
+  }
+
+  /** Whether `other` says the same in every setting. */
+  equals(other: Settings): boolean {
+    return (
+      this.sendStacks === other.sendStacks &&
+      this.maxChannels === other.maxChannels &&
+      this.maxNameLength === other.maxNameLength &&
+      this.maxInFlight === other.maxInFlight &&
+      this.byeTimeout === other.byeTimeout &&
+      this.onUnopened === other.onUnopened &&
+      this.openTimeout === other.openTimeout &&
+      this.side === other.side &&
+      this.contract === other.contract &&
+      this.maxReplayBytes === other.maxReplayBytes
+    );
+  }
+}
+
+/** The settings made last (see {@link Settings}). */
+let lastSettings: Settings | undefined;
+
+/** The settings of a session made with `options`: the last ones if they are equal. */
+function settingsFor(options: ChannelSessionOptions, maxReplayBytes: number): Settings {
+  const settings = new Settings(options, options.side ?? 'server', maxReplayBytes);
+  if (lastSettings?.equals(settings) === true) return lastSettings;
+  lastSettings = settings;
+  return settings;
+}
+
+/**
+ * The half of a channel session's state that a session which never failed, never said
+ * goodbye, never lost its connection and never ended does not touch: the goodbye
+ * handshake, the failure, the end, the resume-time state (suspension, the last close, the
+ * resume count, a log over its bound, a shutdown, the client's wait for its token), and
+ * timers of names the peer has not opened. A session makes it at the first use of any of
+ * it (`ChannelSessionImpl.#r`) and keeps it.
+ */
+class Rare {
+  /** This end sent its `bye` (its own close, or the answer to the peer's). */
+  byeSent = false;
+  /** The peer's `bye` arrived. */
+  byeReceived = false;
+  /** This end's close() started the handshake: it closes the WebSocket at the answer. */
+  closing = false;
+  closeCode: number | undefined = undefined;
+  closeReason: string | undefined = undefined;
+  byeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The peer broke the protocol (or a schema): later frames are ignored. */
+  failed = false;
+  problem: Error | undefined = undefined;
+  /** How every channel ended, once the session ended. */
+  endError: ConnectionLostError | SessionExpiredError | undefined = undefined;
+  /** The server's `session` frame is due first (see {@link Greeting.awaitSession}). */
+  awaitSession = false;
+  /** The log is over its bound: values wait as when congested. */
+  logFull = false;
+  /** The connection is lost and the session waits for a new one. */
+  suspended = false;
+  /** How the last connection ended (for an expiry). */
+  lastReason: CloseReason = { code: 1006, reason: '', wasClean: false };
+  resumes = 0;
+  /** The server is shutting down: the session ends with its connection. */
+  shuttingDown = false;
+  /** Timers of names this end opened and the peer has not (only with `onUnopened`). */
+  unopened: Map<string, ReturnType<typeof setTimeout>> | undefined = undefined;
+  /** The client's hook for the server's token (see `ResumableSession.onSession`). */
+  onSession: ((token: string | undefined) => void) | undefined = undefined;
+}
+
+// The reader's steps, bound to the channel session's private members in its static block.
+let resumeReader: (reader: Reader) => void;
+
+/**
+ * The read loop of one connection, without an async frame parked between messages: when
+ * `incoming` is empty it waits as a `select` clause does, with this waiter (one per
+ * connection, reused for every wait), which the channel completes synchronously inside
+ * the operation that hands it a message (or closes it); the loop goes on a microtask
+ * later, as an `await` of `receiveCatching()` would. A connection that only waits holds
+ * this object and nothing else for its reads.
+ */
+class Reader extends Waiter<Frame> {
+  readonly link: ChannelSessionImpl;
+  readonly session: WireSession;
+  /** What the channel handed the parked reader, until the next step takes it. */
+  handed: ReceiveResult<Frame> | undefined = undefined;
+
+  constructor(link: ChannelSessionImpl, session: WireSession) {
+    super(CATCHING, undefined);
+    this.link = link;
+    this.session = session;
+    this.resolve = handReader;
+  }
+
+  /** Waits for the next message of `incoming` (which has none now and is open). */
+  park(incoming: ReceiveChannel<Frame>): void {
+    if (incoming instanceof Channel) {
+      channelInternals.enqueue(incoming as Channel<Frame>, this);
+    } else {
+      // A session whose `incoming` is some other ReceiveChannel: its own receive.
+      incoming.receiveCatching().then(
+        (result) => {
+          this.resolve(result);
+        },
+        (error: unknown) => {
+          this.reject(error);
+        },
+      );
+    }
+  }
+
+  override reject(error: unknown): void {
+    // A parked reader has no signal: a channel never rejects it. Were it, stop reading as
+    // at the end of `incoming` (the connection's end then decides the rest).
+    this.resolve({ ok: false, closed: true, cause: error });
+  }
+}
+
+function handReader(this: Reader, result: unknown): void {
+  this.handed = result as ReceiveResult<Frame>;
+  void Promise.resolve(this).then(resumeReader);
+}
+
+class ChannelSessionImpl implements ResumableSession, Link {
+  /** What the options said (checked), shared with the sessions made just before with the same. */
+  readonly #settings: Settings;
   readonly closed: Promise<CloseReason>;
   #session: WireSession;
   /** The connection whose frames are read (`undefined` once detached, until a resume). */
@@ -513,9 +669,6 @@ class ChannelSessionImpl implements ResumableSession, Link {
   /** This end's outgoing ends, by the id the peer gave its incoming end. */
   #outboundById: Outbound<unknown>[] = [];
   readonly #outboundByName = new Map<string, Outbound<unknown>>();
-  readonly #maxChannels: number;
-  readonly #maxNameLength: number;
-  readonly #maxInFlight: number;
   /** Sends that resolved without waiting since the last one that yielded. */
   #direct = 0;
   /**
@@ -523,76 +676,124 @@ class ChannelSessionImpl implements ResumableSession, Link {
    * yet taken: while there is one, this end is congested (see {@link Link.congested}).
    */
   #queued = 0;
-  /** `#batchTaken` bound to this session, made when first congested. */
+  /**
+   * `#batchTaken` bound to this session, made when first congested (a plain `channels()`
+   * session usually is, at its hello: the socket is not open yet).
+   */
   #onBatchTaken: (() => void) | undefined;
   /** Names the peer opened that this end has not opened. */
   #peerOnly = 0;
   #greeted = false;
-  readonly #onUnopened: ((name: string) => void) | undefined;
-  readonly #openTimeout: number;
-  /** Timers of names this end opened and the peer has not (only with `onUnopened`; made at the first). */
-  #unopened: Map<string, ReturnType<typeof setTimeout>> | undefined;
   /** The version both ends speak (the lower of the two hellos). */
   #version = 0;
-  readonly #contract: ContractView | undefined;
   #contractReceived = false;
   readonly ready: Promise<void>;
   #settleReady: ((error?: Error) => void) | undefined;
-  /** The peer broke the protocol (or a schema): later frames are ignored. */
-  #failed = false;
-  #problem: Error | undefined;
-  #endError: ConnectionLostError | SessionExpiredError | undefined;
   #stopped = false;
-  readonly #dirty: AckSource[] = [];
+  /** The ack sources with an ack due, in order (made at the first, dropped when flushed). */
+  #dirty: AckSource[] | undefined;
   #microtaskQueued = false;
   /** `#flushAcks` bound to this session, made at the first urgent ack. */
   #flush: (() => void) | undefined;
-  /** Frames written since the last message, in order, and their length in all. */
-  #pending: string[] = [];
+  /**
+   * Frames written since the last message, in order (made at the first, dropped when sent),
+   * and their length in all.
+   */
+  #pending: string[] | undefined;
   #pendingChars = 0;
-  /** This end sent its `bye` (its own close, or the answer to the peer's). */
-  #byeSent = false;
-  /** The peer's `bye` arrived. */
-  #byeReceived = false;
-  /** This end's close() started the handshake: it closes the WebSocket at the answer. */
-  #closing = false;
-  #closeCode: number | undefined;
-  #closeReason: string | undefined;
-  readonly #byeTimeout: number;
-  #byeTimer: ReturnType<typeof setTimeout> | undefined;
   /** A batch flush is scheduled for the end of this macrotask. */
   #batchScheduled = false;
   // ------------------------------------------------------- resume (docs/protocol.md)
   /** The frames sent and not yet confirmed: only on a resumable session. */
   #log: ReplayLog | undefined;
-  /** The server's `session` frame is due first (see {@link Greeting.awaitSession}). */
-  #awaitSession: boolean;
-  readonly #maxReplayBytes: number;
-  /** The log is over its bound: values wait as when congested. */
-  #logFull = false;
-  /** The connection is lost and the session waits for a new one. */
-  #suspended = false;
-  /** How the last connection ended (for an expiry). */
-  #lastReason: CloseReason = { code: 1006, reason: '', wasClean: false };
   /** Frames received in all, and what the last `recv` said. */
   #received = 0;
   #confirmed = 0;
   #receivedChars = 0;
   #recvTimer: ReturnType<typeof setTimeout> | undefined;
-  #resumes = 0;
-  /** The server is shutting down: the session ends with its connection. */
-  #shuttingDown = false;
-  readonly #side: 'server' | 'client';
   onSuspend: ((reason: CloseReason) => void) | undefined;
-  onSession: ((token: string | undefined) => void) | undefined;
   onEnd: ((reason: CloseReason) => void) | undefined;
   onShutdown: (() => void) | undefined;
-  /** `#endBatch` bound to this session, made at the first batch. */
-  #flushBatch: (() => void) | undefined;
+  /** Goodbye, failure, end and resume-time state: made at first use ({@link Rare}). */
+  #rare: Rare | undefined;
 
-  // Timer callbacks without a closure per session: `setTimeout` passes the session.
+  get sendStacks(): boolean {
+    return this.#settings.sendStacks;
+  }
+
+  #r(): Rare {
+    return (this.#rare ??= new Rare());
+  }
+
+  /** The peer broke the protocol (or a schema): later frames are ignored. */
+  get #failed(): boolean {
+    return this.#rare?.failed === true;
+  }
+
+  get #endError(): ConnectionLostError | SessionExpiredError | undefined {
+    return this.#rare?.endError;
+  }
+
+  get #byeSent(): boolean {
+    return this.#rare?.byeSent === true;
+  }
+
+  get #byeReceived(): boolean {
+    return this.#rare?.byeReceived === true;
+  }
+
+  get #closing(): boolean {
+    return this.#rare?.closing === true;
+  }
+
+  get #awaitSession(): boolean {
+    return this.#rare?.awaitSession === true;
+  }
+
+  get #logFull(): boolean {
+    return this.#rare?.logFull === true;
+  }
+
+  get #suspended(): boolean {
+    return this.#rare?.suspended === true;
+  }
+
+  get #unopened(): Map<string, ReturnType<typeof setTimeout>> | undefined {
+    return this.#rare?.unopened;
+  }
+
+  #clearByeTimer(): void {
+    const rare = this.#rare;
+    if (rare?.byeTimer !== undefined) {
+      clearTimeout(rare.byeTimer);
+      rare.byeTimer = undefined;
+    }
+  }
+
+  get onSession(): ((token: string | undefined) => void) | undefined {
+    return this.#rare?.onSession;
+  }
+
+  set onSession(hook: ((token: string | undefined) => void) | undefined) {
+    if (hook !== undefined || this.#rare !== undefined) this.#r().onSession = hook;
+  }
+
+  static {
+    resumeReader = (reader) => {
+      const handed = reader.handed;
+      reader.handed = undefined;
+      reader.link.#readOn(reader, handed);
+    };
+  }
+
+  // Timer and batch callbacks without a closure per session: `setTimeout` and
+  // `afterMacrotask` pass the session.
   static #closeSessionOf(self: ChannelSessionImpl): void {
     self.#closeSession();
+  }
+
+  static #endBatchOf(self: ChannelSessionImpl): void {
+    self.#endBatch();
   }
 
   static #recvIdle(self: ChannelSessionImpl): void {
@@ -601,9 +802,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
   }
 
   #closeSession(): void {
-    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
-    this.#byeTimer = undefined;
-    void this.#session.close(this.#closeCode, this.#closeReason);
+    this.#clearByeTimer();
+    const rare = this.#r();
+    void this.#session.close(rare.closeCode, rare.closeReason);
   }
 
   #endBatch(): void {
@@ -629,24 +830,12 @@ class ChannelSessionImpl implements ResumableSession, Link {
         : carriesBytes(session.outgoing)
           ? PROTOCOL_VERSION
           : TEXT_VERSION;
-    this.#side = options.side ?? 'server';
+    this.#settings = settingsFor(options, greeting?.maxReplayBytes ?? Infinity);
     this.#log = greeting?.resumable === true ? new ReplayLog() : undefined;
-    this.#awaitSession = greeting?.awaitSession === true;
-    this.#maxReplayBytes = greeting?.maxReplayBytes ?? Infinity;
-    this.sendStacks = options.sendStacks === true;
-    this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
-    this.#maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
-    this.#maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-    this.#byeTimeout = options.byeTimeout ?? DEFAULT_BYE_TIMEOUT;
-    this.#onUnopened = options.onUnopened;
-    this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
+    if (greeting?.awaitSession === true) this.#r().awaitSession = true;
     this.closed = new Promise<CloseReason>((resolve) => {
       this.#resolveClosed = resolve;
     });
-    this.#contract =
-      options.contract === undefined
-        ? undefined
-        : viewOf(options.contract, options.side ?? 'server');
     this.ready = new Promise<void>((resolve, reject) => {
       this.#settleReady = (error) => {
         this.#settleReady = undefined;
@@ -658,11 +847,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#watch(session);
     if (greeting === undefined) {
       this.write(`["${PROTOCOL_NAME}",${String(this.#ownVersion)}]`);
-      void this.#read(session, []);
+      this.#read(session, []);
     } else {
       this.#greeted = true;
       this.#greet(greeting.version);
-      void this.#read(session, greeting.leftover);
+      this.#read(session, greeting.leftover);
     }
   }
 
@@ -671,7 +860,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#greeted = true;
     this.#version = Math.min(version, this.#ownVersion);
     if (this.#version >= 2) {
-      const own = this.#contract;
+      const own = this.#settings.contract;
       this.write(
         own === undefined ? `["${CONTRACT}"]` : `["${CONTRACT}",${encodeView(own).slice(1)}`,
       );
@@ -698,7 +887,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       // knows once the answer arrived; the peer that answered, once the initiator closed
       // the connection cleanly (see #read), since its answer may have been lost.
       !(this.#closing && this.#byeReceived) &&
-      !this.#shuttingDown &&
+      this.#rare?.shuttingDown !== true &&
       !this.#failed
     );
   }
@@ -713,9 +902,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
       throw new TypeError(`Expected name to be a non-empty string, got ${describeValue(name)}`);
     }
     if (name === '') throw new RangeError(`Expected name to be a non-empty string, got ''`);
-    if (name.length > this.#maxNameLength) {
+    if (name.length > this.#settings.maxNameLength) {
       throw new RangeError(
-        `Expected name to be at most ${String(this.#maxNameLength)} characters long (maxNameLength), got one of ${String(name.length)}`,
+        `Expected name to be at most ${String(this.#settings.maxNameLength)} characters long (maxNameLength), got one of ${String(name.length)}`,
       );
     }
     if (typeof options !== 'object' || (options as unknown) === null) {
@@ -723,7 +912,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     }
     const capacity = checkCapacity(options.capacity);
     const maxInFlight =
-      checkPositive('maxInFlight', options.maxInFlight, true) ?? this.#maxInFlight;
+      checkPositive('maxInFlight', options.maxInFlight, true) ?? this.#settings.maxInFlight;
     const onUndelivered: unknown = options.onUndelivered;
     if (onUndelivered !== undefined && typeof onUndelivered !== 'function') {
       throw new TypeError(
@@ -760,13 +949,17 @@ class ChannelSessionImpl implements ResumableSession, Link {
       this.write(
         `["${OPEN}",${id},${JSON.stringify(name)},${capacity === Infinity ? 'null' : String(capacity)}]`,
       );
-      const onUnopened = this.#onUnopened;
-      if (onUnopened !== undefined && !outbound.peerOpened && this.#openTimeout !== Infinity) {
+      const onUnopened = this.#settings.onUnopened;
+      if (
+        onUnopened !== undefined &&
+        !outbound.peerOpened &&
+        this.#settings.openTimeout !== Infinity
+      ) {
         const timer = setTimeout(() => {
           this.#unopened?.delete(name);
           onUnopened(name);
-        }, this.#openTimeout);
-        (this.#unopened ??= new Map()).set(name, timer);
+        }, this.#settings.openTimeout);
+        (this.#r().unopened ??= new Map()).set(name, timer);
       }
     }
     return Object.freeze({ name, incoming: inbound.facade, outgoing: outbound.facade });
@@ -789,9 +982,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
       void this.#session.close(code, reason);
       return this.closed;
     }
-    this.#closing = true;
-    this.#closeCode = code;
-    this.#closeReason = reason;
+    const rare = this.#r();
+    rare.closing = true;
+    rare.closeCode = code;
+    rare.closeReason = reason;
     // Suspended: the goodbye runs on the connection the session resumes on (or the
     // session expires when its window passes).
     if (!this.#suspended) this.#goodbye();
@@ -804,13 +998,13 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   shutdown(code: number, reason: string): Promise<CloseReason> {
     // Nothing resumes on a server going away: a connection lost now ends the session.
-    this.#shuttingDown = true;
+    this.#r().shuttingDown = true;
     this.onShutdown?.();
     if (this.#suspended && this.#endError === undefined) {
       this.expire(
         new SessionExpiredError(
           'The server shut down while the session waited to resume',
-          this.#lastReason,
+          this.#r().lastReason,
         ),
       );
       return this.closed;
@@ -821,8 +1015,13 @@ class ChannelSessionImpl implements ResumableSession, Link {
   /** Everything written so far, the acks of every value taken, then the bye. */
   #goodbye(): void {
     const sent = this.#sayBye();
-    if (!sent || this.#byeTimeout === 0) this.#closeSession();
-    else this.#byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
+    if (!sent || this.#settings.byeTimeout === 0) this.#closeSession();
+    else
+      this.#r().byeTimer = setTimeout(
+        ChannelSessionImpl.#closeSessionOf,
+        this.#settings.byeTimeout,
+        this,
+      );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -840,7 +1039,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   }
 
   get resumes(): number {
-    return this.#resumes;
+    return this.#rare?.resumes ?? 0;
   }
 
   get received(): number {
@@ -863,7 +1062,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
     if (this.#suspended || this.#endError !== undefined) return;
     const old = this.#session;
     this.#pause();
-    this.#lastReason = { code: 1006, reason: 'Replaced by a new connection', wasClean: false };
+    this.#r().lastReason = { code: 1006, reason: 'Replaced by a new connection', wasClean: false };
     // Its frames are no longer read, its close is ignored.
     this.#live = undefined;
     old.terminate();
@@ -885,9 +1084,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
     this.#session = session;
     this.#live = session;
     taken.set(session, this);
-    this.#suspended = false;
+    const rare = this.#r();
+    rare.suspended = false;
     this.#queued = 0;
-    this.#resumes++;
+    rare.resumes++;
     this.#watch(session);
     if (answer) this.#send(`["${RESUMED}",${String(this.#received)}]`);
     this.#confirmed = this.#received;
@@ -896,24 +1096,28 @@ class ChannelSessionImpl implements ResumableSession, Link {
       if (typeof frame === 'string') this.#send(frame);
       else this.#sendBinary(frame);
     }
-    this.#logFull = log.bytes > this.#maxReplayBytes;
+    rare.logFull = log.bytes > this.#settings.maxReplayBytes;
     for (const inbound of this.#inbound) inbound.thaw();
     if (this.#closing && !this.#byeSent) {
       // The application closed while the connection was lost: the goodbye, now.
       this.#goodbye();
     } else if (this.#closing) {
       // The bye went out again with the log: wait for the answer as before.
-      this.#byeTimer = setTimeout(ChannelSessionImpl.#closeSessionOf, this.#byeTimeout, this);
+      this.#r().byeTimer = setTimeout(
+        ChannelSessionImpl.#closeSessionOf,
+        this.#settings.byeTimeout,
+        this,
+      );
     } else {
       this.#decongested();
     }
-    void this.#read(session, leftover);
+    this.#read(session, leftover);
     return undefined;
   }
 
   expire(error: SessionExpiredError): void {
     if (this.#endError !== undefined) return;
-    this.#end(this.#lastReason, error);
+    this.#end(this.#r().lastReason, error);
   }
 
   get bytes(): boolean | undefined {
@@ -969,9 +1173,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
     const log = this.#log as ReplayLog;
     log.push(frame);
     if (this.#suspended) return true;
-    if (!this.#logFull && log.bytes > this.#maxReplayBytes) {
+    if (!this.#logFull && log.bytes > this.#settings.maxReplayBytes) {
       // The peer confirms too little: values wait until it does (never unbounded).
-      this.#logFull = true;
+      this.#r().logFull = true;
       for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
     }
     return false;
@@ -979,7 +1183,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
 
   /** Hands a frame to the connection (batched), without logging it. */
   #send(frame: string): boolean {
-    this.#pending.push(frame);
+    (this.#pending ??= []).push(frame);
     if (this.#queued > 0) {
       // Congested: everything waits for the batch the session has not taken yet. What can
       // be written meanwhile is bounded: values wait in their channels, acks in `#dirty`.
@@ -992,11 +1196,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       // macrotask. Measured: +25–35 % at capacity 64 and for rendezvous round trips over
       // batching every frame, the same at capacity 16.
       this.#batchScheduled = true;
-      afterMacrotask(
-        (this.#flushBatch ??= () => {
-          this.#endBatch();
-        }),
-      );
+      afterMacrotask(ChannelSessionImpl.#endBatchOf, this);
       return this.#sendPending();
     }
     this.#pendingChars += frame.length;
@@ -1025,7 +1225,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   scheduleAck(source: AckSource, urgent: boolean): void {
     if (!source.ackQueued) {
       source.ackQueued = true;
-      this.#dirty.push(source);
+      (this.#dirty ??= []).push(source);
     }
     if (this.#microtaskQueued) return;
     if (urgent) {
@@ -1037,11 +1237,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       );
     } else if (!this.#batchScheduled) {
       this.#batchScheduled = true;
-      afterMacrotask(
-        (this.#flushBatch ??= () => {
-          this.#endBatch();
-        }),
-      );
+      afterMacrotask(ChannelSessionImpl.#endBatchOf, this);
     }
   }
 
@@ -1053,7 +1249,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   #sayBye(): boolean {
     this.#flushAllAcks();
-    this.#byeSent = true;
+    this.#r().byeSent = true;
     const sent = this.write(`["${BYE}"]`) && this.flush();
     this.#stopWriting();
     return sent;
@@ -1063,7 +1259,10 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #flushAcks(force = false): void {
     this.#microtaskQueued = false;
     if (this.#queued > 0 && !force) return;
-    const dirty = this.#dirty.splice(0);
+    const dirty = this.#dirty;
+    if (dirty === undefined) return;
+    // Acks scheduled while these are flushed go to a new list, for a later flush.
+    this.#dirty = undefined;
     for (const source of dirty) source.flushAck();
   }
 
@@ -1088,16 +1287,16 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   #sendPending(force = false): boolean {
     const pending = this.#pending;
-    if (pending.length === 0) return true;
+    if (pending === undefined) return true;
     if (this.#suspended) {
       // Logged already: they go out again from the log on a resume.
-      this.#pending = [];
+      this.#pending = undefined;
       this.#pendingChars = 0;
       return true;
     }
     if (this.#queued > 0 && !force) return true;
     const message = pending.length === 1 ? (pending[0] as string) : pending.join('\n');
-    this.#pending = [];
+    this.#pending = undefined;
     this.#pendingChars = 0;
     return this.#deliver(message);
   }
@@ -1130,7 +1329,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
   #decongested(): void {
     if (this.#stopped || this.#suspended) return;
     this.#flushAcks();
-    if (this.#pending.length > 0) {
+    if (this.#pending !== undefined) {
       this.#sendPending();
       if (this.#queued > 0) return;
     }
@@ -1140,8 +1339,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
 
   #fail(problem: Error, code: number, reason: string): void {
     if (this.#failed) return;
-    this.#failed = true;
-    this.#problem = problem;
+    const rare = this.#r();
+    rare.failed = true;
+    rare.problem = problem;
     this.#flushAllAcks();
     // Frames before the failure (those acks included) go out before the Close.
     this.#sendPending(true);
@@ -1169,12 +1369,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
    */
   #pause(): void {
     if (this.#suspended) return;
-    this.#suspended = true;
-    this.#pending = [];
+    this.#r().suspended = true;
+    this.#pending = undefined;
     this.#pendingChars = 0;
     this.#clearRecvTimer();
-    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
-    this.#byeTimer = undefined;
+    this.#clearByeTimer();
     for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
     for (const inbound of this.#inbound) inbound.freeze();
   }
@@ -1212,39 +1411,72 @@ class ChannelSessionImpl implements ResumableSession, Link {
     // and #fail sent them): the session would refuse them. Dropped deliberately: the values
     // among them are retained and reported by their outbound ends when the connection
     // ends; the acks are the window of docs/protocol.md section 7.
-    this.#pending = [];
+    this.#pending = undefined;
     this.#pendingChars = 0;
     for (const outbound of this.#outboundByName.values()) outbound.stopWriting();
     for (const inbound of this.#inbound) inbound.stopWriting();
   }
 
-  async #read(session: WireSession, leftover: readonly Frame[]): Promise<void> {
-    // After the caller has set its hooks (onSession) and opened its channels.
-    if (leftover.length > 0) await Promise.resolve();
-    for (const frame of leftover) {
-      if (this.#failed) break;
-      this.#guarded(frame);
+  /**
+   * Starts reading `session`: the frames left over from the handshake first (a microtask
+   * later, after the caller has set its hooks (onSession) and opened its channels), then
+   * `incoming` until it ends, each message handled synchronously as it is taken; then the
+   * connection's end ({@link #readEnded}). Runs no async frame: see {@link Reader}.
+   */
+  #read(session: WireSession, leftover: readonly Frame[]): void {
+    const reader = new Reader(this, session);
+    if (leftover.length === 0) {
+      this.#readOn(reader, undefined);
+      return;
     }
-    if (this.#log !== undefined && leftover.length > 0) this.#noteReceived(0);
+    void Promise.resolve().then(() => {
+      for (const frame of leftover) {
+        if (this.#failed) break;
+        this.#guarded(frame);
+      }
+      if (this.#log !== undefined) this.#noteReceived(0);
+      this.#readOn(reader, undefined);
+    });
+  }
+
+  /**
+   * The read loop: takes what `incoming` holds (after `handed`, what the parked reader
+   * got), parks the reader when it is empty, and at its end waits for the connection's
+   * `closed`. Messages read after the connection was replaced (a resume) are dropped;
+   * after a failure they are taken and ignored.
+   */
+  #readOn(reader: Reader, handed: ReceiveResult<Frame> | undefined): void {
+    const session = reader.session;
     const incoming = session.incoming;
+    let result = handed;
     for (;;) {
-      let result = incoming.tryReceive();
-      if (!result.ok) {
-        if (result.closed) break;
-        result = await incoming.receiveCatching();
-        if (!result.ok) break;
+      if (result === undefined) {
+        result = incoming.tryReceive();
+        if (!result.ok && !result.closed) {
+          reader.park(incoming);
+          return;
+        }
       }
+      if (!result.ok) break;
       if (session !== this.#live) return;
-      if (this.#failed) continue;
-      this.#guarded(result.value);
-      if (this.#log !== undefined) {
+      if (!this.#failed) {
         const value = result.value;
-        this.#noteReceived(typeof value === 'string' ? value.length : value.byteLength);
+        this.#guarded(value);
+        if (this.#log !== undefined) {
+          this.#noteReceived(typeof value === 'string' ? value.length : value.byteLength);
+        }
       }
+      result = undefined;
     }
-    const reason = await session.closed;
+    void session.closed.then((reason) => {
+      this.#readEnded(session, reason);
+    });
+  }
+
+  /** `session` was read to its end and closed with `reason`: suspend, or end. */
+  #readEnded(session: WireSession, reason: CloseReason): void {
     if (session !== this.#live) return;
-    this.#lastReason = reason;
+    this.#r().lastReason = reason;
     const answered = this.#byeReceived && !this.#closing;
     if (
       this.#canSuspend() &&
@@ -1264,7 +1496,11 @@ class ChannelSessionImpl implements ResumableSession, Link {
         "The connection was lost before the server's resume token arrived: the session cannot resume",
         reason,
       );
-    } else if (this.#log !== undefined && this.#side === 'client' && reason.code === 1001) {
+    } else if (
+      this.#log !== undefined &&
+      this.#settings.side === 'client' &&
+      reason.code === 1001
+    ) {
       expired = new SessionExpiredError(
         'The server went away (1001): the session cannot resume there',
         reason,
@@ -1283,15 +1519,15 @@ class ChannelSessionImpl implements ResumableSession, Link {
   }
 
   #end(reason: CloseReason, expired?: SessionExpiredError): void {
-    if (this.#byeTimer !== undefined) clearTimeout(this.#byeTimer);
-    this.#byeTimer = undefined;
+    this.#clearByeTimer();
     this.#stopWriting();
     this.#flushAcks(true);
-    const problem = this.#problem;
+    const rare = this.#r();
+    const problem = rare.problem;
     const error =
       expired ??
       new ConnectionLostError(reason, problem === undefined ? undefined : { cause: problem });
-    this.#endError = error;
+    rare.endError = error;
     this.onEnd?.(reason);
     const unopened = this.#unopened;
     if (unopened !== undefined) {
@@ -1401,7 +1637,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
       return;
     }
     if (this.#awaitSession) {
-      this.#awaitSession = false;
+      this.#r().awaitSession = false;
       const token = items[1];
       if (
         type !== SESSION ||
@@ -1424,8 +1660,8 @@ class ChannelSessionImpl implements ResumableSession, Link {
           this.violation(
             `Received a '${RECV}' of ${String(count)} frames, expected ${String(this.#log.confirmed)} to ${String(this.#log.end)} (the frames sent)`,
           );
-        } else if (this.#logFull && this.#log.bytes <= this.#maxReplayBytes) {
-          this.#logFull = false;
+        } else if (this.#logFull && this.#log.bytes <= this.#settings.maxReplayBytes) {
+          this.#r().logFull = false;
           this.#decongested();
         }
         return;
@@ -1470,9 +1706,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
         ) {
           break;
         }
-        if (name.length > this.#maxNameLength) {
+        if (name.length > this.#settings.maxNameLength) {
           this.violation(
-            `Received an open of a name of ${String(name.length)} characters, beyond maxNameLength (${String(this.#maxNameLength)})`,
+            `Received an open of a name of ${String(name.length)} characters, beyond maxNameLength (${String(this.#settings.maxNameLength)})`,
           );
           return;
         }
@@ -1482,9 +1718,9 @@ class ChannelSessionImpl implements ResumableSession, Link {
           return;
         }
         if (outbound === undefined) {
-          if (this.#peerOnly >= this.#maxChannels) {
+          if (this.#peerOnly >= this.#settings.maxChannels) {
             this.violation(
-              `Received an open of channel '${name}' beyond maxChannels (${String(this.#maxChannels)} names opened by the peer alone)`,
+              `Received an open of channel '${name}' beyond maxChannels (${String(this.#settings.maxChannels)} names opened by the peer alone)`,
             );
             return;
           }
@@ -1555,7 +1791,7 @@ class ChannelSessionImpl implements ResumableSession, Link {
           this.violation(`Received a second '${BYE}'`);
           return;
         }
-        this.#byeReceived = true;
+        this.#r().byeReceived = true;
         // This end's own bye went first (its close, or both closing at once): this is the
         // answer, and the initiator closes the WebSocket. Else answer after the acks.
         if (this.#closing) this.#closeSession();
@@ -1583,13 +1819,13 @@ class ChannelSessionImpl implements ResumableSession, Link {
       this.violation(`Received a malformed '${CONTRACT}' frame`);
       return;
     }
-    if (peer !== null && peer.sends.size > this.#maxChannels) {
+    if (peer !== null && peer.sends.size > this.#settings.maxChannels) {
       this.violation(
-        `Received a contract of ${String(peer.sends.size)} channels, beyond maxChannels (${String(this.#maxChannels)})`,
+        `Received a contract of ${String(peer.sends.size)} channels, beyond maxChannels (${String(this.#settings.maxChannels)})`,
       );
       return;
     }
-    const own = this.#contract;
+    const own = this.#settings.contract;
     const difference = own === undefined || peer === null ? undefined : compareViews(own, peer);
     if (difference === undefined) {
       this.#settleReady?.();

@@ -113,6 +113,26 @@ describe('network channels', function () {
   });
 
   describe('arguments', () => {
+    it('keeps each session to its own options when sessions are made one after another', async () => {
+      const pairs = [MemorySocket.pair(), MemorySocket.pair(), MemorySocket.pair()];
+      const made = pairs.map(([left], i) =>
+        channels(wrap<string, string>(left, { codec: text() }), {
+          maxNameLength: i === 1 ? 8 : 4,
+        }),
+      );
+      const limits = made.map((net) => {
+        try {
+          net.channel('abcdefg');
+          return 'accepted';
+        } catch (error) {
+          return (error as Error).constructor.name;
+        }
+      });
+      expect(limits).to.deep.equal(['RangeError', 'accepted', 'RangeError']);
+      for (const [, right] of pairs) right.close(1000, 'done');
+      await Promise.all(made.map((net) => net.closed));
+    });
+
     it('refuses what is not a session, a bad option, and a session taken over twice', async () => {
       expect(() => channels(null as never)).to.throw(
         TypeError,
@@ -989,6 +1009,69 @@ describe('network channels', function () {
         wasClean: true,
       });
       expect(await b.closed).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
+    });
+
+    it('reads a session whose incoming is a receive channel of its own, in order, to its end', async () => {
+      const [left, right] = MemorySocket.pair();
+      const a = channels(wrap<string, string>(left, { codec: text() }));
+      const inner = wrap<string, string>(right, { codec: text() });
+      const source = inner.incoming;
+      const calls: string[] = [];
+      // Not a Channel: the reader waits through its receiveCatching, not the channel's queue.
+      const incoming = {
+        tryReceive: () => source.tryReceive(),
+        receiveCatching: () => {
+          calls.push('receiveCatching');
+          return source.receiveCatching();
+        },
+      };
+      const session = {
+        incoming,
+        outgoing: inner.outgoing,
+        closed: inner.closed,
+        close: (code?: number, reason?: string) => inner.close(code, reason),
+      } as unknown as Session<string, string>;
+      const b = channels(session);
+      const out = a.channel<number>('m');
+      const into = b.channel<number>('m', { capacity: 1 });
+      for (const value of [1, 2, 3]) {
+        await out.outgoing.send(value);
+        expect(await into.incoming.receive()).to.equal(value);
+      }
+      expect(calls.length).to.be.greaterThan(2);
+      expect(await a.close(4000, 'done')).to.deep.equal({
+        code: 4000,
+        reason: 'done',
+        wasClean: true,
+      });
+      expect(await b.closed).to.deep.equal({ code: 4000, reason: 'done', wasClean: true });
+      expect(await rejection(into.incoming.receive())).to.be.instanceOf(ConnectionLostError);
+    });
+
+    it('stops reading an incoming whose receive rejects, and ends with the connection', async () => {
+      const [left, right] = MemorySocket.pair();
+      const inner = wrap<string, string>(left, { codec: text() });
+      const incoming = {
+        tryReceive: () => ({ ok: false, closed: false }),
+        receiveCatching: () => Promise.reject(new Error('broken incoming')),
+      };
+      const session = {
+        incoming,
+        outgoing: inner.outgoing,
+        closed: inner.closed,
+        close: (code?: number, reason?: string) => inner.close(code, reason),
+      } as unknown as Session<string, string>;
+      const net = channels(session);
+      const pending = net.channel<number>('m').incoming.receive();
+      right.close(4001, 'gone');
+      expect(await net.closed).to.deep.equal({ code: 4001, reason: 'gone', wasClean: true });
+      const lost = await rejection(pending);
+      expect(lost).to.be.instanceOf(ConnectionLostError);
+      expect((lost as ConnectionLostError).closeReason).to.deep.equal({
+        code: 4001,
+        reason: 'gone',
+        wasClean: true,
+      });
     });
 
     it('closes with 1002 when a session uses neither the raw() nor the text() codec', async () => {
