@@ -1033,13 +1033,16 @@ export class SocketSession<In, Out> implements Session<In, Out> {
 
   /** The direct route of `outgoing.send`: writes now if the writer is idle. */
   #tryWrite(data: Frame): boolean {
-    if (!this.#parked) return false;
     const socket = this.#socket;
-    if (socket.readyState !== OPEN) {
-      // Closing: refuse now, so that this send is rejected (not taken by the writer).
-      this.#refuseSends();
+    const state = socket.readyState;
+    if (state !== OPEN) {
+      // Closing: refuse now, so that this send is rejected (not taken by the writer, which
+      // may be waiting although the direct route is shut at the high-water mark).
+      // Connecting: the send waits for the writer.
+      if (state !== CONNECTING) this.#refuseSends();
       return false;
     }
+    if (!this.#parked) return false;
     socket.send(data);
     // At the high-water mark: later sends queue until the writer has seen the drain.
     if (socket.bufferedAmount >= this.#settings.highWaterMark) this.#parked = false;

@@ -869,6 +869,31 @@ export function defineConformance(env: ConformanceEnv): void {
         await session.closed;
       });
 
+      it("a send after the peer's Close arrived rejects with ClosedSendError even when the last direct write reached the high-water mark", async () => {
+        // The direct write that reaches the mark closes the direct route; the next send
+        // then went to the writer's queue, where the waiting writer took it (and its send
+        // resolved) although the socket was no longer open: the value was never written
+        // and went to onUndelivered after its send had resolved (as old as the direct
+        // route, not from the lazily made queue).
+        const socket = new HandSocket();
+        const undelivered: string[] = [];
+        const session = handWrap(socket, {
+          highWaterMark: 10,
+          onUndelivered: (value) => undelivered.push(value),
+        });
+        await sleep(1); // the writer idles
+        socket.bufferedAmount = 100;
+        await session.outgoing.send('m1'); // written directly, at the high-water mark
+        socket.readyState = 2; // the peer's Close arrived; no close event yet
+        expect(await rejection(session.outgoing.send('late'))).to.be.instanceOf(ClosedSendError);
+        expect(session.outgoing.trySend('later')).to.deep.include({ ok: false, closed: true });
+        await sleep(1);
+        expect(undelivered).to.deep.equal(['late']);
+        expect(socket.sent).to.deep.equal(['m1']);
+        socket.closed(1000);
+        expect(await session.closed).to.deep.equal({ code: 1000, reason: '', wasClean: true });
+      });
+
       it('after outgoing.close(cause) sends reject with that cause; after close() with a new ClosedSendError each', async () => {
         const failing = new HandSocket();
         const session = handWrap(failing);

@@ -18,7 +18,7 @@ import { text, wrap } from '../../lib/websocket/index.js';
 import type { Session } from '../../lib/websocket/index.js';
 import { SINK, SocketSession } from '../../lib/websocket/session.js';
 import type { SinkSocket } from '../../lib/websocket/session.js';
-import { closeOf, nextClose, rawClient } from '../server/raw-client.js';
+import { closeOf, encodeFrame, nextClose, rawClient } from '../server/raw-client.js';
 import type { RawClient } from '../server/raw-client.js';
 
 const CLOSE = 8;
@@ -261,6 +261,29 @@ for (const sink of [false, true]) {
       const cause = (error as WebSocketCloseError).cause;
       expect(cause).to.be.instanceOf(RangeError);
       expect((cause as RangeError & { code: string }).code).to.equal('WS_ERR_EXPECTED_MASK');
+      await client.ended;
+    });
+
+    it("delivers the messages that came in one write with the peer's Close and FIN, in order, before the close; the socket's own listeners see the same", async () => {
+      const { client, ws, session, reference } = await connected();
+      const events: string[] = [];
+      ws.on('message', (data: Buffer) => events.push(`message ${data.toString()}`));
+      ws.on('close', (code: number) => events.push(`close ${String(code)}`));
+      client.write(
+        Buffer.concat([
+          encodeFrame(TEXT, Buffer.from('one')),
+          encodeFrame(TEXT, Buffer.from('two')),
+          encodeFrame(CLOSE, closePayload(1000)),
+        ]),
+      );
+      client.socket.end();
+      const received: string[] = [];
+      for await (const message of session.incoming) received.push(message);
+      const seen = await session.closed;
+      expect(seen).to.deep.equal(await reference);
+      expect(seen.code).to.equal(1000);
+      expect(received).to.deep.equal(['one', 'two']);
+      expect(events).to.deep.equal(['message one', 'message two', 'close 1000']);
       await client.ended;
     });
 
