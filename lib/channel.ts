@@ -136,11 +136,11 @@ export interface ChannelInternals {
 // Assigned in Channel's static block, which alone can reach its private state.
 export let channelInternals: ChannelInternals = undefined as unknown as ChannelInternals;
 
-// A channel's iteration steps (see ChannelIterator), bound to its private members in its
+// A channel's iteration steps (see ChannelValues), bound to its private members in its
 // static block.
 let PULL_CHANNEL: <T>(
   channel: Channel<T>,
-  waiter: Waiter<unknown> | null,
+  waiter: Waiter<unknown>,
   signal: AbortSignal | undefined,
 ) => Promise<unknown>;
 let RELEASE_CHANNEL: <T>(channel: Channel<T>, waiter: Waiter<unknown>) => void;
@@ -231,9 +231,9 @@ export class Channel<T> implements SendChannel<T>, ReceiveChannel<T> {
     };
     PULL_CHANNEL = <T>(
       channel: Channel<T>,
-      waiter: Waiter<unknown> | null,
+      waiter: Waiter<unknown>,
       signal: AbortSignal | undefined,
-    ) => channel.#receive(ITERATE, signal, waiter as Waiter<T> | null);
+    ) => channel.#receive(ITERATE, signal, waiter as Waiter<T>);
     RELEASE_CHANNEL = <T>(channel: Channel<T>, waiter: Waiter<unknown>) => {
       channel.#endIteration(waiter as Waiter<T>);
     };
