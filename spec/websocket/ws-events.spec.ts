@@ -18,6 +18,7 @@ import { text, wrap } from '../../lib/websocket/index.js';
 import type { Session } from '../../lib/websocket/index.js';
 import { SINK, SocketSession } from '../../lib/websocket/session.js';
 import type { SinkSocket } from '../../lib/websocket/session.js';
+import { waitFor } from '../server/helpers.js';
 import { closeOf, encodeFrame, nextClose, rawClient } from '../server/raw-client.js';
 import type { RawClient } from '../server/raw-client.js';
 
@@ -117,13 +118,7 @@ for (const sink of [false, true]) {
           seen.push([...args, session.incoming.tryReceive()]);
         });
         client.sendFrame(TEXT, Buffer.from('hé'));
-        await new Promise<void>((resolve) => {
-          const check = (): void => {
-            if (seen.length === 1) resolve();
-            else setImmediate(check);
-          };
-          check();
-        });
+        await waitFor(() => seen.length > 0, 5000, 'the listener to see the message');
         expect(seen).to.have.length(1);
         const [data, isBinary, taken] = seen[0]!;
         expect(seen[0]).to.have.length(3);
@@ -148,13 +143,7 @@ for (const sink of [false, true]) {
         const ping = await client.next();
         expect(ping.opcode).to.equal(9);
         client.sendFrame(10, ping.payload);
-        await new Promise<void>((resolve) => {
-          const check = (): void => {
-            if (pongs.length > 0) resolve();
-            else setImmediate(check);
-          };
-          check();
-        });
+        await waitFor(() => pongs.length > 0, 5000, 'the pong');
         expect(pongs).to.have.length(1);
         expect(pongs[0]![0]).to.equal(ws);
         expect([...pongs[0]![1]]).to.deep.equal([1, 2, 3]);
